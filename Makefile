@@ -1,0 +1,38 @@
+# make run: serve the demo on 127.0.0.1:5000.  make test: every test (PostgreSQL too when TEST_DATABASE_URL is set).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+FLASK := $(BIN)/flask --app wsgi
+DEMO_WECHAT_PORT ?= 5001
+
+.PHONY: install run test lint openapi bench clean
+
+$(INSTALLED): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: install
+	mkdir -p instance
+	$(FLASK) db upgrade
+	$(FLASK) demo load
+	@echo "Demo WeChat stand-in on 127.0.0.1:$(DEMO_WECHAT_PORT); API on http://127.0.0.1:5000 (docs: /docs)"
+	trap 'kill 0' EXIT INT TERM; \
+	$(BIN)/python -m standins.wechat $(DEMO_WECHAT_PORT) & \
+	WECHAT_API_BASE=http://127.0.0.1:$(DEMO_WECHAT_PORT) $(FLASK) run --host 127.0.0.1 --port 5000
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+openapi: install
+	$(FLASK) openapi write openapi/openapi.json
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite*

@@ -1,0 +1,74 @@
+"""The app factory: config, database, API, blueprints, CLI."""
+
+from __future__ import annotations
+
+import logging
+
+import swagger_ui_bundle
+from flask import Flask, send_from_directory
+from flask_smorest import Api
+
+from core import crypto, db, errors
+from core.config import ROOT, Settings
+
+API_TITLE = "jiayi — family-doctor signing service"
+SWAGGER_ASSETS = "/docs/assets/"
+
+
+class JiayiApi(Api):
+    ERROR_SCHEMA = errors.ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = "Error"
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings()
+    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app.config.update(
+        SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
+        API_TITLE=API_TITLE,
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        # Served from the installed bundle, not a CDN: intranets have no internet.
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_ASSETS,
+    )
+    logging.basicConfig(level=logging.INFO)
+    crypto.configure(settings.FIELD_KEY, settings.SECRET_KEY)
+
+    engine = db.make_engine(settings.DATABASE_URL)
+    db.session.remove()
+    db.session.configure(bind=engine)
+    app.extensions["engine"] = engine
+    app.teardown_appcontext(lambda _exc: db.session.remove())
+
+    api = JiayiApi(app, spec_kwargs={"info": {"description": "Residents, family doctors and insurance bureaus."}})
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    _register_blueprints(api)
+    errors.register(app)
+
+    @app.get(SWAGGER_ASSETS + "<path:filename>")
+    def swagger_assets(filename):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+    swagger_assets.access_roles = frozenset({"public"})
+    _register_cli(app)
+    return app
+
+
+def _register_blueprints(api: Api) -> None:
+    from signing.routes import blueprints as signing_blueprints
+
+    for blueprint in signing_blueprints:
+        api.register_blueprint(blueprint)
+
+
+def _register_cli(app: Flask) -> None:
+    from core.cli import db_cli
+    from signing.cli import demo_cli, signing_cli
+
+    app.cli.add_command(db_cli)
+    app.cli.add_command(signing_cli)
+    app.cli.add_command(demo_cli)

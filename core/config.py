@@ -1,0 +1,38 @@
+"""One settings object, read from the environment, with defaults that are safe for development."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me-before-production"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Production sets SECRET_KEY, FIELD_KEY and DATABASE_URL."""
+
+    DATABASE_URL: str = field(default_factory=lambda: _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'jiayi.sqlite'}"))
+    SECRET_KEY: str = field(default_factory=lambda: _env("SECRET_KEY", DEV_SECRET))
+    # Key for personal data at rest (AES-256-GCM) and its lookup hash; 64 hex chars.
+    FIELD_KEY: str = field(default_factory=lambda: _env("FIELD_KEY", ""))
+    ACCESS_TOKEN_SECONDS: int = field(default_factory=lambda: int(_env("ACCESS_TOKEN_SECONDS", "7200")))
+    WECHAT_API_BASE: str = field(default_factory=lambda: _env("WECHAT_API_BASE", "https://api.weixin.qq.com"))
+    WECHAT_APPID: str = field(default_factory=lambda: _env("WECHAT_APPID", "wx-dev-appid"))
+    WECHAT_SECRET: str = field(default_factory=lambda: _env("WECHAT_SECRET", "wx-dev-secret"))
+    HTTP_TIMEOUT_SECONDS: float = field(default_factory=lambda: float(_env("HTTP_TIMEOUT_SECONDS", "5")))
+    CONSENT_TEXT_VERSION: str = field(default_factory=lambda: _env("CONSENT_TEXT_VERSION", "2025-01"))
+    IDEMPOTENCY_KEY_HOURS: int = field(default_factory=lambda: int(_env("IDEMPOTENCY_KEY_HOURS", "24")))
+    REDIS_URL: str = field(default_factory=lambda: _env("REDIS_URL", ""))
+    MAX_CONTENT_LENGTH: int = field(default_factory=lambda: int(_env("MAX_CONTENT_LENGTH", str(1024 * 1024))))
+
+    def replace(self, **overrides) -> "Settings":
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(overrides)
+        return Settings(**values)

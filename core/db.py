@@ -1,0 +1,91 @@
+"""Engine, session, declarative Base and the transaction helper.
+
+One scoped session per thread (per request under Flask, removed at teardown). Service functions
+write inside `transaction()`; tests bind the session to an outer transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterator
+
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Instant(TypeDecorator):
+    """A point in time, stored as UTC and read back timezone-aware on both databases."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("instants must be timezone-aware")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: Instant()}
+
+
+session = scoped_session(sessionmaker(expire_on_commit=False))
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """Create an engine that behaves the same on SQLite and PostgreSQL.
+
+    SQLite gets the pysqlite SAVEPOINT recipe (we emit BEGIN ourselves) and foreign keys on,
+    so nested transactions and constraints mean what they mean on PostgreSQL.
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection):
+            connection.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def is_sqlite() -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Commit what the block wrote, or roll all of it back on any exception."""
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

@@ -1,0 +1,89 @@
+"""Domain errors and the one JSON error shape.
+
+Every 4xx/5xx body is `{"code", "status", "message"?, "errors"?, "details"?}`: `errors` names the
+offending fields as webargs does (`{"json": {"field": ["why"]}}`), `details` carries what a client
+needs to act (e.g. the existing agreement on a 409).
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import marshmallow as ma
+
+log = logging.getLogger(__name__)
+
+
+class ErrorSchema(ma.Schema):
+    code = ma.fields.Integer(required=True)
+    status = ma.fields.String(required=True)
+    message = ma.fields.String()
+    errors = ma.fields.Dict()
+    details = ma.fields.Dict()
+
+
+class DomainError(Exception):
+    """A rule said no. Subclasses set the HTTP status that means the same thing."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, location: str = "json", **details: Any):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.location = location
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.status, "status": HTTPStatus(self.status).phrase, "message": self.message}
+        if self.field:
+            body["errors"] = {self.location: {self.field: [self.message]}}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class Invalid(DomainError):
+    """The request is well-formed but a rule rejects a field's value."""
+
+    status = 422
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+class TooManyRequests(DomainError):
+    status = 429
+
+
+class UpstreamError(DomainError):
+    """An external service (WeChat, SMS gateway) failed; not the client's fault."""
+
+    status = 502
+
+
+def register(app) -> None:
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        return error.body(), error.status
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        # HTTPExceptions have flask-smorest's more specific handler; this is only the unforeseen.
+        log.exception("unhandled error")
+        return {"code": 500, "status": HTTPStatus(500).phrase, "message": "Internal error"}, 500

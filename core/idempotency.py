@@ -1,0 +1,88 @@
+"""Idempotency-Key, as payment APIs do it: a retried request never acts twice.
+
+The same key with the same request returns the first response; with a different request → 422;
+while the first is still running → 409. Only successes are kept (a rejected request may be
+retried with the same key); keys live at least IDEMPOTENCY_KEY_HOURS.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+from datetime import timedelta
+
+from flask import current_app, request
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from core import clock, db
+from core.auth import current_actor
+from core.errors import Conflict, Invalid
+from core.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+
+
+def _request_hash() -> str:
+    return hashlib.sha256(f"{request.method} {request.path}\n".encode() + request.get_data()).hexdigest()
+
+
+def _claim(actor: str, key: str, digest: str) -> IdempotencyRecord | None:
+    """Insert our claim on the key and return None, or return the record that holds it already."""
+    horizon = clock.now() - timedelta(hours=current_app.config["SETTINGS"].IDEMPOTENCY_KEY_HOURS)
+    with db.transaction():
+        db.session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.actor == actor, IdempotencyRecord.key == key, IdempotencyRecord.created_at < horizon
+            )
+        )
+    try:
+        with db.transaction():
+            db.session.add(IdempotencyRecord(actor=actor, key=key, request_hash=digest))
+        return None
+    except IntegrityError:
+        return db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key))
+
+
+def _release(actor: str, key: str) -> None:
+    with db.transaction():
+        db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key))
+
+
+def idempotent(view):
+    """Honour an Idempotency-Key header on a POST view. Goes below `requires`, above flask-smorest's decorators."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view(*args, **kwargs)
+        if not 1 <= len(key) <= 255:
+            raise Invalid("An Idempotency-Key has 1 to 255 characters.", field=HEADER, location="headers")
+        actor, digest = current_actor().subject, _request_hash()
+        first = _claim(actor, key, digest)
+        if first is not None:
+            if first.request_hash != digest:
+                raise Invalid("This Idempotency-Key was used for a different request.", field=HEADER, location="headers")
+            if first.response_status is None:
+                raise Conflict("The first request with this Idempotency-Key is still being processed.")
+            return first.response_body, first.response_status
+        try:
+            response = view(*args, **kwargs)
+        except BaseException:
+            db.session.rollback()
+            _release(actor, key)
+            raise
+        with db.transaction():
+            record = db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key))
+            record.response_status, record.response_body = response.status_code, response.get_json()
+        return response
+
+    apidoc = copy.deepcopy(getattr(wrapper, "_apidoc", {}))
+    apidoc.setdefault("manual_doc", {}).setdefault("parameters", []).append(
+        {"in": "header", "name": HEADER, "required": False, "schema": {"type": "string", "maxLength": 255},
+         "description": "Retrying with the same key and body returns the first response."}
+    )
+    wrapper._apidoc = apidoc
+    return wrapper

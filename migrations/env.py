@@ -1,0 +1,35 @@
+"""Alembic environment: the URL comes from the caller (core.migrate) or DATABASE_URL."""
+
+from alembic import context
+
+import core.models_registry  # noqa: F401  (imports every domain's models)
+from core.config import Settings
+from core.db import Base, make_engine
+
+config = context.config
+url = config.attributes.get("database_url") or Settings().DATABASE_URL
+
+
+def render_item(type_, obj, autogen_context):
+    """Render our column types as the plain SQL types they store."""
+    if type_ == "type" and obj.__class__.__module__.startswith("core."):
+        return f"sa.{obj.impl!r}"
+    return False
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=True,
+            render_item=render_item,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()

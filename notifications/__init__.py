@@ -1,0 +1,1 @@
+"""Telling people: the outbox, channels (WeChat, SMS) and scheduler jobs."""

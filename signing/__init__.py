@@ -1,0 +1,1 @@
+"""Who is signed where: regions, centres, residents, agreements (POLICY.md "Signing rules")."""

@@ -1,0 +1,42 @@
+"""Signing cycles and change windows, computed from a region's policy profile (pure functions)."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+
+from signing.models import PolicyProfile
+
+
+def _anniversary(year: int, month: int, day: int) -> date:
+    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
+
+
+def cycle_of(profile: PolicyProfile, day: date) -> int:
+    """The cycle `day` falls in, named by the year it starts in."""
+    start = _anniversary(day.year, profile.cycle_start_month, profile.cycle_start_day)
+    return day.year if day >= start else day.year - 1
+
+
+def cycle_bounds(profile: PolicyProfile, cycle: int) -> tuple[date, date]:
+    """First and last day of a cycle (one year long)."""
+    start = _anniversary(cycle, profile.cycle_start_month, profile.cycle_start_day)
+    following = _anniversary(cycle + 1, profile.cycle_start_month, profile.cycle_start_day)
+    return start, following - timedelta(days=1)
+
+
+def change_window(profile: PolicyProfile, cycle: int) -> tuple[date, date]:
+    """The dates within `cycle` when change requests for the next cycle are accepted."""
+    start, end = cycle_bounds(profile, cycle)
+
+    def within_cycle(month_day: str) -> date:
+        month, day = (int(part) for part in month_day.split("-"))
+        candidate = _anniversary(start.year, month, day)
+        return candidate if candidate >= start else _anniversary(start.year + 1, month, day)
+
+    return within_cycle(profile.change_window_start), within_cycle(profile.change_window_end)
+
+
+def in_change_window(profile: PolicyProfile, day: date) -> bool:
+    opens, closes = change_window(profile, cycle_of(profile, day))
+    return opens <= day <= closes

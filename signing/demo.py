@@ -1,0 +1,65 @@
+"""Demo data for `make run`: pooling regions, centres with village clinics, teams and logins."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core import db
+from core.auth import hash_secret
+from signing.models import ApiClient, Centre, Region, Staff, StaffRole, Team, Window
+
+REGIONS = [
+    # code, name, parent, policy profile of the pooling region
+    ("430000", "湖南省", None, None),
+    ("430500", "邵阳市", "430000", None),
+    ("430523", "邵阳县", "430500", "hunan-2025"),
+    ("430522", "新邵县", "430500", "shaoyang-2019"),
+    ("440000", "广东省", None, None),
+    ("440800", "湛江市", "440000", None),
+    ("440823", "遂溪县", "440800", "zhanjiang-2024"),
+]
+
+CENTRES = [
+    # code, name, region, takes part, village clinics, teams
+    ("430523-TDK", "邵阳县塘渡口镇中心卫生院", "430523", True, ["塘渡口村卫生室", "大木山村卫生室", "七里村卫生室"], ["李医生团队", "王医生团队"]),
+    ("430523-BC", "邵阳县白仓镇卫生院", "430523", True, ["白仓村卫生室", "塘田村卫生室"], ["刘医生团队"]),
+    ("430523-RMYY", "邵阳县人民医院", "430523", False, [], []),
+    ("430522-YX", "新邵县酿溪镇卫生院", "430522", True, ["酿溪村卫生室"], ["陈医生团队"]),
+    ("440823-SC", "遂溪县遂城镇卫生院", "440823", True, ["遂城村卫生站"], ["黄医生团队"]),
+]
+
+LOGINS = {
+    "doctor": ("doctor.li", "demo-doctor-2025"),
+    "centre_admin": ("admin.tdk", "demo-admin-2025"),
+    "bureau_user": ("bureau.shaoyang", "demo-bureau-2025"),
+    "bureau_client": ("shaoyang-county-bureau", "demo-client-secret-2025"),
+}
+
+
+def load() -> bool:
+    """Load the demo registry once; False when it is already there."""
+    if db.session.scalar(select(Centre.id).where(Centre.code == CENTRES[0][0])):
+        return False
+    with db.transaction():
+        for code, name, parent, profile in REGIONS:
+            db.session.merge(Region(code=code, name=name, parent_code=parent, profile_code=profile))
+        db.session.flush()
+        for code, name, region, takes_part, windows, teams in CENTRES:
+            centre = Centre(code=code, name=name, region_code=region, takes_part=takes_part)
+            centre.windows = [Window(code=f"{code}-{i + 1:02d}", name=w) for i, w in enumerate(windows)]
+            centre.teams = [Team(name=t) for t in teams]
+            db.session.add(centre)
+        db.session.flush()
+        first = db.session.scalar(select(Centre).where(Centre.code == CENTRES[0][0]))
+        staff = {
+            "doctor": dict(name="李医生", role=StaffRole.DOCTOR, centre_id=first.id, team_id=first.teams[0].id),
+            "centre_admin": dict(name="塘渡口管理员", role=StaffRole.CENTRE_ADMIN, centre_id=first.id),
+            "bureau_user": dict(name="邵阳县医保局", role=StaffRole.BUREAU, region_code="430523"),
+        }
+        for login, fields in staff.items():
+            username, password = LOGINS[login]
+            db.session.add(Staff(username=username, password_hash=hash_secret(password), **fields))
+        client_id, secret = LOGINS["bureau_client"]
+        db.session.add(ApiClient(client_id=client_id, secret_hash=hash_secret(secret), name="邵阳县医保信息系统",
+                                 region_code="430523"))
+    return True

@@ -1,0 +1,305 @@
+"""The registry (regions, centres, windows, teams, staff) and the signing records."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core import clock
+from core.crypto import Encrypted
+from core.db import Base
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    """Store an enum by its value, as a plain string column on every database."""
+    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class PolicyProfile(Base):
+    """A pooling region's signing and payment rules, held as data (POLICY.md: one profile per region)."""
+
+    __tablename__ = "policy_profiles"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    cycle_start_month: Mapped[int] = mapped_column(default=1)
+    cycle_start_day: Mapped[int] = mapped_column(default=1)
+    # Change requests are accepted between these month-days of a cycle, e.g. "10-01".."12-31".
+    change_window_start: Mapped[str] = mapped_column(String(5), default="10-01")
+    change_window_end: Mapped[str] = mapped_column(String(5), default="12-31")
+    auto_renew: Mapped[bool] = mapped_column(default=True)
+    default_assignment: Mapped[bool] = mapped_column(default=False)
+    max_term_years: Mapped[int] = mapped_column(default=3)
+    # Capitation rule and its parameters (the settlement side reads them).
+    settlement: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Region(Base):
+    """A GB/T 2260 area; county-level pooling regions carry a policy profile."""
+
+    __tablename__ = "regions"
+
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    profile_code: Mapped[str | None] = mapped_column(ForeignKey("policy_profiles.code"))
+
+    profile: Mapped[PolicyProfile | None] = relationship()
+
+
+class Centre(Base):
+    """A township health centre or community health-service centre: where residents sign."""
+
+    __tablename__ = "centres"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    # POLICY.md signing rule 7: institutions at second-level-hospital standard do not take part.
+    takes_part: Mapped[bool] = mapped_column(default=True)
+
+    region: Mapped[Region] = relationship()
+    windows: Mapped[list[Window]] = relationship(back_populates="centre", order_by="Window.id")
+    teams: Mapped[list[Team]] = relationship(back_populates="centre", order_by="Team.id")
+
+
+class Window(Base):
+    """A village clinic or community station: a service window of one centre."""
+
+    __tablename__ = "windows"
+    __table_args__ = (UniqueConstraint("centre_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(120))
+
+    centre: Mapped[Centre] = relationship(back_populates="windows")
+
+
+class Team(Base):
+    """A family-doctor team of one centre."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+
+    centre: Mapped[Centre] = relationship(back_populates="teams")
+
+
+class StaffRole(str, enum.Enum):
+    DOCTOR = "doctor"
+    CENTRE_ADMIN = "centre_admin"
+    BUREAU = "bureau"
+    ADMIN = "admin"
+
+
+class Staff(Base):
+    """A person who logs in with a password: doctor, centre admin, bureau user, administrator."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(80))
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole))
+    centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class ApiClient(Base):
+    """A medical-insurance bureau system with machine credentials, scoped to its pooling region."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(120))
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Household(Base):
+    """A family that can sign as one unit (POLICY.md signing rule 5)."""
+
+    __tablename__ = "households"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    members: Mapped[list[Resident]] = relationship(back_populates="household", order_by="Resident.id")
+
+
+class InsuranceScheme(str, enum.Enum):
+    RESIDENT = "resident"
+    EMPLOYEE = "employee"
+    UNINSURED = "uninsured"
+
+
+class Sex(str, enum.Enum):
+    MALE = "M"
+    FEMALE = "F"
+
+
+class Resident(Base):
+    """A person who can sign. ID number and phone are stored encrypted, with keyed hashes to find them."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    id_number: Mapped[str] = mapped_column(Encrypted())
+    id_number_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    phone: Mapped[str | None] = mapped_column(Encrypted())
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    birth_date: Mapped[date]
+    sex: Mapped[Sex] = mapped_column(_enum(Sex))
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    insurance_scheme: Mapped[InsuranceScheme] = mapped_column(_enum(InsuranceScheme), default=InsuranceScheme.UNINSURED)
+    insurance_region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    # Effective signing (annex 2 of 000) also needs a health record and the insurance master file.
+    has_health_record: Mapped[bool] = mapped_column(default=False)
+    in_insurance_master: Mapped[bool] = mapped_column(default=False)
+    # Village of household registration: where default assignment puts a resident (signing rule 4).
+    home_window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    registered_by_centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+    household: Mapped[Household | None] = relationship(back_populates="members")
+
+
+class AgreementStatus(str, enum.Enum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    CHANGE_PENDING = "change_pending"
+    TERMINATED = "terminated"
+    EXPIRED = "expired"
+
+
+# Statuses in which an agreement holds the resident's one place in its cycle.
+HOLDING = (AgreementStatus.PENDING, AgreementStatus.ACTIVE, AgreementStatus.CHANGE_PENDING)
+
+
+class Channel(str, enum.Enum):
+    ONLINE = "online"
+    ON_SITE = "on_site"
+    RENEWAL = "renewal"
+    DEFAULT = "default"
+
+
+class TerminationReason(str, enum.Enum):
+    MOVED_AWAY = "moved_away"
+    UNREACHABLE = "unreachable_one_year"
+    REFUSED_SERVICE = "refused_service_one_year"
+    OWN_REQUEST = "own_request"
+    DEATH = "death"
+    OTHER = "other"
+
+
+class Agreement(Base):
+    """One resident's signing with one centre for one cycle (a multi-year term renews cycle by cycle).
+
+    The partial unique index is the one-centre-per-cycle rule (POLICY.md signing rule 2): at most
+    one non-terminated agreement per resident and cycle, whatever races the requests run.
+    """
+
+    __tablename__ = "agreements"
+    __table_args__ = (
+        Index(
+            "uq_agreements_one_per_cycle",
+            "resident_id",
+            "cycle",
+            unique=True,
+            sqlite_where=text("status <> 'terminated'"),
+            postgresql_where=text("status <> 'terminated'"),
+        ),
+        Index("ix_agreements_region_cycle", "region_code", "cycle"),
+        Index("ix_agreements_centre_cycle", "centre_id", "cycle"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    cycle: Mapped[int]
+    start_date: Mapped[date]
+    end_date: Mapped[date]
+    term_years: Mapped[int]
+    term_end_date: Mapped[date]
+    status: Mapped[AgreementStatus] = mapped_column(_enum(AgreementStatus))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    # Insured and insured in the signing region (POLICY.md signing rule 6).
+    counts_for_capitation: Mapped[bool]
+    signed_by: Mapped[str] = mapped_column(String(120))
+    renewed_from_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"))
+    terminated_on: Mapped[date | None]
+    termination_reason: Mapped[TerminationReason | None] = mapped_column(_enum(TerminationReason))
+    termination_note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now, index=True)
+
+    resident: Mapped[Resident] = relationship()
+    centre: Mapped[Centre] = relationship()
+
+
+class ChangeRequestStatus(str, enum.Enum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    WITHDRAWN = "withdrawn"
+
+
+class ChangeRequest(Base):
+    """A request to sign with another centre from the next cycle (POLICY.md signing rule 3)."""
+
+    __tablename__ = "change_requests"
+    __table_args__ = (
+        Index(
+            "uq_change_requests_one_pending",
+            "agreement_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    effective_cycle: Mapped[int]
+    status: Mapped[ChangeRequestStatus] = mapped_column(_enum(ChangeRequestStatus), default=ChangeRequestStatus.PENDING)
+    requested_by: Mapped[str] = mapped_column(String(120))
+    requested_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class Consent(Base):
+    """A resident's separate consent to processing their health and identity data (PIPL art. 29, 31)."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    text_version: Mapped[str] = mapped_column(String(20))
+    # The adult household member who consented for a child under 14; null when the resident did.
+    guardian_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
+    recorded_by: Mapped[str] = mapped_column(String(120))
+    consented_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    resident: Mapped[Resident] = relationship(foreign_keys=[resident_id])
+    agreement: Mapped[Agreement] = relationship()

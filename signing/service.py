@@ -1,0 +1,267 @@
+"""Signing rules (POLICY.md "Signing rules"): sign, change centre, terminate, roll over cycles."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from core import clock, db
+from core.auth import Actor, Role
+from core.errors import Conflict, Invalid
+from core.pagination import paginate
+from signing import access, cycles
+from signing.idcard import age_on
+from signing.models import (
+    HOLDING,
+    Agreement,
+    AgreementStatus,
+    Centre,
+    ChangeRequest,
+    ChangeRequestStatus,
+    Channel,
+    Consent,
+    InsuranceScheme,
+    Resident,
+    TerminationReason,
+)
+from signing.registry import pooling_region, profile_for, signable_place
+
+GUARDIAN_NEEDED_UNDER = 14  # PIPL art. 31: a child under 14 consents through a guardian
+ADULT_AGE = 18
+
+
+def counts_for_capitation(resident: Resident, centre: Centre) -> bool:
+    """Insured, and insured in the pooling region the centre belongs to (POLICY.md signing rule 6)."""
+    if resident.insurance_scheme is InsuranceScheme.UNINSURED:
+        return False
+    insured_in = pooling_region(resident.insurance_region_code)
+    return insured_in is not None and insured_in.code == pooling_region(centre.region_code).code
+
+
+def holding_agreement(resident_id: int, cycle: int) -> Agreement | None:
+    return db.session.scalar(
+        select(Agreement).where(Agreement.resident_id == resident_id, Agreement.cycle == cycle, Agreement.status.in_(HOLDING))
+    )
+
+
+def _residents_to_sign(actor: Actor, resident_ids: list[int] | None) -> list[Resident]:
+    if actor.role is Role.RESIDENT:
+        me = access.resident_of(actor)
+        household = {member.id: member for member in access.household_of(me)}
+        wanted = resident_ids or [me.id]
+        strangers = [rid for rid in wanted if rid not in household]
+        if strangers:
+            raise Invalid(f"Not members of your household: {strangers}.", field="resident_ids")
+        return [household[rid] for rid in dict.fromkeys(wanted)]
+    if not resident_ids:
+        raise Invalid("Name the residents to sign.", field="resident_ids")
+    residents = list(db.session.scalars(select(Resident).where(Resident.id.in_(resident_ids))))
+    missing = sorted(set(resident_ids) - {r.id for r in residents})
+    if missing:
+        raise Invalid(f"No such residents: {missing}.", field="resident_ids")
+    return residents
+
+
+def _guardian_for(actor: Actor, child: Resident, guardian_id: int | None, today: date) -> Resident | None:
+    """The adult household member who consents for a child under 14, or None when none is needed."""
+    if age_on(child.birth_date, today) >= GUARDIAN_NEEDED_UNDER:
+        return None
+    if guardian_id is None and actor.role is Role.RESIDENT:
+        guardian = access.resident_of(actor)
+    else:
+        guardian = db.session.get(Resident, guardian_id) if guardian_id else None
+    if (
+        guardian is None
+        or guardian.id == child.id
+        or guardian.household_id is None
+        or guardian.household_id != child.household_id
+        or age_on(guardian.birth_date, today) < ADULT_AGE
+    ):
+        raise Invalid(
+            "A child under 14 signs with the consent of an adult household member as guardian.",
+            field="guardian_id",
+            resident_id=child.id,
+        )
+    return guardian
+
+
+def sign(
+    actor: Actor,
+    *,
+    centre_id: int,
+    term_years: int,
+    consent_version: str,
+    window_id: int | None = None,
+    team_id: int | None = None,
+    resident_ids: list[int] | None = None,
+    guardian_id: int | None = None,
+) -> tuple[list[Agreement], bool]:
+    """Sign residents with one centre for the current cycle (POLICY.md signing rules 2, 5 and 6).
+
+    Returns the agreements and whether any was created. Signing again with the same centre gives
+    the same agreement back; another centre in the same cycle is a 409 naming the existing one.
+    The one-centre rule is the database's unique index: a racing request ends the same way.
+    """
+    try:
+        return _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id)
+    except IntegrityError:
+        db.session.rollback()
+        return _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id)
+
+
+def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id):
+    centre = signable_place(centre_id, window_id, team_id)
+    access.check_centre(actor, centre.id)
+    profile = profile_for(centre.region_code)
+    if not 1 <= term_years <= profile.max_term_years:
+        raise Invalid(f"The term is 1 to {profile.max_term_years} years in this region.", field="term_years")
+    if consent_version != current_app.config["SETTINGS"].CONSENT_TEXT_VERSION:
+        raise Invalid("Consent to the current consent text is required.", field="consent_version")
+    today = clock.today()
+    cycle = cycles.cycle_of(profile, today)
+    _, cycle_end = cycles.cycle_bounds(profile, cycle)
+    _, term_end = cycles.cycle_bounds(profile, cycle + term_years - 1)
+    residents = _residents_to_sign(actor, resident_ids)
+    guardians = {r.id: _guardian_for(actor, r, guardian_id, today) for r in residents}
+
+    agreements, created = [], False
+    with db.transaction():
+        for resident in residents:
+            existing = holding_agreement(resident.id, cycle)
+            if existing is not None:
+                if existing.centre_id != centre.id:
+                    raise Conflict(
+                        "Already signed with another centre in this cycle; the centre can change from the next cycle.",
+                        agreement_id=existing.id,
+                        centre_id=existing.centre_id,
+                        resident_id=resident.id,
+                        cycle=cycle,
+                    )
+                agreements.append(existing)
+                continue
+            agreement = Agreement(
+                resident=resident,
+                centre=centre,
+                window_id=window_id,
+                team_id=team_id,
+                region_code=centre.region_code,
+                cycle=cycle,
+                start_date=today,
+                end_date=cycle_end,
+                term_years=term_years,
+                term_end_date=term_end,
+                status=AgreementStatus.ACTIVE,
+                channel=Channel.ONLINE if actor.role is Role.RESIDENT else Channel.ON_SITE,
+                counts_for_capitation=counts_for_capitation(resident, centre),
+                signed_by=actor.subject,
+            )
+            guardian = guardians[resident.id]
+            db.session.add(agreement)
+            db.session.add(
+                Consent(
+                    resident=resident,
+                    agreement=agreement,
+                    text_version=consent_version,
+                    guardian_id=guardian.id if guardian else None,
+                    recorded_by=actor.subject,
+                )
+            )
+            db.session.flush()
+            agreements.append(agreement)
+            created = True
+    return agreements, created
+
+
+def agreements_of(actor: Actor) -> list[Agreement]:
+    """The agreements of the calling resident and their household, newest cycle first."""
+    ids = [member.id for member in access.household_of(access.resident_of(actor))]
+    return list(
+        db.session.scalars(select(Agreement).where(Agreement.resident_id.in_(ids)).order_by(Agreement.cycle.desc(), Agreement.id))
+    )
+
+
+def centre_agreements(actor: Actor, *, cycle: int | None, status: AgreementStatus | None, cursor: str | None,
+                      limit: int) -> dict:
+    """The agreements of the staff member's centre, oldest first, a page at a time."""
+    query = select(Agreement).where(Agreement.centre_id == actor.centre_id)
+    if cycle is not None:
+        query = query.where(Agreement.cycle == cycle)
+    if status is not None:
+        query = query.where(Agreement.status == status)
+    return paginate(query, key_columns=[Agreement.id], cursor=cursor, limit=limit)
+
+
+def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id: int | None = None,
+                   team_id: int | None = None) -> ChangeRequest:
+    """Ask to sign with another centre from the next cycle (POLICY.md signing rule 3).
+
+    Accepted only inside the region's change window; one pending request per agreement.
+    """
+    agreement = access.get_agreement(actor, agreement_id)
+    if agreement.status is not AgreementStatus.ACTIVE:
+        raise Conflict(f"An agreement that is {agreement.status.value} cannot be changed.", status=agreement.status.value)
+    profile = profile_for(agreement.region_code)
+    opens, closes = cycles.change_window(profile, agreement.cycle)
+    if not opens <= clock.today() <= closes:
+        raise Conflict(
+            "Change requests are accepted only inside the change window.",
+            reason="outside_change_window",
+            window_opens=opens.isoformat(),
+            window_closes=closes.isoformat(),
+        )
+    target = signable_place(centre_id, window_id, team_id)
+    if target.id == agreement.centre_id:
+        raise Invalid("This is already the agreement's centre.", field="centre_id")
+    with db.transaction():
+        change = ChangeRequest(
+            agreement_id=agreement.id,
+            centre_id=target.id,
+            window_id=window_id,
+            team_id=team_id,
+            effective_cycle=agreement.cycle + 1,
+            requested_by=actor.subject,
+        )
+        agreement.status = AgreementStatus.CHANGE_PENDING
+        db.session.add(change)
+    return change
+
+
+def terminate(actor: Actor, agreement_id: int, *, reason: TerminationReason, note: str | None = None,
+              on: date | None = None) -> Agreement:
+    """End an agreement early, by staff of its centre, with a reason as recorded in practice."""
+    agreement = access.get_agreement(actor, agreement_id)
+    terminated_on = on or clock.today()
+    if terminated_on > clock.today() or terminated_on < agreement.start_date:
+        raise Invalid("The termination date lies between the agreement's start and today.", field="on")
+    with db.transaction():
+        ended = db.session.execute(
+            update(Agreement)
+            .where(Agreement.id == agreement.id, Agreement.status.in_(HOLDING))
+            .values(status=AgreementStatus.TERMINATED, terminated_on=terminated_on, termination_reason=reason,
+                    termination_note=note)
+        ).rowcount
+        if not ended:
+            raise Conflict(f"The agreement is already {agreement.status.value}.")
+        db.session.execute(
+            update(ChangeRequest)
+            .where(ChangeRequest.agreement_id == agreement.id, ChangeRequest.status == ChangeRequestStatus.PENDING)
+            .values(status=ChangeRequestStatus.WITHDRAWN)
+        )
+    db.session.refresh(agreement)
+    return agreement
+
+
+def update_insurance(actor: Actor, resident_id: int, **changes) -> Resident:
+    """Record a resident's insurance and record-keeping facts; re-derive capitation of current agreements."""
+    resident = access.get_resident(actor, resident_id)
+    with db.transaction():
+        for name, value in changes.items():
+            setattr(resident, name, value)
+        for agreement in db.session.scalars(
+            select(Agreement).where(Agreement.resident_id == resident.id, Agreement.status.in_(HOLDING))
+        ):
+            agreement.counts_for_capitation = counts_for_capitation(resident, agreement.centre)
+    return resident

@@ -1,0 +1,119 @@
+"""Fixtures: one database per run and kind (SQLite always, PostgreSQL when TEST_DATABASE_URL is set),
+built by the migrations; each test inside a transaction that is rolled back."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from core import clock, migrate
+from core import db as core_db
+from core.app import create_app
+from core.config import Settings
+from standins.server import serve
+from standins.wechat import WechatState, create_standin
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+DATABASES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+TODAY = date(2026, 3, 16)
+
+
+def _create_pg_database() -> tuple[str, callable]:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"jiayi_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop():
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def database_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        url, drop = f"sqlite:///{tmp_path_factory.mktemp('db') / 'jiayi.sqlite'}", (lambda: None)
+    else:
+        url, drop = _create_pg_database()
+    migrate.upgrade(url)
+    migrate.check(url)
+    yield url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def wechat_state():
+    return WechatState()
+
+
+@pytest.fixture(scope="session")
+def wechat_standin(wechat_state):
+    running = serve(create_standin(wechat_state))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url, wechat_standin):
+    return Settings().replace(
+        DATABASE_URL=database_url,
+        SECRET_KEY="test-secret-of-at-least-thirty-two-bytes",
+        FIELD_KEY="11" * 32,
+        WECHAT_API_BASE=wechat_standin.base_url,
+        HTTP_TIMEOUT_SECONDS=1.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["engine"].dispose()
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    clock.set_today(TODAY)
+    yield
+    clock.set_now(None)
+
+
+@pytest.fixture
+def db(app):
+    """The session, bound to a connection whose outer transaction is rolled back after the test."""
+    engine = app.extensions["engine"]
+    connection = engine.connect()
+    outer = connection.begin()
+    core_db.session.remove()
+    core_db.session.configure(bind=connection, join_transaction_mode="create_savepoint")
+    with app.app_context():
+        yield core_db.session
+    core_db.session.remove()
+    outer.rollback()
+    connection.close()
+    core_db.session.configure(bind=engine, join_transaction_mode="conservative_savepoint")
+
+
+@pytest.fixture
+def client(app, db):
+    return app.test_client()
+
+
+@pytest.fixture
+def wechat(wechat_state):
+    """The WeChat stand-in's state, clean for each test."""
+    wechat_state.login_errors.clear()
+    wechat_state.slow_codes.clear()
+    wechat_state.broken_codes.clear()
+    wechat_state.calls.clear()
+    return wechat_state
