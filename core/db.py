@@ -6,11 +6,12 @@ write inside `transaction()`; tests bind the session to an outer transaction tha
 
 from __future__ import annotations
 
+import enum
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -42,6 +43,11 @@ class Instant(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def enum_column(cls: type[enum.Enum]) -> Enum:
+    """Store an enum by its value, as a plain string column on every database."""
+    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True)
 
 
 class Base(DeclarativeBase):

@@ -5,17 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
 from core.crypto import Encrypted
-from core.db import Base
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    """Store an enum by its value, as a plain string column on every database."""
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+from core.db import Base, enum_column
 
 
 class PolicyProfile(Base):
@@ -109,7 +104,7 @@ class Staff(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(80))
-    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole))
+    role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole))
     centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
@@ -163,10 +158,10 @@ class Resident(Base):
     phone: Mapped[str | None] = mapped_column(Encrypted())
     phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     birth_date: Mapped[date]
-    sex: Mapped[Sex] = mapped_column(_enum(Sex))
+    sex: Mapped[Sex] = mapped_column(enum_column(Sex))
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
     openid: Mapped[str | None] = mapped_column(String(64), unique=True)
-    insurance_scheme: Mapped[InsuranceScheme] = mapped_column(_enum(InsuranceScheme), default=InsuranceScheme.UNINSURED)
+    insurance_scheme: Mapped[InsuranceScheme] = mapped_column(enum_column(InsuranceScheme), default=InsuranceScheme.UNINSURED)
     insurance_region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
     # Effective signing (annex 2 of 000) also needs a health record and the insurance master file.
     has_health_record: Mapped[bool] = mapped_column(default=False)
@@ -240,14 +235,14 @@ class Agreement(Base):
     end_date: Mapped[date]
     term_years: Mapped[int]
     term_end_date: Mapped[date]
-    status: Mapped[AgreementStatus] = mapped_column(_enum(AgreementStatus))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    status: Mapped[AgreementStatus] = mapped_column(enum_column(AgreementStatus))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel))
     # Insured and insured in the signing region (POLICY.md signing rule 6).
     counts_for_capitation: Mapped[bool]
     signed_by: Mapped[str] = mapped_column(String(120))
     renewed_from_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"))
     terminated_on: Mapped[date | None]
-    termination_reason: Mapped[TerminationReason | None] = mapped_column(_enum(TerminationReason))
+    termination_reason: Mapped[TerminationReason | None] = mapped_column(enum_column(TerminationReason))
     termination_note: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now, index=True)
@@ -282,7 +277,7 @@ class ChangeRequest(Base):
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     effective_cycle: Mapped[int]
-    status: Mapped[ChangeRequestStatus] = mapped_column(_enum(ChangeRequestStatus), default=ChangeRequestStatus.PENDING)
+    status: Mapped[ChangeRequestStatus] = mapped_column(enum_column(ChangeRequestStatus), default=ChangeRequestStatus.PENDING)
     requested_by: Mapped[str] = mapped_column(String(120))
     requested_at: Mapped[datetime] = mapped_column(default=clock.now)
 
