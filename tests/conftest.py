@@ -117,3 +117,25 @@ def wechat(wechat_state):
     wechat_state.broken_codes.clear()
     wechat_state.calls.clear()
     return wechat_state
+
+
+@pytest.fixture
+def centres(db):
+    """Two centres of 邵阳县 (hunan-2025), one of 新邵县 (shaoyang-2019), one that does not take part."""
+    from tests import factories
+
+    factories.regions()
+    return {
+        "home": factories.centre(region="430523"),
+        "other": factories.centre(region="430523"),
+        "xinshao": factories.centre(region="430522"),
+        "hospital": factories.centre(region="430523", takes_part=False),
+    }
+
+
+@pytest.fixture
+def alice(centres):
+    """A bound adult resident, insured (resident scheme) in 邵阳县."""
+    from tests import factories
+
+    return factories.resident(name="李爱丽", openid="openid-alice", born=date(1980, 5, 1))
