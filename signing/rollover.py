@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.orm import joinedload
 
 from core import clock, db
 from signing import cycles
@@ -67,7 +68,7 @@ def _roll_region(region: Region, profile: PolicyProfile, cycle: int, report: Rol
         select(ChangeRequest).where(ChangeRequest.effective_cycle == cycle, ChangeRequest.status == ChangeRequestStatus.PENDING))}
     previous = select(Agreement).where(
         Agreement.region_code.in_(codes), Agreement.cycle == cycle - 1, Agreement.status.in_(HOLDING)
-    ).execution_options(yield_per=BATCH)
+    ).options(joinedload(Agreement.resident), joinedload(Agreement.centre)).execution_options(yield_per=BATCH)
     rows = []
     for old in db.session.scalars(previous):
         if old.resident_id in already:
