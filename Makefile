@@ -36,3 +36,6 @@ openapi: install
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite*
+
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -1,0 +1,1 @@
+"""County-scale data generator and benchmarks (`make bench`)."""
