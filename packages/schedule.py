@@ -39,7 +39,6 @@ class Enrolment:
     registered_on: date
     until: date
     prefix: str = ""
-    ended_on: date | None = None  # a delivery ends the prenatal series: visits still open then are dropped
 
 
 def plan(enrolment: Enrolment) -> list[PlannedVisit]:
@@ -48,8 +47,6 @@ def plan(enrolment: Enrolment) -> list[PlannedVisit]:
     for visit in enrolment.protocol.visits:
         start, end = (offset.after(enrolment.anchor) for offset in visit.window)
         if end < enrolment.registered_on or start > enrolment.until:
-            continue
-        if enrolment.ended_on is not None and end >= enrolment.ended_on:
             continue
         visits.append(PlannedVisit(enrolment.protocol.programme, enrolment.prefix + visit.code, visit.title,
                                    visit.at.after(enrolment.anchor), start, end, enrolment.protocol.version))
@@ -72,10 +69,10 @@ def enrolments(facts: HealthFacts, *, signed_on: date, cycle: int, cycle_start: 
     for pregnancy in facts.pregnancies:
         registered = max(signed_on, pregnancy.registered_on)
         prefix = f"p{pregnancy.id}-"
-        delivered = pregnancy.delivered_on
-        found.append(Enrolment(p.PRENATAL, pregnancy.last_menstrual_period, registered, cycle_end, prefix, delivered))
-        if delivered:
-            found.append(Enrolment(p.POSTPARTUM, delivered, registered, cycle_end, prefix))
+        if pregnancy.delivered_on is None:
+            found.append(Enrolment(p.PRENATAL, pregnancy.last_menstrual_period, registered, cycle_end, prefix))
+        else:  # the delivery ends the prenatal series: what was not done by then is missed or moot
+            found.append(Enrolment(p.POSTPARTUM, pregnancy.delivered_on, registered, cycle_end, prefix))
     return found
 
 

@@ -67,7 +67,7 @@ def test_delivery_ends_the_prenatal_series_and_plans_the_postpartum_visit_and_42
     facts = HealthFacts(birth_date=date(1995, 1, 1),
                         pregnancies=[pregnancy(date(2025, 10, 13), delivered_on=date(2026, 4, 20))])
     plan = schedule_of(facts)
-    assert set(plan) == {("prenatal", "p1-21-24w"), ("postpartum", "p1-home-visit"), ("postpartum", "p1-42-day")}
+    assert set(plan) == {("postpartum", "p1-home-visit"), ("postpartum", "p1-42-day")}
     assert plan[("postpartum", "p1-home-visit")] == (date(2026, 4, 23), date(2026, 4, 23), date(2026, 4, 27))
     assert plan[("postpartum", "p1-42-day")] == (date(2026, 6, 1), date(2026, 6, 1), date(2026, 6, 15))
 
