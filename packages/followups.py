@@ -118,13 +118,21 @@ def get_visit(actor: Actor, visit_id: int) -> Visit:
     return visit
 
 
-def _check_service(visit_window_start: date, served_on: date, systolic: int | None, diastolic: int | None) -> None:
+def _new_record(actor: Actor, *, visit_id: int, revision: int, window: tuple[date, date], served_on: date, mode,
+                referral: bool, findings: dict) -> VisitRecord:
+    """A record of a visit served on `served_on`, judged against `window`; 422 for what cannot be."""
+    window_start, window_end = window
+    systolic, diastolic = findings.get("systolic"), findings.get("diastolic")
     if served_on > clock.today():
         raise Invalid("A visit is logged after it was made: the date cannot be in the future.", field="served_on")
-    if served_on < visit_window_start:
-        raise Invalid(f"The visit's window opens on {visit_window_start.isoformat()}.", field="served_on")
+    if served_on < window_start:
+        raise Invalid(f"The visit's window opens on {window_start.isoformat()}.", field="served_on")
     if systolic is not None and diastolic is not None and diastolic >= systolic:
         raise Invalid("The diastolic pressure is below the systolic.", field="diastolic")
+    reading = classify(**{name: findings.get(name) for name in ("systolic", "diastolic", "glucose", "glucose_fasting")})
+    return VisitRecord(visit_id=visit_id, revision=revision, author_id=actor.staff_id, served_on=served_on, mode=mode,
+                       referral=referral or reading is Reading.DANGER, reading=reading, window_start=window_start,
+                       window_end=window_end, timeliness=timeliness_of(served_on, window_end), **findings)
 
 
 def log_visit(actor: Actor, *, visit_id: int, served_on: date, mode, referral: bool = False, **findings) -> VisitRecord:
@@ -134,26 +142,21 @@ def log_visit(actor: Actor, *, visit_id: int, served_on: date, mode, referral: b
     twice is a 409: a record is corrected, not logged again.
     """
     visit = get_visit(actor, visit_id)
-    _check_service(visit.window_start, served_on, findings.get("systolic"), findings.get("diastolic"))
-    reading = classify(**{name: findings.get(name) for name in ("systolic", "diastolic", "glucose", "glucose_fasting")})
-    referral = referral or reading is Reading.DANGER
-    timeliness = timeliness_of(served_on, visit.window_end)
+    record = _new_record(actor, visit_id=visit.id, revision=1, window=(visit.window_start, visit.window_end),
+                         served_on=served_on, mode=mode, referral=referral, findings=findings)
     with db.transaction():
         logged = db.session.execute(
             update(Visit).where(Visit.id == visit.id, Visit.state.in_((VisitState.PLANNED, VisitState.MISSED)))
-            .values(state=VisitState.DONE, served_on=served_on, timeliness=timeliness, referral=referral)
+            .values(state=VisitState.DONE, served_on=served_on, timeliness=record.timeliness, referral=record.referral)
             .execution_options(synchronize_session=False)).rowcount
         if not logged:
             raise Conflict(f"The visit is {visit.state.value}; a logged visit is corrected, not logged again.",
                            state=visit.state.value)
-        record = VisitRecord(visit_id=visit.id, revision=1, author_id=actor.staff_id, served_on=served_on, mode=mode,
-                             referral=referral, reading=reading, window_start=visit.window_start,
-                             window_end=visit.window_end, timeliness=timeliness, **findings)
         db.session.add(record)
         db.session.flush()
         db.session.refresh(visit)
-        if visit.programme in FEEDBACK_PROGRAMMES and reading in NEXT_VISIT_WITHIN:
-            _feed_back(visit, served_on + timedelta(days=1), NEXT_VISIT_WITHIN[reading].after(served_on))
+        if visit.programme in FEEDBACK_PROGRAMMES and record.reading in NEXT_VISIT_WITHIN:
+            _feed_back(visit, served_on + timedelta(days=1), NEXT_VISIT_WITHIN[record.reading].after(served_on))
     return record
 
 
@@ -194,21 +197,16 @@ def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, refer
     visit = get_visit(actor, old.visit_id)
     if old.author_id != actor.staff_id:
         raise Forbidden("Only the author of a record corrects it.")
-    _check_service(old.window_start, served_on, findings.get("systolic"), findings.get("diastolic"))
-    reading = classify(**{name: findings.get(name) for name in ("systolic", "diastolic", "glucose", "glucose_fasting")})
-    referral = referral or reading is Reading.DANGER
-    timeliness = timeliness_of(served_on, old.window_end)
+    record = _new_record(actor, visit_id=visit.id, revision=old.revision + 1, window=(old.window_start, old.window_end),
+                         served_on=served_on, mode=mode, referral=referral, findings=findings)
     with db.transaction():
         superseded = db.session.execute(
             update(VisitRecord).where(VisitRecord.id == old.id, VisitRecord.current.is_(True)).values(current=False)
             .execution_options(synchronize_session=False)).rowcount
         if not superseded:
             raise Conflict("Only the latest revision of a record can be corrected.")
-        record = VisitRecord(visit_id=visit.id, revision=old.revision + 1, author_id=actor.staff_id, served_on=served_on,
-                             mode=mode, referral=referral, reading=reading, window_start=old.window_start,
-                             window_end=old.window_end, timeliness=timeliness, **findings)
         db.session.add(record)
-        visit.served_on, visit.timeliness, visit.referral = served_on, timeliness, referral
+        visit.served_on, visit.timeliness, visit.referral = served_on, record.timeliness, record.referral
     db.session.refresh(old)
     return record
 

@@ -331,3 +331,20 @@ def test_plans_are_built_when_signing_a_child_registered_at_ten_months(client, d
     assert sorted(db.scalars(select(Visit.code).where(Visit.resident_id == child.id))) == [
         "12m", "18m", "blood-18m", "hearing-12m", "tcm-12m", "tcm-18m"]
     assert visit(db, child, "12m").window_start - visit(db, child, "12m").due_date == timedelta(days=-14)
+
+
+def test_when_the_cycle_rolls_the_plan_moves_to_the_new_cycle_and_undone_visits_are_missed(app, client, db):
+    from signing.rollover import roll_over
+
+    place = site()
+    person = hypertensive(client, place)
+    log(client, place, visit(db, person, "2026-q1"))
+    clock.set_today(date(2027, 1, 2))
+    roll_over(cycle=2027)
+    result = app.test_cli_runner().invoke(args=["packages", "rebuild-plans"])
+    assert result.exit_code == 0, result.output
+    states = dict(db.execute(select(Visit.code, Visit.state).where(Visit.resident_id == person.id,
+                                                                   Visit.programme == "hypertension")).all())
+    assert states["2026-q1"] is VisitState.DONE
+    assert {states[f"2026-q{q}"] for q in (2, 3, 4)} == {VisitState.MISSED}
+    assert {states[f"2027-q{q}"] for q in (1, 2, 3, 4)} == {VisitState.PLANNED}
