@@ -174,6 +174,8 @@ class Visit(Base):
         UniqueConstraint("resident_id", "programme", "code"),
         Index("ix_visits_team_state_due", "team_id", "state", "due_date"),
         Index("ix_visits_state_due", "state", "due_date"),
+        # The worklist: a centre's planned visits by the last day of their window.
+        Index("ix_visits_centre_state_window_end", "centre_id", "state", "window_end"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
