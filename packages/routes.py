@@ -5,12 +5,10 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from core.auth import STAFF, Role, current_actor, requires
+from core.auth import STAFF, Role, current_actor, public, requires
 from core.pagination import page_schema
 from packages import followups, health, service
 from packages import schemas as s
-
-EVERYONE = (Role.RESIDENT, *STAFF, Role.BUREAU, Role.ADMIN)
 
 packages_blp = Blueprint("packages", __name__, url_prefix="/api/v1/packages", description="The service-package catalogue")
 agreement_packages_blp = Blueprint("agreement-packages", __name__, url_prefix="/api/v1/agreements",
@@ -22,18 +20,17 @@ blueprints = [packages_blp, agreement_packages_blp, health_blp, followups_blp]
 
 @packages_blp.route("")
 class Packages(MethodView):
-    @requires(*EVERYONE)
+    @public
     @packages_blp.arguments(s.PackageQuerySchema, location="query")
     @packages_blp.response(200, s.PackageSchema(many=True))
     def get(self, query):
-        """The 2025 package catalogue, optionally with a centre's prices or only what the caller may choose"""
-        return service.list_packages(current_actor(), tier=query["tier"], centre_id=query["centre"],
-                                     eligible_for=query["eligible_for"])
+        """The 2025 package catalogue, optionally with a centre's prices or only what the calling resident may choose"""
+        return service.list_packages(tier=query["tier"], centre_id=query["centre"], eligible_for=query["eligible_for"])
 
 
 @packages_blp.route("/<code>")
 class PackageByCode(MethodView):
-    @requires(*EVERYONE)
+    @public
     @packages_blp.arguments(s.PackageDetailQuerySchema, location="query")
     @packages_blp.response(200, s.PackageSchema)
     def get(self, query, code):

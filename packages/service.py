@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
-from core.auth import Actor, Role
+from core.auth import Actor, Role, token_actor
 from core.errors import Conflict, Invalid, NotFound
 from packages import catalogue, populations, schedule
 from packages.models import AgreementPackage, PackageDef, PackagePrice, Visit, VisitState
@@ -23,13 +23,17 @@ BATCH = 1000
 RUNNING = (AgreementStatus.ACTIVE, AgreementStatus.CHANGE_PENDING)
 
 
-def list_packages(actor: Actor, *, tier: str | None, centre_id: int | None, eligible_for: str | None) -> list[dict]:
-    """The current catalogue, with a centre's prices and, for `eligible_for=me`, only what the caller may choose."""
+def list_packages(*, tier: str | None, centre_id: int | None, eligible_for: str | None) -> list[dict]:
+    """The current catalogue, with a centre's prices and, for `eligible_for=me`, only what the caller may choose.
+
+    The catalogue is public; `eligible_for=me` needs the calling resident's token.
+    """
     query = select(PackageDef).where(PackageDef.edition == catalogue.EDITION)
     if tier:
         query = query.where(PackageDef.tier == tier)
     packages = list(db.session.scalars(query))
     if eligible_for == "me":
+        actor = token_actor()
         if actor.role is not Role.RESIDENT:
             raise Invalid("eligible_for=me is for residents.", field="eligible_for", location="query")
         tags = populations.key_populations(access.resident_of(actor), clock.today())
@@ -85,13 +89,16 @@ def set_price(actor: Actor, *, code: str, centre_id: int, price_fen: int) -> Pac
     if package.tier != catalogue.PERSONALISED:
         raise Invalid("Basic and value-added packages are free to residents and have no price.", field="code",
                       location="path")
-    with db.transaction():
-        price = db.session.get(PackagePrice, (centre_id, catalogue.EDITION, code), with_for_update=True)
-        if price is None:
-            price = PackagePrice(centre_id=centre_id, edition=catalogue.EDITION, package_code=code, price_fen=price_fen,
-                                 set_by=actor.subject)
-            db.session.add(price)
-        price.price_fen, price.set_by = price_fen, actor.subject
+    try:
+        with db.transaction():
+            price = db.session.get(PackagePrice, (centre_id, catalogue.EDITION, code), with_for_update=True)
+            if price is None:
+                price = PackagePrice(centre_id=centre_id, edition=catalogue.EDITION, package_code=code,
+                                     price_fen=price_fen, set_by=actor.subject)
+                db.session.add(price)
+            price.price_fen, price.set_by = price_fen, actor.subject
+    except IntegrityError:
+        raise Conflict("The price was set by someone else at the same moment; try again.") from None
     return price
 
 

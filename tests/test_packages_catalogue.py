@@ -47,8 +47,10 @@ def test_eligible_for_me_is_for_residents_only(client, db):
     assert "eligible_for" in response.get_json()["errors"]["query"]
 
 
-def test_catalogue_needs_a_token(client, db):
-    assert client.get("/api/v1/packages").status_code == 401
+def test_the_catalogue_is_public_but_eligible_for_me_needs_a_resident_token(client, db):
+    assert client.get("/api/v1/packages").status_code == 200
+    assert client.get("/api/v1/packages/basic").status_code == 200
+    assert client.get("/api/v1/packages?eligible_for=me").status_code == 401
 
 
 def test_one_package_with_items_and_unknown_package_is_404(client, db):
