@@ -38,14 +38,14 @@ def list_packages(*, tier: str | None, centre_id: int | None, eligible_for: str 
             raise Invalid("eligible_for=me is for residents.", field="eligible_for", location="query")
         tags = populations.key_populations(access.resident_of(actor), clock.today())
         packages = [package for package in packages if is_eligible(package, tags)]
-    prices = _prices(centre_id) if centre_id is not None else {}
-    return [_with_price(package, prices, centre_id) for package in _in_catalogue_order(packages)]
+    prices = _prices(centre_id)
+    return [_with_price(package, prices) for package in _in_catalogue_order(packages)]
 
 
 def get_package(code: str, *, centre_id: int | None = None) -> dict:
     """One package of the current catalogue with its items (and a centre's price)."""
     package = _package(code, field=None)
-    return _with_price(package, _prices(centre_id) if centre_id is not None else {}, centre_id)
+    return _with_price(package, _prices(centre_id))
 
 
 def _in_catalogue_order(packages: list[PackageDef]) -> list[PackageDef]:
@@ -62,19 +62,22 @@ def _package(code: str, *, field: str | None = "package_codes") -> PackageDef:
     return package
 
 
-def _prices(centre_id: int) -> dict[str, int]:
+def _prices(centre_id: int | None) -> dict[str, int]:
+    """A centre's prices by package code (none without a centre)."""
+    if centre_id is None:
+        return {}
     return dict(db.session.execute(
         select(PackagePrice.package_code, PackagePrice.price_fen)
         .where(PackagePrice.centre_id == centre_id, PackagePrice.edition == catalogue.EDITION)
     ).all())
 
 
-def _with_price(package: PackageDef, prices: dict[str, int], centre_id: int | None) -> dict:
+def _with_price(package: PackageDef, prices: dict[str, int]) -> dict:
     """Basic and value-added are free; a personalised package costs what the centre set (null: not offered)."""
     mandatory = package.tier in catalogue.MANDATORY_TIERS
     return dict(edition=package.edition, code=package.code, tier=package.tier, title=package.title,
                 eligible=package.eligible, items=package.items, mandatory=mandatory,
-                price_fen=0 if mandatory else prices.get(package.code) if centre_id is not None else None)
+                price_fen=0 if mandatory else prices.get(package.code))
 
 
 def is_eligible(package: PackageDef, tags: set[str]) -> bool:
