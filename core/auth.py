@@ -120,6 +120,11 @@ def current_actor() -> Actor:
     return g.actor
 
 
+def token_actor() -> Actor:
+    """The caller's actor inside a public view, for an answer that depends on who asks (401 without a token)."""
+    return _actor_from_request()
+
+
 def _document(wrapper, security) -> None:
     """Record the access rule where flask-smorest reads operation docs, and for the route audit."""
     apidoc = copy.deepcopy(getattr(wrapper, "_apidoc", {}))

@@ -115,6 +115,9 @@ class SignRequestSchema(ma.Schema):
                                     metadata={"description": "version of the data-processing consent text agreed to"})
     guardian_id = fields.Integer(load_default=None,
                                  metadata={"description": "adult household member consenting for a child under 14"})
+    package_codes = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list,
+                                validate=validate.Length(max=20),
+                                metadata={"description": "personalised packages; basic + value-added are always included"})
 
 
 class AgreementSchema(ma.Schema):

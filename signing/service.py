@@ -12,6 +12,7 @@ from core import clock, db
 from core.auth import Actor, Role
 from core.errors import Conflict, Invalid
 from core.pagination import paginate
+from packages import service as packages_service
 from signing import access, cycles
 from signing.idcard import age_on
 from signing.models import (
@@ -98,21 +99,24 @@ def sign(
     team_id: int | None = None,
     resident_ids: list[int] | None = None,
     guardian_id: int | None = None,
+    package_codes: list[str] | None = None,
 ) -> tuple[list[Agreement], bool]:
     """Sign residents with one centre for the current cycle (POLICY.md signing rules 2, 5 and 6).
 
     Returns the agreements and whether any was created. Signing again with the same centre gives
     the same agreement back; another centre in the same cycle is a 409 naming the existing one.
     The one-centre rule is the database's unique index: a racing request ends the same way.
+    New agreements get their packages and follow-up plans in the same transaction.
     """
+    args = (actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id, package_codes or [])
     try:
-        return _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id)
+        return _sign(*args)
     except IntegrityError:
         db.session.rollback()
-        return _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id)
+        return _sign(*args)
 
 
-def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id):
+def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id, package_codes):
     centre = signable_place(centre_id, window_id, team_id)
     access.check_centre(actor, centre.id)
     profile = profile_for(centre.region_code)
@@ -127,7 +131,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
     residents = _residents_to_sign(actor, resident_ids)
     guardians = {r.id: _guardian_for(actor, r, guardian_id, today) for r in residents}
 
-    agreements, created = [], False
+    agreements, fresh, created = [], [], False
     with db.transaction():
         for resident in residents:
             existing = holding_agreement(resident.id, cycle)
@@ -171,7 +175,9 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
             )
             db.session.flush()
             agreements.append(agreement)
+            fresh.append(agreement)
             created = True
+        packages_service.on_agreements_signed(fresh, package_codes=package_codes, signed_by=actor.subject)
     return agreements, created
 
 

@@ -1,0 +1,239 @@
+"""Follow-ups: the doctors' worklist, logging and correcting visits, clinical feedback, completion.
+
+"Due" and "overdue" are computed, never stored: a planned visit is due from the first to the last
+day of its window (whole days, Asia/Shanghai) and overdue from the day after, by the days since
+its window closed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import case, func, or_, select, tuple_, update
+from sqlalchemy.orm import joinedload
+
+from core import clock, db
+from core.auth import Actor, Role
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.pagination import decode_cursor, paginate
+from packages.dates import Offset, days, months
+from packages.models import Reading, Timeliness, Visit, VisitRecord, VisitState
+from signing import access
+
+DUE, OVERDUE, UPCOMING = "due", "overdue", "upcoming"
+# POLICY.md: danger signs call for referral and an early re-visit; targets of control.
+DANGER_SYSTOLIC, DANGER_DIASTOLIC = 180, 110
+DANGER_GLUCOSE_HIGH, DANGER_GLUCOSE_LOW = Decimal("16.7"), Decimal("3.9")
+TARGET_SYSTOLIC, TARGET_DIASTOLIC, TARGET_FASTING_GLUCOSE = 140, 90, Decimal("7.0")
+FEEDBACK_PROGRAMMES = ("hypertension", "diabetes")
+# How soon the next visit comes after a reading: a danger sign within two weeks, an uncontrolled
+# reading within a month; a controlled one keeps the quarterly rhythm.
+NEXT_VISIT_WITHIN: dict[Reading, Offset] = {Reading.DANGER: days(14), Reading.UNCONTROLLED: months(1)}
+
+
+def status_of(visit: Visit, today: date) -> str:
+    """planned → upcoming / due / overdue by the window and today; otherwise the stored state."""
+    if visit.state is not VisitState.PLANNED:
+        return visit.state.value
+    if today < visit.window_start:
+        return UPCOMING
+    return DUE if today <= visit.window_end else OVERDUE
+
+
+def days_overdue(visit: Visit, today: date) -> int:
+    """Whole days since the window closed (1 on the day after its last day); 0 unless overdue."""
+    return max((today - visit.window_end).days, 0) if visit.state is VisitState.PLANNED else 0
+
+
+def classify(*, systolic: int | None, diastolic: int | None, glucose: Decimal | None,
+             glucose_fasting: bool | None) -> Reading | None:
+    """Danger sign, uncontrolled or controlled (POLICY.md); None without a blood-pressure or glucose reading."""
+    if systolic is None and diastolic is None and glucose is None:
+        return None
+    if ((systolic or 0) >= DANGER_SYSTOLIC or (diastolic or 0) >= DANGER_DIASTOLIC
+            or (glucose is not None and not DANGER_GLUCOSE_LOW < glucose < DANGER_GLUCOSE_HIGH)):
+        return Reading.DANGER
+    if ((systolic or 0) >= TARGET_SYSTOLIC or (diastolic or 0) >= TARGET_DIASTOLIC
+            or (glucose_fasting and glucose is not None and glucose >= TARGET_FASTING_GLUCOSE)):
+        return Reading.UNCONTROLLED
+    return Reading.CONTROLLED
+
+
+def timeliness_of(served_on: date, window_end: date) -> Timeliness:
+    return Timeliness.ON_TIME if served_on <= window_end else Timeliness.LATE
+
+
+def worklist(actor: Actor, *, status: str | None, date_from: date | None, date_to: date | None, programme: str | None,
+             cursor: str | None, limit: int) -> dict:
+    """The open visits of the doctor's team (or a centre admin's centre), most urgent first.
+
+    Urgency is the window's last day: the longest overdue first, then those whose window closes soonest.
+    """
+    today = clock.today()
+    query = select(Visit).options(joinedload(Visit.resident)).where(
+        Visit.centre_id == actor.centre_id, Visit.state == VisitState.PLANNED, Visit.window_start <= today)
+    if actor.role is Role.DOCTOR and actor.team_id is not None:
+        query = query.where(or_(Visit.team_id == actor.team_id, Visit.team_id.is_(None)))
+    if status == DUE:
+        query = query.where(Visit.window_end >= today)
+    elif status == OVERDUE:
+        query = query.where(Visit.window_end < today)
+    if date_from:
+        query = query.where(Visit.due_date >= date_from)
+    if date_to:
+        query = query.where(Visit.due_date <= date_to)
+    if programme:
+        query = query.where(Visit.programme == programme)
+    if cursor:
+        query = query.where(tuple_(Visit.window_end, Visit.id) > tuple_(*_worklist_key(cursor)))
+    return paginate(query, key_columns=[Visit.window_end, Visit.id], cursor=None, limit=limit,
+                    key_of=lambda visit: [visit.window_end.isoformat(), visit.id])
+
+
+def _worklist_key(cursor: str) -> tuple[date, int]:
+    """The (window end, id) a worklist cursor carries; its date travels as ISO text."""
+    end, last_id = decode_cursor(cursor, 2)
+    try:
+        if isinstance(last_id, int):
+            return date.fromisoformat(end), last_id
+    except (TypeError, ValueError):
+        pass
+    raise Invalid("Not a cursor this list gave out.", field="cursor", location="query")
+
+
+def visits_of_household(actor: Actor) -> list[Visit]:
+    """The calling resident's and their household's visits, by due date (cancelled ones left out)."""
+    ids = [member.id for member in access.household_of(access.resident_of(actor))]
+    return list(db.session.scalars(
+        select(Visit).options(joinedload(Visit.resident))
+        .where(Visit.resident_id.in_(ids), Visit.state != VisitState.CANCELLED).order_by(Visit.due_date, Visit.id)))
+
+
+def get_visit(actor: Actor, visit_id: int) -> Visit:
+    visit = db.session.get(Visit, visit_id)
+    if visit is None:
+        raise NotFound("No such visit.")
+    access.check_centre(actor, visit.centre_id)
+    return visit
+
+
+def _new_record(actor: Actor, *, visit_id: int, revision: int, window: tuple[date, date], served_on: date, mode,
+                referral: bool, findings: dict) -> VisitRecord:
+    """A record of a visit served on `served_on`, judged against `window`; 422 for what cannot be."""
+    window_start, window_end = window
+    systolic, diastolic = findings.get("systolic"), findings.get("diastolic")
+    if served_on > clock.today():
+        raise Invalid("A visit is logged after it was made: the date cannot be in the future.", field="served_on")
+    if served_on < window_start:
+        raise Invalid(f"The visit's window opens on {window_start.isoformat()}.", field="served_on")
+    if systolic is not None and diastolic is not None and diastolic >= systolic:
+        raise Invalid("The diastolic pressure is below the systolic.", field="diastolic")
+    reading = classify(**{name: findings.get(name) for name in ("systolic", "diastolic", "glucose", "glucose_fasting")})
+    return VisitRecord(visit_id=visit_id, revision=revision, author_id=actor.staff_id, served_on=served_on, mode=mode,
+                       referral=referral or reading is Reading.DANGER, reading=reading, window_start=window_start,
+                       window_end=window_end, timeliness=timeliness_of(served_on, window_end), **findings)
+
+
+def log_visit(actor: Actor, *, visit_id: int, served_on: date, mode, referral: bool = False, **findings) -> VisitRecord:
+    """Log a visit made: the visit is done, on time or late against its window as it stands today.
+
+    A hypertension or diabetes reading feeds back into the plan (see `_feed_back`). Logging a visit
+    twice is a 409: a record is corrected, not logged again.
+    """
+    visit = get_visit(actor, visit_id)
+    record = _new_record(actor, visit_id=visit.id, revision=1, window=(visit.window_start, visit.window_end),
+                         served_on=served_on, mode=mode, referral=referral, findings=findings)
+    with db.transaction():
+        logged = db.session.execute(
+            update(Visit).where(Visit.id == visit.id, Visit.state.in_((VisitState.PLANNED, VisitState.MISSED)))
+            .values(state=VisitState.DONE, served_on=served_on, timeliness=record.timeliness, referral=record.referral)
+            .execution_options(synchronize_session=False)).rowcount
+        if not logged:
+            raise Conflict(f"The visit is {visit.state.value}; a logged visit is corrected, not logged again.",
+                           state=visit.state.value)
+        db.session.add(record)
+        db.session.flush()
+        db.session.refresh(visit)
+        if visit.programme in FEEDBACK_PROGRAMMES and record.reading in NEXT_VISIT_WITHIN:
+            _feed_back(visit, served_on + timedelta(days=1), NEXT_VISIT_WITHIN[record.reading].after(served_on))
+    return record
+
+
+def _feed_back(visit: Visit, earliest: date, latest: date) -> None:
+    """Bring the programme's next visit to `latest` at the latest, or plan a re-visit when none is left."""
+    following = db.session.scalar(
+        select(Visit).where(Visit.resident_id == visit.resident_id, Visit.programme == visit.programme,
+                            Visit.state == VisitState.PLANNED, Visit.window_start >= visit.window_start,
+                            Visit.id != visit.id)
+        .order_by(Visit.window_start, Visit.id).limit(1).with_for_update())
+    if following is None:
+        db.session.add(Visit(resident_id=visit.resident_id, agreement_id=visit.agreement_id, centre_id=visit.centre_id,
+                             team_id=visit.team_id, programme=visit.programme, code=f"{visit.code}-recheck",
+                             title=f"{visit.title}（复诊）", protocol_version=visit.protocol_version, due_date=latest,
+                             window_start=earliest, window_end=latest, rescheduled=True))
+    elif following.due_date > latest or following.window_end > latest:
+        following.window_start = min(following.window_start, earliest)
+        following.due_date = following.window_end = latest
+        following.rescheduled = True
+
+
+def visit_records(actor: Actor, *, visit_id: int) -> list[VisitRecord]:
+    """Every revision of a visit's record, the first first."""
+    visit = get_visit(actor, visit_id)
+    return list(db.session.scalars(
+        select(VisitRecord).where(VisitRecord.visit_id == visit.id).order_by(VisitRecord.revision)))
+
+
+def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, referral: bool = False,
+                   **findings) -> VisitRecord:
+    """Correct a record, by its author only: a new revision; the earlier stays as history.
+
+    Timeliness is judged against the window the visit had when it was first logged.
+    """
+    old = db.session.get(VisitRecord, record_id)
+    if old is None:
+        raise NotFound("No such visit record.")
+    visit = get_visit(actor, old.visit_id)
+    if old.author_id != actor.staff_id:
+        raise Forbidden("Only the author of a record corrects it.")
+    record = _new_record(actor, visit_id=visit.id, revision=old.revision + 1, window=(old.window_start, old.window_end),
+                         served_on=served_on, mode=mode, referral=referral, findings=findings)
+    with db.transaction():
+        superseded = db.session.execute(
+            update(VisitRecord).where(VisitRecord.id == old.id, VisitRecord.current.is_(True)).values(current=False)
+            .execution_options(synchronize_session=False)).rowcount
+        if not superseded:
+            raise Conflict("Only the latest revision of a record can be corrected.")
+        db.session.add(record)
+        visit.served_on, visit.timeliness, visit.referral = served_on, record.timeliness, record.referral
+    db.session.refresh(old)
+    return record
+
+
+def completion(actor: Actor, *, date_from: date, date_to: date, programme: str | None) -> list[dict]:
+    """Visits whose window closes in the period, per team and programme: done on time, late, missed, open.
+
+    A planned visit whose window has closed counts as missed; timeliness is what was kept at logging.
+    """
+    today = clock.today()
+    if date_to < date_from:
+        raise Invalid("The period ends after it starts.", field="to", location="query")
+    missed = or_(Visit.state == VisitState.MISSED, (Visit.state == VisitState.PLANNED) & (Visit.window_end < today))
+
+    def count(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    query = (
+        select(Visit.team_id, Visit.programme,
+               count(Visit.timeliness == Timeliness.ON_TIME).label("done_on_time"),
+               count(Visit.timeliness == Timeliness.LATE).label("done_late"),
+               count(missed).label("missed"),
+               count((Visit.state == VisitState.PLANNED) & (Visit.window_end >= today)).label("open"))
+        .where(Visit.centre_id == actor.centre_id, Visit.state != VisitState.CANCELLED,
+               Visit.window_end >= date_from, Visit.window_end <= date_to)
+        .group_by(Visit.team_id, Visit.programme).order_by(Visit.team_id, Visit.programme)
+    )
+    if programme:
+        query = query.where(Visit.programme == programme)
+    return [dict(row._mapping, centre_id=actor.centre_id) for row in db.session.execute(query)]

@@ -1,0 +1,73 @@
+"""Key populations (POLICY.md signing rule 8): derived from age, conditions and pregnancies, or recorded.
+
+Tags: elderly_65, elderly_80, child_0_6, pregnant, postpartum, chronic, the recorded tags
+(disabled, poverty_alleviated, special_family_planning), and each recorded condition's own kind
+(hypertension, diabetes, ...), which package eligibility reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Iterable
+
+from sqlalchemy import select
+
+from core import db
+from packages.models import Condition, ConditionKind, PopulationTag, Pregnancy
+from signing.idcard import age_on
+from signing.models import Resident
+
+CHRONIC_KINDS = frozenset({ConditionKind.HYPERTENSION, ConditionKind.DIABETES, ConditionKind.COPD, ConditionKind.TB,
+                           ConditionKind.SEVERE_MENTAL})
+POSTPARTUM_DAYS = 42
+# A pregnancy nobody closed stops counting two weeks after its expected delivery date.
+OVERDUE_PREGNANCY = timedelta(days=14)
+
+
+@dataclass
+class HealthFacts:
+    """What the database knows about one resident that drives key populations and schedules."""
+
+    birth_date: date
+    conditions: list[Condition] = field(default_factory=list)
+    pregnancies: list[Pregnancy] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+
+def tags_from(facts: HealthFacts, today: date) -> set[str]:
+    """The key-population tags `facts` give on `today` (pure)."""
+    age = age_on(facts.birth_date, today)
+    tags = set(facts.tags) | {c.kind.value for c in facts.conditions}
+    tags |= {tag for tag, holds in (("elderly_65", age >= 65), ("elderly_80", age >= 80), ("child_0_6", age <= 6)) if holds}
+    if any(c.kind in CHRONIC_KINDS for c in facts.conditions):
+        tags.add("chronic")
+    for pregnancy in facts.pregnancies:
+        if pregnancy.delivered_on is None and pregnancy.last_menstrual_period <= today <= pregnancy.expected_delivery + OVERDUE_PREGNANCY:
+            tags.add("pregnant")
+        if pregnancy.delivered_on is not None and 0 <= (today - pregnancy.delivered_on).days <= POSTPARTUM_DAYS:
+            tags.add("postpartum")
+    return tags
+
+
+def facts_of(residents: Iterable[Resident]) -> dict[int, HealthFacts]:
+    """The health facts of many residents in three queries."""
+    facts = {r.id: HealthFacts(birth_date=r.birth_date) for r in residents}
+    ids = list(facts)
+    for condition in db.session.scalars(select(Condition).where(Condition.resident_id.in_(ids))):
+        facts[condition.resident_id].conditions.append(condition)
+    for pregnancy in db.session.scalars(select(Pregnancy).where(Pregnancy.resident_id.in_(ids)).order_by(Pregnancy.id)):
+        facts[pregnancy.resident_id].pregnancies.append(pregnancy)
+    for tag in db.session.scalars(select(PopulationTag).where(PopulationTag.resident_id.in_(ids))):
+        facts[tag.resident_id].tags.append(tag.tag.value)
+    return facts
+
+
+def key_populations_of(residents: Iterable[Resident], today: date) -> dict[int, set[str]]:
+    """Key-population tags of many residents, by resident id."""
+    return {rid: tags_from(facts, today) for rid, facts in facts_of(residents).items()}
+
+
+def key_populations(resident: Resident, today: date) -> set[str]:
+    """The key populations `resident` belongs to on `today` (ages from the ID birth date)."""
+    return key_populations_of([resident], today)[resident.id]
