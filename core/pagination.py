@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import date, datetime
 from typing import Any, Sequence
 
 import marshmallow as ma
@@ -38,14 +39,23 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key), default=str).encode()).decode()
 
 
-def decode_cursor(cursor: str, length: int) -> list[Any]:
+def decode_cursor(cursor: str, key_columns: Sequence) -> list[Any]:
+    """The key values a cursor carries, typed like `key_columns` (dates travel as ISO text)."""
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:
-        key = None
-    if not isinstance(key, list) or len(key) != length:
-        raise Invalid("Not a cursor this list gave out.", field="cursor", location="query")
-    return key
+        if not isinstance(key, list) or len(key) != len(key_columns):
+            raise ValueError
+        return [_typed(value, column.type.python_type) for value, column in zip(key, key_columns, strict=True)]
+    except (ValueError, TypeError):
+        raise Invalid("Not a cursor this list gave out.", field="cursor", location="query") from None
+
+
+def _typed(value: Any, kind: type) -> Any:
+    if kind in (date, datetime) and isinstance(value, str):
+        return kind.fromisoformat(value)
+    if not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}")
+    return value
 
 
 def paginate(query: Select, *, key_columns: Sequence, cursor: str | None, limit: int, key_of=None) -> dict:
@@ -55,7 +65,7 @@ def paginate(query: Select, *, key_columns: Sequence, cursor: str | None, limit:
     """
     key_of = key_of or (lambda row: [getattr(row, column.key) for column in key_columns])
     if cursor:
-        after = decode_cursor(cursor, len(key_columns))
+        after = decode_cursor(cursor, key_columns)
         query = query.where(tuple_(*key_columns) > tuple_(*after)) if len(key_columns) > 1 else query.where(key_columns[0] > after[0])
     rows = db.session.scalars(query.order_by(*key_columns).limit(limit + 1)).all()
     has_more = len(rows) > limit

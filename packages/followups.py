@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import case, func, or_, select, tuple_, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from core import clock, db
 from core.auth import Actor, Role
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.pagination import decode_cursor, paginate
+from core.pagination import paginate
 from packages.dates import Offset, days, months
 from packages.models import Reading, Timeliness, Visit, VisitRecord, VisitState
 from signing import access
@@ -85,21 +85,7 @@ def worklist(actor: Actor, *, status: str | None, date_from: date | None, date_t
         query = query.where(Visit.due_date <= date_to)
     if programme:
         query = query.where(Visit.programme == programme)
-    if cursor:
-        query = query.where(tuple_(Visit.window_end, Visit.id) > tuple_(*_worklist_key(cursor)))
-    return paginate(query, key_columns=[Visit.window_end, Visit.id], cursor=None, limit=limit,
-                    key_of=lambda visit: [visit.window_end.isoformat(), visit.id])
-
-
-def _worklist_key(cursor: str) -> tuple[date, int]:
-    """The (window end, id) a worklist cursor carries; its date travels as ISO text."""
-    end, last_id = decode_cursor(cursor, 2)
-    try:
-        if isinstance(last_id, int):
-            return date.fromisoformat(end), last_id
-    except (TypeError, ValueError):
-        pass
-    raise Invalid("Not a cursor this list gave out.", field="cursor", location="query")
+    return paginate(query, key_columns=[Visit.window_end, Visit.id], cursor=cursor, limit=limit)
 
 
 def visits_of_household(actor: Actor) -> list[Visit]:

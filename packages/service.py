@@ -192,6 +192,8 @@ def _running_agreement(actor: Actor, agreement_id: int) -> Agreement:
 def rebuild_plans(resident_ids: Iterable[int]) -> None:
     """(Re)build the current-cycle follow-up plans of residents with a running agreement.
 
+    A resident whose agreement ended (terminated, expired) keeps their logged visits; open ones are closed.
+
     Idempotent: a visit already there (same programme and code) is updated in place, never
     duplicated; done and missed visits and those clinical feedback moved are never touched. A
     planned visit the plan no longer holds is missed when its window has closed, else cancelled.
@@ -221,12 +223,14 @@ def _rebuild_batch(ids: list[int], today: date) -> None:
         desired = schedule.resident_plan(facts[agreement.resident_id], signed_on=agreement.start_date,
                                          cycle=agreement.cycle, cycle_start=cycle_start, cycle_end=cycle_end)
         inserts += _reconcile(agreement, desired, existing.get(agreement.resident_id, {}), today)
+    for resident_id in set(ids) - {agreement.resident_id for agreement in agreements}:
+        _reconcile(None, [], existing.get(resident_id, {}), today)  # no running agreement: no open visits
     if inserts:
         db.session.execute(insert(Visit), inserts)
     db.session.flush()
 
 
-def _reconcile(agreement: Agreement, desired: list[schedule.PlannedVisit], existing: dict[tuple[str, str], Visit],
+def _reconcile(agreement: Agreement | None, desired: list[schedule.PlannedVisit], existing: dict[tuple[str, str], Visit],
                today: date) -> list[dict]:
     """Update the resident's visits towards `desired`; return the rows still to insert."""
     inserts, wanted = [], set()

@@ -4,6 +4,7 @@ An agreement continues when its term runs on or, past its term, when the region 
 automatically; a pending change request moves it to the requested centre. Regions with default
 assignment sign residents who chose nothing with the centre of their household registration.
 Running it twice changes nothing: an agreement that already holds the next cycle is left alone.
+Once the cycle has begun, the follow-up plans of its agreements are (re)built.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import joinedload
 
 from core import clock, db
+from packages import service as packages_service
 from signing import cycles
 from signing.models import (
     HOLDING,
@@ -96,6 +98,9 @@ def _roll_region(region: Region, profile: PolicyProfile, cycle: int, report: Rol
         db.session.execute(insert(Agreement), rows[chunk:chunk + BATCH])
     if begun:
         _start_cycle(codes, cycle, report)
+        packages_service.rebuild_plans(db.session.scalars(
+            select(Agreement.resident_id).where(Agreement.region_code.in_(codes), Agreement.cycle == cycle,
+                                                Agreement.status == AgreementStatus.ACTIVE)).all())
 
 
 def _default_assignments(codes, cycle, start, end, status, signed, report) -> list[dict]:

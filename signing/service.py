@@ -131,7 +131,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
     residents = _residents_to_sign(actor, resident_ids)
     guardians = {r.id: _guardian_for(actor, r, guardian_id, today) for r in residents}
 
-    agreements, fresh, created = [], [], False
+    agreements, fresh = [], []
     with db.transaction():
         for resident in residents:
             existing = holding_agreement(resident.id, cycle)
@@ -176,9 +176,8 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
             db.session.flush()
             agreements.append(agreement)
             fresh.append(agreement)
-            created = True
         packages_service.on_agreements_signed(fresh, package_codes=package_codes, signed_by=actor.subject)
-    return agreements, created
+    return agreements, bool(fresh)
 
 
 def agreements_of(actor: Actor) -> list[Agreement]:
@@ -251,6 +250,7 @@ def terminate(actor: Actor, agreement_id: int, *, reason: TerminationReason, not
         ).rowcount
         if not ended:
             raise Conflict(f"The agreement is already {agreement.status.value}.")
+        packages_service.rebuild_plans([agreement.resident_id])
         db.session.execute(
             update(ChangeRequest)
             .where(ChangeRequest.agreement_id == agreement.id, ChangeRequest.status == ChangeRequestStatus.PENDING)

@@ -355,3 +355,16 @@ def test_centres_are_listed_publicly_with_windows_and_teams(client, centres):
     by_name = client.get("/api/v1/centres", query_string={"q": centres["home"].name}).get_json()
     assert [c["id"] for c in by_name] == [centres["home"].id]
     assert client.get("/api/v1/centres?region=43").status_code == 422
+
+
+def test_termination_closes_the_open_follow_ups_and_keeps_logged_ones(client, db, centres):
+    from packages.models import Visit, VisitState
+
+    elder = f.resident(openid="elder", born=date(1945, 6, 1))
+    agreement_id = signed(client, centres, elder)
+    planned = db.scalars(select(Visit).where(Visit.resident_id == elder.id)).all()
+    assert planned and all(v.state is VisitState.PLANNED for v in planned)
+    doctor = f.staff(centre=centres["home"])
+    client.post(f"/api/v1/agreements/{agreement_id}/termination", json={"reason": "moved_away"}, headers=f.as_staff(doctor))
+    states = {v.state for v in db.scalars(select(Visit).where(Visit.resident_id == elder.id))}
+    assert VisitState.PLANNED not in states

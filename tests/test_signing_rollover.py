@@ -122,3 +122,16 @@ def test_roll_over_runs_from_the_command_line(app, client, db, centres, alice):
     assert result.exit_code == 0, result.output
     assert "'renewed': 1" in result.output
     assert len(in_cycle(db, alice.id, 2027)) == 1
+
+
+def test_the_new_cycle_gets_its_follow_up_plan_and_the_old_one_closes(client, db, centres):
+    from packages.models import Visit, VisitState
+
+    elder = f.resident(openid="elder", born=date(1945, 6, 1))
+    sign(client, elder, centres["home"])
+    clock.set_today(date(2027, 1, 1))
+    rollover.roll_over(cycle=2027)
+    visits = db.scalars(select(Visit).where(Visit.resident_id == elder.id)).all()
+    new_cycle = [v for v in visits if v.window_start.year == 2027 and v.state is VisitState.PLANNED]
+    assert new_cycle, "the 2027 plan is built"
+    assert all(v.state is not VisitState.PLANNED for v in visits if v.window_end < date(2027, 1, 1))
