@@ -113,15 +113,14 @@ def on_agreements_signed(agreements: list[Agreement], *, package_codes: list[str
     chosen = [_package(code) for code in dict.fromkeys(package_codes)]
     today = clock.today()
     tags = populations.key_populations_of([a.resident for a in agreements], today)
-    mandatory = db.session.scalars(
-        select(PackageDef).where(PackageDef.edition == catalogue.EDITION, PackageDef.tier.in_(catalogue.MANDATORY_TIERS))
-    ).all()
+    mandatory = [p.code for p in catalogue.PACKAGES_2025 if p.tier in catalogue.MANDATORY_TIERS]
+    personalised = [p for p in chosen if p.tier == catalogue.PERSONALISED]
     rows = []
     for agreement in agreements:
-        personalised = [p for p in chosen if p.tier == catalogue.PERSONALISED]
-        prices = _checked_prices(agreement, personalised, tags[agreement.resident_id])
-        rows += [dict(agreement_id=agreement.id, edition=p.edition, package_code=p.code, price_fen=prices.get(p.code, 0),
-                      added_on=today, added_by=signed_by) for p in [*mandatory, *personalised]]
+        prices = _checked_prices(agreement, personalised, tags[agreement.resident_id]) if personalised else {}
+        rows += [dict(agreement_id=agreement.id, edition=catalogue.EDITION, package_code=code,
+                      price_fen=prices.get(code, 0), added_on=today, added_by=signed_by)
+                 for code in [*mandatory, *(p.code for p in personalised)]]
     if rows:
         db.session.execute(insert(AgreementPackage), rows)
     rebuild_plans([a.resident_id for a in agreements])
