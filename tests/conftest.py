@@ -70,6 +70,10 @@ def settings(database_url, wechat_standin):
         FIELD_KEY="11" * 32,
         WECHAT_API_BASE=wechat_standin.base_url,
         HTTP_TIMEOUT_SECONDS=1.0,
+        # Tests sign and log in many times from one address; tests/test_hardening_limits.py tests low limits.
+        LOGIN_RATE_LIMIT="100000 per minute",
+        SIGN_RATE_LIMIT="100000 per minute",
+        RATE_LIMIT_KEY_PREFIX=f"jiayi-test-{uuid.uuid4().hex[:8]}",
     )
 
 
