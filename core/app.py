@@ -8,7 +8,7 @@ import swagger_ui_bundle
 from flask import Flask, send_from_directory
 from flask_smorest import Api
 
-from core import crypto, db, errors
+from core import crypto, db, errors, limits
 from core.config import ROOT, Settings
 
 API_TITLE = "jiayi — family-doctor signing service"
@@ -22,7 +22,7 @@ class JiayiApi(Api):
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
-    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app = Flask(__name__, instance_path=str(ROOT / "instance"), static_folder=None)
     app.config.update(
         SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
@@ -48,12 +48,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     _register_blueprints(api)
     errors.register(app)
+    limits.init_app(app)
 
     @app.get(SWAGGER_ASSETS + "<path:filename>")
     def swagger_assets(filename):
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
 
     swagger_assets.access_roles = frozenset({"public"})
+    for endpoint, view in app.view_functions.items():
+        app.view_functions[endpoint] = db.retrying(view)
+        if endpoint.startswith("api-docs."):  # the spec and Swagger UI are open, like the assets
+            app.view_functions[endpoint].access_roles = frozenset({"public"})
     _register_cli(app)
     return app
 
