@@ -29,7 +29,8 @@ def _setting(name: str) -> Callable[[], str]:
     return lambda: getattr(current_app.config["SETTINGS"], name)
 
 
-# blueprint name -> (setting holding the limit, whose requests count together, limited methods)
+# blueprint name -> (setting holding the limit, whose requests count together, limited methods);
+# all limited routes of a blueprint share one counter per key.
 LIMITED_BLUEPRINTS = {
     "auth": ("LOGIN_RATE_LIMIT", get_remote_address, ["POST"]),
     "agreements": ("SIGN_RATE_LIMIT", caller_or_address, ["POST"]),
@@ -46,5 +47,5 @@ def init_app(app: Flask) -> Limiter:
         headers_enabled=True,
     )
     for blueprint, (setting, key, methods) in LIMITED_BLUEPRINTS.items():
-        limiter.limit(_setting(setting), key_func=key, methods=methods)(app.blueprints[blueprint])
+        limiter.shared_limit(_setting(setting), scope=blueprint, key_func=key, methods=methods)(app.blueprints[blueprint])
     return limiter
