@@ -17,6 +17,7 @@ from core.app import create_app
 from core.config import Settings
 from standins.server import serve
 from standins.wechat import WechatState, create_standin
+from tests.logscan import run_log_has_no_personal_numbers  # noqa: F401  (checks the whole run's logs)
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 DATABASES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
