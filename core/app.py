@@ -17,7 +17,6 @@ SWAGGER_ASSETS = "/docs/assets/"
 
 class JiayiApi(Api):
     ERROR_SCHEMA = errors.ErrorSchema
-    DEFAULT_ERROR_RESPONSE_NAME = "Error"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
