@@ -7,6 +7,7 @@ import logging
 import swagger_ui_bundle
 from flask import Flask, send_from_directory
 from flask_smorest import Api
+from werkzeug.routing import IntegerConverter
 
 from core import crypto, db, errors, limits
 from core.config import ROOT, Settings
@@ -17,6 +18,14 @@ SWAGGER_ASSETS = "/docs/assets/"
 
 class JiayiApi(Api):
     ERROR_SCHEMA = errors.ErrorSchema
+
+
+class RowId(IntegerConverter):
+    """`<int:…>` path ids within the database's integer range: a larger one names nothing (404, not 500)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", db.DB_INT_MAX)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -45,6 +54,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     api = JiayiApi(app, spec_kwargs={"info": {"description": "Residents, family doctors and insurance bureaus."}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    app.url_map.converters["int"] = RowId
+    api.register_converter(RowId, lambda converter: {"type": "integer", "minimum": 0, "maximum": converter.max})
     _register_blueprints(api)
     errors.register(app)
     limits.init_app(app)

@@ -26,6 +26,8 @@ T = TypeVar("T")
 # PostgreSQL's serialization failure and deadlock: the transaction lost a race and may simply run again.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 RETRY_ATTEMPTS = 4
+# The largest value an Integer column holds on PostgreSQL: ids and numbers from clients stay within it.
+DB_INT_MAX = 2**31 - 1
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
