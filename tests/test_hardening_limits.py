@@ -151,26 +151,30 @@ def test_signing_more_than_twenty_residents_at_once_is_422_and_nothing_is_writte
     assert core_db.session.scalar(select(func.count()).select_from(Agreement)) == 0
 
 
-def _arrays_without_max_items(node, spec, path):
+BOUNDS = {"array": "maxItems", "integer": "maximum"}
+
+
+def _unbounded(node, spec, path):
+    """Arrays without maxItems and integers without a maximum (beyond which PostgreSQL would fail)."""
     if isinstance(node, dict):
         if "$ref" in node:
             name = node["$ref"].rsplit("/", 1)[-1]
-            yield from _arrays_without_max_items(spec["components"]["schemas"][name], spec, f"{path}->{name}")
+            yield from _unbounded(spec["components"]["schemas"][name], spec, f"{path}->{name}")
             return
-        if node.get("type") == "array" and "maxItems" not in node:
+        if node.get("type") in BOUNDS and BOUNDS[node["type"]] not in node:
             yield path
         for key, value in node.items():
-            yield from _arrays_without_max_items(value, spec, f"{path}.{key}")
+            yield from _unbounded(value, spec, f"{path}.{key}")
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from _arrays_without_max_items(value, spec, f"{path}[{index}]")
+            yield from _unbounded(value, spec, f"{path}[{index}]")
 
 
-def test_every_array_a_client_may_send_has_a_maximum_length(client):
+def test_every_array_and_integer_a_client_may_send_is_bounded(client):
     spec = client.get("/openapi.json").get_json()
     unbounded = []
     for route, operations in spec["paths"].items():
         for method, operation in operations.items():
             inputs = operation if method == "parameters" else [operation.get("parameters"), operation.get("requestBody")]
-            unbounded += _arrays_without_max_items(inputs, spec, f"{method.upper()} {route}")
+            unbounded += _unbounded(inputs, spec, f"{method.upper()} {route}")
     assert unbounded == []
