@@ -12,7 +12,7 @@ from signing.models import AgreementStatus, Channel, InsuranceScheme, Sex, Termi
 
 PHONE = validate.Regexp(r"^1\d{10}$", error="A mainland mobile number has 11 digits and starts with 1.")
 NAME = validate.Length(min=1, max=80)
-ID = validate.Range(min=1, max=DB_INT_MAX, error="Not an id.")  # beyond it PostgreSQL fails: a 500, not a 422
+ID = validate.Range(min=1, max=DB_INT_MAX)  # what an integer column holds: larger is a 422 here, not a 500 there
 
 
 class WechatLoginSchema(ma.Schema):

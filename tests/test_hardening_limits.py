@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from core import clock
 from core import db as core_db
 from core.app import create_app
+from core.db import DB_INT_MAX
 from core.lockout import LoginLock
 from core.models import AuditEvent
 from core.pagination import MAX_LIMIT
@@ -178,3 +179,14 @@ def test_every_array_and_integer_a_client_may_send_is_bounded(client):
             inputs = operation if method == "parameters" else [operation.get("parameters"), operation.get("requestBody")]
             unbounded += _unbounded(inputs, spec, f"{method.upper()} {route}")
     assert unbounded == []
+
+
+def test_an_id_beyond_the_databases_integer_range_is_422_in_a_body_and_404_in_a_path(client):
+    f.regions()
+    headers = f.as_resident(f.resident(openid="wx-huge-ids"))
+    too_big = DB_INT_MAX + 1
+    response = client.post("/api/v1/agreements", headers=headers,
+                           json={"centre_id": too_big, "term_years": 1, "consent_version": "2025-01"})
+    assert response.status_code == 422
+    assert "centre_id" in response.get_json()["errors"]["json"]
+    assert client.get(f"/api/v1/centres/{too_big}").status_code == 404
