@@ -7,6 +7,7 @@ import logging
 import swagger_ui_bundle
 from flask import Flask, send_from_directory
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from core import crypto, db, errors, limits
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Served from the installed bundle, not a CDN: intranets have no internet.
         OPENAPI_SWAGGER_UI_URL=SWAGGER_ASSETS,
     )
+    if settings.TRUSTED_PROXY_HOPS:  # behind nginx: the client address is the one the proxy saw
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXY_HOPS)
     logging.basicConfig(level=logging.INFO)
     crypto.configure(settings.FIELD_KEY, settings.SECRET_KEY)
 

@@ -3,6 +3,7 @@
 With REDIS_URL set the counters live in Redis, so a limit holds across all gunicorn workers; without
 it (development, tests) each process counts for itself. The limits are read from Settings at request
 time, written as Flask-Limiter strings ("20 per minute"). A breach answers 429 in the one error shape.
+Behind a reverse proxy set TRUSTED_PROXY_HOPS, or every client shares the proxy's address.
 """
 
 from __future__ import annotations

@@ -18,6 +18,19 @@ from tests.conftest import _create_pg_database
 
 
 @contextmanager
+def another_app(settings: Settings, restore: Flask) -> Iterator[Flask]:
+    """A second app instance (a gunicorn worker, a differently configured deployment); the session
+    goes back to `restore`'s engine afterwards."""
+    app = create_app(settings)
+    try:
+        yield app
+    finally:
+        core_db.session.remove()
+        app.extensions["engine"].dispose()
+        core_db.session.configure(bind=restore.extensions["engine"])
+
+
+@contextmanager
 def live_server(settings: Settings, tmp_path: Path, restore: Flask) -> Iterator[tuple[Flask, str]]:
     """Serve a fresh app on a fresh, migrated database of the run's kind; give back (app, base URL)."""
     if settings.DATABASE_URL.startswith("sqlite"):
@@ -25,13 +38,12 @@ def live_server(settings: Settings, tmp_path: Path, restore: Flask) -> Iterator[
     else:
         url, drop = _create_pg_database()
     migrate.upgrade(url)
-    app = create_app(settings.replace(DATABASE_URL=url))
-    running = serve(app)
     try:
-        yield app, running.base_url
+        with another_app(settings.replace(DATABASE_URL=url), restore) as app:
+            running = serve(app)
+            try:
+                yield app, running.base_url
+            finally:
+                running.stop()
     finally:
-        running.stop()
-        core_db.session.remove()
-        app.extensions["engine"].dispose()
-        core_db.session.configure(bind=restore.extensions["engine"])
         drop()

@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 
 from core import clock
 from core import db as core_db
-from core.app import create_app
 from core.db import DB_INT_MAX
 from core.lockout import LoginLock
 from core.models import AuditEvent
 from core.pagination import MAX_LIMIT
 from signing.models import Agreement
 from tests import factories as f
+from tests.live import another_app
 
 STAFF_LOGIN = "/api/v1/auth/staff-login"
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -108,12 +108,8 @@ def two_workers(app, settings):
         pytest.skip("TEST_REDIS_URL is not set (.ci/run sets it): no Redis to share limits through")
     shared = settings.replace(REDIS_URL=REDIS_URL, LOGIN_RATE_LIMIT="3 per minute",
                               RATE_LIMIT_KEY_PREFIX=f"jiayi-test-{uuid.uuid4().hex}")
-    workers = [create_app(shared), create_app(shared)]
-    yield [worker.test_client() for worker in workers]
-    for worker in workers:
-        worker.extensions["engine"].dispose()
-    core_db.session.remove()
-    core_db.session.configure(bind=app.extensions["engine"])
+    with another_app(shared, restore=app) as first, another_app(shared, restore=app) as second:
+        yield first.test_client(), second.test_client()
 
 
 def test_the_login_limit_holds_across_workers_through_redis(two_workers):
@@ -122,6 +118,23 @@ def test_the_login_limit_holds_across_workers_through_redis(two_workers):
     assert second.post(STAFF_LOGIN, json={}).status_code == 422
     assert second.post(STAFF_LOGIN, json={}).status_code == 429
     assert first.post(STAFF_LOGIN, json={}).status_code == 429
+
+
+def test_behind_a_trusted_proxy_each_forwarded_address_has_its_own_login_budget(app, settings):
+    behind_proxy = settings.replace(TRUSTED_PROXY_HOPS=1, LOGIN_RATE_LIMIT="2 per minute",
+                                    RATE_LIMIT_KEY_PREFIX=f"jiayi-test-{uuid.uuid4().hex}")
+    with another_app(behind_proxy, restore=app) as proxied:
+        client = proxied.test_client()
+        first, second = ({"X-Forwarded-For": address} for address in ("10.0.0.1", "10.0.0.2"))
+        assert [client.post(STAFF_LOGIN, json={}, headers=first).status_code for _ in range(3)] == [422, 422, 429]
+        assert client.post(STAFF_LOGIN, json={}, headers=second).status_code == 422
+
+
+def test_without_a_trusted_proxy_a_forwarded_address_is_ignored(client, limited):
+    limited(LOGIN_RATE_LIMIT="2 per minute")
+    statuses = [client.post(STAFF_LOGIN, json={}, headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
+                for i in range(3)]
+    assert statuses == [422, 422, 429]
 
 
 def test_a_body_over_max_content_length_is_413_in_the_error_shape(client, settings):
