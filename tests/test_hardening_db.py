@@ -11,20 +11,20 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core import db as core_db
 from core.db import RETRY_ATTEMPTS, retrying
-from signing import service
+from signing import registry, service
 from signing.models import Agreement
 from tests import factories as f
 
 
-def failing(times: int, error: Exception):
-    """A unit of work that fails `times` times with `error`, then returns how often it ran."""
+def failing(times: int, error: Exception, then=None):
+    """A unit of work that fails `times` times with `error`, then calls `then` (or returns how often it ran)."""
     calls = []
 
-    def work():
+    def work(*args, **kwargs):
         calls.append(1)
         if len(calls) <= times:
             raise error
-        return len(calls)
+        return then(*args, **kwargs) if then else len(calls)
 
     return work
 
@@ -48,6 +48,15 @@ def test_other_database_errors_are_not_run_again(db):
     work = failing(1, IntegrityError("INSERT ...", {}, psycopg.errors.UniqueViolation("duplicate key")))
     with pytest.raises(IntegrityError):
         retrying(work)()
+
+
+def test_a_request_that_loses_a_race_is_run_again_and_answers_normally(client, monkeypatch):
+    f.regions()
+    centre = f.centre()
+    monkeypatch.setattr(registry, "get_centre", failing(1, lost_race(psycopg.errors.DeadlockDetected), then=registry.get_centre))
+    response = client.get(f"/api/v1/centres/{centre.id}")
+    assert response.status_code == 200
+    assert response.get_json()["id"] == centre.id
 
 
 def test_a_real_serialization_failure_on_postgresql_is_retried(app):
