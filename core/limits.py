@@ -46,6 +46,7 @@ def init_app(app: Flask) -> Limiter:
         storage_uri=settings.REDIS_URL or "memory://",
         key_prefix=settings.RATE_LIMIT_KEY_PREFIX,
         headers_enabled=True,
+        in_memory_fallback_enabled=True,  # Redis down: each worker keeps limiting on its own
     )
     for blueprint, (setting, key, methods) in LIMITED_BLUEPRINTS.items():
         limiter.shared_limit(_setting(setting), scope=blueprint, key_func=key, methods=methods)(app.blueprints[blueprint])

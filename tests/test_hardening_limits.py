@@ -120,6 +120,13 @@ def test_the_login_limit_holds_across_workers_through_redis(two_workers):
     assert first.post(STAFF_LOGIN, json={}).status_code == 429
 
 
+def test_with_redis_unreachable_each_worker_keeps_limiting_on_its_own(app, settings):
+    unreachable = settings.replace(REDIS_URL="redis://127.0.0.1:9/0", LOGIN_RATE_LIMIT="2 per minute")
+    with another_app(unreachable, restore=app) as worker:
+        client = worker.test_client()
+        assert [client.post(STAFF_LOGIN, json={}).status_code for _ in range(3)] == [422, 422, 429]
+
+
 def test_behind_a_trusted_proxy_each_forwarded_address_has_its_own_login_budget(app, settings):
     behind_proxy = settings.replace(TRUSTED_PROXY_HOPS=1, LOGIN_RATE_LIMIT="2 per minute",
                                     RATE_LIMIT_KEY_PREFIX=f"jiayi-test-{uuid.uuid4().hex}")
