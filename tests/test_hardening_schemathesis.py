@@ -1,5 +1,5 @@
-"""The spec against the running server: for every operation, generated requests (as a resident and as
-a doctor) never get a 5xx and never get a response that breaks the spec's own schema."""
+"""The spec against the running server: for every operation, generated requests (as a resident, a
+doctor and a bureau) never get a 5xx and never get a response that breaks the spec's own schema."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from core.auth import Actor, Role
 from core.config import ROOT
 from tests import factories as f
 from tests.live import live_server
@@ -25,7 +26,9 @@ def served(app, settings, tmp_path_factory):
             f.regions()
             centre = f.centre()
             resident = f.resident(openid="wx-fuzzed")
-            tokens = {"resident": f.as_resident(resident), "doctor": f.as_staff(f.staff(centre=centre))}
+            bureau = Actor(role=Role.BUREAU, subject="client:fuzz", region_code=centre.region_code)
+            tokens = {"resident": f.as_resident(resident), "doctor": f.as_staff(f.staff(centre=centre)),
+                      "bureau": f.bearer(bureau)}
         yield base_url, tokens
 
 
