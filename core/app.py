@@ -7,8 +7,10 @@ import logging
 import swagger_ui_bundle
 from flask import Flask, send_from_directory
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
-from core import crypto, db, errors
+from core import crypto, db, errors, limits
 from core.config import ROOT, Settings
 
 API_TITLE = "jiayi — family-doctor signing service"
@@ -17,12 +19,19 @@ SWAGGER_ASSETS = "/docs/assets/"
 
 class JiayiApi(Api):
     ERROR_SCHEMA = errors.ErrorSchema
-    DEFAULT_ERROR_RESPONSE_NAME = "Error"
+
+
+class RowId(IntegerConverter):
+    """`<int:…>` path ids within the database's integer range: a larger one names nothing (404, not 500)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", db.DB_INT_MAX)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
-    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app = Flask(__name__, instance_path=str(ROOT / "instance"), static_folder=None)
     app.config.update(
         SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
@@ -35,6 +44,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Served from the installed bundle, not a CDN: intranets have no internet.
         OPENAPI_SWAGGER_UI_URL=SWAGGER_ASSETS,
     )
+    if settings.TRUSTED_PROXY_HOPS:  # behind nginx: the client address is the one the proxy saw
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXY_HOPS)
     logging.basicConfig(level=logging.INFO)
     crypto.configure(settings.FIELD_KEY, settings.SECRET_KEY)
 
@@ -46,14 +57,21 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     api = JiayiApi(app, spec_kwargs={"info": {"description": "Residents, family doctors and insurance bureaus."}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    app.url_map.converters["int"] = RowId
+    api.register_converter(RowId, lambda converter: {"type": "integer", "minimum": 0, "maximum": converter.max})
     _register_blueprints(api)
     errors.register(app)
+    limits.init_app(app)
 
     @app.get(SWAGGER_ASSETS + "<path:filename>")
     def swagger_assets(filename):
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
 
     swagger_assets.access_roles = frozenset({"public"})
+    for endpoint, view in app.view_functions.items():
+        app.view_functions[endpoint] = db.retrying(view)
+        if endpoint.startswith("api-docs."):  # the spec and Swagger UI are open, like the assets
+            app.view_functions[endpoint].access_roles = frozenset({"public"})
     _register_cli(app)
     return app
 

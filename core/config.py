@@ -30,6 +30,15 @@ class Settings:
     CONSENT_TEXT_VERSION: str = field(default_factory=lambda: _env("CONSENT_TEXT_VERSION", "2025-01"))
     IDEMPOTENCY_KEY_HOURS: int = field(default_factory=lambda: int(_env("IDEMPOTENCY_KEY_HOURS", "24")))
     REDIS_URL: str = field(default_factory=lambda: _env("REDIS_URL", ""))
+    # Abuse limits (core/limits.py, core/lockout.py): Flask-Limiter strings, counted in Redis when set.
+    LOGIN_RATE_LIMIT: str = field(default_factory=lambda: _env("LOGIN_RATE_LIMIT", "20 per minute"))
+    SIGN_RATE_LIMIT: str = field(default_factory=lambda: _env("SIGN_RATE_LIMIT", "30 per minute"))
+    RATE_LIMIT_KEY_PREFIX: str = field(default_factory=lambda: _env("RATE_LIMIT_KEY_PREFIX", "jiayi"))
+    # Reverse proxies in front of the app whose X-Forwarded-For is trusted (client address for limits and audit).
+    TRUSTED_PROXY_HOPS: int = field(default_factory=lambda: int(_env("TRUSTED_PROXY_HOPS", "0")))
+    # OWASP ASVS 2.2.1: 10 failed staff logins lock the account for 15 minutes (at most 40 tries an hour).
+    LOGIN_LOCK_FAILURES: int = field(default_factory=lambda: int(_env("LOGIN_LOCK_FAILURES", "10")))
+    LOGIN_LOCK_MINUTES: int = field(default_factory=lambda: int(_env("LOGIN_LOCK_MINUTES", "15")))
     MAX_CONTENT_LENGTH: int = field(default_factory=lambda: int(_env("MAX_CONTENT_LENGTH", str(1024 * 1024))))
 
     def replace(self, **overrides) -> "Settings":

@@ -7,14 +7,27 @@ write inside `transaction()`; tests bind the session to an outer transaction tha
 from __future__ import annotations
 
 import enum
+import functools
+import logging
+import random
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import DateTime, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# PostgreSQL's serialization failure and deadlock: the transaction lost a race and may simply run again.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+RETRY_ATTEMPTS = 4
+# The largest value an Integer column holds on PostgreSQL: ids and numbers from clients stay within it.
+DB_INT_MAX = 2**31 - 1
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -95,3 +108,31 @@ def transaction() -> Iterator[None]:
     except BaseException:
         session.rollback()
         raise
+
+
+def is_retryable(error: BaseException) -> bool:
+    """A lost race the database asks us to run again: 40001, 40P01, or SQLite's busy/locked."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(error.orig) or "database table is locked" in str(error.orig)
+
+
+def retrying(work: Callable[..., T], attempts: int = RETRY_ATTEMPTS) -> Callable[..., T]:
+    """Run `work` again (after a rollback and a short jittered pause) when it loses a race."""
+
+    @functools.wraps(work)
+    def run(*args, **kwargs) -> T:
+        for attempt in range(1, attempts):
+            try:
+                return work(*args, **kwargs)
+            except DBAPIError as error:
+                session.rollback()
+                if not is_retryable(error):
+                    raise
+                log.info("retrying after a lost race (attempt %d): %s", attempt, type(error.orig).__name__)
+                time.sleep(random.uniform(0, 0.02 * attempt))
+        return work(*args, **kwargs)
+
+    return run

@@ -12,6 +12,7 @@ from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
+from sqlalchemy.exc import IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,12 @@ def register(app) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
         return error.body(), error.status
+
+    @app.errorhandler(IntegrityError)
+    def _lost_race(error: IntegrityError):
+        # A unique index refused a row a concurrent request wrote first: the client's conflict, not ours.
+        log.info("integrity error answered as 409: %s", type(error.orig).__name__)
+        return Conflict("This conflicts with a record written at the same moment; reload and try again.").body(), 409
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

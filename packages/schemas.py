@@ -11,19 +11,20 @@ from core.pagination import PageArgs
 from packages import catalogue, followups
 from packages.models import ConditionKind, Reading, RecordedTag, Timeliness, VisitMode, VisitState
 from packages.protocols import PROGRAMMES
+from signing.schemas import ID
 
 MAX_PRICE_FEN = 10_000_000  # 100,000 yuan
 
 
 class PackageQuerySchema(ma.Schema):
     tier = fields.String(load_default=None, validate=validate.OneOf(catalogue.TIERS))
-    centre = fields.Integer(load_default=None, metadata={"description": "show this centre's prices"})
+    centre = fields.Integer(load_default=None, validate=ID, metadata={"description": "show this centre's prices"})
     eligible_for = fields.String(load_default=None, validate=validate.OneOf(["me"]),
                                  metadata={"description": "me: only packages the calling resident may choose"})
 
 
 class PackageDetailQuerySchema(ma.Schema):
-    centre = fields.Integer(load_default=None, metadata={"description": "show this centre's price"})
+    centre = fields.Integer(load_default=None, validate=ID, metadata={"description": "show this centre's price"})
 
 
 class PackageItemSchema(ma.Schema):
@@ -150,10 +151,11 @@ class VisitRecordInSchema(ma.Schema):
     systolic = fields.Integer(load_default=None, validate=validate.Range(min=50, max=300), metadata={"description": "mmHg"})
     diastolic = fields.Integer(load_default=None, validate=validate.Range(min=30, max=200), metadata={"description": "mmHg"})
     glucose = fields.Decimal(load_default=None, places=1, as_string=True, validate=validate.Range(min=1, max=40),
-                             metadata={"description": "mmol/L"})
+                             metadata={"description": "mmol/L", "minimum": 1, "maximum": 40})
     glucose_fasting = fields.Boolean(load_default=None)
     heart_rate = fields.Integer(load_default=None, validate=validate.Range(min=20, max=250))
-    weight_kg = fields.Decimal(load_default=None, places=1, as_string=True, validate=validate.Range(min=0.5, max=300))
+    weight_kg = fields.Decimal(load_default=None, places=1, as_string=True, validate=validate.Range(min=0.5, max=300),
+                               metadata={"minimum": 0.5, "maximum": 300})
     findings = fields.String(load_default=None, validate=validate.Length(max=2000))
     referral = fields.Boolean(load_default=False)
     notes = fields.String(load_default=None, validate=validate.Length(max=2000))

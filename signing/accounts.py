@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core import clock, crypto, db
+from core import clock, crypto, db, lockout
 from core.auth import DUMMY_HASH, Actor, Role, issue_token, verify_secret
 from core.errors import Conflict, Invalid, Unauthorized
 from core.wechat import WechatClient
@@ -23,12 +23,14 @@ def wechat_login(*, code: str) -> dict:
 
 def staff_login(*, username: str, password: str) -> dict:
     """Log a doctor, centre admin or bureau user in with username and password."""
+    lockout.refuse_if_locked(username)
     staff = db.session.scalar(select(Staff).where(Staff.username == username))
     if staff is None:
         verify_secret(DUMMY_HASH, password)
+    if staff is None or not verify_secret(staff.password_hash, password) or not staff.active:
+        lockout.record_failure(username)
         raise Unauthorized("Wrong username or password.")
-    if not verify_secret(staff.password_hash, password) or not staff.active:
-        raise Unauthorized("Wrong username or password.")
+    lockout.record_success(username)
     actor = Actor(
         role=Role(staff.role.value),
         subject=f"staff:{staff.id}",

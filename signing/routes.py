@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from core import audit
 from core.auth import STAFF, Role, current_actor, public, requires
+from core.errors import DomainError
 from core.idempotency import idempotent
 from core.pagination import page_schema
 from signing import access, accounts, registry, service
@@ -115,6 +117,7 @@ class Residents(MethodView):
     def post(self, body):
         """Register a resident on site, or find them by ID number"""
         resident, created = accounts.register_on_site(current_actor(), **body)
+        audit.record("resident.register" if created else "resident.read", "resident", resident.id)
         return resident, 201 if created else 200
 
 
@@ -124,14 +127,22 @@ class ResidentById(MethodView):
     @residents_blp.response(200, s.ResidentSchema)
     def get(self, resident_id):
         """One resident (ID number and phone masked)"""
-        return access.get_resident(current_actor(), resident_id)
+        try:
+            resident = access.get_resident(current_actor(), resident_id)
+        except DomainError as refused:
+            audit.record("resident.read", "resident", resident_id, outcome=f"refused_{refused.status}")
+            raise
+        audit.record("resident.read", "resident", resident_id)
+        return resident
 
     @requires(*STAFF)
     @residents_blp.arguments(s.ResidentUpdateSchema)
     @residents_blp.response(200, s.ResidentSchema)
     def patch(self, body, resident_id):
         """Record insurance and health-record facts of a resident"""
-        return service.update_insurance(current_actor(), resident_id, **body)
+        resident = service.update_insurance(current_actor(), resident_id, **body)
+        audit.record("resident.update", "resident", resident_id, fields=sorted(body))
+        return resident
 
 
 @agreements_blp.route("")

@@ -6,11 +6,13 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.crypto import mask_id_number, mask_phone
+from core.db import DB_INT_MAX
 from core.pagination import PageArgs
 from signing.models import AgreementStatus, Channel, InsuranceScheme, Sex, TerminationReason
 
 PHONE = validate.Regexp(r"^1\d{10}$", error="A mainland mobile number has 11 digits and starts with 1.")
 NAME = validate.Length(min=1, max=80)
+ID = validate.Range(min=1, max=DB_INT_MAX)  # what an integer column holds: larger is a 422 here, not a 500 there
 
 
 class WechatLoginSchema(ma.Schema):
@@ -60,7 +62,7 @@ class ResidentUpdateSchema(ma.Schema):
     insurance_region_code = fields.String(allow_none=True, validate=validate.Regexp(r"^\d{6}$"))
     has_health_record = fields.Boolean()
     in_insurance_master = fields.Boolean()
-    home_window_id = fields.Integer(allow_none=True)
+    home_window_id = fields.Integer(allow_none=True, validate=ID)
 
 
 class ResidentSchema(ma.Schema):
@@ -105,15 +107,15 @@ class CentreQuerySchema(ma.Schema):
 
 
 class SignRequestSchema(ma.Schema):
-    centre_id = fields.Integer(required=True)
-    window_id = fields.Integer(load_default=None)
-    team_id = fields.Integer(load_default=None)
-    resident_ids = fields.List(fields.Integer(), load_default=None, validate=validate.Length(min=1, max=20),
+    centre_id = fields.Integer(required=True, validate=ID)
+    window_id = fields.Integer(load_default=None, validate=ID)
+    team_id = fields.Integer(load_default=None, validate=ID)
+    resident_ids = fields.List(fields.Integer(validate=ID), load_default=None, validate=validate.Length(min=1, max=20),
                                metadata={"description": "default: the caller; household members for residents"})
     term_years = fields.Integer(required=True, validate=validate.Range(min=1, max=3))
     consent_version = fields.String(required=True, validate=validate.Length(max=20),
                                     metadata={"description": "version of the data-processing consent text agreed to"})
-    guardian_id = fields.Integer(load_default=None,
+    guardian_id = fields.Integer(load_default=None, validate=ID,
                                  metadata={"description": "adult household member consenting for a child under 14"})
     package_codes = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list,
                                 validate=validate.Length(max=20),
@@ -148,9 +150,9 @@ class AgreementListSchema(ma.Schema):
 
 
 class ChangeRequestInSchema(ma.Schema):
-    centre_id = fields.Integer(required=True)
-    window_id = fields.Integer(load_default=None)
-    team_id = fields.Integer(load_default=None)
+    centre_id = fields.Integer(required=True, validate=ID)
+    window_id = fields.Integer(load_default=None, validate=ID)
+    team_id = fields.Integer(load_default=None, validate=ID)
 
 
 class ChangeRequestSchema(ChangeRequestInSchema):
@@ -168,5 +170,5 @@ class TerminationSchema(ma.Schema):
 
 
 class AgreementQuerySchema(PageArgs):
-    cycle = fields.Integer(load_default=None)
+    cycle = fields.Integer(load_default=None, validate=ID)
     status = fields.Enum(AgreementStatus, by_value=True, load_default=None)

@@ -17,6 +17,7 @@ from core.app import create_app
 from core.config import Settings
 from standins.server import serve
 from standins.wechat import WechatState, create_standin
+from tests.logscan import run_log_has_no_personal_numbers  # noqa: F401  (checks the whole run's logs)
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 DATABASES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -70,6 +71,10 @@ def settings(database_url, wechat_standin):
         FIELD_KEY="11" * 32,
         WECHAT_API_BASE=wechat_standin.base_url,
         HTTP_TIMEOUT_SECONDS=1.0,
+        # Tests sign and log in many times from one address; tests/test_hardening_limits.py tests low limits.
+        LOGIN_RATE_LIMIT="100000 per minute",
+        SIGN_RATE_LIMIT="100000 per minute",
+        RATE_LIMIT_KEY_PREFIX=f"jiayi-test-{uuid.uuid4().hex[:8]}",
     )
 
 
@@ -101,7 +106,7 @@ def db(app):
     core_db.session.remove()
     outer.rollback()
     connection.close()
-    core_db.session.configure(bind=engine, join_transaction_mode="conservative_savepoint")
+    core_db.session.configure(bind=engine, join_transaction_mode="conditional_savepoint")
 
 
 @pytest.fixture

@@ -1,0 +1,53 @@
+"""Abuse limits: logins per client address, signing per caller, counted where every worker sees them.
+
+With REDIS_URL set the counters live in Redis, so a limit holds across all gunicorn workers; without
+it (development, tests) each process counts for itself. The limits are read from Settings at request
+time, written as Flask-Limiter strings ("20 per minute"). A breach answers 429 in the one error shape.
+Behind a reverse proxy set TRUSTED_PROXY_HOPS, or every client shares the proxy's address.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import Flask, current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from core.auth import _actor_from_request
+from core.errors import DomainError
+
+
+def caller_or_address() -> str:
+    """The token's subject (a resident's openid, a staff id), else the client address."""
+    try:
+        return _actor_from_request().subject
+    except DomainError:
+        return get_remote_address()
+
+
+def _setting(name: str) -> Callable[[], str]:
+    return lambda: getattr(current_app.config["SETTINGS"], name)
+
+
+# blueprint name -> (setting holding the limit, whose requests count together, limited methods);
+# all limited routes of a blueprint share one counter per key.
+LIMITED_BLUEPRINTS = {
+    "auth": ("LOGIN_RATE_LIMIT", get_remote_address, ["POST"]),
+    "agreements": ("SIGN_RATE_LIMIT", caller_or_address, ["POST"]),
+}
+
+
+def init_app(app: Flask) -> Limiter:
+    settings = app.config["SETTINGS"]
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=settings.REDIS_URL or "memory://",
+        key_prefix=settings.RATE_LIMIT_KEY_PREFIX,
+        headers_enabled=True,
+        in_memory_fallback_enabled=True,  # Redis down: each worker keeps limiting on its own
+    )
+    for blueprint, (setting, key, methods) in LIMITED_BLUEPRINTS.items():
+        limiter.shared_limit(_setting(setting), scope=blueprint, key_func=key, methods=methods)(app.blueprints[blueprint])
+    return limiter

@@ -1,0 +1,160 @@
+"""Access control over every route of the app: each carries an explicit rule, roles outside it get 403,
+and actors of another scope get 403/404 on every endpoint that takes an id.
+
+The route list comes from app.url_map, so a new route is covered (or makes these tests fail) by itself.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from types import SimpleNamespace
+
+import pytest
+
+from core.auth import Actor, Role
+from signing.models import StaffRole
+from tests import factories as f
+
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+PUBLIC = "public"
+
+
+def operations(app):
+    """(rule, method, access roles) for every route and method the app serves."""
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        view_class = getattr(view, "view_class", None)
+        for method in sorted(rule.methods - IGNORED_METHODS):
+            handler = getattr(view_class, method.lower()) if view_class else view
+            yield rule, method, getattr(handler, "access_roles", None)
+
+
+def url_for_rule(app, rule, value=999_999) -> str:
+    return app.url_map.bind("localhost").build(rule.endpoint, {name: value for name in rule.arguments},
+                                               method=next(iter(rule.methods - IGNORED_METHODS)))
+
+
+def token_for(role: Role) -> dict[str, str]:
+    return f.bearer(Actor(role=role, subject=f"staff:{999_999}" if role is not Role.RESIDENT else "wx:nobody",
+                          centre_id=999_999, region_code="999999"))
+
+
+def test_every_route_has_an_explicit_access_rule(app):
+    unruled = [f"{method} {rule.rule}" for rule, method, roles in operations(app) if not roles]
+    assert unruled == []
+
+
+def test_routes_other_than_public_ones_need_a_token(client):
+    for rule, method, roles in operations(client.application):
+        if PUBLIC not in roles:
+            response = client.open(url_for_rule(client.application, rule), method=method, json={})
+            assert response.status_code == 401, f"{method} {rule.rule}"
+
+
+def test_every_role_outside_a_routes_rule_is_refused_with_403(client):
+    refused = 0
+    for rule, method, roles in operations(client.application):
+        for role in Role:
+            if PUBLIC in roles or role in roles:
+                continue
+            response = client.open(url_for_rule(client.application, rule), method=method, json={}, headers=token_for(role))
+            assert response.status_code == 403, f"{role.value} on {method} {rule.rule}: {response.status_code}"
+            refused += 1
+    assert refused > 0
+
+
+# Every non-public endpoint taking an id: which scene object each path argument names, and a body.
+RECORD = {"served_on": "2026-03-16", "mode": "clinic", "systolic": 130, "diastolic": 80}
+SCOPED_ENDPOINTS = {
+    ("GET", "/api/v1/residents/<int:resident_id>"): ({"resident_id": "resident"}, None),
+    ("PATCH", "/api/v1/residents/<int:resident_id>"): ({"resident_id": "resident"}, {"has_health_record": True}),
+    ("GET", "/api/v1/agreements/<int:agreement_id>"): ({"agreement_id": "agreement"}, None),
+    ("POST", "/api/v1/agreements/<int:agreement_id>/change-requests"): (
+        {"agreement_id": "agreement"}, {"centre_id": "other_centre"}),
+    ("POST", "/api/v1/agreements/<int:agreement_id>/termination"): ({"agreement_id": "agreement"}, {"reason": "moved_away"}),
+    ("GET", "/api/v1/agreements/<int:agreement_id>/packages"): ({"agreement_id": "agreement"}, None),
+    ("POST", "/api/v1/agreements/<int:agreement_id>/packages"): ({"agreement_id": "agreement"}, {"code": "elderly"}),
+    ("DELETE", "/api/v1/agreements/<int:agreement_id>/packages/<code>"): (
+        {"agreement_id": "agreement", "code": "package"}, None),
+    ("PUT", "/api/v1/packages/<code>/prices/<int:centre_id>"): ({"code": "package", "centre_id": "centre"},
+                                                               {"price_fen": 1200}),
+    ("GET", "/api/v1/residents/<int:resident_id>/health"): ({"resident_id": "resident"}, None),
+    ("POST", "/api/v1/residents/<int:resident_id>/conditions"): (
+        {"resident_id": "resident"}, {"kind": "hypertension", "diagnosed_on": "2025-01-01"}),
+    ("POST", "/api/v1/residents/<int:resident_id>/pregnancies"): (
+        {"resident_id": "mother"}, {"last_menstrual_period": "2026-02-01"}),
+    ("POST", "/api/v1/residents/<int:resident_id>/tags"): ({"resident_id": "resident"}, {"tag": "disabled"}),
+    ("POST", "/api/v1/pregnancies/<int:pregnancy_id>/delivery"): ({"pregnancy_id": "pregnancy"},
+                                                                  {"delivered_on": "2026-03-10"}),
+    ("GET", "/api/v1/visits/<int:visit_id>"): ({"visit_id": "visit"}, None),
+    ("GET", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, None),
+    ("POST", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, RECORD),
+    ("PUT", "/api/v1/visit-records/<int:record_id>"): ({"record_id": "record"}, {**RECORD, "notes": "corrected"}),
+}
+
+
+def _scoped_operations(app):
+    return {(method, rule.rule): (rule, roles) for rule, method, roles in operations(app)
+            if rule.arguments and PUBLIC not in roles}
+
+
+def test_every_endpoint_taking_an_id_is_in_the_scope_table(app):
+    assert set(_scoped_operations(app)) == set(SCOPED_ENDPOINTS)
+
+
+def _signed(client, settings, person, centre, package_codes=()) -> int:
+    signed = client.post("/api/v1/agreements", headers=f.as_resident(person),
+                         json={"centre_id": centre.id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION,
+                               "package_codes": list(package_codes)})
+    assert signed.status_code == 201, signed.get_json()
+    return signed.get_json()["agreements"][0]["id"]
+
+
+@pytest.fixture
+def scene(client, settings):
+    """An elderly resident and a mother signed with centre A, with a visit, a record and a pregnancy;
+    outsiders: another resident, staff of centre B, a bureau elsewhere."""
+    f.regions()
+    home, other = f.centre(), f.centre()
+    resident = f.resident(openid="wx-scoped-resident", born=date(1950, 5, 1))
+    mother = f.resident(openid="wx-scoped-mother", born=date(1996, 5, 1))
+    doctor, admin = f.as_staff(f.staff(centre=home)), f.as_staff(f.staff(role=StaffRole.CENTRE_ADMIN, centre=home))
+    assert client.put(f"/api/v1/packages/elderly/prices/{home.id}", json={"price_fen": 1000}, headers=admin).status_code == 200
+    agreement_id = _signed(client, settings, resident, home, package_codes=["elderly"])
+    _signed(client, settings, mother, home)
+    pregnancy = client.post(f"/api/v1/residents/{mother.id}/pregnancies", headers=doctor,
+                            json={"last_menstrual_period": "2025-12-20"})
+    visit_id = client.get("/api/v1/me/visits", headers=f.as_resident(resident)).get_json()["visits"][0]["id"]
+    record = client.post(f"/api/v1/visits/{visit_id}/records", headers=doctor, json=RECORD)
+    assert pregnancy.status_code == 201 and record.status_code == 201, (pregnancy.get_json(), record.get_json())
+    bureau_elsewhere = Actor(role=Role.BUREAU, subject="client:elsewhere", region_code="440823")
+    return SimpleNamespace(
+        ids={"resident": resident.id, "mother": mother.id, "agreement": agreement_id, "other_centre": other.id,
+             "centre": home.id, "package": "elderly", "pregnancy": pregnancy.get_json()["id"], "visit": visit_id,
+             "record": record.get_json()["id"]},
+        insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin},
+        outsiders={
+            Role.RESIDENT: f.as_resident(f.resident(openid="wx-stranger")),
+            Role.DOCTOR: f.as_staff(f.staff(centre=other)),
+            Role.CENTRE_ADMIN: f.as_staff(f.staff(role=StaffRole.CENTRE_ADMIN, centre=other)),
+            Role.BUREAU: f.bearer(bureau_elsewhere),
+        },
+    )
+
+
+@pytest.mark.parametrize("endpoint", sorted(SCOPED_ENDPOINTS), ids=" ".join)
+def test_actors_of_another_scope_get_403_or_404_and_the_centres_own_staff_get_through(client, scene, endpoint):
+    method, path = endpoint
+    rule, roles = _scoped_operations(client.application)[endpoint]
+    arguments, body = SCOPED_ENDPOINTS[endpoint]
+    body = body and {key: scene.ids.get(value, value) for key, value in body.items()}
+    url = client.application.url_map.bind("localhost").build(
+        rule.endpoint, {name: scene.ids[what] for name, what in arguments.items()}, method=method)
+    tried = [role for role in scene.outsiders if role in roles]
+    for role in tried:
+        response = client.open(url, method=method, json=body, headers=scene.outsiders[role])
+        assert response.status_code in (403, 404), f"{role.value}: {response.status_code} {response.get_json()}"
+    assert tried
+    insider = scene.insiders[Role.DOCTOR if Role.DOCTOR in roles else Role.CENTRE_ADMIN]
+    response = client.open(url, method=method, json=body, headers=insider)
+    assert response.status_code not in (401, 403, 404), response.get_json()

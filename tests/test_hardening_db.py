@@ -1,0 +1,101 @@
+"""Database faults: lost races (40001, 40P01) run again; a unique violation from a race is a 409."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg.errors
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from core import db as core_db
+from core.db import RETRY_ATTEMPTS, retrying
+from signing import registry, service
+from signing.models import Agreement
+from tests import factories as f
+
+
+def failing(times: int, error: Exception, then=None):
+    """A unit of work that fails `times` times with `error`, then calls `then` (or returns how often it ran)."""
+    calls = []
+
+    def work(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= times:
+            raise error
+        return then(*args, **kwargs) if then else len(calls)
+
+    return work
+
+
+def lost_race(psycopg_error: type[Exception]) -> OperationalError:
+    return OperationalError("UPDATE ...", {}, psycopg_error("could not serialize access"))
+
+
+@pytest.mark.parametrize("error", [psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected])
+def test_a_serialization_failure_or_deadlock_runs_the_work_again(db, error):
+    assert retrying(failing(2, lost_race(error)))() == 3
+
+
+def test_a_lost_race_that_keeps_losing_fails_after_the_last_attempt(db):
+    work = failing(RETRY_ATTEMPTS, lost_race(psycopg.errors.SerializationFailure))
+    with pytest.raises(OperationalError):
+        retrying(work)()
+
+
+def test_other_database_errors_are_not_run_again(db):
+    work = failing(1, IntegrityError("INSERT ...", {}, psycopg.errors.UniqueViolation("duplicate key")))
+    with pytest.raises(IntegrityError):
+        retrying(work)()
+
+
+def test_a_request_that_loses_a_race_is_run_again_and_answers_normally(client, monkeypatch):
+    f.regions()
+    centre = f.centre()
+    monkeypatch.setattr(registry, "get_centre", failing(1, lost_race(psycopg.errors.DeadlockDetected), then=registry.get_centre))
+    response = client.get(f"/api/v1/centres/{centre.id}")
+    assert response.status_code == 200
+    assert response.get_json()["id"] == centre.id
+
+
+def test_a_real_serialization_failure_on_postgresql_is_retried(app):
+    engine = app.extensions["engine"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: it has no serialization failures to induce")
+    table = f"retry_probe_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE TABLE {table} (n integer)")
+        connection.exec_driver_sql(f"INSERT INTO {table} VALUES (0)")
+    attempts = []
+
+    def bump():
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as mine, mine.begin():
+            seen = mine.exec_driver_sql(f"SELECT n FROM {table}").scalar()
+            attempts.append(seen)
+            if len(attempts) == 1:  # another transaction changes the row after this one took its snapshot
+                with engine.begin() as other:
+                    other.exec_driver_sql(f"UPDATE {table} SET n = n + 1")
+            mine.exec_driver_sql(f"UPDATE {table} SET n = {seen + 1}")
+
+    try:
+        retrying(bump)()
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql(f"SELECT n FROM {table}").scalar() == 2
+        assert attempts == [0, 1]
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP TABLE {table}")
+
+
+def test_a_unique_violation_the_service_did_not_foresee_is_a_409_not_a_500(client, settings, monkeypatch):
+    f.regions()
+    centre = f.centre()
+    resident = f.resident(openid="wx-unforeseen")
+    body = {"centre_id": centre.id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION}
+    assert client.post("/api/v1/agreements", json=body, headers=f.as_resident(resident)).status_code == 201
+    monkeypatch.setattr(service, "holding_agreement", lambda resident_id, cycle: None)  # blind to the first agreement
+    response = client.post("/api/v1/agreements", json=body, headers=f.as_resident(resident))
+    assert response.status_code == 409
+    assert response.get_json()["code"] == 409
+    assert core_db.session.scalar(select(func.count()).select_from(Agreement)) == 1
