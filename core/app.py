@@ -59,16 +59,20 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _register_blueprints(api: Api) -> None:
+    from notifications.routes import blueprints as notification_blueprints
     from signing.routes import blueprints as signing_blueprints
 
-    for blueprint in signing_blueprints:
+    for blueprint in signing_blueprints + notification_blueprints:
         api.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
     from core.cli import db_cli
+    from notifications.cli import notifications_cli, scheduler_cli
     from signing.cli import demo_cli, signing_cli
 
     app.cli.add_command(db_cli)
     app.cli.add_command(signing_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(scheduler_cli)
+    app.cli.add_command(notifications_cli)
