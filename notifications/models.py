@@ -61,6 +61,9 @@ class OutboxMessage(Base):
     state: Mapped[MessageState] = mapped_column(enum_column(MessageState), default=MessageState.PENDING)
     channel: Mapped[Channel | None] = mapped_column(enum_column(Channel))
     attempts: Mapped[int] = mapped_column(default=0)
+    # A subscription grant was taken for this message and not given back: a retry (even by another
+    # dispatcher after a crash) uses it instead of taking another.
+    holds_grant: Mapped[bool] = mapped_column(default=False)
     next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now)
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     claimed_until: Mapped[datetime | None]

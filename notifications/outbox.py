@@ -39,7 +39,7 @@ def enqueue(*, dedupe_key: str, kind: Kind, content: dict, resident_id: int | No
         return False
     return db.insert_unless_exists(
         OutboxMessage, dedupe_key=dedupe_key, kind=kind, content=content, resident_id=resident_id, staff_id=staff_id,
-        centre_id=centre_id, state=MessageState.PENDING, attempts=0, next_attempt_at=not_before or clock.now(),
+        centre_id=centre_id, state=MessageState.PENDING, attempts=0, holds_grant=False, next_attempt_at=not_before or clock.now(),
         created_at=clock.now(), updated_at=clock.now(),
     )
 
@@ -111,14 +111,15 @@ def deliver(message: OutboxMessage) -> tuple[Channel | None, Result]:
     if message.staff_id is not None:
         return Channel.INBOX, SENT
     contact = contact_for(db.session.get(Resident, message.resident_id))
+    db.session.commit()  # end the read before the writes below (SQLite cannot turn a read into a write)
     settings = current_app.config["SETTINGS"]
     channel, result = None, Result(Delivery.PERMANENT, UNREACHABLE)
     template_id = settings.WECHAT_TEMPLATES.get(message.kind.value)
-    if contact.openid and template_id and spend_subscription(contact.id, template_id):
+    if contact.openid and template_id and (message.holds_grant or take_grant(message, contact.id, template_id)):
         channel, result = Channel.WECHAT, wechat_channel.send(
             WechatClient.from_app(), openid=contact.openid, template_id=template_id, kind=message.kind,
             content=message.content, state=settings.WECHAT_MINIPROGRAM_STATE)
-        settle_subscription(contact.id, template_id, result)
+        settle_grant(message, contact.id, template_id, result)
         if result.delivery is not Delivery.PERMANENT:
             return channel, result
     if contact.phone:
@@ -134,19 +135,21 @@ def contact_for(resident: Resident) -> Resident:
     return min(reachable, key=lambda m: m.birth_date) if reachable else resident
 
 
-def spend_subscription(resident_id: int, template_id: str) -> bool:
-    """Take one grant of the template (a long-term one is not used up); False when there is none."""
+def take_grant(message: OutboxMessage, resident_id: int, template_id: str) -> bool:
+    """Take one grant of the template for this message (a long-term one is not used up); False when there is none."""
     with db.transaction():
-        return db.session.execute(
+        taken = db.session.execute(
             update(Subscription)
             .where(Subscription.resident_id == resident_id, Subscription.template_id == template_id,
                    or_(Subscription.long_term.is_(True), Subscription.credits > 0))
             .values(credits=Subscription.credits - 1)
             .execution_options(synchronize_session=False)
         ).rowcount == 1
+        _hold_grant(message, taken)
+    return taken
 
 
-def settle_subscription(resident_id: int, template_id: str, result: Result) -> None:
+def settle_grant(message: OutboxMessage, resident_id: int, template_id: str, result: Result) -> None:
     """Give the grant back when WeChat did not deliver; drop all grants when the user refused."""
     if result.delivery is Delivery.SENT:
         return
@@ -158,6 +161,12 @@ def settle_subscription(resident_id: int, template_id: str, result: Result) -> N
             .values(credits=0 if refused else Subscription.credits + 1, long_term=False if refused else Subscription.long_term)
             .execution_options(synchronize_session=False)
         )
+        _hold_grant(message, False)
+
+
+def _hold_grant(message: OutboxMessage, holds: bool) -> None:
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(holds_grant=holds)
+                       .execution_options(synchronize_session=False))
 
 
 def backoff(attempts: int, base_seconds: float) -> timedelta:

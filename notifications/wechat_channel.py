@@ -57,12 +57,13 @@ def access_token(client: WechatClient, *, rejected: str | None = None) -> str:
     while True:
         db.session.refresh(row)
         now = clock.now()
-        if row.access_token and row.access_token != rejected and row.expires_at - EARLY > now:
-            db.session.commit()
+        usable = row.access_token and row.access_token != rejected and row.expires_at - EARLY > now
+        # End the read: the next look sees the refresher's commit, and SQLite cannot turn a read into a write.
+        db.session.commit()
+        if usable:
             return row.access_token
-        if _take_refresh(client.appid, now):
+        if _take_refresh(client.appid, now, rejected):
             return _refresh(client, row, rejected, now)
-        db.session.commit()  # end the read so the next look sees the refresher's commit
         if now > deadline:
             raise UpstreamError("The WeChat token is being refreshed elsewhere; try again.")
         time.sleep(0.05)
@@ -74,11 +75,14 @@ def _token_row(appid: str) -> WechatToken:
     return db.session.get(WechatToken, appid)
 
 
-def _take_refresh(appid: str, now) -> bool:
+def _take_refresh(appid: str, now, rejected: str | None) -> bool:
+    """Become the one refresher, if nobody is and the token is still stale (another may just have refreshed it)."""
+    stale = or_(WechatToken.access_token.is_(None), WechatToken.expires_at <= now + EARLY, WechatToken.access_token == rejected)
     with db.transaction():
         return db.session.execute(
             update(WechatToken)
-            .where(WechatToken.appid == appid, or_(WechatToken.refreshing_until.is_(None), WechatToken.refreshing_until < now))
+            .where(WechatToken.appid == appid, stale,
+                   or_(WechatToken.refreshing_until.is_(None), WechatToken.refreshing_until < now))
             .values(refreshing_until=now + REFRESH_LEASE)
         ).rowcount == 1
 

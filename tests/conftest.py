@@ -116,7 +116,7 @@ def db(app):
     core_db.session.remove()
     outer.rollback()
     connection.close()
-    core_db.session.configure(bind=engine, join_transaction_mode="conservative_savepoint")
+    core_db.session.configure(bind=engine, join_transaction_mode="conditional_savepoint")
 
 
 @pytest.fixture

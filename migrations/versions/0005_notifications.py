@@ -79,6 +79,7 @@ def upgrade() -> None:
     sa.Column('state', sa.Enum('pending', 'sent', 'failed', 'dead', name='messagestate', native_enum=False, length=32), nullable=False),
     sa.Column('channel', sa.Enum('wechat', 'sms', 'inbox', name='channel', native_enum=False, length=32), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('holds_grant', sa.Boolean(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('claimed_by', sa.String(length=80), nullable=True),
     sa.Column('claimed_until', sa.DateTime(timezone=True), nullable=True),
