@@ -111,6 +111,9 @@ class Runner:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.triggers = {job.id: trigger_for(job, self.settings.SCHEDULES) for job in jobs}
         self.leading = False
+        # How a catch-up run is started: inline here; the process hands it to APScheduler's pool so
+        # the heartbeat keeps renewing the lease while a long job runs.
+        self.submit: Callable[[Job], object] = self.tick
 
     def heartbeat(self) -> None:
         """Renew or take the lease; a process that has just become leader catches up missed runs."""
@@ -121,7 +124,7 @@ class Runner:
             log.info("scheduler %s leads", self.name)
             self.leading = True
             for job in self.jobs:
-                self.tick(job)
+                self.submit(job)
         self.leading = leading
 
     def tick(self, job: Job) -> None:
@@ -157,8 +160,9 @@ def run(app: Flask, stop: threading.Event) -> None:
     """Run the scheduler until `stop` is set, then hand the lease over."""
     runner = Runner(app, collect_jobs())
     scheduler = runner.scheduler()
-    runner.heartbeat()
+    runner.submit = lambda job: scheduler.add_job(runner.tick, args=[job], id=f"catch-up-{job.id}", replace_existing=True)
     scheduler.start()
+    runner.heartbeat()
     log.info("scheduler %s started with jobs %s", runner.name, [job.id for job in runner.jobs])
     stop.wait()
     scheduler.shutdown(wait=True)

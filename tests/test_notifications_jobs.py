@@ -202,3 +202,16 @@ def test_the_day_reminders_reach_the_resident_once(db, wechat):
         outbox.dispatch(worker="test")
     assert [m["touser"] for m in wechat.delivered] == ["o-alice"]
     assert db.scalars(select(OutboxMessage.state)).all() == [MessageState.SENT]
+
+
+def test_apscheduler_keeps_a_missed_run_within_the_grace_and_coalesces_a_backlog(app):
+    runner = Runner(app, [Job("reminders", lambda: None)])
+    scheduler = runner.scheduler()
+    scheduler.start(paused=True)
+    try:
+        job = scheduler.get_job("reminders")
+        assert job.misfire_grace_time == app.config["SETTINGS"].SCHEDULER_MISFIRE_GRACE_SECONDS > 1
+        assert job.coalesce and job.max_instances == 1
+        assert str(job.trigger.timezone) == "Asia/Shanghai"
+    finally:
+        scheduler.shutdown(wait=False)

@@ -33,6 +33,13 @@ def _resident(openid="o-alice", **fields):
     return f.resident(openid=openid, **fields)
 
 
+def _subscribed_message():
+    """A resident with one grant of the visit template and one message waiting for them."""
+    person = _resident()
+    subscribed(person, credits=1)
+    return person, _message(person)
+
+
 def test_the_same_dedupe_key_creates_one_message(db):
     person = _resident()
     assert outbox.enqueue(dedupe_key="visit:7:3:2026-03-19", kind=Kind.VISIT_DUE, content=CONTENT, resident_id=person.id)
@@ -41,9 +48,7 @@ def test_the_same_dedupe_key_creates_one_message(db):
 
 
 def test_subscribed_resident_gets_one_wechat_message_and_spends_the_grant(db, wechat):
-    person = _resident()
-    subscribed(person, credits=1)
-    message = _message(person)
+    person, message = _subscribed_message()
     assert outbox.dispatch(worker="test") == {"sent": 1}
     assert [m["touser"] for m in wechat.delivered] == ["o-alice"]
     assert wechat.delivered[0]["template_id"] == VISIT_TEMPLATE
@@ -56,9 +61,7 @@ def test_subscribed_resident_gets_one_wechat_message_and_spends_the_grant(db, we
 
 
 def test_reminders_are_delivered_exactly_once_through_timeout_5xx_and_rate_limit(db, wechat):
-    person = _resident()
-    subscribed(person, credits=1)
-    message = _message(person)
+    person, message = _subscribed_message()
     wechat.slow_seconds = 1.5
     wechat.fail_send("o-alice", "timeout", "5xx", 45009)
     _dispatch_until_done()
@@ -69,9 +72,7 @@ def test_reminders_are_delivered_exactly_once_through_timeout_5xx_and_rate_limit
 
 
 def test_a_transient_failure_backs_off_exponentially_with_jitter(db, wechat):
-    person = _resident()
-    subscribed(person, credits=1)
-    message = _message(person)
+    person, message = _subscribed_message()
     wechat.fail_send("o-alice", "5xx", "5xx")
     outbox.dispatch(worker="test")
     db.refresh(message)
@@ -85,9 +86,7 @@ def test_a_transient_failure_backs_off_exponentially_with_jitter(db, wechat):
 
 
 def test_rate_limit_45009_backs_off_at_least_a_minute(db, wechat):
-    person = _resident()
-    subscribed(person, credits=1)
-    message = _message(person)
+    person, message = _subscribed_message()
     wechat.fail_send("o-alice", 45009)
     assert outbox.dispatch(worker="test") == {"rate_limited": 1}
     db.refresh(message)
@@ -141,9 +140,7 @@ def test_a_child_without_contact_is_reached_through_the_household_adult(db, wech
 
 
 def test_transient_failures_until_the_last_attempt_make_the_message_dead(app, db, wechat):
-    person = _resident()
-    subscribed(person, credits=1)
-    message = _message(person)
+    person, message = _subscribed_message()
     wechat.fail_send("o-alice", *["5xx"] * app.config["SETTINGS"].OUTBOX_MAX_ATTEMPTS)
     _dispatch_until_done(rounds=app.config["SETTINGS"].OUTBOX_MAX_ATTEMPTS + 1)
     db.refresh(message)
@@ -152,9 +149,7 @@ def test_transient_failures_until_the_last_attempt_make_the_message_dead(app, db
 
 
 def test_a_rejected_token_is_force_refreshed_and_the_send_retried_once(db, wechat):
-    person = _resident()
-    subscribed(person, credits=1)
-    _message(person)
+    person, _ = _subscribed_message()
     outbox.dispatch(worker="test")
     wechat.revoke_token()
     db.execute(update(Subscription).values(credits=1))
@@ -251,3 +246,29 @@ def test_two_dispatchers_never_claim_the_same_message(db):
     assert outbox.claim("three", 3) == []
     clock.advance(timedelta(minutes=3))  # the leases ran out: the rows are free again
     assert len(outbox.claim("three", 10)) == 5
+
+
+def test_a_long_term_subscription_is_not_used_up(db, wechat):
+    person = _resident()
+    grant = subscribed(person, credits=0)
+    grant.long_term = True
+    db.commit()
+    for key in ("visit:1:3", "visit:1:0"):
+        _message(person, key=key)
+    assert outbox.dispatch(worker="test") == {"sent": 2}
+    assert len(wechat.delivered) == 2
+
+
+def test_sms_gateway_5xx_is_retried_and_4xx_is_final(db, sms):
+    person, other = _resident(openid=None), f.resident()
+    person.phone, other.phone = "13812345678", "13900000000"
+    db.commit()
+    retried, final = _message(person), _message(other, key="visit:2:3")
+    sms.fail("13812345678", 503)
+    sms.fail("13900000000", 400)
+    _dispatch_until_done()
+    db.refresh(retried)
+    db.refresh(final)
+    assert (retried.state, retried.attempts) == (MessageState.SENT, 1)
+    assert (final.state, final.last_error) == (MessageState.FAILED, "sms 400")
+    assert [m["to"] for m in sms.delivered] == ["13812345678"]

@@ -1,4 +1,4 @@
-"""notifications
+"""notifications: outbox, subscriptions, opt-outs, lectures, the shared WeChat token, scheduler lease and job runs
 
 Revision ID: 0005
 Revises: 0003
