@@ -53,7 +53,7 @@ def template_data(kind: Kind, content: dict) -> dict:
 def access_token(client: WechatClient, *, rejected: str | None = None) -> str:
     """A token WeChat will accept, from the database, fetched anew when stale or `rejected`."""
     row = _token_row(client.appid)
-    deadline = clock.now() + REFRESH_LEASE
+    give_up_at = time.monotonic() + REFRESH_LEASE.total_seconds()  # a wait, not a business time
     while True:
         db.session.refresh(row)
         now = clock.now()
@@ -64,7 +64,7 @@ def access_token(client: WechatClient, *, rejected: str | None = None) -> str:
             return row.access_token
         if _take_refresh(client.appid, now, rejected):
             return _refresh(client, row, rejected, now)
-        if now > deadline:
+        if time.monotonic() > give_up_at:
             raise UpstreamError("The WeChat token is being refreshed elsewhere; try again.")
         time.sleep(0.05)
 
@@ -112,8 +112,8 @@ def _refresh(client: WechatClient, row: WechatToken, rejected: str | None, now) 
 
 def send(client: WechatClient, *, openid: str, template_id: str, kind: Kind, content: dict, state: str) -> Result:
     """Send one subscribe message; a rejected token is refreshed and the send tried once more."""
-    token = access_token(client)
     try:
+        token = access_token(client)
         errcode = _send(client, token, openid, template_id, kind, content, state)
         if errcode in TOKEN_REJECTED:
             errcode = _send(client, access_token(client, rejected=token), openid, template_id, kind, content, state)

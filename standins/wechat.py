@@ -6,7 +6,7 @@ for a reply that comes after the client's timeout.
 
 Subscribe messages: `fail_send(openid, "timeout" | "5xx" | errcode, …)` queues failures for that
 openid's next sends; `hang_openids` answer 500 only after `hang_seconds` (a send in flight);
-`revoke_token()` makes the current token answer 40001. `delivered` records accepted messages.
+`revoke_token()` makes the current token answer 40001; `token_errcode` fails the token API. `delivered` records accepted messages.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class WechatState:
     calls: list[tuple[str, dict]] = field(default_factory=list)
     tokens_issued: int = 0
     token_delay: float = 0.0
+    token_errcode: int = 0
     revoked: set[str] = field(default_factory=set)
     send_failures: dict[str, list] = field(default_factory=dict)
     hang_openids: set[str] = field(default_factory=set)
@@ -44,7 +45,7 @@ class WechatState:
         self.revoked.add(f"token-{self.tokens_issued}")
 
     def reset_messages(self) -> None:
-        self.tokens_issued, self.token_delay = 0, 0.0
+        self.tokens_issued, self.token_delay, self.token_errcode = 0, 0.0, 0
         for collection in (self.revoked, self.send_failures, self.hang_openids, self.delivered):
             collection.clear()
 
@@ -77,6 +78,8 @@ def create_standin(state: WechatState | None = None) -> Flask:
         body = request.get_json(force=True)
         state.calls.append(("stable_token", body))
         time.sleep(state.token_delay)
+        if state.token_errcode:
+            return jsonify(errcode=state.token_errcode, errmsg="scripted failure")
         if body.get("grant_type") != "client_credential" or not body.get("appid") or not body.get("secret"):
             return jsonify(errcode=40013, errmsg="invalid appid")
         with state.lock:

@@ -272,3 +272,15 @@ def test_sms_gateway_5xx_is_retried_and_4xx_is_final(db, sms):
     assert (retried.state, retried.attempts) == (MessageState.SENT, 1)
     assert (final.state, final.last_error) == (MessageState.FAILED, "sms 400")
     assert [m["to"] for m in sms.delivered] == ["13812345678"]
+
+
+def test_a_token_api_failure_is_transient_and_the_grant_is_kept_for_the_retry(db, wechat):
+    _, message = _subscribed_message()
+    wechat.token_errcode = -1
+    assert outbox.dispatch(worker="test") == {"transient": 1}
+    db.refresh(message)
+    assert (message.state, message.attempts, message.holds_grant) == (MessageState.PENDING, 1, False)
+    assert db.scalar(select(Subscription.credits)) == 1
+    wechat.token_errcode = 0
+    _dispatch_until_done()
+    assert len(wechat.delivered) == 1

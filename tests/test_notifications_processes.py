@@ -77,6 +77,33 @@ def test_twenty_concurrent_sends_needing_a_token_make_one_upstream_call(app, com
     assert len(wechat.calls_to("stable_token")) == 1
 
 
+def test_four_dispatchers_at_once_send_every_message_exactly_once(app, committed_db, wechat, monkeypatch):
+    monkeypatch.setitem(app.config, "SETTINGS", app.config["SETTINGS"].replace(OUTBOX_BATCH=3))
+    f.regions()
+    centre = f.centre()
+    for n in range(24):
+        person = f.resident(openid=f"o-m{n}")
+        subscribed(person, credits=1)
+        visit(person, centre, date(2026, 3, 16))
+    jobs.reminders()
+
+    reports = []
+
+    def dispatcher():
+        with app.app_context():
+            reports.append(outbox.dispatch())
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(m["touser"] for m in wechat.delivered) == sorted(f"o-m{n}" for n in range(24))
+    assert sum(report.get("sent", 0) for report in reports) == 24 and len([r for r in reports if r]) > 1
+    states = core_db.session.scalars(select(OutboxMessage.state).execution_options(populate_existing=True)).all()
+    assert states == [MessageState.SENT] * 24
+
+
 def _pid_of(runner: str) -> int:
     return int(runner.split(":")[1])
 
