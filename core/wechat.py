@@ -62,7 +62,7 @@ class WechatClient:
             response.raise_for_status()
             return response.json()
         except requests.Timeout:
-            raise UpstreamError("WeChat did not answer in time.", timeout=True) from None
+            raise UpstreamError("WeChat did not answer in time.") from None
         except (requests.RequestException, ValueError):
             raise UpstreamError("WeChat could not be reached.") from None
 
