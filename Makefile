@@ -1,4 +1,4 @@
-# make run: serve the demo on 127.0.0.1:5000.  make test: every test (PostgreSQL too when TEST_DATABASE_URL is set).
+# make run: serve the demo on 127.0.0.1:5000 (and its scheduler).  make test: every test (PostgreSQL too when TEST_DATABASE_URL is set).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,6 +23,7 @@ run: install
 	@echo "Demo WeChat stand-in on 127.0.0.1:$(DEMO_WECHAT_PORT); API on http://127.0.0.1:5000 (docs: /docs)"
 	trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/python -m standins.wechat $(DEMO_WECHAT_PORT) & \
+	WECHAT_API_BASE=http://127.0.0.1:$(DEMO_WECHAT_PORT) $(FLASK) scheduler run & \
 	WECHAT_API_BASE=http://127.0.0.1:$(DEMO_WECHAT_PORT) $(FLASK) run --host 127.0.0.1 --port 5000
 
 lint: install

@@ -77,15 +77,17 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _register_blueprints(api: Api) -> None:
+    from notifications.routes import blueprints as notification_blueprints
     from packages.routes import blueprints as packages_blueprints
     from signing.routes import blueprints as signing_blueprints
 
-    for blueprint in signing_blueprints + packages_blueprints:
+    for blueprint in signing_blueprints + packages_blueprints + notification_blueprints:
         api.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
     from core.cli import db_cli
+    from notifications.cli import notifications_cli, scheduler_cli
     from packages.cli import packages_cli
     from signing.cli import demo_cli, signing_cli
 
@@ -93,3 +95,5 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(signing_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(packages_cli)
+    app.cli.add_command(scheduler_cli)
+    app.cli.add_command(notifications_cli)

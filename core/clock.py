@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -9,6 +10,18 @@ from zoneinfo import ZoneInfo
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 _source: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # noqa: E731
+
+
+def _start_from_environment() -> None:
+    """JIAYI_CLOCK_SHIFT (seconds) makes this process's clock run that far from the OS clock, at real speed.
+
+    Tests that start real processes (the scheduler, a dispatcher) use it to give them the tests'
+    business date; every process started with the same shift agrees on the time.
+    """
+    shift = os.environ.get("JIAYI_CLOCK_SHIFT")
+    if shift:
+        offset = timedelta(seconds=float(shift))
+        set_now(lambda: datetime.now(timezone.utc) + offset)
 
 
 def now() -> datetime:
@@ -42,3 +55,6 @@ def set_today(day: date, hour: int = 10) -> None:
 def advance(delta: timedelta) -> None:
     """Move a frozen clock forward."""
     set_now(now() + delta)
+
+
+_start_from_environment()

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable, Iterator, TypeVar
 
-from sqlalchemy import DateTime, Enum, MetaData, create_engine, event
+from sqlalchemy import DateTime, Enum, MetaData, create_engine, event, literal_column
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
@@ -97,6 +99,12 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 def is_sqlite() -> bool:
     return session.get_bind().dialect.name == "sqlite"
+
+
+def insert_unless_exists(model, **values) -> bool:
+    """INSERT a row unless its unique key is already there (ON CONFLICT DO NOTHING); True when it was inserted."""
+    statement = (sqlite_insert if is_sqlite() else postgresql_insert)(model).values(**values).on_conflict_do_nothing()
+    return session.execute(statement.returning(literal_column("1"))).first() is not None
 
 
 @contextmanager

@@ -2,5 +2,6 @@
 
 import core.lockout  # noqa: F401
 import core.models  # noqa: F401
+import notifications.models  # noqa: F401
 import packages.models  # noqa: F401
 import signing.models  # noqa: F401

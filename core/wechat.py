@@ -1,10 +1,11 @@
-"""The one WeChat API client: mini-program login (code2Session).
+"""The one WeChat API client: mini-program login (code2Session), the stable access token, subscribe messages.
 
 Every call has a timeout; WeChat's errcodes become domain errors with clear statuses.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import requests
@@ -28,6 +29,12 @@ class WechatSession:
     unionid: str | None
 
 
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_in: int
+
+
 class WechatClient:
     def __init__(self, base_url: str, appid: str, secret: str, timeout: float):
         self.base_url = base_url.rstrip("/")
@@ -42,14 +49,43 @@ class WechatClient:
 
     def get_json(self, path: str, **params) -> dict:
         """GET a WeChat API and return its JSON body; network trouble is a 502 for our caller."""
+        return self._call("GET", path, params=params)
+
+    def post_json(self, path: str, body: dict, **params) -> dict:
+        """POST JSON to a WeChat API (UTF-8, not escaped: WeChat shows what it receives)."""
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        return self._call("POST", path, params=params, data=payload, headers={"Content-Type": "application/json"})
+
+    def _call(self, method: str, path: str, **kwargs) -> dict:
         try:
-            response = self.http.get(f"{self.base_url}{path}", params=params)
+            response = self.http.request(method, f"{self.base_url}{path}", **kwargs)
             response.raise_for_status()
             return response.json()
         except requests.Timeout:
             raise UpstreamError("WeChat did not answer in time.") from None
         except (requests.RequestException, ValueError):
             raise UpstreamError("WeChat could not be reached.") from None
+
+    def stable_token(self, *, force_refresh: bool = False) -> AccessToken:
+        """Fetch the access token from the stable-token API (getStableAccessToken)."""
+        body = self.post_json(
+            "/cgi-bin/stable_token",
+            {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret, "force_refresh": force_refresh},
+        )
+        if body.get("errcode") or not body.get("access_token"):
+            raise UpstreamError("WeChat gave no access token.", wechat_errcode=body.get("errcode"))
+        return AccessToken(token=body["access_token"], expires_in=int(body.get("expires_in", 7200)))
+
+    def send_subscribe(self, access_token: str, *, touser: str, template_id: str, page: str, data: dict,
+                       miniprogram_state: str) -> int:
+        """Send one subscribe message; returns WeChat's errcode (0 when sent)."""
+        body = self.post_json(
+            "/cgi-bin/message/subscribe/send",
+            {"touser": touser, "template_id": template_id, "page": page, "data": data,
+             "miniprogram_state": miniprogram_state, "lang": "zh_CN"},
+            access_token=access_token,
+        )
+        return int(body.get("errcode", 0))
 
     def code_to_session(self, code: str) -> WechatSession:
         """Exchange a wx.login() code for the user's openid (auth.code2Session)."""

@@ -3,10 +3,15 @@
 Login codes: `ok-<openid>` logs in as <openid>; any other code without a scripted failure logs in
 as `openid-<code>`. Script failures per code with `fail_login(code, errcode=…)`, or `slow_codes`
 for a reply that comes after the client's timeout.
+
+Subscribe messages: `fail_send(openid, "timeout" | "5xx" | errcode, …)` queues failures for that
+openid's next sends; `hang_openids` answer 500 only after `hang_seconds` (a send in flight);
+`revoke_token()` makes the current token answer 40001; `token_errcode` fails the token API. `delivered` records accepted messages.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -20,9 +25,32 @@ class WechatState:
     broken_codes: set[str] = field(default_factory=set)
     slow_seconds: float = 3.0
     calls: list[tuple[str, dict]] = field(default_factory=list)
+    tokens_issued: int = 0
+    token_delay: float = 0.0
+    token_errcode: int = 0
+    revoked: set[str] = field(default_factory=set)
+    send_failures: dict[str, list] = field(default_factory=dict)
+    hang_openids: set[str] = field(default_factory=set)
+    hang_seconds: float = 3.0
+    delivered: list[dict] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_login(self, code: str, *, errcode: int) -> None:
         self.login_errors[code] = errcode
+
+    def fail_send(self, openid: str, *failures) -> None:
+        self.send_failures.setdefault(openid, []).extend(failures)
+
+    def revoke_token(self) -> None:
+        self.revoked.add(f"token-{self.tokens_issued}")
+
+    def reset_messages(self) -> None:
+        self.tokens_issued, self.token_delay, self.token_errcode = 0, 0.0, 0
+        for collection in (self.revoked, self.send_failures, self.hang_openids, self.delivered):
+            collection.clear()
+
+    def calls_to(self, api: str) -> list[dict]:
+        return [params for name, params in self.calls if name == api]
 
 
 def create_standin(state: WechatState | None = None) -> Flask:
@@ -44,6 +72,44 @@ def create_standin(state: WechatState | None = None) -> Flask:
             return jsonify(errcode=40013, errmsg="invalid appid")
         openid = code.removeprefix("ok-") if code.startswith("ok-") else f"openid-{code}"
         return jsonify(openid=openid, session_key="c2Vzc2lvbi1rZXk=")
+
+    @app.post("/cgi-bin/stable_token")
+    def stable_token():
+        body = request.get_json(force=True)
+        state.calls.append(("stable_token", body))
+        time.sleep(state.token_delay)
+        if state.token_errcode:
+            return jsonify(errcode=state.token_errcode, errmsg="scripted failure")
+        if body.get("grant_type") != "client_credential" or not body.get("appid") or not body.get("secret"):
+            return jsonify(errcode=40013, errmsg="invalid appid")
+        with state.lock:
+            current = f"token-{state.tokens_issued}"
+            if body.get("force_refresh") or state.tokens_issued == 0 or current in state.revoked:
+                state.tokens_issued += 1
+            return jsonify(access_token=f"token-{state.tokens_issued}", expires_in=7200)
+
+    @app.post("/cgi-bin/message/subscribe/send")
+    def subscribe_send():
+        body = request.get_json(force=True)
+        token = request.args.get("access_token", "")
+        state.calls.append(("subscribe_send", {**body, "access_token": token}))
+        openid = body.get("touser", "")
+        if openid in state.hang_openids:
+            time.sleep(state.hang_seconds)
+            return "gateway timeout", 504
+        if token in state.revoked or not token.startswith("token-"):
+            return jsonify(errcode=40001, errmsg="invalid credential")
+        with state.lock:
+            failure = state.send_failures.get(openid, []).pop(0) if state.send_failures.get(openid) else None
+        if failure == "timeout":  # answers only after the client gave up, and delivers nothing
+            time.sleep(state.slow_seconds)
+            return "too late", 504
+        if failure == "5xx":
+            return "upstream exploded", 502
+        if failure is not None:
+            return jsonify(errcode=failure, errmsg="scripted failure")
+        state.delivered.append(body)
+        return jsonify(errcode=0, errmsg="ok")
 
     return app
 

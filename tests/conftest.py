@@ -15,6 +15,7 @@ from core import clock, migrate
 from core import db as core_db
 from core.app import create_app
 from core.config import Settings
+from standins import sms as sms_standin_app
 from standins.server import serve
 from standins.wechat import WechatState, create_standin
 from tests.logscan import run_log_has_no_personal_numbers  # noqa: F401  (checks the whole run's logs)
@@ -64,7 +65,19 @@ def wechat_standin(wechat_state):
 
 
 @pytest.fixture(scope="session")
-def settings(database_url, wechat_standin):
+def sms_state():
+    return sms_standin_app.SmsState()
+
+
+@pytest.fixture(scope="session")
+def sms_standin(sms_state):
+    running = serve(sms_standin_app.create_standin(sms_state))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url, wechat_standin, sms_standin):
     return Settings().replace(
         DATABASE_URL=database_url,
         SECRET_KEY="test-secret-of-at-least-thirty-two-bytes",
@@ -75,6 +88,8 @@ def settings(database_url, wechat_standin):
         LOGIN_RATE_LIMIT="100000 per minute",
         SIGN_RATE_LIMIT="100000 per minute",
         RATE_LIMIT_KEY_PREFIX=f"jiayi-test-{uuid.uuid4().hex[:8]}",
+        SMS_GATEWAY_URL=f"{sms_standin.base_url}/send",
+        SMS_GATEWAY_KEY=sms_standin_app.KEY,
     )
 
 
@@ -121,6 +136,7 @@ def wechat(wechat_state):
     wechat_state.slow_codes.clear()
     wechat_state.broken_codes.clear()
     wechat_state.calls.clear()
+    wechat_state.reset_messages()
     return wechat_state
 
 
@@ -144,3 +160,32 @@ def alice(centres):
     from tests import factories
 
     return factories.resident(name="李爱丽", openid="openid-alice", born=date(1980, 5, 1))
+
+
+@pytest.fixture
+def sms(sms_state):
+    """The SMS gateway stand-in's state, clean for each test."""
+    sms_state.reset()
+    return sms_state
+
+
+@pytest.fixture
+def committed_db(app, database_url, tmp_path):
+    """A fresh migrated database whose commits are real, for tests with threads or other processes.
+
+    The session is bound to it for the test (each thread gets its own); yields its URL.
+    """
+    if database_url.startswith("sqlite"):
+        url, drop = f"sqlite:///{tmp_path / 'committed.sqlite'}", (lambda: None)
+    else:
+        url, drop = _create_pg_database()
+    migrate.upgrade(url)
+    engine = core_db.make_engine(url)
+    core_db.session.remove()
+    core_db.session.configure(bind=engine)
+    with app.app_context():
+        yield url
+    core_db.session.remove()
+    core_db.session.configure(bind=app.extensions["engine"])
+    engine.dispose()
+    drop()

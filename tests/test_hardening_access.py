@@ -90,6 +90,8 @@ SCOPED_ENDPOINTS = {
     ("GET", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, None),
     ("POST", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, RECORD),
     ("PUT", "/api/v1/visit-records/<int:record_id>"): ({"record_id": "record"}, {**RECORD, "notes": "corrected"}),
+    ("POST", "/api/v1/centres/<int:centre_id>/lectures"): (
+        {"centre_id": "centre"}, {"title": "高血压健康讲座", "place": "卫生院会议室", "starts_at": "2026-04-01T09:00:00+08:00"}),
 }
 
 

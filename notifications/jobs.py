@@ -1,0 +1,145 @@
+"""The notification domain's scheduled jobs. Each opens its own transactions and is idempotent:
+a missed run is caught up by the next, a repeated run creates no second message (dedupe keys)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict
+from datetime import date, datetime, time, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from core import clock, db
+from core.calendar import add_months
+from notifications import outbox, vaccinations
+from notifications.models import Kind, Lecture
+from notifications.scheduler import Job
+from packages.models import Visit, VisitState
+from signing import rollover
+from signing.models import Agreement, AgreementStatus, Centre, Resident, Staff, StaffRole
+
+CHILD_YEARS = 7  # children 0–6
+
+
+def reminder_stage(due: date, today: date, leads: tuple[int, ...]) -> int | None:
+    """The reminder due today for something due on `due`: the smallest lead time not shorter than the days left.
+
+    With leads (3, 0): 3 days ahead and on the day; a run missed on day −3 still reminds on day −2.
+    """
+    left = (due - today).days
+    fitting = [lead for lead in leads if lead >= left >= 0]
+    return min(fitting) if fitting else None
+
+
+def remind_visits() -> int:
+    """Remind residents of planned follow-up visits due soon (POLICY.md packages: follow-ups)."""
+    leads, today = current_app.config["SETTINGS"].VISIT_REMINDER_DAYS, clock.today()
+    visits = select(Visit, Centre.name).join(Centre, Visit.centre_id == Centre.id).where(
+        Visit.state == VisitState.PLANNED, Visit.due_date.between(today, today + timedelta(days=max(leads))))
+    created = 0
+    with db.transaction():
+        for visit, centre_name in db.session.execute(visits):
+            stage = reminder_stage(visit.due_date, today, leads)
+            content = {"title": visit.title, "date": visit.due_date.isoformat(), "place": centre_name,
+                       "note": "请按时到医生处随访", "page": f"pages/visits/detail?id={visit.id}"}
+            created += outbox.enqueue(dedupe_key=f"visit:{visit.id}:{stage}:{visit.due_date}", kind=Kind.VISIT_DUE,
+                                      content=content, resident_id=visit.resident_id, centre_id=visit.centre_id)
+    return created
+
+
+def signed_today():
+    """Agreements in force today, with their centres (whom the package's reminders are for)."""
+    today = clock.today()
+    return (select(Agreement, Centre.name).join(Centre, Agreement.centre_id == Centre.id)
+            .where(Agreement.status == AgreementStatus.ACTIVE, Agreement.start_date <= today, Agreement.end_date >= today))
+
+
+def remind_vaccinations() -> int:
+    """Remind signed children 0–6 (their guardians) of doses of the national schedule falling due."""
+    leads, today = current_app.config["SETTINGS"].VACCINATION_REMINDER_DAYS, clock.today()
+    children = signed_today().add_columns(Resident.birth_date).join(Resident, Agreement.resident_id == Resident.id).where(
+        Resident.birth_date > add_months(today, -12 * CHILD_YEARS))
+    created = 0
+    with db.transaction():
+        for agreement, centre_name, birth_date in db.session.execute(children):
+            for dose, due in vaccinations.doses_due(birth_date, today, today + timedelta(days=max(leads))):
+                stage = reminder_stage(due, today, leads)
+                content = {"title": dose.title, "date": due.isoformat(), "place": centre_name,
+                           "note": "请带好预防接种证", "page": "pages/vaccinations/index"}
+                created += outbox.enqueue(dedupe_key=f"vaccination:{agreement.resident_id}:{dose.code}:{stage}",
+                                          kind=Kind.VACCINATION_DUE, content=content, resident_id=agreement.resident_id,
+                                          centre_id=agreement.centre_id)
+    return created
+
+
+def reminders() -> dict:
+    """The daily reminder scan: visits and vaccinations."""
+    return {"visits": remind_visits(), "vaccinations": remind_vaccinations()}
+
+
+def mark_overdue() -> dict:
+    """Mark planned visits whose window has closed as missed, and tell each team's doctors how many."""
+    today = clock.today()
+    with db.transaction():
+        overdue = db.session.execute(select(Visit.id, Visit.team_id, Visit.centre_id).where(
+            Visit.state == VisitState.PLANNED, Visit.window_end < today)).all()
+        ids = [row.id for row in overdue]
+        for chunk in range(0, len(ids), 1000):
+            db.session.execute(update(Visit).where(Visit.id.in_(ids[chunk:chunk + 1000]), Visit.state == VisitState.PLANNED)
+                               .values(state=VisitState.MISSED, updated_at=clock.now())
+                               .execution_options(synchronize_session=False))
+        per_team = Counter(row.team_id for row in overdue if row.team_id is not None)
+        doctors = db.session.scalars(select(Staff).where(
+            Staff.team_id.in_(per_team), Staff.role == StaffRole.DOCTOR, Staff.active.is_(True))) if per_team else []
+        digests = sum(outbox.enqueue(
+            dedupe_key=f"overdue-digest:{doctor.id}:{today}", kind=Kind.OVERDUE_DIGEST, staff_id=doctor.id,
+            centre_id=doctor.centre_id, content={"title": f"逾期未随访 {per_team[doctor.team_id]} 人次", "date": today.isoformat(),
+                                                 "missed": per_team[doctor.team_id]})
+            for doctor in doctors)
+    return {"missed": len(ids), "digests": digests}
+
+
+def announce_lecture(lecture: Lecture, centre_name: str) -> int:
+    """Tell the residents signed with the lecture's centre (in the caller's transaction)."""
+    starts = lecture.starts_at.astimezone(clock.SHANGHAI)
+    content = {"title": lecture.title, "date": starts.strftime("%Y-%m-%d %H:%M"), "place": lecture.place,
+               "note": f"{centre_name} 健康讲座", "page": "pages/lectures/index"}
+    signed = signed_today().where(Agreement.centre_id == lecture.centre_id)
+    return sum(outbox.enqueue(dedupe_key=f"lecture:{lecture.id}:{agreement.resident_id}", kind=Kind.LECTURE,
+                              content=content, resident_id=agreement.resident_id, centre_id=lecture.centre_id)
+               for agreement, _ in db.session.execute(signed))
+
+
+def notice_opens(starts_at: datetime) -> datetime:
+    """When residents are told of a lecture: LECTURE_NOTICE_DAYS before, at the start of that day."""
+    day = starts_at.astimezone(clock.SHANGHAI).date() - timedelta(days=current_app.config["SETTINGS"].LECTURE_NOTICE_DAYS)
+    return datetime.combine(day, time(), tzinfo=clock.SHANGHAI)
+
+
+def lectures() -> int:
+    """Announce the coming health lectures (basic package: one a month, announced in advance)."""
+    now = clock.now()
+    coming = select(Lecture, Centre.name).join(Centre, Lecture.centre_id == Centre.id).where(Lecture.starts_at > now)
+    with db.transaction():
+        return sum(announce_lecture(lecture, name) for lecture, name in db.session.execute(coming)
+                   if notice_opens(lecture.starts_at) <= now)
+
+
+def cycles_to_roll(today: date) -> list[int]:
+    """This year's cycle (activated once begun); in December also next year's, after the change window."""
+    return [today.year, today.year + 1] if today.month == 12 else [today.year]
+
+
+def roll_over() -> list[dict]:
+    """Cycle roll-over with automatic renewal (POLICY.md signing rule 3)."""
+    return [asdict(rollover.roll_over(cycle=cycle)) for cycle in cycles_to_roll(clock.today())]
+
+
+JOBS = [
+    Job("reminders", reminders),
+    Job("overdue", mark_overdue),
+    Job("lectures", lectures),
+    Job("roll_over", roll_over),
+    Job("dispatch", outbox.dispatch),
+]

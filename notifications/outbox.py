@@ -1,0 +1,201 @@
+"""The outbox: every message is a row written with the event that caused it, and dispatchers send them.
+
+Dispatchers may run in many processes at once. A claim is one UPDATE that stamps due rows with
+the dispatcher's name and a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the UPDATE
+holds the database's write lock, which is the equivalent). A row whose dispatcher died is claimed
+again when its lease runs out; a row marked sent is never sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from core import clock, db
+from core.wechat import WechatClient
+from notifications import sms, wechat_channel
+from notifications.delivery import SENT, Delivery, Result
+from notifications.models import Channel, Kind, MessageState, OptOut, OutboxMessage, Subscription
+from signing.models import Resident
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=6)
+RATE_LIMIT_PAUSE = timedelta(seconds=60)
+UNREACHABLE = "undeliverable: no WeChat subscription and no phone"
+
+
+def enqueue(*, dedupe_key: str, kind: Kind, content: dict, resident_id: int | None = None, staff_id: int | None = None,
+            centre_id: int | None = None, not_before: datetime | None = None) -> bool:
+    """Add a message in the caller's transaction, once per dedupe key; False when it exists or is turned off."""
+    if resident_id is not None and kind in opted_out_kinds(resident_id):
+        return False
+    return db.insert_unless_exists(
+        OutboxMessage, dedupe_key=dedupe_key, kind=kind, content=content, resident_id=resident_id, staff_id=staff_id,
+        centre_id=centre_id, state=MessageState.PENDING, attempts=0, holds_grant=False, next_attempt_at=not_before or clock.now(),
+        created_at=clock.now(), updated_at=clock.now(),
+    )
+
+
+def opted_out_kinds(resident_id: int) -> set[Kind]:
+    return set(db.session.scalars(select(OptOut.kind).where(OptOut.resident_id == resident_id)))
+
+
+def dispatcher_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def dispatch(*, worker: str | None = None) -> dict[str, int]:
+    """Send every due message, a batch at a time, until none is due; returns counts by outcome."""
+    worker = worker or dispatcher_name()
+    settings = current_app.config["SETTINGS"]
+    report: Counter = Counter()
+    while batch := claim(worker, settings.OUTBOX_BATCH):
+        for index, message in enumerate(batch):
+            channel, result = deliver(message)
+            report[result.delivery.value] += 1
+            record(message, worker, channel, result)
+            if result.delivery is Delivery.RATE_LIMITED:
+                release(batch[index + 1:], worker, clock.now() + RATE_LIMIT_PAUSE)
+                return dict(report)
+    return dict(report)
+
+
+def claim(worker: str, limit: int) -> list[OutboxMessage]:
+    """Stamp up to `limit` due, unclaimed rows as this worker's for a lease, and return them."""
+    settings = current_app.config["SETTINGS"]
+    now = clock.now()
+    free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.state == MessageState.PENDING, OutboxMessage.next_attempt_at <= now, free)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    with db.transaction():
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due), free)
+            .values(claimed_by=worker, claimed_until=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS))
+            .execution_options(synchronize_session=False)
+        )
+    return list(db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.claimed_by == worker, OutboxMessage.state == MessageState.PENDING, OutboxMessage.claimed_until > now)
+        .order_by(OutboxMessage.id)
+        .execution_options(populate_existing=True)
+    ))
+
+
+def release(messages: list[OutboxMessage], worker: str, until: datetime) -> None:
+    """Give claimed rows back untried, not before `until`."""
+    with db.transaction():
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([m.id for m in messages]), OutboxMessage.claimed_by == worker)
+            .values(claimed_by=None, claimed_until=None, next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def deliver(message: OutboxMessage) -> tuple[Channel | None, Result]:
+    """Send by the first channel that can reach the person: WeChat (with a subscription), then SMS."""
+    if message.staff_id is not None:
+        return Channel.INBOX, SENT
+    contact = contact_for(db.session.get(Resident, message.resident_id))
+    db.session.commit()  # end the read before the writes below (SQLite cannot turn a read into a write)
+    settings = current_app.config["SETTINGS"]
+    channel, result = None, Result(Delivery.PERMANENT, UNREACHABLE)
+    template_id = settings.WECHAT_TEMPLATES.get(message.kind.value)
+    if contact.openid and template_id and (message.holds_grant or take_grant(message, contact.id, template_id)):
+        channel, result = Channel.WECHAT, wechat_channel.send(
+            WechatClient.from_app(), openid=contact.openid, template_id=template_id, kind=message.kind,
+            content=message.content, state=settings.WECHAT_MINIPROGRAM_STATE)
+        settle_grant(message, contact.id, template_id, result)
+        if result.delivery is not Delivery.PERMANENT:
+            return channel, result
+    if contact.phone:
+        return Channel.SMS, sms.send(settings, phone=contact.phone, content=message.content, ref=message.dedupe_key)
+    return channel, result
+
+
+def contact_for(resident: Resident) -> Resident:
+    """Who hears about a resident: themself, or for a child without WeChat or phone, a household member who has one."""
+    if resident.openid or resident.phone or resident.household is None:
+        return resident
+    reachable = [m for m in resident.household.members if m.openid or m.phone]
+    return min(reachable, key=lambda m: m.birth_date) if reachable else resident
+
+
+def take_grant(message: OutboxMessage, resident_id: int, template_id: str) -> bool:
+    """Take one grant of the template for this message (a long-term one is not used up); False when there is none."""
+    with db.transaction():
+        taken = db.session.execute(
+            update(Subscription)
+            .where(Subscription.resident_id == resident_id, Subscription.template_id == template_id,
+                   or_(Subscription.long_term.is_(True), Subscription.credits > 0))
+            .values(credits=Subscription.credits - 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+        _hold_grant(message, taken)
+    return taken
+
+
+def settle_grant(message: OutboxMessage, resident_id: int, template_id: str, result: Result) -> None:
+    """Give the grant back when WeChat did not deliver; drop all grants when the user refused."""
+    if result.delivery is Delivery.SENT:
+        return
+    refused = result.delivery is Delivery.PERMANENT
+    with db.transaction():
+        db.session.execute(
+            update(Subscription)
+            .where(Subscription.resident_id == resident_id, Subscription.template_id == template_id)
+            .values(credits=0 if refused else Subscription.credits + 1, long_term=False if refused else Subscription.long_term)
+            .execution_options(synchronize_session=False)
+        )
+        _hold_grant(message, False)
+
+
+def _hold_grant(message: OutboxMessage, holds: bool) -> None:
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(holds_grant=holds)
+                       .execution_options(synchronize_session=False))
+
+
+def backoff(attempts: int, base_seconds: float) -> timedelta:
+    """Exponential backoff with jitter: base × 2^(attempts-1) × [0.5, 1.5), at most six hours."""
+    return min(timedelta(seconds=base_seconds * 2 ** (attempts - 1) * random.uniform(0.5, 1.5)), MAX_BACKOFF)  # noqa: S311
+
+
+def record(message: OutboxMessage, worker: str, channel: Channel | None, result: Result) -> None:
+    """Write what happened, only while the row is still this worker's: sent and failed are final."""
+    settings = current_app.config["SETTINGS"]
+    now = clock.now()
+    values: dict = {"claimed_by": None, "claimed_until": None, "channel": channel, "updated_at": now}
+    if result.delivery is Delivery.SENT:
+        values.update(state=MessageState.SENT, sent_at=now, last_error=None)
+    elif result.delivery is Delivery.PERMANENT:
+        values.update(state=MessageState.FAILED, last_error=result.reason[:300])
+    else:
+        attempts = message.attempts + 1
+        delay = backoff(attempts, settings.OUTBOX_BACKOFF_SECONDS)
+        if result.delivery is Delivery.RATE_LIMITED:
+            delay = max(delay, RATE_LIMIT_PAUSE)
+        values.update(attempts=attempts, last_error=result.reason[:300], next_attempt_at=now + delay,
+                      state=MessageState.DEAD if attempts >= settings.OUTBOX_MAX_ATTEMPTS else MessageState.PENDING)
+    with db.transaction():
+        written = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == worker, OutboxMessage.state == MessageState.PENDING)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if not written:
+        log.warning("outbox message %s was taken from %s before its outcome was written", message.id, worker)

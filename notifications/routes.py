@@ -1,0 +1,73 @@
+"""HTTP for residents' subscriptions, messages and preferences, centres' lectures, and message state."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from core.auth import STAFF, Role, current_actor, requires
+from core.pagination import PageArgs, page_schema
+from notifications import schemas as s
+from notifications import service
+
+my_blp = Blueprint("my-notifications", __name__, url_prefix="/api/v1/me", description="The calling resident's reminders")
+lectures_blp = Blueprint("lectures", __name__, url_prefix="/api/v1/centres", description="Centres' health lectures")
+messages_blp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications",
+                         description="Message delivery state, for staff")
+blueprints = [my_blp, lectures_blp, messages_blp]
+
+
+@my_blp.route("/subscriptions")
+class Subscriptions(MethodView):
+    @requires(Role.RESIDENT)
+    @my_blp.arguments(s.SubscriptionGrantSchema)
+    @my_blp.response(200, s.SubscriptionListSchema)
+    def post(self, body):
+        """Record the subscribe-message templates the resident just accepted"""
+        return {"subscriptions": service.grant_subscriptions(current_actor(), **body)}
+
+
+@my_blp.route("/notifications")
+class MyNotifications(MethodView):
+    @requires(Role.RESIDENT)
+    @my_blp.arguments(PageArgs, location="query")
+    @my_blp.response(200, page_schema(s.MessageSchema))
+    def get(self, query):
+        """The caller's messages, a page at a time"""
+        return service.my_notifications(current_actor(), **query)
+
+
+@my_blp.route("/notification-preferences")
+class Preferences(MethodView):
+    @requires(Role.RESIDENT)
+    @my_blp.response(200, s.PreferencesSchema)
+    def get(self):
+        """The kinds of reminder the caller turned off"""
+        return service.preferences(current_actor())
+
+    @requires(Role.RESIDENT)
+    @my_blp.arguments(s.PreferencesSchema)
+    @my_blp.response(200, s.PreferencesSchema)
+    def put(self, body):
+        """Turn kinds of reminder off (the rest on)"""
+        return service.set_preferences(current_actor(), **body)
+
+
+@lectures_blp.route("/<int:centre_id>/lectures")
+class Lectures(MethodView):
+    @requires(*STAFF)
+    @lectures_blp.arguments(s.LectureInSchema)
+    @lectures_blp.response(201, s.LectureSchema)
+    def post(self, body, centre_id):
+        """Publish a health lecture; the centre's signed residents are told in advance"""
+        return service.publish_lecture(current_actor(), centre_id=centre_id, **body)
+
+
+@messages_blp.route("")
+class Messages(MethodView):
+    @requires(*STAFF)
+    @messages_blp.arguments(s.MessageQuerySchema, location="query")
+    @messages_blp.response(200, page_schema(s.StaffMessageSchema))
+    def get(self, query):
+        """The messages of the caller's centre and their delivery state"""
+        return service.centre_messages(current_actor(), **query)
