@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
-from sqlalchemy import String, cast, func, literal, select, update
+from sqlalchemy import String, cast, func, insert, literal, select, update
 
 from bench import load
-from bench.harness import Bench, Gunicorn, ratio_row, scenario
+from bench.harness import Bench, Gunicorn, free_port, ratio_row, scenario
 from core import clock, db
 from core.auth import Actor, Role, issue_token
+from core.config import ROOT
+from notifications import jobs
+from notifications.models import MessageState, OutboxMessage, Subscription
 from packages import service as packages_service
-from packages.models import Visit
+from packages.models import Visit, VisitState
 from signing.models import Agreement, Centre, Resident
 
 SECONDS = 10
@@ -87,3 +92,59 @@ def _throughput_row(bench: Bench, name: str, calls: list[tuple], method: str) ->
         name, ours.rps, bare.rps, "req/s", "≥ 0.40 of bare", lambda r: r >= 0.40,
         note=f"p50 {ours.p50_ms:.1f} ms, p99 {ours.p99_ms:.1f} ms, errors {ours.errors or 'none'}; "
              f"bare p50 {bare.p50_ms:.1f} ms, p99 {bare.p99_ms:.1f} ms"))
+
+
+
+REMINDERS = 100_000
+DISPATCHERS = 4
+
+
+def _visits_due_in_three_days(bench: Bench, count: int) -> None:
+    """Give `count` signed residents (with a long-term WeChat grant) one visit due in three days."""
+    due = clock.today() + timedelta(days=3)
+    agreements = db.session.execute(select(Agreement.id, Agreement.resident_id, Agreement.centre_id)
+                                    .order_by(Agreement.id).limit(count)).all()
+    _resident_tokens([a.resident_id for a in agreements])  # binds an openid to each
+    template, now = bench.settings.WECHAT_TEMPLATES["visit_due"], clock.now()
+    with db.transaction():
+        db.session.execute(insert(Subscription), [dict(resident_id=a.resident_id, template_id=template, credits=0,
+                                                       long_term=True, updated_at=now) for a in agreements])
+        db.session.execute(insert(Visit), [dict(
+            resident_id=a.resident_id, agreement_id=a.id, centre_id=a.centre_id, programme="bench", code="reminder",
+            title="基准随访", protocol_version="bench", due_date=due, window_start=due, window_end=due,
+            state=VisitState.PLANNED, created_at=now, updated_at=now) for a in agreements])
+
+
+@scenario
+def reminders_dispatch(bench: Bench) -> None:
+    """The daily reminder scan for 100k due visits, then 4 dispatchers sending them to the local WeChat stand-in,
+    beside 4 processes posting the same number of bare sends to the stand-in."""
+    count = min(REMINDERS, bench.shape.residents // 2)
+    _visits_due_in_three_days(bench, count)
+    started = time.perf_counter()
+    created = jobs.remind_visits()
+    scan = time.perf_counter() - started
+    bench.rows.append(ratio_row(f"reminder scan, {created:,} messages (s)", scan, 300, "s", "< 300 s",
+                                lambda r: r < 1, note=f"{created / scan:,.0f} messages/s"))
+    port = free_port()
+    standin = subprocess.Popen([sys.executable, "-m", "standins.wechat", str(port)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        env = {**bench.server_env(), "WECHAT_API_BASE": f"http://127.0.0.1:{port}", "OUTBOX_BATCH": "200"}
+        started = time.perf_counter()
+        dispatchers = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "notifications", "dispatch"],
+                                        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       for _ in range(DISPATCHERS)]
+        for dispatcher in dispatchers:
+            dispatcher.wait(timeout=3600)
+        ours = time.perf_counter() - started
+        sent = db.session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.state == MessageState.SENT))
+        body = {"touser": "bench", "template_id": "t", "data": {"thing1": {"value": "x"}}}
+        calls = [load.json_call("POST", "/cgi-bin/message/subscribe/send?access_token=token-1", body=body)] * created
+        bare = load.run(port, [calls[i::DISPATCHERS] for i in range(DISPATCHERS)], 3600)
+    finally:
+        standin.terminate()
+    bench.rows.append(ratio_row(
+        f"dispatch of {created:,} reminders (messages/s)", sent / ours, bare.rps, "msg/s", "≥ 0.40 of bare sends",
+        lambda r: r >= 0.40, note=f"{sent:,} sent in {ours:,.0f} s by {DISPATCHERS} dispatchers"))
