@@ -60,15 +60,18 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _register_blueprints(api: Api) -> None:
     from signing.routes import blueprints as signing_blueprints
+    from signing.settlement_routes import blueprints as settlement_blueprints
 
-    for blueprint in signing_blueprints:
+    for blueprint in signing_blueprints + settlement_blueprints:
         api.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
     from core.cli import db_cli
     from signing.cli import demo_cli, signing_cli
+    from signing.settlement_cli import settlement_cli
 
     app.cli.add_command(db_cli)
     app.cli.add_command(signing_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(settlement_cli)
