@@ -132,12 +132,12 @@ def signed_counts(*, region: str, as_of: date, group_by: str) -> dict:
     """Head counts of the people signed on `as_of` in `region` and its sub-regions, split by `group_by`."""
     codes = region_and_descendants(region)
     if group_by == "key_population":
-        rows = [{"key": name, "name": None, **figures}
+        rows = [{"key": name, "name": None, "figures": figures}
                 for name, condition in key_population_conditions(as_of).items()
                 for _, figures in tally(as_of, codes, where=condition)]
     else:
         by, joins = GROUPS[group_by]
-        rows = [{"key": _key(key[0]), "name": key[1] if len(key) > 1 else None, **figures}
+        rows = [{"key": _key(key[0]), "name": key[1] if len(key) > 1 else None, "figures": figures}
                 for key, figures in tally(as_of, codes, by=by, joins=joins)]
         rows.sort(key=lambda row: (row["key"] is not None, row["key"] or ""))
     [(_, total)] = tally(as_of, codes)
