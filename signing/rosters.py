@@ -31,11 +31,11 @@ STREAM_BATCH = 1000
 # A resident signs basic and value-added packages together (POLICY.md "Packages").
 SIGNED_PACKAGES = ["basic", "value_added"]
 COLUMNS = (
-    Agreement.id.label("agreement_id"), Agreement.resident_id, Resident.name, Resident.id_number, Resident.sex,
-    Resident.birth_date, Resident.insurance_scheme, Resident.insurance_region_code, Agreement.centre_id,
-    Centre.code.label("centre_code"), Centre.name.label("centre_name"), Agreement.window_id, Agreement.team_id,
-    Agreement.region_code, Agreement.cycle, Agreement.start_date, Agreement.end_date, Agreement.term_end_date,
-    Agreement.status, Agreement.counts_for_capitation, Agreement.terminated_on, Agreement.termination_reason,
+    Agreement.id, Agreement.resident_id, Resident.name, Resident.id_number, Resident.sex, Resident.birth_date,
+    Resident.insurance_scheme, Resident.insurance_region_code, Agreement.centre_id, Centre.code.label("centre_code"),
+    Centre.name.label("centre_name"), Agreement.window_id, Agreement.team_id, Agreement.region_code, Agreement.cycle,
+    Agreement.start_date, Agreement.end_date, Agreement.term_years, Agreement.term_end_date, Agreement.status,
+    Agreement.channel, Agreement.counts_for_capitation, Agreement.terminated_on, Agreement.termination_reason,
     Agreement.updated_at,
 )
 HEADER = [column.key for column in COLUMNS] + ["packages", "tombstone"]
@@ -88,7 +88,7 @@ def roster_page(actor: Actor, query: Select, *, cursor: str | None, limit: int) 
         query = query.where(_after(cursor))
     rows = db.session.execute(query.limit(limit + 1)).all()
     more, rows = len(rows) > limit, rows[:limit]
-    next_cursor = encode_cursor([rows[-1].updated_at.isoformat(), rows[-1].agreement_id]) if more else None
+    next_cursor = encode_cursor([rows[-1].updated_at.isoformat(), rows[-1].id]) if more else None
     return {"items": [entry(actor, row) for row in rows], "next_cursor": next_cursor}
 
 

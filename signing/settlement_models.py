@@ -5,11 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
 from core.db import Base, enum_column
+from signing.models import Agreement
 
 
 class Snapshot(Base):
@@ -46,3 +47,7 @@ class SnapshotLine(Base):
     adjusts_month: Mapped[str | None] = mapped_column(String(7))
     # Measure name -> head count (or, for an adjustment, the change in it).
     figures: Mapped[dict] = mapped_column(JSON)
+
+
+# The roster's keyset: a region's cycle in (updated_at, id) order, read from the index alone.
+Index("ix_agreements_roster", Agreement.region_code, Agreement.cycle, Agreement.updated_at, Agreement.id)

@@ -6,7 +6,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.pagination import PageArgs
-from signing.models import AgreementStatus, InsuranceScheme, Sex, TerminationReason
+from signing.models import InsuranceScheme, Sex
+from signing.schemas import AgreementSchema
 from signing.settlement_models import LineKind
 
 REGION = validate.Regexp(r"^\d{6}$", error="A region is a 6-digit GB/T 2260 code.")
@@ -106,32 +107,18 @@ class RosterQuerySchema(PageArgs):
                                          metadata={"description": "only agreements changed at or after this instant"})
 
 
-class RosterEntrySchema(ma.Schema):
+class RosterEntrySchema(AgreementSchema):
     """One signed person with their agreement. The ID number is in full for the bureau only."""
 
-    agreement_id = fields.Integer(required=True)
-    resident_id = fields.Integer(required=True)
     name = fields.String(required=True)
     id_number = fields.String(required=True)
     sex = fields.Enum(Sex, by_value=True, required=True)
     birth_date = fields.Date(required=True)
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True, required=True)
     insurance_region_code = fields.String(allow_none=True)
-    centre_id = fields.Integer(required=True)
     centre_code = fields.String(required=True)
     centre_name = fields.String(required=True)
-    window_id = fields.Integer(allow_none=True)
-    team_id = fields.Integer(allow_none=True)
-    region_code = fields.String(required=True)
-    cycle = fields.Integer(required=True)
-    start_date = fields.Date(required=True)
-    end_date = fields.Date(required=True)
-    term_end_date = fields.Date(required=True)
-    status = fields.Enum(AgreementStatus, by_value=True, required=True)
-    counts_for_capitation = fields.Boolean(required=True)
     packages = fields.List(fields.String(), required=True)
-    terminated_on = fields.Date(allow_none=True)
-    termination_reason = fields.Enum(TerminationReason, by_value=True, allow_none=True)
     tombstone = fields.Boolean(required=True, metadata={"description": "terminated: delete it from your copy"})
     updated_at = fields.DateTime(required=True)
 

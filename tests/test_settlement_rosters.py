@@ -51,9 +51,9 @@ def _sync(client, headers, copy: dict, *, between=lambda: None, **params):
         for item in page["items"]:
             latest = max(latest or item["updated_at"], item["updated_at"])
             if item["tombstone"]:
-                copy.pop(item["agreement_id"], None)
+                copy.pop(item["id"], None)
             else:
-                copy[item["agreement_id"]] = item["status"]
+                copy[item["id"]] = item["status"]
         cursor = page["next_cursor"]
         if cursor is None:
             return latest
@@ -150,7 +150,7 @@ def test_roster_as_xlsx_opens_in_a_spreadsheet(client, centre):
     assert response.status_code == 200 and response.mimetype == XLSX
     sheet = openpyxl.load_workbook(io.BytesIO(response.get_data()), read_only=True)["roster"]
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:3] == ("agreement_id", "resident_id", "name") and len(rows) == 3
+    assert rows[0][:3] == ("id", "resident_id", "name") and len(rows) == 3
 
 
 def test_a_cursor_not_given_out_is_422(client, centre):

@@ -82,6 +82,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("settlement_snapshot_lines", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_settlement_snapshot_lines_snapshot_id"), ["snapshot_id"], unique=False)
+    with op.batch_alter_table("agreements", schema=None) as batch_op:
+        batch_op.create_index("ix_agreements_roster", ["region_code", "cycle", "updated_at", "id"], unique=False)
     _set_settlement(SETTLEMENT)
     op.bulk_insert(profiles, [GUANGDONG])
 
@@ -89,6 +91,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(profiles.delete().where(profiles.c.code == GUANGDONG["code"]))
     _set_settlement(PREVIOUS)
+    with op.batch_alter_table("agreements", schema=None) as batch_op:
+        batch_op.drop_index("ix_agreements_roster")
     with op.batch_alter_table("settlement_snapshot_lines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_settlement_snapshot_lines_snapshot_id"))
     op.drop_table("settlement_snapshot_lines")
