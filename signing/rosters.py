@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import IO, Callable, Iterable, Iterator
 
 from openpyxl import Workbook
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, event, inspect, or_, select, update
+from sqlalchemy.orm import Session
 
 from core import clock, db
 from core.auth import STAFF, Actor, Role
@@ -24,7 +25,7 @@ from core.errors import Invalid
 from core.pagination import decode_cursor, encode_cursor
 from signing import cycles
 from signing.access import check_region
-from signing.models import Agreement, AgreementStatus, Centre, Resident
+from signing.models import HOLDING, Agreement, AgreementStatus, Centre, Resident
 from signing.registry import pooling_region, region_and_descendants
 
 STREAM_BATCH = 1000
@@ -39,6 +40,19 @@ COLUMNS = (
     Agreement.updated_at,
 )
 HEADER = [column.key for column in COLUMNS] + ["packages", "tombstone"]
+ROSTER_RESIDENT_FIELDS = {column.key for column in COLUMNS if column.table is Resident.__table__}
+
+
+@event.listens_for(Session, "before_flush")
+def _touch_agreements_of_changed_residents(session: Session, _context, _instances) -> None:
+    """A resident's roster fields changed: bump their holding agreements so incremental pulls carry it."""
+    changed = [resident.id for resident in session.dirty if isinstance(resident, Resident) and resident.id is not None
+               and any(inspect(resident).attrs[name].history.has_changes() for name in ROSTER_RESIDENT_FIELDS)]
+    if changed:
+        session.connection().execute(
+            update(Agreement.__table__).where(Agreement.resident_id.in_(changed), Agreement.status.in_(HOLDING))
+            .values(updated_at=clock.now())
+        )
 
 
 def _current_cycle(region: str | None) -> int:

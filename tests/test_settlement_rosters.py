@@ -12,7 +12,7 @@ from core import clock
 from core import db as core_db
 from core.auth import hash_secret
 from core.models import AuditEvent
-from signing.models import HOLDING, Agreement, ApiClient, StaffRole
+from signing.models import HOLDING, Agreement, ApiClient, InsuranceScheme, StaffRole
 from tests import factories as f
 from tests.settlement_helpers import agreement, as_bureau
 
@@ -168,3 +168,17 @@ def test_updated_since_without_a_timezone_is_422(client, centre):
 def test_residents_cannot_pull_rosters(client, centre):
     person = f.resident(openid="wx-roster")
     assert client.get("/api/v1/rosters", headers=f.as_resident(person)).status_code == 403
+
+
+def test_a_change_to_a_residents_insurance_reaches_the_next_incremental_pull(client, centre):
+    person = f.resident(scheme=InsuranceScheme.RESIDENT)
+    agreement(person, centre)
+    since = _page(client, as_bureau())["items"][0]["updated_at"]
+    clock.advance(timedelta(seconds=1))
+    doctor = f.staff(centre=centre)
+    changed = client.patch(f"/api/v1/residents/{person.id}", json={"insurance_scheme": "employee"}, headers=f.as_staff(doctor))
+    assert changed.status_code == 200, changed.get_json()
+    clock.advance(timedelta(seconds=1))
+    later = (clock.now() - timedelta(milliseconds=1500)).isoformat()
+    [item] = _page(client, as_bureau(), updated_since=later)["items"]
+    assert (item["insurance_scheme"], item["updated_at"] > since) == ("employee", True)
