@@ -286,7 +286,7 @@ def _reserve(fund: int, settlement: dict, actual_cost: int | None) -> tuple[int,
 def _cost_capped(fund: int, settlement: dict, actual_cost: int | None) -> tuple[int, int, str]:
     """Settle min(actual cost, monthly fund), pay `pay_share` of it, keep the rest as quality deposit [003 §六]."""
     if actual_cost is None:
-        raise Invalid("This region settles the actual cost: give actual_cost=CENTRE_ID:FEN for every centre.",
+        raise Invalid("This region settles the actual cost: ask month by month with actual_cost=CENTRE_ID:FEN.",
                       field="actual_cost", location="query")
     settled = min(actual_cost, fund)
     return settled, fen(settled * Decimal(settlement["pay_share"])), "quality_deposit"
@@ -305,19 +305,47 @@ def _centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
     return figures
 
 
+def _owed(snapshot: Snapshot, actual_costs: dict[int, int]) -> list[dict]:
+    """Each centre's capitation for the snapshot's month under its pooling region's rule."""
+    settlement = db.session.get(Region, snapshot.region_code).profile.settlement
+    rule = RULES[settlement["rule"]]
+    rows = []
+    for centre_id, figures in sorted(_centre_figures(snapshot).items()):
+        fund = monthly_fund(figures, settlement)
+        settled, payable, withheld_as = rule(fund, settlement, actual_costs.get(centre_id))
+        rows.append({
+            "centre_id": centre_id, "pooling_region": snapshot.region_code, "rule": settlement["rule"],
+            "counted": figures.get("counted", 0), "fund_fen": fund, "actual_cost_fen": actual_costs.get(centre_id),
+            "settled_fen": settled, "payable_fen": payable, "withheld_fen": settled - payable, "withheld_as": withheld_as,
+        })
+    return rows
+
+
+MONEY = ("fund_fen", "settled_fen", "payable_fen", "withheld_fen")
+
+
+def _year(region: str, year: int) -> list[dict]:
+    """A year's frozen months summed per centre: the withheld total is what the year-end settles [000 §二(一)3]."""
+    months = list(db.session.scalars(
+        select(Snapshot).where(Snapshot.region_code.in_(region_and_descendants(region)), Snapshot.month.like(f"{year}-%"))
+        .order_by(Snapshot.month, Snapshot.region_code)
+    ))
+    if not months:
+        raise NotFound(f"No month of {year} is frozen for region {region}.")
+    totals: dict[int, dict] = {}
+    for snapshot in months:
+        for row in _owed(snapshot, {}):
+            held = totals.setdefault(row["centre_id"], {**row, "counted": 0, "actual_cost_fen": None, **dict.fromkeys(MONEY, 0)})
+            for name in ("counted", *MONEY):
+                held[name] += row[name]
+    return [totals[centre_id] for centre_id in sorted(totals)]
+
+
 def capitation(*, region: str, period: str, actual_costs: dict[int, int]) -> dict:
-    """What each centre is owed for `period` under its pooling region's capitation rule (POLICY.md "Settlement")."""
-    centres = []
-    for snapshot in snapshots(region=region, month=period):
-        settlement = db.session.get(Region, snapshot.region_code).profile.settlement
-        rule = RULES[settlement["rule"]]
-        for centre_id, figures in sorted(_centre_figures(snapshot).items()):
-            fund = monthly_fund(figures, settlement)
-            settled, payable, withheld_as = rule(fund, settlement, actual_costs.get(centre_id))
-            centres.append({
-                "centre_id": centre_id, "pooling_region": snapshot.region_code, "rule": settlement["rule"],
-                "counted": figures.get("counted", 0), "fund_fen": fund, "actual_cost_fen": actual_costs.get(centre_id),
-                "settled_fen": settled, "payable_fen": payable, "withheld_fen": settled - payable, "withheld_as": withheld_as,
-            })
-    totals = {name: sum(c[name] for c in centres) for name in ("fund_fen", "settled_fen", "payable_fen", "withheld_fen")}
+    """What each centre is owed for a month, or summed over a year's frozen months (POLICY.md "Settlement")."""
+    if len(period) == 4:
+        centres = _year(region, int(period))
+    else:
+        centres = [row for snapshot in snapshots(region=region, month=period) for row in _owed(snapshot, actual_costs)]
+    totals = {name: sum(c[name] for c in centres) for name in MONEY}
     return {"region": region, "period": period, "rounding": ROUNDING, "centres": centres, "totals": totals}

@@ -11,7 +11,6 @@ from signing.schemas import AgreementSchema
 from signing.settlement_models import LineKind
 
 REGION = validate.Regexp(r"^\d{6}$", error="A region is a 6-digit GB/T 2260 code.")
-MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="A month is written YYYY-MM.")
 FIGURES = fields.Dict(
     keys=fields.String(), values=fields.Integer(), required=True,
     metadata={"description": "head counts: signed, counted (for capitation), not_counted, effective, resident_scheme, "
@@ -65,7 +64,8 @@ class SnapshotListSchema(ma.Schema):
 
 
 class CapitationQuerySchema(RegionQuerySchema):
-    period = fields.String(required=True, validate=MONTH)
+    period = fields.String(required=True, validate=validate.Regexp(r"^\d{4}(-(0[1-9]|1[0-2]))?$", error="YYYY-MM or YYYY."),
+                           metadata={"description": "a month, or a year: its frozen months summed per centre"})
     actual_cost = fields.List(
         fields.String(validate=validate.Regexp(r"^\d+:\d+$", error="Write CENTRE_ID:FEN.")), load_default=list,
         metadata={"description": "CENTRE_ID:FEN, repeated: a centre's actual outpatient cost of the month "
@@ -82,7 +82,8 @@ class CentreCapitationSchema(ma.Schema):
     centre_id = fields.Integer(required=True)
     pooling_region = fields.String(required=True)
     rule = fields.String(required=True)
-    counted = fields.Integer(required=True, metadata={"description": "frozen count plus adjustments it carries"})
+    counted = fields.Integer(required=True, metadata={"description": "frozen count plus the adjustments it carries "
+                                                                     "(for a year: head-months)"})
     fund_fen = fields.Integer(required=True, metadata={"description": "the month's fund: counted x fee / 12"})
     actual_cost_fen = fields.Integer(allow_none=True)
     settled_fen = fields.Integer(required=True)

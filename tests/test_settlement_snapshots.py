@@ -167,3 +167,19 @@ def test_a_new_region_with_age_group_fees_is_only_data(client, regions):
     [row] = _capitation(client, "440100")["centres"]
     # (9000 child + 10000 aged 65+ + 6000 other) / 12 = 2083.33 -> 2083, all paid.
     assert (row["fund_fen"], row["payable_fen"], row["withheld_fen"]) == (2083, 2083, 0)
+
+
+def test_hunan_year_sums_the_frozen_months_and_the_withheld_total_is_the_year_end_remainder(client, regions):
+    centre = f.centre(region="430523")
+    for _ in range(3):
+        agreement(f.resident(), centre)
+    for month in (1, 2, 3):
+        _freeze_on(date(2026, month, 1))
+    [row] = _capitation(client, "430523", period="2026")["centres"]
+    # Three months of 2125 fund, 1913 prepaid, 212 held: 6375, 5739, and 636 settled after the evaluation.
+    assert (row["counted"], row["fund_fen"], row["payable_fen"], row["withheld_fen"], row["withheld_as"]) == (
+        9, 6375, 5739, 636, "year_end_remainder")
+
+
+def test_a_year_with_no_frozen_month_is_404(client, regions):
+    assert _get(client, "/api/v1/settlement/capitation?region=430523&period=2025").status_code == 404
