@@ -80,8 +80,9 @@ def _register_blueprints(api: Api) -> None:
     from notifications.routes import blueprints as notification_blueprints
     from packages.routes import blueprints as packages_blueprints
     from signing.routes import blueprints as signing_blueprints
+    from signing.settlement_routes import blueprints as settlement_blueprints
 
-    for blueprint in signing_blueprints + packages_blueprints + notification_blueprints:
+    for blueprint in signing_blueprints + settlement_blueprints + packages_blueprints + notification_blueprints:
         api.register_blueprint(blueprint)
 
 
@@ -90,6 +91,7 @@ def _register_cli(app: Flask) -> None:
     from notifications.cli import notifications_cli, scheduler_cli
     from packages.cli import packages_cli
     from signing.cli import demo_cli, signing_cli
+    from signing.settlement_cli import settlement_cli
 
     app.cli.add_command(db_cli)
     app.cli.add_command(signing_cli)
@@ -97,3 +99,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(packages_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(notifications_cli)
+    app.cli.add_command(settlement_cli)

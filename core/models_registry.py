@@ -5,3 +5,4 @@ import core.models  # noqa: F401
 import notifications.models  # noqa: F401
 import packages.models  # noqa: F401
 import signing.models  # noqa: F401
+import signing.settlement_models  # noqa: F401

@@ -34,7 +34,7 @@ LEADER = "scheduler"
 # Modules whose JOBS list the scheduler runs; each domain adds its own jobs.py here.
 JOB_MODULES = [
     "notifications.jobs",
-    # "settlement.jobs" — the monthly settlement snapshot (issue 5) registers here.
+    "signing.jobs",
 ]
 
 

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from core.auth import Actor, Role
+from signing import settlement
 from signing.models import StaffRole
 from tests import factories as f
 
@@ -90,6 +91,7 @@ SCOPED_ENDPOINTS = {
     ("GET", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, None),
     ("POST", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, RECORD),
     ("PUT", "/api/v1/visit-records/<int:record_id>"): ({"record_id": "record"}, {**RECORD, "notes": "corrected"}),
+    ("GET", "/api/v1/settlement/snapshots/<string:month>"): ({"month": "month", "region": "region"}, None),
     ("POST", "/api/v1/centres/<int:centre_id>/lectures"): (
         {"centre_id": "centre"}, {"title": "高血压健康讲座", "place": "卫生院会议室", "starts_at": "2026-04-01T09:00:00+08:00"}),
 }
@@ -114,8 +116,8 @@ def _signed(client, settings, person, centre, package_codes=()) -> int:
 
 @pytest.fixture
 def scene(client, settings):
-    """An elderly resident and a mother signed with centre A, with a visit, a record and a pregnancy;
-    outsiders: another resident, staff of centre B, a bureau elsewhere."""
+    """An elderly resident and a mother signed with centre A, with a visit, a record, a pregnancy and
+    the region's frozen March; outsiders: another resident, staff of centre B, a bureau elsewhere."""
     f.regions()
     home, other = f.centre(), f.centre()
     resident = f.resident(openid="wx-scoped-resident", born=date(1950, 5, 1))
@@ -130,11 +132,13 @@ def scene(client, settings):
     record = client.post(f"/api/v1/visits/{visit_id}/records", headers=doctor, json=RECORD)
     assert pregnancy.status_code == 201 and record.status_code == 201, (pregnancy.get_json(), record.get_json())
     bureau_elsewhere = Actor(role=Role.BUREAU, subject="client:elsewhere", region_code="440823")
+    bureau_here = Actor(role=Role.BUREAU, subject="client:here", region_code="430523")
+    settlement.freeze_month("2026-03")
     return SimpleNamespace(
         ids={"resident": resident.id, "mother": mother.id, "agreement": agreement_id, "other_centre": other.id,
              "centre": home.id, "package": "elderly", "pregnancy": pregnancy.get_json()["id"], "visit": visit_id,
-             "record": record.get_json()["id"]},
-        insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin},
+             "record": record.get_json()["id"], "month": "2026-03", "region": "430523"},
+        insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here)},
         outsiders={
             Role.RESIDENT: f.as_resident(f.resident(openid="wx-stranger")),
             Role.DOCTOR: f.as_staff(f.staff(centre=other)),
@@ -157,6 +161,6 @@ def test_actors_of_another_scope_get_403_or_404_and_the_centres_own_staff_get_th
         response = client.open(url, method=method, json=body, headers=scene.outsiders[role])
         assert response.status_code in (403, 404), f"{role.value}: {response.status_code} {response.get_json()}"
     assert tried
-    insider = scene.insiders[Role.DOCTOR if Role.DOCTOR in roles else Role.CENTRE_ADMIN]
+    insider = scene.insiders[next(role for role in scene.insiders if role in roles)]
     response = client.open(url, method=method, json=body, headers=insider)
     assert response.status_code not in (401, 403, 404), response.get_json()

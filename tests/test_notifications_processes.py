@@ -44,7 +44,7 @@ def _start(env: dict, *command: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _wait_for(condition, seconds: float = 8.0):
+def _wait_for(condition, seconds: float = 30.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         core_db.session.commit()  # a fresh look at what the other processes committed

@@ -1,0 +1,122 @@
+"""Evaluating centres (annex 2 of 000; POLICY.md "Evaluation"): the indicators the backend can compute.
+
+Per centre and cycle: effective signing rate with annex 2's score against the county average,
+key-population coverage, renewal rate and follow-up completion. Rates are Decimal fractions.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
+
+from core import clock, db
+from core.errors import Invalid
+from packages.models import Visit, VisitState
+from signing import cycles
+from signing.models import Agreement, Centre, Resident, Window
+from signing.registry import pooling_region, region_and_descendants
+from signing.settlement import key_population_conditions, signed_on, tally
+
+RATE_PLACES = Decimal("0.0001")
+# Annex 2 item 3: base 10 points, one point per 0.1 percentage point above or below the county average, 0..20.
+BASE_SCORE, MAX_SCORE, STEP = 10, 20, Decimal("0.001")
+
+
+def exact_rate(part: int, whole: int) -> Decimal | None:
+    return Decimal(part) / whole if whole else None
+
+
+def rate(part: int, whole: int) -> Decimal | None:
+    """part / whole to four places (None when there is nothing to divide by)."""
+    exact = exact_rate(part, whole)
+    return None if exact is None else exact.quantize(RATE_PLACES)
+
+
+def effective_signing_score(centre_rate: Decimal | None, county_rate: Decimal | None) -> int | None:
+    """Annex 2 item 3: 10 points at the county average, ±1 per whole 0.1 percentage point, within 0..20."""
+    if centre_rate is None or county_rate is None:
+        return None
+    steps = int((centre_rate - county_rate) / STEP)  # int() truncates: a part of a step earns nothing
+    return max(0, min(MAX_SCORE, BASE_SCORE + steps))
+
+
+def _coverage(centre_ids: list[int], as_of: date) -> dict[int, tuple[int, int]]:
+    """Key-population residents of each centre's villages, and how many of them are signed there."""
+    query = (
+        select(Window.centre_id, func.count(Resident.id), func.count(Agreement.id))
+        .select_from(Resident)
+        .join(Window, Resident.home_window_id == Window.id)
+        .outerjoin(Agreement, and_(Agreement.resident_id == Resident.id, Agreement.centre_id == Window.centre_id,
+                                   signed_on(as_of)))
+        .where(Window.centre_id.in_(centre_ids), or_(*key_population_conditions(as_of).values()))
+        .group_by(Window.centre_id)
+    )
+    return {centre_id: (residents, signed) for centre_id, residents, signed in db.session.execute(query)}
+
+
+def _renewals(centre_ids: list[int], previous_end: date, as_of: date) -> dict[int, tuple[int, int]]:
+    """People signed with each centre on the previous cycle's last day, and how many are signed there now."""
+    now = aliased(Agreement)
+    query = (
+        select(Agreement.centre_id, func.count(Agreement.id), func.count(now.id))
+        .outerjoin(now, and_(now.resident_id == Agreement.resident_id, now.centre_id == Agreement.centre_id,
+                             signed_on(as_of, now)))
+        .where(Agreement.centre_id.in_(centre_ids), signed_on(previous_end))
+        .group_by(Agreement.centre_id)
+    )
+    return {centre_id: (previous, renewed) for centre_id, previous, renewed in db.session.execute(query)}
+
+
+def _follow_ups(centre_ids: list[int], start: date, as_of: date) -> dict[int, tuple[int, int]]:
+    """Follow-up visits whose window closed in the cycle before `as_of` (not cancelled), and how many were done."""
+    query = (
+        select(Visit.centre_id, func.count(Visit.id), func.count(Visit.id).filter(Visit.state == VisitState.DONE))
+        .where(Visit.centre_id.in_(centre_ids), Visit.window_end >= start, Visit.window_end < as_of,
+               Visit.state != VisitState.CANCELLED)
+        .group_by(Visit.centre_id)
+    )
+    return {centre_id: (due, done) for centre_id, due, done in db.session.execute(query)}
+
+
+def evaluate(*, region: str, cycle: int) -> dict:
+    """Annex 2 indicators per centre of a pooling region for a cycle, as of today or the cycle's end."""
+    pooling = pooling_region(region)
+    if pooling is None:
+        raise Invalid("Evaluation is per pooling region (a county); this region is not in one.", field="region",
+                      location="query")
+    start, end = cycles.cycle_bounds(pooling.profile, cycle)
+    if start > clock.today():
+        raise Invalid("This cycle has not begun.", field="cycle", location="query")
+    as_of = min(clock.today(), end)
+    codes = region_and_descendants(pooling.code)
+    centres = db.session.scalars(select(Centre).where(Centre.region_code.in_(codes), Centre.takes_part.is_(True))
+                                 .order_by(Centre.id)).all()
+    ids = [centre.id for centre in centres]
+    counts = {key[0]: figures for key, figures in tally(as_of, codes, by=(Agreement.centre_id,))}
+    [(_, county)] = tally(as_of, codes)
+    county_rate = exact_rate(county["effective"], county["counted"])
+    coverage, renewals = _coverage(ids, as_of), _renewals(ids, start - timedelta(days=1), as_of)
+    follow_ups = _follow_ups(ids, start, as_of)
+    rows = []
+    for centre in centres:
+        figures = counts.get(centre.id, {"effective": 0, "counted": 0})
+        key_residents, key_signed = coverage.get(centre.id, (0, 0))
+        previous, renewed = renewals.get(centre.id, (0, 0))
+        due, done = follow_ups.get(centre.id, (0, 0))
+        rows.append({
+            "centre_id": centre.id, "name": centre.name,
+            "signed_insured": figures["counted"], "effective": figures["effective"],
+            "effective_signing_rate": rate(figures["effective"], figures["counted"]),
+            "effective_signing_score": effective_signing_score(exact_rate(figures["effective"], figures["counted"]),
+                                                               county_rate),
+            "key_population_residents": key_residents, "key_population_signed": key_signed,
+            "key_population_coverage": rate(key_signed, key_residents),
+            "previous_cycle_signed": previous, "renewed": renewed, "renewal_rate": rate(renewed, previous),
+            "follow_ups_due": due, "follow_ups_done": done, "follow_up_completion": rate(done, due),
+        })
+    return {"region": pooling.code, "cycle": cycle, "as_of": as_of,
+            "county_effective_signing_rate": rate(county["effective"], county["counted"]),
+            "centres": rows}

@@ -1,0 +1,165 @@
+"""Rosters: the signed people a medical-insurance bureau pulls (POLICY.md glossary: roster).
+
+Keyset order is (updated_at, id) and every agreement change bumps updated_at, so a row changed
+during a sync moves behind the cursor and is served again: a sync that pages to the end holds the
+database's state. Terminated agreements come as tombstones so the bureau can delete them. CSV and
+XLSX are written row by row from a server-side cursor, in constant memory whatever the size.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from datetime import datetime
+from typing import IO, Callable, Iterable, Iterator
+
+from openpyxl import Workbook
+from sqlalchemy import Select, and_, event, inspect, or_, select, update
+from sqlalchemy.orm import Session
+
+from core import clock, db
+from core.auth import STAFF, Actor, Role
+from core.crypto import mask_id_number
+from core.errors import Invalid
+from core.pagination import decode_cursor, encode_cursor
+from signing import cycles
+from signing.access import check_region
+from signing.models import HOLDING, Agreement, AgreementStatus, Centre, Resident
+from signing.registry import pooling_region, region_and_descendants
+
+STREAM_BATCH = 1000
+# A resident signs basic and value-added packages together (POLICY.md "Packages").
+SIGNED_PACKAGES = ["basic", "value_added"]
+COLUMNS = (
+    Agreement.id, Agreement.resident_id, Resident.name, Resident.id_number, Resident.sex, Resident.birth_date,
+    Resident.insurance_scheme, Resident.insurance_region_code, Agreement.centre_id, Centre.code.label("centre_code"),
+    Centre.name.label("centre_name"), Agreement.window_id, Agreement.team_id, Agreement.region_code, Agreement.cycle,
+    Agreement.start_date, Agreement.end_date, Agreement.term_years, Agreement.term_end_date, Agreement.status,
+    Agreement.channel, Agreement.counts_for_capitation, Agreement.terminated_on, Agreement.termination_reason,
+    Agreement.updated_at,
+)
+HEADER = [column.key for column in COLUMNS] + ["packages", "tombstone"]
+ROSTER_RESIDENT_FIELDS = {column.key for column in COLUMNS if column.table is Resident.__table__}
+
+
+@event.listens_for(Session, "before_flush")
+def _touch_agreements_of_changed_residents(session: Session, _context, _instances) -> None:
+    """A resident's roster fields changed: bump their holding agreements so incremental pulls carry it."""
+    changed = [resident.id for resident in session.dirty if isinstance(resident, Resident) and resident.id is not None
+               and any(inspect(resident).attrs[name].history.has_changes() for name in ROSTER_RESIDENT_FIELDS)]
+    if changed:
+        session.connection().execute(
+            update(Agreement.__table__).where(Agreement.resident_id.in_(changed), Agreement.status.in_(HOLDING))
+            .values(updated_at=clock.now())
+        )
+
+
+def _current_cycle(region: str | None) -> int:
+    pooling = pooling_region(region)
+    return cycles.cycle_of(pooling.profile, clock.today()) if pooling else clock.today().year
+
+
+def roster_query(actor: Actor, *, region: str | None, cycle: int | None, updated_since: datetime | None) -> tuple[Select, str | None]:
+    """The agreements of a cycle the actor may pull: bureaus their region, staff their own centre."""
+    region = region or actor.region_code
+    query = select(*COLUMNS).join(Resident, Agreement.resident_id == Resident.id).join(Centre, Agreement.centre_id == Centre.id)
+    query = query.where(Agreement.cycle == (cycle or _current_cycle(region)))
+    if region:
+        check_region(actor, region)
+        query = query.where(Agreement.region_code.in_(region_and_descendants(region)))
+    if actor.role in STAFF:
+        query = query.where(Agreement.centre_id == actor.centre_id)
+    if updated_since is not None:
+        query = query.where(Agreement.updated_at >= updated_since)
+    return query.order_by(Agreement.updated_at, Agreement.id), region
+
+
+def entry(actor: Actor, row) -> dict:
+    """A roster row as the caller may see it: the full ID number for the bureau only."""
+    values = row._asdict()
+    if actor.role is not Role.BUREAU:
+        values["id_number"] = mask_id_number(values["id_number"])
+    values["packages"] = SIGNED_PACKAGES
+    values["tombstone"] = values["status"] is AgreementStatus.TERMINATED
+    return values
+
+
+def _after(cursor: str):
+    at, agreement_id = decode_cursor(cursor, [Agreement.updated_at, Agreement.id])
+    if at.tzinfo is None:
+        raise Invalid("Not a cursor this list gave out.", field="cursor", location="query")
+    return or_(Agreement.updated_at > at, and_(Agreement.updated_at == at, Agreement.id > agreement_id))
+
+
+def roster_page(actor: Actor, query: Select, *, cursor: str | None, limit: int) -> dict:
+    """One page of the roster after `cursor`, and the cursor of the next page (null on the last)."""
+    if cursor:
+        query = query.where(_after(cursor))
+    rows = db.session.execute(query.limit(limit + 1)).all()
+    more, rows = len(rows) > limit, rows[:limit]
+    next_cursor = encode_cursor([rows[-1].updated_at.isoformat(), rows[-1].id]) if more else None
+    return {"items": [entry(actor, row) for row in rows], "next_cursor": next_cursor}
+
+
+def _cell(value):
+    """A spreadsheet-safe cell: enums by value, instants as ISO text, no formula injection from names."""
+    value = getattr(value, "value", value)
+    if isinstance(value, list):
+        return "+".join(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+def _cells(actor: Actor, query: Select) -> Iterator[list]:
+    for row in db.session.execute(query.execution_options(yield_per=STREAM_BATCH)):
+        values = entry(actor, row)
+        yield [_cell(values[name]) for name in HEADER]
+
+
+def stream_csv(actor: Actor, query: Select, done: Callable[[int], None]) -> Iterator[str]:
+    """The roster as CSV text, a row at a time; `done(rows)` is called when the last row is out."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    rows = 0
+    writer.writerow(HEADER)
+    for cells in _cells(actor, query):
+        writer.writerow(cells)
+        rows += 1
+        if rows % STREAM_BATCH == 0:
+            yield _drain(buffer)
+    yield _drain(buffer)
+    done(rows)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def write_xlsx(actor: Actor, query: Select) -> tuple[IO[bytes], int]:
+    """The roster as an XLSX file (openpyxl write-only: rows go to disk as they come), and its row count."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("roster")
+    sheet.append(HEADER)
+    rows = 0
+    for cells in _cells(actor, query):
+        sheet.append(cells)
+        rows += 1
+    spool = tempfile.TemporaryFile()
+    workbook.save(spool)
+    spool.seek(0)
+    return spool, rows
+
+
+def chunks(spool: IO[bytes], size: int = 64 * 1024) -> Iterable[bytes]:
+    """Read a file out in chunks and close it at the end."""
+    with spool:
+        while block := spool.read(size):
+            yield block
+

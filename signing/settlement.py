@@ -1,0 +1,351 @@
+"""Settlement (POLICY.md "Settlement"): signed-population counts, frozen monthly snapshots, capitation.
+
+Counts are GROUP BY queries, never rows loaded into Python: a county holds 700k agreements.
+A snapshot freezes a pooling region's counts per centre as of the first day of a month; it is
+never rewritten: a late correction becomes an adjustment line in the next snapshot made.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import re
+from collections import defaultdict
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
+from sqlalchemy.exc import IntegrityError
+
+from core import clock, db
+from core.errors import Invalid, NotFound
+from signing.models import (
+    HOLDING,
+    Agreement,
+    AgreementStatus,
+    Centre,
+    InsuranceScheme,
+    PolicyProfile,
+    Region,
+    Resident,
+    Team,
+    Window,
+)
+from signing.registry import region_and_descendants
+from signing.settlement_models import LineKind, Snapshot, SnapshotLine
+
+ROUNDING = "Amounts are integer fen, rounded ROUND_HALF_UP to the fen per centre; the withheld part is the rest."
+
+
+def signed_on(as_of: date, agreement=Agreement) -> ColumnElement[bool]:
+    """An agreement holds on `as_of`: started, not past its cycle, and not terminated by then."""
+    return and_(
+        agreement.start_date <= as_of,
+        agreement.end_date >= as_of,
+        or_(
+            agreement.status.in_([*HOLDING, AgreementStatus.EXPIRED]),
+            and_(agreement.status == AgreementStatus.TERMINATED, agreement.terminated_on > as_of),
+        ),
+    )
+
+
+def latest_birth_date(as_of: date, age: int) -> date:
+    """The latest birth date of someone at least `age` years old on `as_of` (as signing.idcard.age_on counts)."""
+    year = as_of.year - age
+    return date(year, as_of.month, min(as_of.day, calendar.monthrange(year, as_of.month)[1]))
+
+
+def aged(as_of: date, min_age: int | None = None, max_age: int | None = None) -> ColumnElement[bool]:
+    """Residents aged min_age..max_age (inclusive) on `as_of`, as a birth-date range the database can use."""
+    bounds = []
+    if min_age is not None:
+        bounds.append(Resident.birth_date <= latest_birth_date(as_of, min_age))
+    if max_age is not None:
+        bounds.append(Resident.birth_date > latest_birth_date(as_of, max_age + 1))
+    return and_(true(), *bounds)
+
+
+def key_population_conditions(as_of: date) -> dict[str, ColumnElement[bool]]:
+    """The key populations the birth date tells (POLICY.md signing rule 8), as SQL conditions.
+
+    Stands in for packages.populations.key_populations (one resident at a time, in Python) until the
+    diagnoses it reads are available to a GROUP BY.
+    """
+    return {"children_0_6": aged(as_of, max_age=6), "aged_65_plus": aged(as_of, min_age=65), "aged_80_plus": aged(as_of, min_age=80)}
+
+
+def _heads(condition: ColumnElement[bool]):
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _measures(as_of: date, age_groups: list[dict]) -> dict:
+    """What settlement needs of a group of signed people: counted for capitation or not, scheme, key populations."""
+    counted = Agreement.counts_for_capitation.is_(True)
+    scheme = Resident.insurance_scheme
+    return {
+        "signed": func.count(Agreement.id),
+        "counted": _heads(counted),
+        "not_counted": _heads(~counted),
+        # Effective signing (annex 2 of 000): counted, with a health record and in the insurance master file.
+        "effective": _heads(and_(counted, Resident.has_health_record.is_(True), Resident.in_insurance_master.is_(True))),
+        "resident_scheme": _heads(scheme == InsuranceScheme.RESIDENT),
+        "employee_scheme": _heads(scheme == InsuranceScheme.EMPLOYEE),
+        "uninsured": _heads(scheme == InsuranceScheme.UNINSURED),
+        "counted_resident_scheme": _heads(and_(counted, scheme == InsuranceScheme.RESIDENT)),
+        "counted_employee_scheme": _heads(and_(counted, scheme == InsuranceScheme.EMPLOYEE)),
+        **{name: _heads(condition) for name, condition in key_population_conditions(as_of).items()},
+        **{f"counted_{group['group']}": _heads(and_(counted, aged(as_of, group.get("min_age"), group.get("max_age"))))
+           for group in age_groups},
+    }
+
+
+def tally(as_of: date, region_codes: list[str], *, by: tuple = (), joins: tuple = (), where=None,
+          age_groups: list[dict] = ()) -> list[tuple[tuple, dict[str, int]]]:
+    """Head counts of the people signed on `as_of` in the regions, one (key, figures) per group of `by`."""
+    measures = _measures(as_of, list(age_groups))
+    query = select(*by, *measures.values()).select_from(Agreement).join(Resident, Agreement.resident_id == Resident.id)
+    for target, on in joins:
+        query = query.outerjoin(target, on)
+    query = query.where(Agreement.region_code.in_(region_codes), signed_on(as_of))
+    if where is not None:
+        query = query.where(where)
+    if by:
+        query = query.group_by(*by)
+    width = len(by)
+    return [(tuple(row[:width]), dict(zip(measures, map(int, row[width:]), strict=True))) for row in db.session.execute(query)]
+
+
+GROUPS = {
+    "centre": ((Agreement.centre_id, Centre.name), ((Centre, Centre.id == Agreement.centre_id),)),
+    "window": ((Agreement.window_id, Window.name), ((Window, Window.id == Agreement.window_id),)),
+    "team": ((Agreement.team_id, Team.name), ((Team, Team.id == Agreement.team_id),)),
+    "scheme": ((Resident.insurance_scheme,), ()),
+}
+
+
+def _key(value) -> str | None:
+    return None if value is None else str(getattr(value, "value", value))
+
+
+def signed_counts(*, region: str, as_of: date, group_by: str) -> dict:
+    """Head counts of the people signed on `as_of` in `region` and its sub-regions, split by `group_by`."""
+    codes = region_and_descendants(region)
+    if group_by == "key_population":
+        rows = [{"key": name, "name": None, "figures": figures}
+                for name, condition in key_population_conditions(as_of).items()
+                for _, figures in tally(as_of, codes, where=condition)]
+    else:
+        by, joins = GROUPS[group_by]
+        rows = [{"key": _key(key[0]), "name": key[1] if len(key) > 1 else None, "figures": figures}
+                for key, figures in tally(as_of, codes, by=by, joins=joins)]
+        rows.sort(key=lambda row: (row["key"] is not None, row["key"] or ""))
+    [(_, total)] = tally(as_of, codes)
+    return {"region": region, "as_of": as_of, "group_by": group_by, "rows": rows, "total": total}
+
+
+# Snapshots -----------------------------------------------------------------------------------------
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def month_start(month: str) -> date:
+    """The first day of a YYYY-MM month, or a 422 naming `month`."""
+    match = _MONTH.match(month)
+    if not match:
+        raise Invalid("A month is written YYYY-MM.", field="month", location="path")
+    return date(int(match[1]), int(match[2]), 1)
+
+
+def content_hash(snapshot: Snapshot) -> str:
+    """SHA-256 of the snapshot's canonical JSON: what a bureau keeps to prove the figures never changed."""
+    body = {
+        "region_code": snapshot.region_code,
+        "month": snapshot.month,
+        "as_of": snapshot.as_of.isoformat(),
+        "lines": [{"centre_id": line.centre_id, "kind": line.kind.value, "adjusts_month": line.adjusts_month,
+                   "figures": line.figures} for line in snapshot.lines],
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def _age_groups(profile: PolicyProfile) -> list[dict]:
+    return list(profile.settlement.get("age_groups", []))
+
+
+def _recorded(region_code: str, months: list[str]) -> dict[tuple[str, int], dict[str, int]]:
+    """What earlier snapshots say of `months`, per (month, centre): the frozen counts plus later adjustments."""
+    recorded: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    lines = db.session.execute(
+        select(SnapshotLine, Snapshot.month).join(Snapshot, SnapshotLine.snapshot_id == Snapshot.id).where(
+            Snapshot.region_code == region_code,
+            or_(and_(SnapshotLine.kind == LineKind.COUNT, Snapshot.month.in_(months)), SnapshotLine.adjusts_month.in_(months)),
+        )
+    )
+    for line, month in lines:
+        figures = recorded[(line.adjusts_month or month, line.centre_id)]
+        for name, value in line.figures.items():
+            figures[name] += value
+    return recorded
+
+
+def _adjustments(region: Region, codes: list[str], as_of: date) -> list[SnapshotLine]:
+    """Late corrections to the past year's frozen months: each month recounted, minus what was recorded."""
+    earlier = list(db.session.scalars(
+        select(Snapshot).where(Snapshot.region_code == region.code, Snapshot.as_of < as_of,
+                               Snapshot.as_of >= as_of.replace(year=as_of.year - 1)).order_by(Snapshot.as_of)
+    ))
+    recorded = _recorded(region.code, [snapshot.month for snapshot in earlier])
+    lines = []
+    for snapshot in earlier:
+        for (centre_id,), figures in sorted(tally(snapshot.as_of, codes, by=(Agreement.centre_id,),
+                                                  age_groups=_age_groups(region.profile))):
+            was = recorded.pop((snapshot.month, centre_id), {})
+            delta = {name: figures.get(name, 0) - was.get(name, 0) for name in figures.keys() | was.keys()}
+            lines += _adjustment_line(centre_id, snapshot.month, delta)
+        for (month, centre_id), was in sorted(recorded.items()):
+            if month == snapshot.month:
+                lines += _adjustment_line(centre_id, month, {name: -value for name, value in was.items()})
+    return lines
+
+
+def _adjustment_line(centre_id: int, month: str, delta: dict[str, int]) -> list[SnapshotLine]:
+    delta = {name: value for name, value in delta.items() if value}
+    return [SnapshotLine(centre_id=centre_id, kind=LineKind.ADJUSTMENT, adjusts_month=month, figures=delta)] if delta else []
+
+
+def freeze(region: Region, month: str) -> Snapshot | None:
+    """Freeze a pooling region's counts per centre as of the month's first day; None if already frozen.
+
+    The unique (region, month) index makes a racing second freeze a no-op as well.
+    """
+    as_of = month_start(month)
+    try:
+        with db.transaction():
+            if db.session.scalar(select(Snapshot.id).where(Snapshot.region_code == region.code, Snapshot.month == month)):
+                return None
+            codes = region_and_descendants(region.code)
+            counts = sorted(tally(as_of, codes, by=(Agreement.centre_id,), age_groups=_age_groups(region.profile)))
+            snapshot = Snapshot(region_code=region.code, month=month, as_of=as_of, content_hash="")
+            snapshot.lines = [SnapshotLine(centre_id=centre_id, kind=LineKind.COUNT, figures=figures)
+                              for (centre_id,), figures in counts] + _adjustments(region, codes, as_of)
+            snapshot.content_hash = content_hash(snapshot)
+            db.session.add(snapshot)
+            db.session.flush()
+    except IntegrityError:
+        return None
+    return snapshot
+
+
+def freeze_month(month: str) -> list[Snapshot]:
+    """Freeze every pooling region's counts for `month`; regions already frozen are left as they are."""
+    if month_start(month) > clock.today():
+        raise Invalid("A month is frozen on its first day, not before.", field="month")
+    regions = db.session.scalars(select(Region).where(Region.profile_code.is_not(None)).order_by(Region.code)).all()
+    return [snapshot for region in regions if (snapshot := freeze(region, month)) is not None]
+
+
+def snapshots(*, region: str, month: str) -> list[Snapshot]:
+    """The frozen snapshots of `month` for `region`'s pooling regions (a city sees its counties)."""
+    month_start(month)
+    found = list(db.session.scalars(
+        select(Snapshot).where(Snapshot.region_code.in_(region_and_descendants(region)), Snapshot.month == month)
+        .order_by(Snapshot.region_code)
+    ))
+    if not found:
+        raise NotFound(f"No snapshot of {month} for region {region}: it is frozen at 00:00 on the month's first day.")
+    return found
+
+
+# Capitation ----------------------------------------------------------------------------------------
+
+def fen(amount: Decimal) -> int:
+    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def monthly_fund(figures: dict[str, int], settlement: dict) -> int:
+    """A centre's capitation fund for one month: counted heads x yearly fee / 12, per age group where set [004 一]."""
+    yearly, rest = Decimal(0), figures.get("counted", 0)
+    for group in settlement.get("age_groups", []):
+        heads = figures.get(f"counted_{group['group']}", 0)
+        yearly += heads * group["fee_fen_per_year"]
+        rest -= heads
+    return fen((yearly + rest * settlement["fee_fen_per_year"]) / 12)
+
+
+def _prepay(fund: int, settlement: dict, actual_cost: int | None) -> tuple[int, int, str]:
+    """Prepay `pay_share` of the month's fund; the rest after the year-end evaluation [000 §二(一)3]."""
+    return fund, fen(fund * Decimal(settlement["pay_share"])), "year_end_remainder"
+
+
+def _reserve(fund: int, settlement: dict, actual_cost: int | None) -> tuple[int, int, str]:
+    """Hold `reserve_share` of the fund as risk reserve, prepay the rest by head count [001 五(一)1]."""
+    return fund, fund - fen(fund * Decimal(settlement["reserve_share"])), "risk_reserve"
+
+
+def _cost_capped(fund: int, settlement: dict, actual_cost: int | None) -> tuple[int, int, str]:
+    """Settle min(actual cost, monthly fund), pay `pay_share` of it, keep the rest as quality deposit [003 §六]."""
+    if actual_cost is None:
+        raise Invalid("This region settles the actual cost: ask month by month with actual_cost=CENTRE_ID:FEN.",
+                      field="actual_cost", location="query")
+    settled = min(actual_cost, fund)
+    return settled, fen(settled * Decimal(settlement["pay_share"])), "quality_deposit"
+
+
+# The capitation rules a profile's settlement["rule"] names: (settled, payable, what the rest is held as).
+RULES = {"prepay": _prepay, "reserve": _reserve, "cost-capped": _cost_capped}
+
+
+def _centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
+    """Each centre's counts to pay on this month: the frozen counts plus the adjustments it carries."""
+    figures: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for line in snapshot.lines:
+        for name, value in line.figures.items():
+            figures[line.centre_id][name] += value
+    return figures
+
+
+def _owed(snapshot: Snapshot, actual_costs: dict[int, int]) -> list[dict]:
+    """Each centre's capitation for the snapshot's month under its pooling region's rule."""
+    settlement = db.session.get(Region, snapshot.region_code).profile.settlement
+    rule = RULES[settlement["rule"]]
+    rows = []
+    for centre_id, figures in sorted(_centre_figures(snapshot).items()):
+        fund = monthly_fund(figures, settlement)
+        settled, payable, withheld_as = rule(fund, settlement, actual_costs.get(centre_id))
+        rows.append({
+            "centre_id": centre_id, "pooling_region": snapshot.region_code, "rule": settlement["rule"],
+            "counted": figures.get("counted", 0), "fund_fen": fund, "actual_cost_fen": actual_costs.get(centre_id),
+            "settled_fen": settled, "payable_fen": payable, "withheld_fen": settled - payable, "withheld_as": withheld_as,
+        })
+    return rows
+
+
+MONEY = ("fund_fen", "settled_fen", "payable_fen", "withheld_fen")
+
+
+def _year(region: str, year: int) -> list[dict]:
+    """A year's frozen months summed per centre: the withheld total is what the year-end settles [000 §二(一)3]."""
+    months = list(db.session.scalars(
+        select(Snapshot).where(Snapshot.region_code.in_(region_and_descendants(region)), Snapshot.month.like(f"{year}-%"))
+        .order_by(Snapshot.month, Snapshot.region_code)
+    ))
+    if not months:
+        raise NotFound(f"No month of {year} is frozen for region {region}.")
+    totals: dict[int, dict] = {}
+    for snapshot in months:
+        for row in _owed(snapshot, {}):
+            held = totals.setdefault(row["centre_id"], {**row, "counted": 0, "actual_cost_fen": None, **dict.fromkeys(MONEY, 0)})
+            for name in ("counted", *MONEY):
+                held[name] += row[name]
+    return [totals[centre_id] for centre_id in sorted(totals)]
+
+
+def capitation(*, region: str, period: str, actual_costs: dict[int, int]) -> dict:
+    """What each centre is owed for a month, or summed over a year's frozen months (POLICY.md "Settlement")."""
+    if len(period) == 4:
+        centres = _year(region, int(period))
+    else:
+        centres = [row for snapshot in snapshots(region=region, month=period) for row in _owed(snapshot, actual_costs)]
+    totals = {name: sum(c[name] for c in centres) for name in MONEY}
+    return {"region": region, "period": period, "rounding": ROUNDING, "centres": centres, "totals": totals}

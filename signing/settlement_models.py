@@ -1,0 +1,53 @@
+"""Frozen monthly head counts (POLICY.md "Settlement": the count for a month is never recomputed)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core import clock
+from core.db import Base, enum_column
+from signing.models import Agreement
+
+
+class Snapshot(Base):
+    """One pooling region's frozen counts for one month; unique, so freezing twice is a no-op."""
+
+    __tablename__ = "settlement_snapshots"
+    __table_args__ = (UniqueConstraint("region_code", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    month: Mapped[str] = mapped_column(String(7))
+    as_of: Mapped[date]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    lines: Mapped[list[SnapshotLine]] = relationship(order_by="SnapshotLine.id")
+
+
+class LineKind(str, enum.Enum):
+    COUNT = "count"
+    ADJUSTMENT = "adjustment"
+
+
+class SnapshotLine(Base):
+    """A centre's counts in a snapshot, or a late correction to an earlier month's counts."""
+
+    __tablename__ = "settlement_snapshot_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("settlement_snapshots.id"), index=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
+    kind: Mapped[LineKind] = mapped_column(enum_column(LineKind))
+    # For an adjustment: the earlier month whose frozen counts it corrects.
+    adjusts_month: Mapped[str | None] = mapped_column(String(7))
+    # Measure name -> head count (or, for an adjustment, the change in it).
+    figures: Mapped[dict] = mapped_column(JSON)
+
+
+# The roster's keyset: a region's cycle in (updated_at, id) order, read from the index alone.
+Index("ix_agreements_roster", Agreement.region_code, Agreement.cycle, Agreement.updated_at, Agreement.id)

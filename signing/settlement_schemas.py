@@ -1,0 +1,158 @@
+"""Request and response shapes of the settlement side: counts, snapshots, capitation, rosters, evaluation."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from core.pagination import PageArgs
+from signing.models import InsuranceScheme, Sex
+from signing.schemas import AgreementSchema
+from signing.settlement_models import LineKind
+
+REGION = validate.Regexp(r"^\d{6}$", error="A region is a 6-digit GB/T 2260 code.")
+FIGURES = fields.Dict(
+    keys=fields.String(), values=fields.Integer(), required=True,
+    metadata={"description": "head counts: signed, counted (for capitation), not_counted, effective, resident_scheme, "
+                             "employee_scheme, uninsured, counted_resident_scheme, counted_employee_scheme, children_0_6, "
+                             "aged_65_plus, aged_80_plus (and counted_<age group> where the profile sets age groups)"},
+)
+
+
+class RegionQuerySchema(ma.Schema):
+    region = fields.String(required=True, validate=REGION)
+
+
+class CountQuerySchema(RegionQuerySchema):
+    as_of = fields.Date(load_default=None, metadata={"description": "default: today"})
+    group_by = fields.String(load_default="centre",
+                             validate=validate.OneOf(["centre", "window", "team", "scheme", "key_population"]))
+
+
+class CountRowSchema(ma.Schema):
+    key = fields.String(allow_none=True, metadata={"description": "centre, window or team id, scheme or population"})
+    name = fields.String(allow_none=True)
+    figures = FIGURES
+
+
+class CountsSchema(ma.Schema):
+    region = fields.String(required=True)
+    as_of = fields.Date(required=True)
+    group_by = fields.String(required=True)
+    rows = fields.List(fields.Nested(CountRowSchema), required=True)
+    total = FIGURES
+
+
+class SnapshotLineSchema(ma.Schema):
+    centre_id = fields.Integer(required=True)
+    kind = fields.Enum(LineKind, by_value=True, required=True)
+    adjusts_month = fields.String(allow_none=True, metadata={"description": "the earlier month an adjustment corrects"})
+    figures = FIGURES
+
+
+class SnapshotSchema(ma.Schema):
+    region_code = fields.String(required=True)
+    month = fields.String(required=True)
+    as_of = fields.Date(required=True)
+    content_hash = fields.String(required=True, metadata={"description": "SHA-256 of the snapshot's canonical JSON"})
+    created_at = fields.DateTime(required=True)
+    lines = fields.List(fields.Nested(SnapshotLineSchema), required=True)
+
+
+class SnapshotListSchema(ma.Schema):
+    snapshots = fields.List(fields.Nested(SnapshotSchema), required=True)
+
+
+class CapitationQuerySchema(RegionQuerySchema):
+    period = fields.String(required=True, validate=validate.Regexp(r"^\d{4}(-(0[1-9]|1[0-2]))?$", error="YYYY-MM or YYYY."),
+                           metadata={"description": "a month, or a year: its frozen months summed per centre"})
+    actual_cost = fields.List(
+        fields.String(validate=validate.Regexp(r"^\d{1,9}:\d{1,15}$", error="Write CENTRE_ID:FEN.")), load_default=list,
+        validate=validate.Length(max=1000),
+        metadata={"description": "CENTRE_ID:FEN, repeated: a centre's actual outpatient cost of the month "
+                                 "(regions whose rule settles actual cost)"},
+    )
+
+    @ma.post_load
+    def actual_costs(self, data, **_kwargs):
+        pairs = (item.split(":") for item in data.pop("actual_cost"))
+        return {**data, "actual_costs": {int(centre): int(amount) for centre, amount in pairs}}
+
+
+class CentreCapitationSchema(ma.Schema):
+    centre_id = fields.Integer(required=True)
+    pooling_region = fields.String(required=True)
+    rule = fields.String(required=True)
+    counted = fields.Integer(required=True, metadata={"description": "frozen count plus the adjustments it carries "
+                                                                     "(for a year: head-months)"})
+    fund_fen = fields.Integer(required=True, metadata={"description": "the month's fund: counted x fee / 12"})
+    actual_cost_fen = fields.Integer(allow_none=True)
+    settled_fen = fields.Integer(required=True)
+    payable_fen = fields.Integer(required=True)
+    withheld_fen = fields.Integer(required=True)
+    withheld_as = fields.String(required=True, metadata={"description": "year_end_remainder, risk_reserve or quality_deposit"})
+
+
+class CapitationSchema(ma.Schema):
+    region = fields.String(required=True)
+    period = fields.String(required=True)
+    rounding = fields.String(required=True)
+    centres = fields.List(fields.Nested(CentreCapitationSchema), required=True)
+    totals = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class RosterQuerySchema(PageArgs):
+    region = fields.String(load_default=None, validate=REGION, metadata={"description": "default: the bureau's region"})
+    cycle = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100),
+                           metadata={"description": "default: the current cycle"})
+    updated_since = fields.AwareDateTime(load_default=None,
+                                         metadata={"description": "only agreements changed at or after this instant"})
+
+
+class RosterEntrySchema(AgreementSchema):
+    """One signed person with their agreement. The ID number is in full for the bureau only."""
+
+    name = fields.String(required=True)
+    id_number = fields.String(required=True)
+    sex = fields.Enum(Sex, by_value=True, required=True)
+    birth_date = fields.Date(required=True)
+    insurance_scheme = fields.Enum(InsuranceScheme, by_value=True, required=True)
+    insurance_region_code = fields.String(allow_none=True)
+    centre_code = fields.String(required=True)
+    centre_name = fields.String(required=True)
+    packages = fields.List(fields.String(), required=True)
+    tombstone = fields.Boolean(required=True, metadata={"description": "terminated: delete it from your copy"})
+    updated_at = fields.DateTime(required=True)
+
+
+class EvaluationQuerySchema(RegionQuerySchema):
+    cycle = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+
+
+RATE = dict(as_string=True, allow_none=True)
+
+
+class CentreEvaluationSchema(ma.Schema):
+    centre_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    signed_insured = fields.Integer(required=True)
+    effective = fields.Integer(required=True)
+    effective_signing_rate = fields.Decimal(**RATE)
+    effective_signing_score = fields.Integer(allow_none=True, metadata={"description": "annex 2 item 3, 0..20"})
+    key_population_residents = fields.Integer(required=True)
+    key_population_signed = fields.Integer(required=True)
+    key_population_coverage = fields.Decimal(**RATE)
+    previous_cycle_signed = fields.Integer(required=True)
+    renewed = fields.Integer(required=True)
+    renewal_rate = fields.Decimal(**RATE)
+    follow_ups_due = fields.Integer(required=True)
+    follow_ups_done = fields.Integer(required=True)
+    follow_up_completion = fields.Decimal(**RATE)
+
+
+class EvaluationSchema(ma.Schema):
+    region = fields.String(required=True)
+    cycle = fields.Integer(required=True)
+    as_of = fields.Date(required=True)
+    county_effective_signing_rate = fields.Decimal(**RATE)
+    centres = fields.List(fields.Nested(CentreEvaluationSchema), required=True)

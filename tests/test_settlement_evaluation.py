@@ -1,0 +1,82 @@
+"""Evaluation per centre (annex 2 of 000): the indicators the backend computes from its own data."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from core import db as core_db
+from packages.models import Visit, VisitState
+from signing.evaluation import effective_signing_score
+from signing.models import AgreementStatus
+from tests import factories as f
+from tests.settlement_helpers import agreement, as_bureau
+
+
+@pytest.mark.parametrize("centre_rate, county_rate, score", [
+    ("0.8", "0.8", 10),
+    ("0.805", "0.8", 15),       # 0.5 points above: five steps of 0.1 point
+    ("0.8009", "0.8", 10),      # less than a whole step earns nothing
+    ("0.7985", "0.8", 9),
+    ("0.95", "0.8", 20),        # at most 20
+    ("0.5", "0.8", 0),          # down to nothing, not below
+])
+def test_effective_signing_score_is_10_plus_one_per_tenth_of_a_point_from_the_county_average(centre_rate, county_rate, score):
+    assert effective_signing_score(Decimal(centre_rate), Decimal(county_rate)) == score
+
+
+def _effective(**fields):
+    return f.resident(has_health_record=True, in_insurance_master=True, **fields)
+
+
+def _visit(person, centre, state, window_end):
+    core_db.session.add(Visit(resident_id=person.id, centre_id=centre.id, programme="hypertension", code=f"q-{window_end}",
+                              title="随访", protocol_version="2025", due_date=window_end, window_start=window_end,
+                              window_end=window_end, state=state))
+    core_db.session.commit()
+
+
+def test_centre_indicators_effective_signing_coverage_renewal_and_follow_ups(client, db):
+    f.regions()
+    centre, other = f.centre(), f.centre()
+    home = centre.windows[0].id
+    elder = _effective(born=date(1950, 1, 1), home_window_id=home)
+    f.resident(born=date(2022, 1, 1), home_window_id=home)   # a child of the village, not signed
+    f.resident(born=date(1980, 1, 1), home_window_id=home)   # not a key population
+    agreement(elder, centre)
+    agreement(_effective(), centre)
+    agreement(_effective(), centre)
+    agreement(f.resident(), centre)
+    agreement(_effective(), other)
+    agreement(f.resident(), other)
+    agreement(elder, centre, start=date(2025, 1, 1), end=date(2025, 12, 31), status=AgreementStatus.EXPIRED)
+    agreement(f.resident(), centre, start=date(2025, 1, 1), end=date(2025, 12, 31), status=AgreementStatus.EXPIRED)
+    for state, window_end in [(VisitState.DONE, date(2026, 1, 10)), (VisitState.DONE, date(2026, 2, 10)),
+                              (VisitState.MISSED, date(2026, 3, 1)), (VisitState.CANCELLED, date(2026, 3, 2)),
+                              (VisitState.PLANNED, date(2026, 4, 1))]:
+        _visit(elder, centre, state, window_end)
+
+    response = client.get("/api/v1/settlement/evaluation?region=430523&cycle=2026", headers=as_bureau())
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["county_effective_signing_rate"] == "0.6667"  # 4 effective of 6 signed insured
+    row = {r["centre_id"]: r for r in body["centres"]}[centre.id]
+    assert (row["signed_insured"], row["effective"], row["effective_signing_rate"]) == (4, 3, "0.7500")
+    assert row["effective_signing_score"] == 20   # 8.3 points above the county average: capped
+    assert (row["key_population_residents"], row["key_population_signed"], row["key_population_coverage"]) == (2, 1, "0.5000")
+    assert (row["previous_cycle_signed"], row["renewed"], row["renewal_rate"]) == (2, 1, "0.5000")
+    assert (row["follow_ups_due"], row["follow_ups_done"], row["follow_up_completion"]) == (3, 2, "0.6667")
+    assert {r["centre_id"]: r for r in body["centres"]}[other.id]["effective_signing_score"] == 0
+
+
+def test_evaluating_a_cycle_not_begun_is_422(client, db):
+    f.regions()
+    response = client.get("/api/v1/settlement/evaluation?region=430523&cycle=2027", headers=as_bureau())
+    assert response.status_code == 422
+    assert "cycle" in response.get_json()["errors"]["query"]
+
+
+def test_bureau_of_one_region_cannot_evaluate_another(client, db):
+    f.regions()
+    response = client.get("/api/v1/settlement/evaluation?region=430522&cycle=2026", headers=as_bureau("430523"))
+    assert response.status_code == 403
