@@ -69,3 +69,16 @@ def json_call(method: str, path: str, token: str | None = None, body: dict | Non
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return method, path, headers, json.dumps(body).encode() if body is not None else None
+
+
+def stream_get(port: int, path: str, headers: dict[str, str]) -> tuple[int, int]:
+    """GET a streamed body and drop it as it comes; returns its bytes and lines."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    size = lines = 0
+    while chunk := response.read(1 << 16):
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+    connection.close()
+    return size, lines

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import String, cast, func, insert, literal, select, update
 
 from bench import load
+from bench.county import COUNTY
 from bench.harness import Bench, Gunicorn, free_port, ratio_row, scenario
 from core import clock, db
 from core.auth import Actor, Role, issue_token
@@ -18,7 +21,9 @@ from notifications import jobs
 from notifications.models import MessageState, OutboxMessage, Subscription
 from packages import service as packages_service
 from packages.models import Visit, VisitState
+from signing import rosters
 from signing.models import Agreement, Centre, Resident
+from signing.settlement import signed_on
 
 SECONDS = 10
 CLIENTS = 4
@@ -148,3 +153,75 @@ def reminders_dispatch(bench: Bench) -> None:
     bench.rows.append(ratio_row(
         f"dispatch of {created:,} reminders (messages/s)", sent / ours, bare.rps, "msg/s", "≥ 0.40 of bare sends",
         lambda r: r >= 0.40, note=f"{sent:,} sent in {ours:,.0f} s by {DISPATCHERS} dispatchers"))
+
+
+def _bureau_token() -> str:
+    return issue_token(Actor(role=Role.BUREAU, subject="client:bench-bureau", region_code=COUNTY))["access_token"]
+
+
+def _median_seconds(run, times: int = 5) -> float:
+    samples = []
+    for _ in range(times):
+        started = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+@scenario
+def signed_counts(bench: Bench) -> None:
+    """GET /api/v1/settlement/signed-counts for the county by centre vs the bare SQL GROUP BY of the same agreements."""
+    client, headers = bench.app.test_client(), {"Authorization": f"Bearer {_bureau_token()}"}
+    url = f"/api/v1/settlement/signed-counts?region={COUNTY}&group_by=centre"
+    assert client.get(url, headers=headers).status_code == 200
+    ours = _median_seconds(lambda: client.get(url, headers=headers))
+    today = clock.today()
+    bare_sql = (select(Agreement.centre_id, func.count()).where(Agreement.region_code == COUNTY, signed_on(today))
+                .group_by(Agreement.centre_id))
+    bare = _median_seconds(lambda: db.session.execute(bare_sql).all())
+    bench.rows.append(ratio_row("signed-counts, county by centre (s)", ours, bare, "s", "≤ 1.5 × bare GROUP BY",
+                                lambda r: r <= 1.5, note="median of 5; ours computes 15 figures per centre"))
+
+
+def _peak_rss_mb(pids: list[int]) -> float:
+    """The highest resident-set peak (VmHWM) among the processes."""
+    peaks = []
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks)
+
+
+def _worker_pids(master: int) -> list[int]:
+    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
+@scenario
+def roster_csv(bench: Bench) -> None:
+    """The county's roster as streamed CSV through gunicorn vs PostgreSQL's COPY of the same query to STDOUT."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    token = _bureau_token()
+    with Gunicorn("wsgi:app", bench.server_env(), workers=1) as server:
+        workers = _worker_pids(server.process.pid)
+        before = _peak_rss_mb(workers)
+        started = time.perf_counter()
+        size, lines = load.stream_get(server.port, f"/api/v1/rosters?region={COUNTY}",
+                                      {"Authorization": f"Bearer {token}", "Accept": "text/csv"})
+        ours = time.perf_counter() - started
+        peak = _peak_rss_mb(workers)
+    query, _ = rosters.roster_query(Actor(role=Role.BUREAU, subject="client:bench", region_code=COUNTY),
+                                    region=COUNTY, cycle=None, updated_since=None)
+    sql = str(query.compile(dialect=db.session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+    started = time.perf_counter()
+    copied = 0
+    with db.session.connection().connection.cursor() as cursor:
+        with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+            for block in copy:
+                copied += len(block)
+    bare = time.perf_counter() - started
+    bench.rows.append(ratio_row(
+        f"roster CSV, {lines - 1:,} rows (s)", ours, bare, "s", "≤ 2 × COPY", lambda r: r <= 2,
+        note=f"{size / 1e6:,.0f} MB vs COPY {copied / 1e6:,.0f} MB; web worker peak RSS {before:,.0f} MB before, "
+             f"{peak:,.0f} MB after (target < 200 MB, flat)"))
