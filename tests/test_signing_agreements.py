@@ -368,3 +368,15 @@ def test_termination_closes_the_open_follow_ups_and_keeps_logged_ones(client, db
     client.post(f"/api/v1/agreements/{agreement_id}/termination", json={"reason": "moved_away"}, headers=f.as_staff(doctor))
     states = {v.state for v in db.scalars(select(Visit).where(Visit.resident_id == elder.id))}
     assert VisitState.PLANNED not in states
+
+
+def test_an_unknown_insurance_region_or_village_is_422_naming_it_and_nothing_is_written(client, db, centres):
+    doctor = f.staff(centre=centres["home"])
+    person = f.resident(insured_in=None)
+    client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[person.id]), headers=f.as_staff(doctor))
+    for body, field in (({"insurance_region_code": "999999"}, "insurance_region_code"), ({"home_window_id": 99999}, "home_window_id")):
+        response = client.patch(f"/api/v1/residents/{person.id}", json={"insurance_scheme": "resident", **body},
+                                headers=f.as_staff(doctor))
+        assert response.status_code == 422 and field in response.get_json()["errors"]["json"]
+    db.expire_all()
+    assert db.get(type(person), person.id).insurance_scheme is InsuranceScheme.UNINSURED
