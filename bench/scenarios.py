@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import String, cast, func, insert, literal, select, update
+from sqlalchemy import String, cast, exists, func, insert, literal, select, update
 
 from bench import load
 from bench.county import COUNTY
@@ -31,10 +31,10 @@ CLIENTS = 4
 
 def _unsigned_adults(limit: int) -> list[int]:
     """Residents who may sign for themselves (children need a guardian) and have not signed yet."""
-    signed = select(Agreement.resident_id)
+    signed = exists().where(Agreement.resident_id == Resident.id)
     adult_born_by = clock.today() - timedelta(days=18 * 366)
     return list(db.session.scalars(
-        select(Resident.id).where(Resident.id.not_in(signed), Resident.openid.is_(None),
+        select(Resident.id).where(~signed, Resident.openid.is_(None),
                                   Resident.birth_date <= adult_born_by).order_by(Resident.id).limit(limit)))
 
 
