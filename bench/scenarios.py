@@ -40,8 +40,10 @@ def _unsigned_adults(limit: int) -> list[int]:
 
 def _resident_tokens(resident_ids: list[int]) -> list[str]:
     with db.transaction():
-        db.session.execute(update(Resident).where(Resident.id.in_(resident_ids), Resident.openid.is_(None))
-                           .values(openid=literal("bench-") + cast(Resident.id, String)))
+        for start in range(0, len(resident_ids), 10_000):
+            db.session.execute(update(Resident)
+                               .where(Resident.id.in_(resident_ids[start:start + 10_000]), Resident.openid.is_(None))
+                               .values(openid=literal("bench-") + cast(Resident.id, String)))
     return [issue_token(Actor(role=Role.RESIDENT, subject=f"wx:bench-{rid}"))["access_token"] for rid in resident_ids]
 
 
