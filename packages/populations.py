@@ -7,14 +7,15 @@ Tags: elderly_65, elderly_80, child_0_6, pregnant, postpartum, chronic, the reco
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, select, true
 
 from core import db
-from packages.models import Condition, ConditionKind, PopulationTag, Pregnancy
+from packages.models import Condition, ConditionKind, PopulationTag, Pregnancy, RecordedTag
 from signing.idcard import age_on
 from signing.models import Resident
 
@@ -23,6 +24,9 @@ CHRONIC_KINDS = frozenset({ConditionKind.HYPERTENSION, ConditionKind.DIABETES, C
 POSTPARTUM_DAYS = 42
 # A pregnancy nobody closed stops counting two weeks after its expected delivery date.
 OVERDUE_PREGNANCY = timedelta(days=14)
+# The key populations of signing rule 8, by tag; `chronic` and tumour/stroke are tags but not rule-8 populations.
+KEY_POPULATIONS = ("elderly_65", "elderly_80", "child_0_6", "pregnant", "postpartum",
+                   *(kind.value for kind in ConditionKind if kind in CHRONIC_KINDS), *(tag.value for tag in RecordedTag))
 
 
 @dataclass
@@ -71,3 +75,42 @@ def key_populations_of(residents: Iterable[Resident], today: date) -> dict[int, 
 def key_populations(resident: Resident, today: date) -> set[str]:
     """The key populations `resident` belongs to on `today` (ages from the ID birth date)."""
     return key_populations_of([resident], today)[resident.id]
+
+
+# The same definitions in SQL, for GROUP BY counts over a whole county (signing.settlement, evaluation).
+
+def latest_birth_date(as_of: date, age: int) -> date:
+    """The latest birth date of someone at least `age` years old on `as_of` (as signing.idcard.age_on counts)."""
+    year = as_of.year - age
+    return date(year, as_of.month, min(as_of.day, calendar.monthrange(year, as_of.month)[1]))
+
+
+def aged(as_of: date, min_age: int | None = None, max_age: int | None = None) -> ColumnElement[bool]:
+    """Residents aged min_age..max_age (inclusive) on `as_of`, as a birth-date range the database can use."""
+    bounds = []
+    if min_age is not None:
+        bounds.append(Resident.birth_date <= latest_birth_date(as_of, min_age))
+    if max_age is not None:
+        bounds.append(Resident.birth_date > latest_birth_date(as_of, max_age + 1))
+    return and_(true(), *bounds)
+
+
+def _pregnancy(*conditions) -> ColumnElement[bool]:
+    return exists().where(Pregnancy.resident_id == Resident.id, *conditions)
+
+
+def key_population_sql(as_of: date) -> dict[str, ColumnElement[bool]]:
+    """Each key population of signing rule 8 as a condition on `Resident` (EXISTS subqueries), as `tags_from` says."""
+    return {
+        "elderly_65": aged(as_of, min_age=65),
+        "elderly_80": aged(as_of, min_age=80),
+        "child_0_6": aged(as_of, max_age=6),
+        "pregnant": _pregnancy(Pregnancy.delivered_on.is_(None), Pregnancy.last_menstrual_period <= as_of,
+                               Pregnancy.expected_delivery >= as_of - OVERDUE_PREGNANCY),
+        "postpartum": _pregnancy(Pregnancy.delivered_on <= as_of,
+                                 Pregnancy.delivered_on >= as_of - timedelta(days=POSTPARTUM_DAYS)),
+        **{kind.value: exists().where(Condition.resident_id == Resident.id, Condition.kind == kind)
+           for kind in ConditionKind if kind in CHRONIC_KINDS},
+        **{tag.value: exists().where(PopulationTag.resident_id == Resident.id, PopulationTag.tag == tag)
+           for tag in RecordedTag},
+    }

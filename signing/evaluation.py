@@ -15,10 +15,11 @@ from sqlalchemy.orm import aliased
 from core import clock, db
 from core.errors import Invalid
 from packages.models import Visit, VisitState
+from packages.populations import key_population_sql
 from signing import cycles
 from signing.models import Agreement, Centre, Resident, Window
 from signing.registry import pooling_region, region_and_descendants
-from signing.settlement import key_population_conditions, signed_on, tally
+from signing.settlement import signed_on, tally
 
 RATE_PLACES = Decimal("0.0001")
 # Annex 2 item 3: base 10 points, one point per 0.1 percentage point above or below the county average, 0..20.
@@ -51,7 +52,7 @@ def _coverage(centre_ids: list[int], as_of: date) -> dict[int, tuple[int, int]]:
         .join(Window, Resident.home_window_id == Window.id)
         .outerjoin(Agreement, and_(Agreement.resident_id == Resident.id, Agreement.centre_id == Window.centre_id,
                                    signed_on(as_of)))
-        .where(Window.centre_id.in_(centre_ids), or_(*key_population_conditions(as_of).values()))
+        .where(Window.centre_id.in_(centre_ids), or_(*key_population_sql(as_of).values()))
         .group_by(Window.centre_id)
     )
     return {centre_id: (residents, signed) for centre_id, residents, signed in db.session.execute(query)}

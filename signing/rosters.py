@@ -23,14 +23,13 @@ from core.auth import STAFF, Actor, Role
 from core.crypto import mask_id_number
 from core.errors import Invalid
 from core.pagination import decode_cursor, encode_cursor
+from packages.models import AgreementPackage
 from signing import cycles
 from signing.access import check_region
 from signing.models import HOLDING, Agreement, AgreementStatus, Centre, Resident
 from signing.registry import pooling_region, region_and_descendants
 
 STREAM_BATCH = 1000
-# A resident signs basic and value-added packages together (POLICY.md "Packages").
-SIGNED_PACKAGES = ["basic", "value_added"]
 COLUMNS = (
     Agreement.id, Agreement.resident_id, Resident.name, Resident.id_number, Resident.sex, Resident.birth_date,
     Resident.insurance_scheme, Resident.insurance_region_code, Agreement.centre_id, Centre.code.label("centre_code"),
@@ -75,12 +74,31 @@ def roster_query(actor: Actor, *, region: str | None, cycle: int | None, updated
     return query.order_by(Agreement.updated_at, Agreement.id), region
 
 
-def entry(actor: Actor, row) -> dict:
+def packages_of(agreement_ids: list[int]) -> dict[int, list[str]]:
+    """The packages each agreement includes now (basic, value-added, personalised ones), in one query."""
+    held: dict[int, list[str]] = {agreement_id: [] for agreement_id in agreement_ids}
+    rows = db.session.execute(
+        select(AgreementPackage.agreement_id, AgreementPackage.package_code)
+        .where(AgreementPackage.agreement_id.in_(agreement_ids), AgreementPackage.dropped_on.is_(None))
+        .order_by(AgreementPackage.agreement_id, AgreementPackage.id)
+    )
+    for agreement_id, code in rows:
+        held[agreement_id].append(code)
+    return held
+
+
+def entries(actor: Actor, rows) -> list[dict]:
+    """Roster rows as the caller may see them, with each agreement's packages (one query for all)."""
+    held = packages_of([row.id for row in rows])
+    return [entry(actor, row, held[row.id]) for row in rows]
+
+
+def entry(actor: Actor, row, packages: list[str]) -> dict:
     """A roster row as the caller may see it: the full ID number for the bureau only."""
     values = row._asdict()
     if actor.role is not Role.BUREAU:
         values["id_number"] = mask_id_number(values["id_number"])
-    values["packages"] = SIGNED_PACKAGES
+    values["packages"] = packages
     values["tombstone"] = values["status"] is AgreementStatus.TERMINATED
     return values
 
@@ -99,7 +117,7 @@ def roster_page(actor: Actor, query: Select, *, cursor: str | None, limit: int) 
     rows = db.session.execute(query.limit(limit + 1)).all()
     more, rows = len(rows) > limit, rows[:limit]
     next_cursor = encode_cursor([rows[-1].updated_at.isoformat(), rows[-1].id]) if more else None
-    return {"items": [entry(actor, row) for row in rows], "next_cursor": next_cursor}
+    return {"items": entries(actor, rows), "next_cursor": next_cursor}
 
 
 def _cell(value):
@@ -115,9 +133,10 @@ def _cell(value):
 
 
 def _cells(actor: Actor, query: Select) -> Iterator[list]:
-    for row in db.session.execute(query.execution_options(yield_per=STREAM_BATCH)):
-        values = entry(actor, row)
-        yield [_cell(values[name]) for name in HEADER]
+    """Spreadsheet rows, a chunk of STREAM_BATCH at a time from the server-side cursor: memory stays constant."""
+    for chunk in db.session.execute(query.execution_options(yield_per=STREAM_BATCH)).partitions():
+        for values in entries(actor, chunk):
+            yield [_cell(values[name]) for name in HEADER]
 
 
 def stream_csv(actor: Actor, query: Select, done: Callable[[int], None]) -> Iterator[str]:

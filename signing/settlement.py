@@ -7,7 +7,6 @@ never rewritten: a late correction becomes an adjustment line in the next snapsh
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import re
@@ -15,11 +14,12 @@ from collections import defaultdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
 from core.errors import Invalid, NotFound
+from packages.populations import aged, key_population_sql
 from signing.models import (
     HOLDING,
     Agreement,
@@ -32,8 +32,8 @@ from signing.models import (
     Team,
     Window,
 )
-from signing.registry import region_and_descendants
-from signing.settlement_models import LineKind, Snapshot, SnapshotLine
+from signing.registry import pooling_region, region_and_descendants
+from signing.settlement_models import ActualCost, ActualCostFiling, LineKind, Snapshot, SnapshotLine
 
 ROUNDING = "Amounts are integer fen, rounded ROUND_HALF_UP to the fen per centre; the withheld part is the rest."
 
@@ -48,31 +48,6 @@ def signed_on(as_of: date, agreement=Agreement) -> ColumnElement[bool]:
             and_(agreement.status == AgreementStatus.TERMINATED, agreement.terminated_on > as_of),
         ),
     )
-
-
-def latest_birth_date(as_of: date, age: int) -> date:
-    """The latest birth date of someone at least `age` years old on `as_of` (as signing.idcard.age_on counts)."""
-    year = as_of.year - age
-    return date(year, as_of.month, min(as_of.day, calendar.monthrange(year, as_of.month)[1]))
-
-
-def aged(as_of: date, min_age: int | None = None, max_age: int | None = None) -> ColumnElement[bool]:
-    """Residents aged min_age..max_age (inclusive) on `as_of`, as a birth-date range the database can use."""
-    bounds = []
-    if min_age is not None:
-        bounds.append(Resident.birth_date <= latest_birth_date(as_of, min_age))
-    if max_age is not None:
-        bounds.append(Resident.birth_date > latest_birth_date(as_of, max_age + 1))
-    return and_(true(), *bounds)
-
-
-def key_population_conditions(as_of: date) -> dict[str, ColumnElement[bool]]:
-    """The key populations the birth date tells (POLICY.md signing rule 8), as SQL conditions.
-
-    Stands in for packages.populations.key_populations (one resident at a time, in Python) until the
-    diagnoses it reads are available to a GROUP BY.
-    """
-    return {"children_0_6": aged(as_of, max_age=6), "aged_65_plus": aged(as_of, min_age=65), "aged_80_plus": aged(as_of, min_age=80)}
 
 
 def _heads(condition: ColumnElement[bool]):
@@ -94,7 +69,7 @@ def _measures(as_of: date, age_groups: list[dict]) -> dict:
         "uninsured": _heads(scheme == InsuranceScheme.UNINSURED),
         "counted_resident_scheme": _heads(and_(counted, scheme == InsuranceScheme.RESIDENT)),
         "counted_employee_scheme": _heads(and_(counted, scheme == InsuranceScheme.EMPLOYEE)),
-        **{name: _heads(condition) for name, condition in key_population_conditions(as_of).items()},
+        **{name: _heads(condition) for name, condition in key_population_sql(as_of).items()},
         **{f"counted_{group['group']}": _heads(and_(counted, aged(as_of, group.get("min_age"), group.get("max_age"))))
            for group in age_groups},
     }
@@ -133,7 +108,7 @@ def signed_counts(*, region: str, as_of: date, group_by: str) -> dict:
     codes = region_and_descendants(region)
     if group_by == "key_population":
         rows = [{"key": name, "name": None, "figures": figures}
-                for name, condition in key_population_conditions(as_of).items()
+                for name, condition in key_population_sql(as_of).items()
                 for _, figures in tally(as_of, codes, where=condition)]
     else:
         by, joins = GROUPS[group_by]
@@ -286,7 +261,8 @@ def _reserve(fund: int, settlement: dict, actual_cost: int | None) -> tuple[int,
 def _cost_capped(fund: int, settlement: dict, actual_cost: int | None) -> tuple[int, int, str]:
     """Settle min(actual cost, monthly fund), pay `pay_share` of it, keep the rest as quality deposit [003 §六]."""
     if actual_cost is None:
-        raise Invalid("This region settles the actual cost: ask month by month with actual_cost=CENTRE_ID:FEN.",
+        raise Invalid("This region settles the actual cost: file it with PUT /api/v1/settlement/actual-costs/YYYY-MM "
+                      "or ask month by month with actual_cost=CENTRE_ID:FEN.",
                       field="actual_cost", location="query")
     settled = min(actual_cost, fund)
     return settled, fen(settled * Decimal(settlement["pay_share"])), "quality_deposit"
@@ -334,7 +310,7 @@ def _year(region: str, year: int) -> list[dict]:
         raise NotFound(f"No month of {year} is frozen for region {region}.")
     totals: dict[int, dict] = {}
     for snapshot in months:
-        for row in _owed(snapshot, {}):
+        for row in _owed(snapshot, filed_costs(snapshot.region_code, snapshot.month)):
             held = totals.setdefault(row["centre_id"], {**row, "counted": 0, "actual_cost_fen": None, **dict.fromkeys(MONEY, 0)})
             for name in ("counted", *MONEY):
                 held[name] += row[name]
@@ -342,10 +318,47 @@ def _year(region: str, year: int) -> list[dict]:
 
 
 def capitation(*, region: str, period: str, actual_costs: dict[int, int]) -> dict:
-    """What each centre is owed for a month, or summed over a year's frozen months (POLICY.md "Settlement")."""
+    """What each centre is owed for a month, or summed over a year's frozen months (POLICY.md "Settlement").
+
+    A month's actual costs are the ones the query gives, else the bureau's latest filing of them.
+    """
     if len(period) == 4:
         centres = _year(region, int(period))
     else:
-        centres = [row for snapshot in snapshots(region=region, month=period) for row in _owed(snapshot, actual_costs)]
+        centres = [row for snapshot in snapshots(region=region, month=period)
+                   for row in _owed(snapshot, {**filed_costs(snapshot.region_code, period), **actual_costs})]
     totals = {name: sum(c[name] for c in centres) for name in MONEY}
     return {"region": region, "period": period, "rounding": ROUNDING, "centres": centres, "totals": totals}
+
+
+# Actual costs (Zhanjiang [003 §六]) ----------------------------------------------------------------
+
+def file_actual_costs(*, region: str, month: str, costs: list[dict], filed_by: str) -> ActualCostFiling:
+    """Keep a pooling region's actual costs of a month; it supersedes earlier filings, which stay as history.
+
+    Every centre must be one of the region's, named once: else 422 naming the item, and nothing is written.
+    """
+    month_start(month)
+    pooling = pooling_region(region)
+    if pooling is None or pooling.code != region:
+        raise Invalid("Actual costs are filed per pooling region (the one whose profile settles them).", field="region")
+    centres = set(db.session.scalars(select(Centre.id).where(Centre.region_code.in_(region_and_descendants(region)),
+                                                             Centre.id.in_([item["centre_id"] for item in costs]))))
+    seen: set[int] = set()
+    for index, item in enumerate(costs):
+        if item["centre_id"] not in centres or item["centre_id"] in seen:
+            why = "is named twice" if item["centre_id"] in seen else f"is not a centre of region {region}"
+            raise Invalid(f"Centre {item['centre_id']} {why}.", field=f"costs.{index}.centre_id", centre_id=item["centre_id"])
+        seen.add(item["centre_id"])
+    filing = ActualCostFiling(region_code=region, month=month, filed_by=filed_by,
+                              costs=[ActualCost(centre_id=item["centre_id"], cost_fen=item["cost_fen"]) for item in costs])
+    with db.transaction():
+        db.session.add(filing)
+    return filing
+
+
+def filed_costs(region_code: str, month: str) -> dict[int, int]:
+    """The actual costs of the latest filing of a pooling region's month, by centre (empty if none was filed)."""
+    latest = (select(ActualCostFiling.id).where(ActualCostFiling.region_code == region_code, ActualCostFiling.month == month)
+              .order_by(ActualCostFiling.id.desc()).limit(1).scalar_subquery())
+    return dict(db.session.execute(select(ActualCost.centre_id, ActualCost.cost_fen).where(ActualCost.filing_id == latest)).all())

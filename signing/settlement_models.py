@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
@@ -47,6 +47,32 @@ class SnapshotLine(Base):
     adjusts_month: Mapped[str | None] = mapped_column(String(7))
     # Measure name -> head count (or, for an adjustment, the change in it).
     figures: Mapped[dict] = mapped_column(JSON)
+
+
+class ActualCostFiling(Base):
+    """A bureau's actual outpatient costs of its centres for one month [003 §六]; a later filing supersedes,
+    earlier ones stay as history."""
+
+    __tablename__ = "settlement_actual_cost_filings"
+    __table_args__ = (Index("ix_actual_cost_filings_region_month", "region_code", "month", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    month: Mapped[str] = mapped_column(String(7))
+    filed_by: Mapped[str] = mapped_column(String(120))
+    filed_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    costs: Mapped[list[ActualCost]] = relationship(order_by="ActualCost.centre_id")
+
+
+class ActualCost(Base):
+    """One centre's actual cost in a filing, integer fen."""
+
+    __tablename__ = "settlement_actual_costs"
+
+    filing_id: Mapped[int] = mapped_column(ForeignKey("settlement_actual_cost_filings.id"), primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), primary_key=True)
+    cost_fen: Mapped[int] = mapped_column(BigInteger)
 
 
 # The roster's keyset: a region's cycle in (updated_at, id) order, read from the index alone.

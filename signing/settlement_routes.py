@@ -60,6 +60,21 @@ class Capitation(MethodView):
                                      actual_costs=query["actual_costs"])
 
 
+@settlement_blp.route("/actual-costs/<string:month>")
+class ActualCosts(MethodView):
+    @requires(Role.BUREAU)
+    @settlement_blp.arguments(s.ActualCostsSchema)
+    @settlement_blp.response(200, s.ActualCostFilingSchema)
+    def put(self, body, month):
+        """File the centres' actual costs of a month (regions settling actual cost); supersedes earlier filings"""
+        actor = current_actor()
+        filing = settlement.file_actual_costs(region=_in_region(body["region"]), month=month, costs=body["costs"],
+                                              filed_by=actor.subject)
+        audit.record("settlement.actual_costs", "region", filing.region_code, month=month, filing_id=filing.id,
+                     centres=len(filing.costs), total_fen=sum(cost.cost_fen for cost in filing.costs))
+        return filing
+
+
 @settlement_blp.route("/evaluation")
 class Evaluation(MethodView):
     @requires(*BUREAU_SIDE)

@@ -7,15 +7,17 @@ from marshmallow import fields, validate
 
 from core.pagination import PageArgs
 from signing.models import InsuranceScheme, Sex
-from signing.schemas import AgreementSchema
+from signing.schemas import ID, AgreementSchema
 from signing.settlement_models import LineKind
 
 REGION = validate.Regexp(r"^\d{6}$", error="A region is a 6-digit GB/T 2260 code.")
 FIGURES = fields.Dict(
     keys=fields.String(), values=fields.Integer(), required=True,
     metadata={"description": "head counts: signed, counted (for capitation), not_counted, effective, resident_scheme, "
-                             "employee_scheme, uninsured, counted_resident_scheme, counted_employee_scheme, children_0_6, "
-                             "aged_65_plus, aged_80_plus (and counted_<age group> where the profile sets age groups)"},
+                             "employee_scheme, uninsured, counted_resident_scheme, counted_employee_scheme, each key population "
+                             "of signing rule 8 (elderly_65, elderly_80, child_0_6, pregnant, postpartum, hypertension, "
+                             "diabetes, copd, tb, severe_mental, disabled, poverty_alleviated, special_family_planning) "
+                             "and counted_<age group> where the profile sets age groups"},
 )
 
 
@@ -77,6 +79,24 @@ class CapitationQuerySchema(RegionQuerySchema):
     def actual_costs(self, data, **_kwargs):
         pairs = (item.split(":") for item in data.pop("actual_cost"))
         return {**data, "actual_costs": {int(centre): int(amount) for centre, amount in pairs}}
+
+
+class CentreCostSchema(ma.Schema):
+    centre_id = fields.Integer(required=True, strict=True, validate=ID)
+    cost_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**13),
+                              metadata={"description": "the centre's actual outpatient cost of the month, integer fen"})
+
+
+class ActualCostsSchema(ma.Schema):
+    region = fields.String(required=True, validate=REGION, metadata={"description": "the pooling region"})
+    costs = fields.List(fields.Nested(CentreCostSchema), required=True, validate=validate.Length(max=1000))
+
+
+class ActualCostFilingSchema(ActualCostsSchema):
+    region = fields.String(required=True, attribute="region_code")
+    month = fields.String(required=True)
+    filed_by = fields.String(required=True)
+    filed_at = fields.DateTime(required=True)
 
 
 class CentreCapitationSchema(ma.Schema):

@@ -92,6 +92,8 @@ SCOPED_ENDPOINTS = {
     ("POST", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, RECORD),
     ("PUT", "/api/v1/visit-records/<int:record_id>"): ({"record_id": "record"}, {**RECORD, "notes": "corrected"}),
     ("GET", "/api/v1/settlement/snapshots/<string:month>"): ({"month": "month", "region": "region"}, None),
+    ("PUT", "/api/v1/settlement/actual-costs/<string:month>"): (
+        {"month": "month"}, {"region": "region", "costs": [{"centre_id": 1, "cost_fen": 1000}]}),
     ("POST", "/api/v1/centres/<int:centre_id>/lectures"): (
         {"centre_id": "centre"}, {"title": "高血压健康讲座", "place": "卫生院会议室", "starts_at": "2026-04-01T09:00:00+08:00"}),
 }
@@ -153,7 +155,7 @@ def test_actors_of_another_scope_get_403_or_404_and_the_centres_own_staff_get_th
     method, path = endpoint
     rule, roles = _scoped_operations(client.application)[endpoint]
     arguments, body = SCOPED_ENDPOINTS[endpoint]
-    body = body and {key: scene.ids.get(value, value) for key, value in body.items()}
+    body = body and {key: scene.ids.get(value, value) if isinstance(value, str) else value for key, value in body.items()}
     url = client.application.url_map.bind("localhost").build(
         rule.endpoint, {name: scene.ids[what] for name, what in arguments.items()}, method=method)
     tried = [role for role in scene.outsiders if role in roles]

@@ -4,9 +4,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from packages.populations import KEY_POPULATIONS, latest_birth_date
 from signing.idcard import age_on
 from signing.models import AgreementStatus, InsuranceScheme, TerminationReason
-from signing.settlement import latest_birth_date
 from tests import factories as f
 from tests.settlement_helpers import agreement, as_bureau
 
@@ -55,10 +55,10 @@ def test_counted_for_capitation_scheme_and_key_population_split_by_centre(client
     rows = {row["key"]: row["figures"] for row in _counts(client)["rows"]}
     assert rows[str(first.id)] == {
         "signed": 4, "counted": 3, "not_counted": 1, "effective": 0, "resident_scheme": 2, "employee_scheme": 1,
-        "uninsured": 1, "counted_resident_scheme": 2, "counted_employee_scheme": 1, "children_0_6": 1,
-        "aged_65_plus": 2, "aged_80_plus": 0,
+        "uninsured": 1, "counted_resident_scheme": 2, "counted_employee_scheme": 1,
+        **dict.fromkeys(KEY_POPULATIONS, 0), "child_0_6": 1, "elderly_65": 2,
     }
-    assert rows[str(second.id)]["aged_80_plus"] == 1
+    assert rows[str(second.id)]["elderly_80"] == 1
 
 
 def test_group_by_key_population_scheme_window_and_team(client, county):
@@ -66,7 +66,7 @@ def test_group_by_key_population_scheme_window_and_team(client, county):
     agreement(f.resident(born=date(1940, 1, 1)), centre)
     agreement(f.resident(born=date(2021, 1, 1), scheme=InsuranceScheme.EMPLOYEE), centre, window=False)
     populations = {row["key"]: row["figures"]["signed"] for row in _counts(client, group_by="key_population")["rows"]}
-    assert populations == {"children_0_6": 1, "aged_65_plus": 1, "aged_80_plus": 1}
+    assert populations == {**dict.fromkeys(KEY_POPULATIONS, 0), "child_0_6": 1, "elderly_65": 1, "elderly_80": 1}
     schemes = {row["key"]: row["figures"]["signed"] for row in _counts(client, group_by="scheme")["rows"]}
     assert schemes == {"resident": 1, "employee": 1}
     windows = {row["key"]: row["figures"]["signed"] for row in _counts(client, group_by="window")["rows"]}
