@@ -6,7 +6,7 @@ or in development is derived from SECRET_KEY.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -36,11 +36,11 @@ def _key(purpose: str) -> bytes:
 def encrypt(plaintext: str) -> str:
     nonce = os.urandom(12)
     sealed = AESGCM(_key("encrypt")).encrypt(nonce, plaintext.encode(), None)
-    return base64.b64encode(nonce + sealed).decode()
+    return binascii.b2a_base64(nonce + sealed, newline=False).decode()
 
 
 def decrypt(token: str) -> str:
-    raw = base64.b64decode(token)
+    raw = binascii.a2b_base64(token)
     return AESGCM(_key("encrypt")).decrypt(raw[:12], raw[12:], None).decode()
 
 

@@ -120,23 +120,27 @@ def roster_page(actor: Actor, query: Select, *, cursor: str | None, limit: int) 
     return {"items": entries(actor, rows), "next_cursor": next_cursor}
 
 
-def _cell(value):
-    """A spreadsheet-safe cell: enums by value, instants as ISO text, no formula injection from names."""
-    value = getattr(value, "value", value)
-    if isinstance(value, list):
-        return "+".join(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+def _enum_value(value):
+    return None if value is None else value.value
+
+
+def _safe_text(value: str | None) -> str | None:
+    """No formula injection from names: a cell starting = + - @ is kept as text."""
+    return "'" + value if value and value[0] in "=+-@" else value
+
+
+# How each column becomes a spreadsheet cell; the others (numbers, dates, digits) pass as they are.
+_CELL = {"name": _safe_text, "centre_code": _safe_text, "centre_name": _safe_text, "sex": _enum_value,
+         "insurance_scheme": _enum_value, "status": _enum_value, "channel": _enum_value,
+         "termination_reason": _enum_value, "updated_at": datetime.isoformat, "packages": "+".join}
+_CONVERTERS = [(name, _CELL.get(name)) for name in HEADER]
 
 
 def _cells(actor: Actor, query: Select) -> Iterator[list]:
     """Spreadsheet rows, a chunk of STREAM_BATCH at a time from the server-side cursor: memory stays constant."""
     for chunk in db.session.execute(query.execution_options(yield_per=STREAM_BATCH)).partitions():
         for values in entries(actor, chunk):
-            yield [_cell(values[name]) for name in HEADER]
+            yield [values[name] if convert is None else convert(values[name]) for name, convert in _CONVERTERS]
 
 
 def stream_csv(actor: Actor, query: Select, done: Callable[[int], None]) -> Iterator[str]:
