@@ -54,7 +54,7 @@ def _heads(condition: ColumnElement[bool]):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _measures(as_of: date, age_groups: list[dict]) -> dict:
+def measures_of(as_of: date, age_groups: list[dict]) -> dict:
     """What settlement needs of a group of signed people: counted for capitation or not, scheme, key populations."""
     counted = Agreement.counts_for_capitation.is_(True)
     scheme = Resident.insurance_scheme
@@ -78,17 +78,21 @@ def _measures(as_of: date, age_groups: list[dict]) -> dict:
 def tally(as_of: date, region_codes: list[str], *, by: tuple = (), joins: tuple = (), where=None,
           age_groups: list[dict] = ()) -> list[tuple[tuple, dict[str, int]]]:
     """Head counts of the people signed on `as_of` in the regions, one (key, figures) per group of `by`."""
-    measures = _measures(as_of, list(age_groups))
+    measures = measures_of(as_of, list(age_groups))
+    query = tally_query(as_of, region_codes, measures, by=by, joins=joins, where=where)
+    width = len(by)
+    return [(tuple(row[:width]), dict(zip(measures, map(int, row[width:]), strict=True))) for row in db.session.execute(query)]
+
+
+def tally_query(as_of: date, region_codes: list[str], measures: dict, *, by: tuple = (), joins: tuple = (), where=None):
+    """The one GROUP BY statement behind a tally."""
     query = select(*by, *measures.values()).select_from(Agreement).join(Resident, Agreement.resident_id == Resident.id)
     for target, on in joins:
         query = query.outerjoin(target, on)
     query = query.where(Agreement.region_code.in_(region_codes), signed_on(as_of))
     if where is not None:
         query = query.where(where)
-    if by:
-        query = query.group_by(*by)
-    width = len(by)
-    return [(tuple(row[:width]), dict(zip(measures, map(int, row[width:]), strict=True))) for row in db.session.execute(query)]
+    return query.group_by(*by) if by else query
 
 
 GROUPS = {
@@ -106,16 +110,17 @@ def _key(value) -> str | None:
 def signed_counts(*, region: str, as_of: date, group_by: str) -> dict:
     """Head counts of the people signed on `as_of` in `region` and its sub-regions, split by `group_by`."""
     codes = region_and_descendants(region)
-    if group_by == "key_population":
+    if group_by == "key_population":  # groups overlap: the total is counted on its own
         rows = [{"key": name, "name": None, "figures": figures}
                 for name, condition in key_population_sql(as_of).items()
                 for _, figures in tally(as_of, codes, where=condition)]
-    else:
+        [(_, total)] = tally(as_of, codes)
+    else:  # groups partition the signed people: the total is their sum, no second scan
         by, joins = GROUPS[group_by]
         rows = [{"key": _key(key[0]), "name": key[1] if len(key) > 1 else None, "figures": figures}
                 for key, figures in tally(as_of, codes, by=by, joins=joins)]
         rows.sort(key=lambda row: (row["key"] is not None, row["key"] or ""))
-    [(_, total)] = tally(as_of, codes)
+        total = {name: sum(row["figures"][name] for row in rows) for name in measures_of(as_of, [])}
     return {"region": region, "as_of": as_of, "group_by": group_by, "rows": rows, "total": total}
 
 
