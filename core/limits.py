@@ -14,14 +14,14 @@ from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from core.auth import _actor_from_request
+from core.auth import token_actor
 from core.errors import DomainError
 
 
 def caller_or_address() -> str:
     """The token's subject (a resident's openid, a staff id), else the client address."""
     try:
-        return _actor_from_request().subject
+        return token_actor().subject
     except DomainError:
         return get_remote_address()
 

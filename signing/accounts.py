@@ -21,13 +21,19 @@ def wechat_login(*, code: str) -> dict:
     return {**issue_token(Actor(role=Role.RESIDENT, subject=f"wx:{openid}")), "identity_bound": bound}
 
 
+def _holds(account, secret_hash: str | None, secret: str) -> bool:
+    """The account exists, is active and the secret matches; an unknown account costs the same hash time."""
+    if account is None:
+        verify_secret(DUMMY_HASH, secret)
+        return False
+    return verify_secret(secret_hash, secret) and account.active
+
+
 def staff_login(*, username: str, password: str) -> dict:
     """Log a doctor, centre admin or bureau user in with username and password."""
     lockout.refuse_if_locked(username)
     staff = db.session.scalar(select(Staff).where(Staff.username == username))
-    if staff is None:
-        verify_secret(DUMMY_HASH, password)
-    if staff is None or not verify_secret(staff.password_hash, password) or not staff.active:
+    if not _holds(staff, staff and staff.password_hash, password):
         lockout.record_failure(username)
         raise Unauthorized("Wrong username or password.")
     lockout.record_success(username)
@@ -44,10 +50,7 @@ def staff_login(*, username: str, password: str) -> dict:
 def client_token(*, client_id: str, client_secret: str) -> dict:
     """Give a bureau system a token for its pooling region (OAuth2 client credentials)."""
     client = db.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
-    if client is None:
-        verify_secret(DUMMY_HASH, client_secret)
-        raise Unauthorized("Unknown client or wrong secret.")
-    if not verify_secret(client.secret_hash, client_secret) or not client.active:
+    if not _holds(client, client and client.secret_hash, client_secret):
         raise Unauthorized("Unknown client or wrong secret.")
     return issue_token(Actor(role=Role.BUREAU, subject=f"client:{client.client_id}", region_code=client.region_code))
 

@@ -265,9 +265,9 @@ def terminate(actor: Actor, agreement_id: int, *, reason: TerminationReason, not
 def update_insurance(actor: Actor, resident_id: int, **changes) -> Resident:
     """Record a resident's insurance and record-keeping facts; re-derive capitation of current agreements."""
     resident = access.get_resident(actor, resident_id)
-    for field, model in (("insurance_region_code", Region), ("home_window_id", Window)):
+    for field, model, what in (("insurance_region_code", Region, "region"), ("home_window_id", Window, "village clinic")):
         if changes.get(field) is not None and db.session.get(model, changes[field]) is None:
-            raise Invalid(f"No such {model.__tablename__[:-1]}.", field=field)
+            raise Invalid(f"No such {what}.", field=field)
     with db.transaction():
         for name, value in changes.items():
             setattr(resident, name, value)
