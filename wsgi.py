@@ -1,5 +1,5 @@
 """What gunicorn serves: `gunicorn wsgi:app`."""
 
-from core.app import create_app
+from app import create_app
 
 app = create_app()

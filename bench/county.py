@@ -16,10 +16,10 @@ from datetime import date, timedelta
 from sqlalchemy import func, insert, select, text
 
 from core import clock, crypto, db
-from packages.models import Condition
-from signing.demo import REGIONS
-from signing.idcard import check_character
-from signing.models import Agreement, Centre, Household, Region, Resident, Team, Window
+from registry.demo import REGIONS
+from registry.idcard import check_character
+from registry.models import Centre, Condition, Household, Region, Resident, Team, Window
+from signing.models import Agreement
 
 COUNTY = "430523"
 BATCH = 20_000

@@ -15,10 +15,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import bench.scenarios  # noqa: F401  (registers the scenarios)
+from app import create_app
 from bench.county import CountyShape, generate
 from bench.harness import SCENARIOS, Bench, Row
 from core import clock, db, migrate
-from core.app import create_app
 from core.config import ROOT, Settings
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

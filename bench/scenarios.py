@@ -14,16 +14,17 @@ from sqlalchemy import String, cast, exists, func, insert, literal, select, upda
 from bench import load
 from bench.county import COUNTY
 from bench.harness import Bench, Gunicorn, free_port, ratio_row, scenario
+from care.models import Visit, VisitState
 from core import clock, db
 from core.auth import Actor, Role, issue_token
 from core.config import ROOT
 from notifications import jobs
 from notifications.models import MessageState, OutboxMessage, Subscription
 from packages import service as packages_service
-from packages.models import Visit, VisitState
-from signing import rosters, settlement
-from signing.models import Agreement, Centre, Resident
-from signing.settlement import signed_on
+from registry.models import Centre, Resident
+from settlement import rosters
+from settlement import service as settlement
+from signing.models import Agreement, in_force_on
 
 SECONDS = 10
 CLIENTS = 4
@@ -182,7 +183,7 @@ def signed_counts(bench: Bench) -> None:
     statement = settlement.tally_query(today, [COUNTY], settlement.measures_of(today, []), by=by, joins=joins)
     bare = _median_seconds(lambda: db.session.execute(statement).all())
     count_only = _median_seconds(lambda: db.session.execute(
-        select(Agreement.centre_id, func.count()).where(Agreement.region_code == COUNTY, signed_on(today))
+        select(Agreement.centre_id, func.count()).where(Agreement.region_code == COUNTY, in_force_on(today))
         .group_by(Agreement.centre_id)).all())
     bench.rows.append(ratio_row("signed-counts, county by centre (s)", ours, bare, "s", "≤ 1.5 × bare GROUP BY",
                                 lambda r: r <= 1.5,

@@ -1,4 +1,4 @@
-"""Tables every domain shares: idempotency records and the audit log."""
+"""Tables every domain shares: idempotency records, the audit log, and the scheduler's lease and job runs."""
 
 from __future__ import annotations
 
@@ -41,3 +41,29 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     outcome: Mapped[str] = mapped_column(String(20), default="ok")
     detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Lease(Base):
+    """A named lease: who holds it until when (the scheduler's leader lock)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(80))
+    expires_at: Mapped[datetime]
+
+
+class JobRun(Base):
+    """One run of a scheduled job for one fire time: unique, so no fire time runs twice."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job_id", "fire_time"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(40))
+    fire_time: Mapped[datetime]
+    runner: Mapped[str] = mapped_column(String(80))
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(20), default="running")
+    detail: Mapped[str | None] = mapped_column(String(500))

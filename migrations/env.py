@@ -2,10 +2,11 @@
 
 from alembic import context
 
-import core.models_registry  # noqa: F401  (imports every domain's models)
+from app import import_models
 from core.config import Settings
 from core.db import Base, make_engine
 
+import_models()
 config = context.config
 url = config.attributes.get("database_url") or Settings().DATABASE_URL
 

@@ -4,20 +4,19 @@ a missed run is caught up by the next, a repeated run creates no second message 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
 
+from care.models import Visit, VisitState
 from core import clock, db
 from core.calendar import add_months
+from core.scheduler import Job
 from notifications import outbox, vaccinations
 from notifications.models import Kind, Lecture
-from notifications.scheduler import Job
-from packages.models import Visit, VisitState
-from signing import rollover
-from signing.models import Agreement, AgreementStatus, Centre, Resident, Staff, StaffRole
+from registry.models import Centre, Resident, Staff, StaffRole
+from signing.models import Agreement, in_force_on
 
 CHILD_YEARS = 7  # children 0–6
 
@@ -52,7 +51,7 @@ def signed_today():
     """Agreements in force today, with their centres (whom the package's reminders are for)."""
     today = clock.today()
     return (select(Agreement, Centre.name).join(Centre, Agreement.centre_id == Centre.id)
-            .where(Agreement.status == AgreementStatus.ACTIVE, Agreement.start_date <= today, Agreement.end_date >= today))
+            .where(in_force_on(today)))
 
 
 def remind_vaccinations() -> int:
@@ -126,20 +125,9 @@ def lectures() -> int:
                    if notice_opens(lecture.starts_at) <= now)
 
 
-def cycles_to_roll(today: date) -> list[int]:
-    """This year's cycle (activated once begun); in December also next year's, after the change window."""
-    return [today.year, today.year + 1] if today.month == 12 else [today.year]
-
-
-def roll_over() -> list[dict]:
-    """Cycle roll-over with automatic renewal (POLICY.md signing rule 3)."""
-    return [asdict(rollover.roll_over(cycle=cycle)) for cycle in cycles_to_roll(clock.today())]
-
-
 JOBS = [
     Job("reminders", reminders),
     Job("overdue", mark_overdue),
     Job("lectures", lectures),
-    Job("roll_over", roll_over),
     Job("dispatch", outbox.dispatch),
 ]

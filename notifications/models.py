@@ -1,4 +1,4 @@
-"""The outbox, residents' subscriptions and preferences, lectures, and the scheduler's own tables."""
+"""The outbox, residents' subscriptions and preferences, lectures, and the shared WeChat token."""
 
 from __future__ import annotations
 
@@ -127,27 +127,3 @@ class WechatToken(Base):
     forced_at: Mapped[datetime | None]
 
 
-class Lease(Base):
-    """A named lease: who holds it until when (the scheduler's leader lock)."""
-
-    __tablename__ = "leases"
-
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(80))
-    expires_at: Mapped[datetime]
-
-
-class JobRun(Base):
-    """One run of a scheduled job for one fire time: unique, so no fire time runs twice."""
-
-    __tablename__ = "job_runs"
-    __table_args__ = (UniqueConstraint("job_id", "fire_time"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[str] = mapped_column(String(40))
-    fire_time: Mapped[datetime]
-    runner: Mapped[str] = mapped_column(String(80))
-    started_at: Mapped[datetime] = mapped_column(default=clock.now)
-    finished_at: Mapped[datetime | None]
-    outcome: Mapped[str] = mapped_column(String(20), default="running")
-    detail: Mapped[str | None] = mapped_column(String(500))

@@ -24,7 +24,7 @@ from core.wechat import WechatClient
 from notifications import sms, wechat_channel
 from notifications.delivery import SENT, Delivery, Result
 from notifications.models import Channel, Kind, MessageState, OptOut, OutboxMessage, Subscription
-from signing.models import Resident
+from registry.models import Resident
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=6)

@@ -6,8 +6,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.pagination import PageArgs
+from core.schemas import ID
 from notifications.models import Channel, Kind, MessageState
-from signing.schemas import ID
 
 
 class SubscriptionGrantSchema(ma.Schema):

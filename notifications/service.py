@@ -21,7 +21,8 @@ from notifications.models import (
     OutboxMessage,
     Subscription,
 )
-from signing import access, registry
+from registry import access
+from registry import service as registry
 
 
 def grant_subscriptions(actor: Actor, *, template_ids: list[str]) -> list[Subscription]:

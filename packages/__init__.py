@@ -1,1 +1,1 @@
-"""What a signing includes and what it schedules: the annex-1 catalogue, protocols, follow-ups."""
+"""What can be promised: the annex-1 package catalogue, follow-up protocols, centre prices, eligibility."""

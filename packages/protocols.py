@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.calendar import Offset, days, months, weeks
 from packages.catalogue import GUIDANCE, HOME_SERVICE, SCREENING, TEST, VISIT
-from packages.dates import Offset, days, months, weeks
 
 VERSION = "2025.1"
 

@@ -1,17 +1,12 @@
-"""Request and response shapes of the packages and follow-up API."""
+"""Request and response shapes of the package catalogue."""
 
 from __future__ import annotations
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core import clock
-from core.crypto import mask_id_number
-from core.pagination import PageArgs
-from packages import catalogue, followups
-from packages.models import ConditionKind, Reading, RecordedTag, Timeliness, VisitMode, VisitState
-from packages.protocols import PROGRAMMES
-from signing.schemas import ID
+from core.schemas import ID
+from packages import catalogue
 
 MAX_PRICE_FEN = 10_000_000  # 100,000 yuan
 
@@ -54,144 +49,3 @@ class PriceSchema(PriceInSchema):
     centre_id = fields.Integer(required=True)
     package_code = fields.String(required=True)
     edition = fields.String(required=True)
-
-
-class PackageChoiceSchema(ma.Schema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=40))
-
-
-class AgreementPackageSchema(ma.Schema):
-    id = fields.Integer(required=True)
-    agreement_id = fields.Integer(required=True)
-    package_code = fields.String(required=True)
-    edition = fields.String(required=True)
-    price_fen = fields.Integer(required=True)
-    added_on = fields.Date(required=True)
-    dropped_on = fields.Date(allow_none=True)
-
-
-class ConditionInSchema(ma.Schema):
-    kind = fields.Enum(ConditionKind, by_value=True, required=True)
-    diagnosed_on = fields.Date(required=True)
-
-
-class ConditionSchema(ConditionInSchema):
-    id = fields.Integer(required=True)
-    resident_id = fields.Integer(required=True)
-    recorded_on = fields.Date(required=True)
-
-
-class PregnancyInSchema(ma.Schema):
-    last_menstrual_period = fields.Date(load_default=None)
-    expected_delivery = fields.Date(load_default=None)
-
-
-class PregnancySchema(ma.Schema):
-    id = fields.Integer(required=True)
-    resident_id = fields.Integer(required=True)
-    last_menstrual_period = fields.Date(required=True)
-    expected_delivery = fields.Date(required=True)
-    delivered_on = fields.Date(allow_none=True)
-    registered_on = fields.Date(required=True)
-
-
-class DeliveryInSchema(ma.Schema):
-    delivered_on = fields.Date(required=True)
-
-
-class TagInSchema(ma.Schema):
-    tag = fields.Enum(RecordedTag, by_value=True, required=True)
-
-
-class HealthSchema(ma.Schema):
-    resident_id = fields.Integer(required=True)
-    conditions = fields.List(fields.Nested(ConditionSchema), required=True)
-    pregnancies = fields.List(fields.Nested(PregnancySchema), required=True)
-    tags = fields.List(fields.String(), required=True)
-    key_populations = fields.List(fields.String(), required=True)
-
-
-class VisitSchema(ma.Schema):
-    id = fields.Integer(required=True)
-    resident_id = fields.Integer(required=True)
-    resident_name = fields.Function(lambda v: v.resident.name, required=True)
-    resident_id_number = fields.Function(lambda v: mask_id_number(v.resident.id_number), required=True)
-    programme = fields.String(required=True)
-    code = fields.String(required=True)
-    title = fields.String(required=True)
-    due_date = fields.Date(required=True)
-    window_start = fields.Date(required=True)
-    window_end = fields.Date(required=True)
-    state = fields.Enum(VisitState, by_value=True, required=True)
-    status = fields.Function(lambda v: followups.status_of(v, clock.today()), required=True,
-                             metadata={"description": "upcoming, due, overdue (computed today) or the state"})
-    days_overdue = fields.Function(lambda v: followups.days_overdue(v, clock.today()), required=True)
-    centre_id = fields.Integer(required=True)
-    team_id = fields.Integer(allow_none=True)
-    served_on = fields.Date(allow_none=True)
-    timeliness = fields.Enum(Timeliness, by_value=True, allow_none=True)
-    referral = fields.Boolean(required=True)
-
-
-class VisitListSchema(ma.Schema):
-    visits = fields.List(fields.Nested(VisitSchema), required=True)
-
-
-class WorklistQuerySchema(PageArgs):
-    status = fields.String(load_default=None, validate=validate.OneOf([followups.DUE, followups.OVERDUE]),
-                           metadata={"description": "default: both"})
-    date_from = fields.Date(load_default=None, data_key="from", metadata={"description": "due on or after"})
-    date_to = fields.Date(load_default=None, data_key="to", metadata={"description": "due on or before"})
-    programme = fields.String(load_default=None, validate=validate.OneOf(PROGRAMMES))
-
-
-class VisitRecordInSchema(ma.Schema):
-    served_on = fields.Date(required=True)
-    mode = fields.Enum(VisitMode, by_value=True, required=True)
-    systolic = fields.Integer(load_default=None, validate=validate.Range(min=50, max=300), metadata={"description": "mmHg"})
-    diastolic = fields.Integer(load_default=None, validate=validate.Range(min=30, max=200), metadata={"description": "mmHg"})
-    glucose = fields.Decimal(load_default=None, places=1, as_string=True, validate=validate.Range(min=1, max=40),
-                             metadata={"description": "mmol/L", "minimum": 1, "maximum": 40})
-    glucose_fasting = fields.Boolean(load_default=None)
-    heart_rate = fields.Integer(load_default=None, validate=validate.Range(min=20, max=250))
-    weight_kg = fields.Decimal(load_default=None, places=1, as_string=True, validate=validate.Range(min=0.5, max=300),
-                               metadata={"minimum": 0.5, "maximum": 300})
-    findings = fields.String(load_default=None, validate=validate.Length(max=2000))
-    referral = fields.Boolean(load_default=False)
-    notes = fields.String(load_default=None, validate=validate.Length(max=2000))
-
-
-class VisitRecordSchema(VisitRecordInSchema):
-    id = fields.Integer(required=True)
-    visit_id = fields.Integer(required=True)
-    revision = fields.Integer(required=True)
-    current = fields.Boolean(required=True)
-    author_id = fields.Integer(required=True)
-    reading = fields.Enum(Reading, by_value=True, allow_none=True)
-    timeliness = fields.Enum(Timeliness, by_value=True, required=True)
-    window_start = fields.Date(required=True)
-    window_end = fields.Date(required=True)
-
-
-class VisitRecordListSchema(ma.Schema):
-    records = fields.List(fields.Nested(VisitRecordSchema), required=True)
-
-
-class CompletionQuerySchema(ma.Schema):
-    date_from = fields.Date(required=True, data_key="from")
-    date_to = fields.Date(required=True, data_key="to")
-    programme = fields.String(load_default=None, validate=validate.OneOf(PROGRAMMES))
-
-
-class CompletionRowSchema(ma.Schema):
-    centre_id = fields.Integer(required=True)
-    team_id = fields.Integer(allow_none=True)
-    programme = fields.String(required=True)
-    done_on_time = fields.Integer(required=True)
-    done_late = fields.Integer(required=True)
-    missed = fields.Integer(required=True)
-    open = fields.Integer(required=True)
-
-
-class CompletionSchema(ma.Schema):
-    rows = fields.List(fields.Nested(CompletionRowSchema), required=True)

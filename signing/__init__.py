@@ -1,1 +1,2 @@
-"""Who is signed where: regions, centres, residents, agreements (POLICY.md "Signing rules")."""
+"""Who is signed where (POLICY.md "Signing rules"): agreements, change requests, consents, the packages an
+agreement holds, cycles and roll-over. Publishes events (signing.events) that care follows."""

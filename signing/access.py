@@ -1,9 +1,4 @@
-"""Scopes: whose records an actor may see and act on.
-
-A resident reaches themself and their household; doctors and centre admins their centre; bureau
-users and systems their region and its sub-regions. A resident asking for a record that is not
-theirs gets 404 (its existence is not theirs to learn); staff outside their scope get 403.
-"""
+"""Scopes over agreements: who may see and act on one (people's scopes are registry.access)."""
 
 from __future__ import annotations
 
@@ -11,32 +6,10 @@ from sqlalchemy import select
 
 from core import db
 from core.auth import STAFF, Actor, Role
-from core.errors import Forbidden, NotFound
-from signing.models import Agreement, Resident
-from signing.registry import region_and_descendants
-
-
-def resident_of(actor: Actor) -> Resident:
-    """The resident bound to the calling WeChat user."""
-    resident = db.session.scalar(select(Resident).where(Resident.openid == actor.openid)) if actor.openid else None
-    if resident is None:
-        raise Forbidden("Bind your identity first (POST /api/v1/me/identity).", reason="identity_not_bound")
-    return resident
-
-
-def household_of(resident: Resident) -> list[Resident]:
-    return list(resident.household.members) if resident.household else [resident]
-
-
-def check_centre(actor: Actor, centre_id: int) -> None:
-    """Staff act only within their own centre; bureau users within their region."""
-    if actor.role in STAFF and actor.centre_id != centre_id:
-        raise Forbidden("You act only within your own centre.")
-
-
-def check_region(actor: Actor, region_code: str) -> None:
-    if actor.role is Role.BUREAU and region_code not in region_and_descendants(actor.region_code or ""):
-        raise Forbidden("You see only your own pooling region.")
+from core.errors import NotFound
+from registry.access import STAFF_REACH, check_centre, check_region, household_of, resident_of
+from registry.models import Resident
+from signing.models import Agreement
 
 
 def check_agreement(actor: Actor, agreement: Agreement) -> None:
@@ -58,25 +31,13 @@ def get_agreement(actor: Actor, agreement_id: int) -> Agreement:
     return agreement
 
 
-def check_resident(actor: Actor, resident: Resident) -> None:
-    """Residents reach their household; staff the residents their centre registered or signed."""
-    if actor.role is Role.RESIDENT:
-        if resident.id not in {member.id for member in household_of(resident_of(actor))}:
-            raise NotFound("No such resident.")
-    elif actor.role in STAFF:
-        signed_here = db.session.scalar(
-            select(Agreement.id).where(Agreement.resident_id == resident.id, Agreement.centre_id == actor.centre_id).limit(1)
-        )
-        if resident.registered_by_centre_id != actor.centre_id and signed_here is None:
-            raise Forbidden("This resident is not registered or signed with your centre.")
-    elif actor.role is Role.BUREAU:
-        if resident.insurance_region_code not in region_and_descendants(actor.region_code or ""):
-            raise Forbidden("This resident is not insured in your region.")
+def subscribe() -> None:
+    """Staff of a centre reach the residents who hold or held an agreement with it."""
+    if _signed_with_centre not in STAFF_REACH:
+        STAFF_REACH.append(_signed_with_centre)
 
 
-def get_resident(actor: Actor, resident_id: int) -> Resident:
-    resident = db.session.get(Resident, resident_id)
-    if resident is None:
-        raise NotFound("No such resident.")
-    check_resident(actor, resident)
-    return resident
+def _signed_with_centre(actor: Actor, resident: Resident) -> bool:
+    return db.session.scalar(
+        select(Agreement.id).where(Agreement.resident_id == resident.id, Agreement.centre_id == actor.centre_id).limit(1)
+    ) is not None

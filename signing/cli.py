@@ -1,4 +1,4 @@
-"""`flask signing roll-over` and `flask demo load`."""
+"""`flask signing roll-over`."""
 
 from dataclasses import asdict
 
@@ -6,10 +6,9 @@ import click
 from flask.cli import AppGroup
 
 from core import clock
-from signing import demo, rollover
+from signing import rollover
 
 signing_cli = AppGroup("signing", help="Signing cycles.")
-demo_cli = AppGroup("demo", help="Demo data.")
 
 
 @signing_cli.command("roll-over")
@@ -19,13 +18,3 @@ def roll_over(cycle: int | None) -> None:
     report = rollover.roll_over(cycle=cycle or clock.today().year + 1)
     click.echo(asdict(report))
 
-
-@demo_cli.command("load")
-def load() -> None:
-    """Load demo regions, centres, teams and logins (once)."""
-    if demo.load():
-        click.echo("Demo data loaded. Logins:")
-        for role, (username, secret) in demo.LOGINS.items():
-            click.echo(f"  {role:14} {username} / {secret}")
-    else:
-        click.echo("Demo data already present.")

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
 
-from signing.models import PolicyProfile
-
-
-def _anniversary(year: int, month: int, day: int) -> date:
-    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
+from core.calendar import clamped_date
+from registry.models import PolicyProfile
 
 
 def cycle_of(profile: PolicyProfile, day: date) -> int:
     """The cycle `day` falls in, named by the year it starts in."""
-    start = _anniversary(day.year, profile.cycle_start_month, profile.cycle_start_day)
+    start = clamped_date(day.year, profile.cycle_start_month, profile.cycle_start_day)
     return day.year if day >= start else day.year - 1
 
 
 def cycle_bounds(profile: PolicyProfile, cycle: int) -> tuple[date, date]:
     """First and last day of a cycle (one year long)."""
-    start = _anniversary(cycle, profile.cycle_start_month, profile.cycle_start_day)
-    following = _anniversary(cycle + 1, profile.cycle_start_month, profile.cycle_start_day)
+    start = clamped_date(cycle, profile.cycle_start_month, profile.cycle_start_day)
+    following = clamped_date(cycle + 1, profile.cycle_start_month, profile.cycle_start_day)
     return start, following - timedelta(days=1)
 
 
@@ -31,8 +27,8 @@ def change_window(profile: PolicyProfile, cycle: int) -> tuple[date, date]:
 
     def within_cycle(month_day: str) -> date:
         month, day = (int(part) for part in month_day.split("-"))
-        candidate = _anniversary(start.year, month, day)
-        return candidate if candidate >= start else _anniversary(start.year + 1, month, day)
+        candidate = clamped_date(start.year, month, day)
+        return candidate if candidate >= start else clamped_date(start.year + 1, month, day)
 
     return within_cycle(profile.change_window_start), within_cycle(profile.change_window_end)
 

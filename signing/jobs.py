@@ -1,18 +1,22 @@
-"""Scheduled settlement work; the scheduler's job registry calls these (each opens its own transactions)."""
+"""Signing's scheduled job: the cycle roll-over (opens its own transactions; idempotent)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import date
+
 from core import clock
-from notifications.scheduler import Job
-from signing import settlement
+from core.scheduler import Job
+from signing import rollover
 
 
-def freeze_monthly_snapshots() -> int:
-    """At 00:00 on the 1st (Asia/Shanghai): freeze each pooling region's counts for the month that begins.
-
-    Idempotent: a region already frozen for the month is left alone. Returns how many snapshots were made.
-    """
-    return len(settlement.freeze_month(clock.today().strftime("%Y-%m")))
+def cycles_to_roll(today: date) -> list[int]:
+    """This year's cycle (activated once begun); in December also next year's, after the change window."""
+    return [today.year, today.year + 1] if today.month == 12 else [today.year]
 
 
-JOBS = [Job("settlement_snapshot", freeze_monthly_snapshots)]
+def roll_over() -> list[dict]:
+    """Cycle roll-over with automatic renewal (POLICY.md signing rule 3)."""
+    return [asdict(rollover.roll_over(cycle=cycle)) for cycle in cycles_to_roll(clock.today())]
+
+JOBS = [Job("roll_over", roll_over)]

@@ -1,178 +1,16 @@
-"""The registry (regions, centres, windows, teams, staff) and the signing records."""
+"""Who is signed where: agreements, change requests, consents and the packages an agreement holds."""
 
 from __future__ import annotations
 
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import ColumnElement, ForeignKey, ForeignKeyConstraint, Index, String, and_, or_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
-from core.crypto import Encrypted
 from core.db import Base, enum_column
-
-
-class PolicyProfile(Base):
-    """A pooling region's signing and payment rules, held as data (POLICY.md: one profile per region)."""
-
-    __tablename__ = "policy_profiles"
-
-    code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
-    cycle_start_month: Mapped[int] = mapped_column(default=1)
-    cycle_start_day: Mapped[int] = mapped_column(default=1)
-    # Change requests are accepted between these month-days of a cycle, e.g. "10-01".."12-31".
-    change_window_start: Mapped[str] = mapped_column(String(5), default="10-01")
-    change_window_end: Mapped[str] = mapped_column(String(5), default="12-31")
-    auto_renew: Mapped[bool] = mapped_column(default=True)
-    default_assignment: Mapped[bool] = mapped_column(default=False)
-    max_term_years: Mapped[int] = mapped_column(default=3)
-    # Capitation rule and its parameters (the settlement side reads them).
-    settlement: Mapped[dict] = mapped_column(JSON, default=dict)
-
-
-class Region(Base):
-    """A GB/T 2260 area; county-level pooling regions carry a policy profile."""
-
-    __tablename__ = "regions"
-
-    code: Mapped[str] = mapped_column(String(6), primary_key=True)
-    name: Mapped[str] = mapped_column(String(80))
-    parent_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
-    profile_code: Mapped[str | None] = mapped_column(ForeignKey("policy_profiles.code"))
-
-    profile: Mapped[PolicyProfile | None] = relationship()
-
-
-class Centre(Base):
-    """A township health centre or community health-service centre: where residents sign."""
-
-    __tablename__ = "centres"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(32), unique=True)
-    name: Mapped[str] = mapped_column(String(120))
-    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
-    # POLICY.md signing rule 7: institutions at second-level-hospital standard do not take part.
-    takes_part: Mapped[bool] = mapped_column(default=True)
-
-    region: Mapped[Region] = relationship()
-    windows: Mapped[list[Window]] = relationship(back_populates="centre", order_by="Window.id")
-    teams: Mapped[list[Team]] = relationship(back_populates="centre", order_by="Team.id")
-
-
-class Window(Base):
-    """A village clinic or community station: a service window of one centre."""
-
-    __tablename__ = "windows"
-    __table_args__ = (UniqueConstraint("centre_id", "code"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
-    code: Mapped[str] = mapped_column(String(32))
-    name: Mapped[str] = mapped_column(String(120))
-
-    centre: Mapped[Centre] = relationship(back_populates="windows")
-
-
-class Team(Base):
-    """A family-doctor team of one centre."""
-
-    __tablename__ = "teams"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
-    name: Mapped[str] = mapped_column(String(120))
-
-    centre: Mapped[Centre] = relationship(back_populates="teams")
-
-
-class StaffRole(str, enum.Enum):
-    DOCTOR = "doctor"
-    CENTRE_ADMIN = "centre_admin"
-    BUREAU = "bureau"
-    ADMIN = "admin"
-
-
-class Staff(Base):
-    """A person who logs in with a password: doctor, centre admin, bureau user, administrator."""
-
-    __tablename__ = "staff"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    name: Mapped[str] = mapped_column(String(80))
-    role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole))
-    centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
-    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
-    region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
-    active: Mapped[bool] = mapped_column(default=True)
-
-
-class ApiClient(Base):
-    """A medical-insurance bureau system with machine credentials, scoped to its pooling region."""
-
-    __tablename__ = "api_clients"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    secret_hash: Mapped[str] = mapped_column(String(255))
-    name: Mapped[str] = mapped_column(String(120))
-    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
-    active: Mapped[bool] = mapped_column(default=True)
-
-
-class Household(Base):
-    """A family that can sign as one unit (POLICY.md signing rule 5)."""
-
-    __tablename__ = "households"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(default=clock.now)
-
-    members: Mapped[list[Resident]] = relationship(back_populates="household", order_by="Resident.id")
-
-
-class InsuranceScheme(str, enum.Enum):
-    RESIDENT = "resident"
-    EMPLOYEE = "employee"
-    UNINSURED = "uninsured"
-
-
-class Sex(str, enum.Enum):
-    MALE = "M"
-    FEMALE = "F"
-
-
-class Resident(Base):
-    """A person who can sign. ID number and phone are stored encrypted, with keyed hashes to find them."""
-
-    __tablename__ = "residents"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(80))
-    id_number: Mapped[str] = mapped_column(Encrypted())
-    id_number_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    phone: Mapped[str | None] = mapped_column(Encrypted())
-    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
-    birth_date: Mapped[date]
-    sex: Mapped[Sex] = mapped_column(enum_column(Sex))
-    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
-    openid: Mapped[str | None] = mapped_column(String(64), unique=True)
-    insurance_scheme: Mapped[InsuranceScheme] = mapped_column(enum_column(InsuranceScheme), default=InsuranceScheme.UNINSURED)
-    insurance_region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
-    # Effective signing (annex 2 of 000) also needs a health record and the insurance master file.
-    has_health_record: Mapped[bool] = mapped_column(default=False)
-    in_insurance_master: Mapped[bool] = mapped_column(default=False)
-    # Village of household registration: where default assignment puts a resident (signing rule 4).
-    home_window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
-    registered_by_centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
-    created_at: Mapped[datetime] = mapped_column(default=clock.now)
-    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
-
-    household: Mapped[Household | None] = relationship(back_populates="members")
+from registry.models import Centre, Resident
 
 
 class AgreementStatus(str, enum.Enum):
@@ -183,8 +21,10 @@ class AgreementStatus(str, enum.Enum):
     EXPIRED = "expired"
 
 
-# Statuses in which an agreement holds the resident's one place in its cycle.
+# Statuses in which an agreement holds the resident's one place in its cycle (the unique index below).
 HOLDING = (AgreementStatus.PENDING, AgreementStatus.ACTIVE, AgreementStatus.CHANGE_PENDING)
+# Statuses of an agreement that ran or runs its course; with TERMINATED it is in force until it ended.
+_SERVED = (*HOLDING, AgreementStatus.EXPIRED)
 
 
 class Channel(str, enum.Enum):
@@ -222,6 +62,8 @@ class Agreement(Base):
         ),
         Index("ix_agreements_region_cycle", "region_code", "cycle"),
         Index("ix_agreements_centre_cycle", "centre_id", "cycle"),
+        # Rosters page by (updated_at, id) within a region and cycle.
+        Index("ix_agreements_roster", "region_code", "cycle", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -249,6 +91,29 @@ class Agreement(Base):
 
     resident: Mapped[Resident] = relationship()
     centre: Mapped[Centre] = relationship()
+
+    def is_in_force_on(self, day: date) -> bool:
+        """`in_force_on` for a loaded agreement."""
+        if not self.start_date <= day <= self.end_date:
+            return False
+        if self.status is AgreementStatus.TERMINATED:
+            return self.terminated_on is not None and self.terminated_on > day
+        return self.status in _SERVED
+
+
+def in_force_on(day: date, agreement=Agreement) -> ColumnElement[bool]:
+    """The one definition of "agreement in force on a day", as SQL: begun, within its cycle, and not
+    terminated by then. A change request (change_pending) leaves it in force until the cycle ends.
+
+    Used by plans, reminders, lectures, package changes, counts and snapshots alike;
+    `Agreement.is_in_force_on` is the same rule for a loaded row (a test holds them equal).
+    """
+    return and_(
+        agreement.start_date <= day,
+        agreement.end_date >= day,
+        or_(agreement.status.in_(_SERVED),
+            and_(agreement.status == AgreementStatus.TERMINATED, agreement.terminated_on > day)),
+    )
 
 
 class ChangeRequestStatus(str, enum.Enum):
@@ -298,3 +163,24 @@ class Consent(Base):
 
     resident: Mapped[Resident] = relationship(foreign_keys=[resident_id])
     agreement: Mapped[Agreement] = relationship()
+
+
+class AgreementPackage(Base):
+    """A package an agreement includes, from `added_on` until `dropped_on`; rows are never deleted."""
+
+    __tablename__ = "agreement_packages"
+    __table_args__ = (
+        ForeignKeyConstraint(["edition", "package_code"], ["packages.edition", "packages.code"]),
+        Index("uq_agreement_packages_one_current", "agreement_id", "package_code", unique=True,
+              sqlite_where=text("dropped_on IS NULL"), postgresql_where=text("dropped_on IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
+    edition: Mapped[str] = mapped_column(String(10))
+    package_code: Mapped[str] = mapped_column(String(40))
+    price_fen: Mapped[int]
+    added_on: Mapped[date]
+    added_by: Mapped[str] = mapped_column(String(120))
+    dropped_on: Mapped[date | None]
+    dropped_by: Mapped[str | None] = mapped_column(String(120))

@@ -15,22 +15,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import joinedload
 
 from core import clock, db
-from packages import service as packages_service
-from signing import cycles
-from signing.models import (
-    HOLDING,
-    Agreement,
-    AgreementStatus,
-    Centre,
-    ChangeRequest,
-    ChangeRequestStatus,
-    Channel,
-    PolicyProfile,
-    Region,
-    Resident,
-    Window,
-)
-from signing.registry import region_and_descendants
+from registry.models import Centre, PolicyProfile, Region, Resident, Window
+from registry.service import region_and_descendants
+from signing import cycles, events
+from signing.models import HOLDING, Agreement, AgreementStatus, ChangeRequest, ChangeRequestStatus, Channel
 from signing.service import counts_for_capitation
 
 BATCH = 2000
@@ -98,7 +86,7 @@ def _roll_region(region: Region, profile: PolicyProfile, cycle: int, report: Rol
         db.session.execute(insert(Agreement), rows[chunk:chunk + BATCH])
     if begun:
         _start_cycle(codes, cycle, report)
-        packages_service.rebuild_plans(db.session.scalars(
+        events.cycle_started.send(None, resident_ids=db.session.scalars(
             select(Agreement.resident_id).where(Agreement.region_code.in_(codes), Agreement.cycle == cycle,
                                                 Agreement.status == AgreementStatus.ACTIVE)).all())
 

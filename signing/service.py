@@ -12,25 +12,23 @@ from core import clock, db
 from core.auth import Actor, Role
 from core.errors import Conflict, Invalid
 from core.pagination import paginate
-from packages import service as packages_service
-from signing import access, cycles
-from signing.idcard import age_on
+from registry import access
+from registry import events as registry_events
+from registry.idcard import age_on
+from registry.models import Centre, InsuranceScheme, Resident
+from registry.service import pooling_region, profile_for, signable_place
+from signing import agreement_packages, cycles, events
+from signing.access import get_agreement
 from signing.models import (
     HOLDING,
     Agreement,
     AgreementStatus,
-    Centre,
     ChangeRequest,
     ChangeRequestStatus,
     Channel,
     Consent,
-    InsuranceScheme,
-    Region,
-    Resident,
     TerminationReason,
-    Window,
 )
-from signing.registry import pooling_region, profile_for, signable_place
 
 GUARDIAN_NEEDED_UNDER = 14  # PIPL art. 31: a child under 14 consents through a guardian
 ADULT_AGE = 18
@@ -178,7 +176,8 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
             db.session.flush()
             agreements.append(agreement)
             fresh.append(agreement)
-        packages_service.on_agreements_signed(fresh, package_codes=package_codes, signed_by=actor.subject)
+        agreement_packages.give_packages(fresh, package_codes=package_codes, signed_by=actor.subject)
+        events.signed.send(None, agreements=fresh)
     return agreements, bool(fresh)
 
 
@@ -207,7 +206,7 @@ def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id
 
     Accepted only inside the region's change window; one pending request per agreement.
     """
-    agreement = access.get_agreement(actor, agreement_id)
+    agreement = get_agreement(actor, agreement_id)
     if agreement.status is not AgreementStatus.ACTIVE:
         raise Conflict(f"An agreement that is {agreement.status.value} cannot be changed.", status=agreement.status.value)
     profile = profile_for(agreement.region_code)
@@ -239,7 +238,7 @@ def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id
 def terminate(actor: Actor, agreement_id: int, *, reason: TerminationReason, note: str | None = None,
               on: date | None = None) -> Agreement:
     """End an agreement early, by staff of its centre, with a reason as recorded in practice."""
-    agreement = access.get_agreement(actor, agreement_id)
+    agreement = get_agreement(actor, agreement_id)
     terminated_on = on or clock.today()
     if terminated_on > clock.today() or terminated_on < agreement.start_date:
         raise Invalid("The termination date lies between the agreement's start and today.", field="on")
@@ -252,7 +251,7 @@ def terminate(actor: Actor, agreement_id: int, *, reason: TerminationReason, not
         ).rowcount
         if not ended:
             raise Conflict(f"The agreement is already {agreement.status.value}.")
-        packages_service.rebuild_plans([agreement.resident_id])
+        events.ended.send(None, resident_ids=[agreement.resident_id])
         db.session.execute(
             update(ChangeRequest)
             .where(ChangeRequest.agreement_id == agreement.id, ChangeRequest.status == ChangeRequestStatus.PENDING)
@@ -262,17 +261,15 @@ def terminate(actor: Actor, agreement_id: int, *, reason: TerminationReason, not
     return agreement
 
 
-def update_insurance(actor: Actor, resident_id: int, **changes) -> Resident:
-    """Record a resident's insurance and record-keeping facts; re-derive capitation of current agreements."""
-    resident = access.get_resident(actor, resident_id)
-    for field, model, what in (("insurance_region_code", Region, "region"), ("home_window_id", Window, "village clinic")):
-        if changes.get(field) is not None and db.session.get(model, changes[field]) is None:
-            raise Invalid(f"No such {what}.", field=field)
-    with db.transaction():
-        for name, value in changes.items():
-            setattr(resident, name, value)
-        for agreement in db.session.scalars(
-            select(Agreement).where(Agreement.resident_id == resident.id, Agreement.status.in_(HOLDING))
-        ):
-            agreement.counts_for_capitation = counts_for_capitation(resident, agreement.centre)
-    return resident
+
+def subscribe() -> None:
+    """Capitation follows insurance facts: re-derived when the registry records a change."""
+    registry_events.insurance_changed.connect(_recount)
+
+
+def _recount(_sender, *, resident: Resident) -> None:
+    """Re-derive counts_for_capitation of the resident's current agreements (POLICY.md signing rule 6)."""
+    for agreement in db.session.scalars(
+        select(Agreement).where(Agreement.resident_id == resident.id, Agreement.status.in_(HOLDING))
+    ):
+        agreement.counts_for_capitation = counts_for_capitation(resident, agreement.centre)

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app import create_app
 from core import clock, migrate
 from core import db as core_db
-from core.app import create_app
 from core.config import Settings
 from standins import sms as sms_standin_app
 from standins.server import serve

@@ -10,9 +10,9 @@ from datetime import date
 from core import crypto
 from core import db as core_db
 from core.auth import Actor, Role, hash_secret, issue_token
-from signing.demo import REGIONS
-from signing.idcard import check_character
-from signing.models import (
+from registry.demo import REGIONS
+from registry.idcard import check_character
+from registry.models import (
     Centre,
     Household,
     InsuranceScheme,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 from datetime import date, timedelta
 
+from care.models import Visit, VisitState
 from core import db as core_db
 from notifications.models import Subscription
-from packages.models import Visit, VisitState
-from signing.models import Agreement, AgreementStatus, Centre, Channel, Resident
+from registry.models import Centre, Resident
+from signing.models import Agreement, AgreementStatus, Channel
 
 _codes = itertools.count(1)
 VISIT_TEMPLATE = "tpl-visit-due"

@@ -9,9 +9,9 @@ from typing import Iterator
 
 from flask import Flask
 
+from app import create_app
 from core import db as core_db
 from core import migrate
-from core.app import create_app
 from core.config import Settings
 from standins.server import serve
 from tests.conftest import _create_pg_database

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from signing.models import Centre, Household, Resident, Sex, Staff, StaffRole
+from registry.models import Centre, Household, Resident, Sex, Staff, StaffRole
 from tests import factories as f
 
 CONSENT = "2025-01"

@@ -6,7 +6,8 @@ from datetime import date
 
 from core import db as core_db
 from core.auth import Actor, Role
-from signing.models import Agreement, AgreementStatus, Centre, Channel, Resident
+from registry.models import Centre, Resident
+from signing.models import Agreement, AgreementStatus, Channel
 from tests import factories as f
 
 

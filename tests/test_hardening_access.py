@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from core.auth import Actor, Role
-from signing import settlement
-from signing.models import StaffRole
+from registry.models import StaffRole
+from settlement import service as settlement
 from tests import factories as f
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}

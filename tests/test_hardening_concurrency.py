@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from core import db as core_db
 from core.auth import Actor, Role
-from signing.models import Agreement, Resident
+from registry.models import Resident
+from signing.models import Agreement
 from tests import factories as f
 from tests.live import live_server
 

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core import db as core_db
 from core.db import RETRY_ATTEMPTS, retrying
-from signing import registry, service
+from registry import service as registry
+from signing import service
 from signing.models import Agreement
 from tests import factories as f
 

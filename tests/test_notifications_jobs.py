@@ -4,13 +4,15 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
+from care.models import Visit, VisitState
 from core import clock
 from core.clock import SHANGHAI
+from core.models import JobRun
+from core.scheduler import Job, Runner
 from notifications import jobs, outbox
-from notifications.models import JobRun, Kind, Lecture, MessageState, OutboxMessage
-from notifications.scheduler import Job, Runner
-from packages.models import Visit, VisitState
-from signing.models import StaffRole
+from notifications.models import Kind, Lecture, MessageState, OutboxMessage
+from registry.models import StaffRole
+from signing import jobs as signing_jobs
 from tests import factories as f
 from tests.factories_notifications import signed, subscribed, visit
 
@@ -132,9 +134,9 @@ def test_roll_over_job_renews_agreements_into_the_next_cycle_in_december(db):
     centre = _place()
     signed(f.resident(), centre)
     clock.set_today(date(2026, 12, 1))
-    reports = jobs.roll_over()
+    reports = signing_jobs.roll_over()
     assert [(r["cycle"], r["renewed"]) for r in reports] == [(2026, 0), (2027, 1)]
-    assert jobs.roll_over()[1]["renewed"] == 0
+    assert signing_jobs.roll_over()[1]["renewed"] == 0
 
 
 def _runner(app, calls):

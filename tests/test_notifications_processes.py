@@ -20,9 +20,10 @@ from sqlalchemy import select
 from core import clock
 from core import db as core_db
 from core.config import ROOT
+from core.models import JobRun, Lease
 from core.wechat import WechatClient
 from notifications import jobs, outbox, wechat_channel
-from notifications.models import JobRun, Lease, MessageState, OutboxMessage
+from notifications.models import MessageState, OutboxMessage
 from tests import factories as f
 from tests.factories_notifications import subscribed, visit
 

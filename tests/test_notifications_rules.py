@@ -4,11 +4,12 @@ from datetime import date, datetime, timedelta
 
 from core.calendar import add_months
 from core.clock import SHANGHAI
+from core.scheduler import Job, latest_fire_time, trigger_for
 from notifications import vaccinations
-from notifications.jobs import cycles_to_roll, reminder_stage
+from notifications.jobs import reminder_stage
 from notifications.models import Kind
-from notifications.scheduler import Job, latest_fire_time, trigger_for
 from notifications.wechat_channel import fit, template_data
+from signing.jobs import cycles_to_roll
 
 
 def test_nine_months_after_march_31_is_december_31():

@@ -4,9 +4,9 @@ from datetime import date
 
 import pytest
 
+from care.schedule import Enrolment, plan
+from core.calendar import add_months, days, months
 from packages import protocols as p
-from packages.dates import add_months, days, months
-from packages.schedule import Enrolment, plan
 
 
 def test_nine_months_after_march_31_is_december_31():

@@ -5,11 +5,11 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
+from care import plans
+from care.models import Visit, VisitRecord, VisitState
 from core import clock
-from packages import service
-from packages.models import Visit, VisitRecord, VisitState
-from packages.populations import key_populations
-from signing.models import Sex
+from registry.models import Sex
+from registry.populations import key_populations
 from tests import factories as f
 from tests.packages_support import signed, site
 
@@ -247,7 +247,7 @@ def test_danger_sign_at_the_last_quarter_plans_a_re_visit(client, db):
     place = site()
     person = hypertensive(client, place)
     clock.set_today(date(2026, 12, 20))
-    service.rebuild_plans([person.id])
+    plans.rebuild_plans([person.id])
     log(client, place, visit(db, person, "2026-q4"), served_on="2026-12-20", systolic=190, diastolic=100)
     recheck = visit(db, person, "2026-q4-recheck")
     assert (recheck.due_date, recheck.state) == (date(2027, 1, 3), VisitState.PLANNED)
@@ -258,8 +258,8 @@ def test_rebuilding_a_plan_is_idempotent_and_keeps_logged_and_moved_visits(clien
     person = hypertensive(client, place)
     log(client, place, visit(db, person, "2026-q1"), systolic=185, diastolic=100)
     before = db.execute(select(Visit.code, Visit.state, Visit.due_date).where(Visit.resident_id == person.id)).all()
-    service.rebuild_plans([person.id])
-    service.rebuild_plans([person.id])
+    plans.rebuild_plans([person.id])
+    plans.rebuild_plans([person.id])
     after = db.execute(select(Visit.code, Visit.state, Visit.due_date).where(Visit.resident_id == person.id)).all()
     assert sorted(after) == sorted(before)
 
@@ -341,7 +341,7 @@ def test_when_the_cycle_rolls_the_plan_moves_to_the_new_cycle_and_undone_visits_
     log(client, place, visit(db, person, "2026-q1"))
     clock.set_today(date(2027, 1, 2))
     roll_over(cycle=2027)
-    result = app.test_cli_runner().invoke(args=["packages", "rebuild-plans"])
+    result = app.test_cli_runner().invoke(args=["care", "rebuild-plans"])
     assert result.exit_code == 0, result.output
     states = dict(db.execute(select(Visit.code, Visit.state).where(Visit.resident_id == person.id,
                                                                    Visit.programme == "hypertension")).all())

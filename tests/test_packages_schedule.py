@@ -7,10 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from packages import followups
-from packages.models import ConditionKind, Reading, VisitState
-from packages.populations import HealthFacts, tags_from
-from packages.schedule import resident_plan
+from care import followups
+from care.models import Reading, VisitState
+from care.schedule import resident_plan
+from registry.models import ConditionKind
+from registry.populations import HealthFacts, tags_from
 
 SIGNED = date(2026, 3, 16)
 CYCLE = dict(cycle=2026, cycle_start=date(2026, 1, 1), cycle_end=date(2026, 12, 31))

@@ -4,8 +4,8 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from packages.models import AgreementPackage, Visit
-from signing.models import Agreement
+from care.models import Visit
+from signing.models import Agreement, AgreementPackage
 from tests import factories as f
 from tests.packages_support import price, sign, signed, site
 

@@ -4,9 +4,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from packages.populations import KEY_POPULATIONS, latest_birth_date
-from signing.idcard import age_on
-from signing.models import AgreementStatus, InsuranceScheme, TerminationReason
+from registry.idcard import age_on
+from registry.models import InsuranceScheme
+from registry.populations import KEY_POPULATIONS, latest_birth_date
+from signing.models import AgreementStatus, TerminationReason
 from tests import factories as f
 from tests.settlement_helpers import agreement, as_bureau
 

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
+from care.models import Visit, VisitState
 from core import db as core_db
-from packages.models import Visit, VisitState
-from signing.evaluation import effective_signing_score
+from settlement.evaluation import effective_signing_score
 from signing.models import AgreementStatus
 from tests import factories as f
 from tests.settlement_helpers import agreement, as_bureau

@@ -12,11 +12,12 @@ from sqlalchemy.exc import DBAPIError
 from core import clock
 from core import db as core_db
 from core.models import AuditEvent
-from packages.models import AgreementPackage, Condition, ConditionKind, PopulationTag, Pregnancy, RecordedTag
-from packages.populations import KEY_POPULATIONS, facts_of, key_population_sql, tags_from
-from signing import rosters, settlement
-from signing.models import Resident
-from signing.settlement_models import ActualCost, ActualCostFiling, Snapshot, SnapshotLine
+from registry.models import Condition, ConditionKind, PopulationTag, Pregnancy, RecordedTag, Resident
+from registry.populations import KEY_POPULATIONS, facts_of, key_population_sql, tags_from
+from settlement import rosters
+from settlement import service as settlement
+from settlement.models import ActualCost, ActualCostFiling, Snapshot, SnapshotLine
+from signing.models import AgreementPackage
 from tests import factories as f
 from tests.settlement_helpers import agreement, as_bureau
 

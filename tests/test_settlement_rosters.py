@@ -12,7 +12,8 @@ from core import clock
 from core import db as core_db
 from core.auth import hash_secret
 from core.models import AuditEvent
-from signing.models import HOLDING, Agreement, ApiClient, InsuranceScheme, StaffRole
+from registry.models import ApiClient, InsuranceScheme, StaffRole
+from signing.models import HOLDING, Agreement
 from tests import factories as f
 from tests.settlement_helpers import agreement, as_bureau
 

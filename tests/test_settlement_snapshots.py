@@ -7,9 +7,10 @@ from sqlalchemy import func, select
 
 from core import clock
 from core import db as core_db
-from signing import jobs
-from signing.models import AgreementStatus, Region
-from signing.settlement_models import Snapshot
+from registry.models import Region
+from settlement import jobs
+from settlement.models import Snapshot
+from signing.models import AgreementStatus
 from tests import factories as f
 from tests.settlement_helpers import agreement, as_bureau
 

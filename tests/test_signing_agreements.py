@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 from core import clock
 from core.auth import Actor, Role
 from core.models import IdempotencyRecord
-from signing.models import Agreement, ChangeRequest, Consent, InsuranceScheme, StaffRole
+from registry.models import InsuranceScheme, StaffRole
+from signing.models import Agreement, ChangeRequest, Consent
 from tests import factories as f
 
 CONSENT = "2025-01"
@@ -358,7 +359,7 @@ def test_centres_are_listed_publicly_with_windows_and_teams(client, centres):
 
 
 def test_termination_closes_the_open_follow_ups_and_keeps_logged_ones(client, db, centres):
-    from packages.models import Visit, VisitState
+    from care.models import Visit, VisitState
 
     elder = f.resident(openid="elder", born=date(1945, 6, 1))
     agreement_id = signed(client, centres, elder)

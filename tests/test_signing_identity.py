@@ -4,7 +4,7 @@ from datetime import date
 
 from sqlalchemy import func, select, text
 
-from signing.models import Resident, StaffRole
+from registry.models import Resident, StaffRole
 from tests import factories as f
 
 
@@ -152,7 +152,7 @@ def test_staff_login_with_password(client, centres):
 
 def test_bureau_client_credentials_give_a_token(client, db, centres):
     from core.auth import hash_secret
-    from signing.models import ApiClient
+    from registry.models import ApiClient
 
     db.add(ApiClient(client_id="bureau-1", secret_hash=hash_secret("s3cret"), name="医保局", region_code="430523"))
     db.commit()

@@ -5,8 +5,9 @@ from datetime import date
 from sqlalchemy import select, update
 
 from core import clock
+from registry.models import PolicyProfile
 from signing import rollover
-from signing.models import Agreement, ChangeRequest, PolicyProfile
+from signing.models import Agreement, ChangeRequest
 from tests import factories as f
 
 CONSENT = "2025-01"
@@ -125,7 +126,7 @@ def test_roll_over_runs_from_the_command_line(app, client, db, centres, alice):
 
 
 def test_the_new_cycle_gets_its_follow_up_plan_and_the_old_one_closes(client, db, centres):
-    from packages.models import Visit, VisitState
+    from care.models import Visit, VisitState
 
     elder = f.resident(openid="elder", born=date(1945, 6, 1))
     sign(client, elder, centres["home"])

@@ -4,9 +4,9 @@ from datetime import date
 
 import pytest
 
+from registry.idcard import InvalidIdNumber, age_on, check_character, parse_id_number
+from registry.models import PolicyProfile, Sex
 from signing.cycles import change_window, cycle_bounds, cycle_of, in_change_window
-from signing.idcard import InvalidIdNumber, age_on, check_character, parse_id_number
-from signing.models import PolicyProfile, Sex
 
 TODAY = date(2026, 3, 16)
 

@@ -5,7 +5,7 @@ from flask.cli import AppGroup
 
 from core import clock
 from core.errors import DomainError
-from signing import settlement
+from settlement import service as settlement
 
 settlement_cli = AppGroup("settlement", help="Settlement: monthly snapshots.")
 

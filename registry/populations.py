@@ -7,7 +7,6 @@ Tags: elderly_65, elderly_80, child_0_6, pregnant, postpartum, chronic, the reco
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Iterable
@@ -15,9 +14,9 @@ from typing import Iterable
 from sqlalchemy import ColumnElement, and_, exists, select, true
 
 from core import db
-from packages.models import Condition, ConditionKind, PopulationTag, Pregnancy, RecordedTag
-from signing.idcard import age_on
-from signing.models import Resident
+from core.calendar import add_months
+from registry.idcard import age_on
+from registry.models import Condition, ConditionKind, PopulationTag, Pregnancy, RecordedTag, Resident
 
 CHRONIC_KINDS = frozenset({ConditionKind.HYPERTENSION, ConditionKind.DIABETES, ConditionKind.COPD, ConditionKind.TB,
                            ConditionKind.SEVERE_MENTAL})
@@ -77,12 +76,11 @@ def key_populations(resident: Resident, today: date) -> set[str]:
     return key_populations_of([resident], today)[resident.id]
 
 
-# The same definitions in SQL, for GROUP BY counts over a whole county (signing.settlement, evaluation).
+# The same definitions in SQL, for GROUP BY counts over a whole county (settlement counts, snapshots, evaluation).
 
 def latest_birth_date(as_of: date, age: int) -> date:
-    """The latest birth date of someone at least `age` years old on `as_of` (as signing.idcard.age_on counts)."""
-    year = as_of.year - age
-    return date(year, as_of.month, min(as_of.day, calendar.monthrange(year, as_of.month)[1]))
+    """The latest birth date of someone at least `age` years old on `as_of` (as registry.idcard.age_on counts)."""
+    return add_months(as_of, -12 * age)
 
 
 def aged(as_of: date, min_age: int | None = None, max_age: int | None = None) -> ColumnElement[bool]:

@@ -6,9 +6,10 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.pagination import PageArgs
-from signing.models import InsuranceScheme, Sex
-from signing.schemas import ID, AgreementSchema
-from signing.settlement_models import LineKind
+from core.schemas import ID
+from registry.models import InsuranceScheme, Sex
+from settlement.models import LineKind
+from signing.schemas import AgreementSchema
 
 REGION = validate.Regexp(r"^\d{6}$", error="A region is a 6-digit GB/T 2260 code.")
 FIGURES = fields.Dict(

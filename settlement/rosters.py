@@ -23,11 +23,11 @@ from core.auth import STAFF, Actor, Role
 from core.crypto import mask_id_number
 from core.errors import Invalid
 from core.pagination import decode_cursor, encode_cursor
-from packages.models import AgreementPackage
+from registry.access import check_region
+from registry.models import Centre, Resident
+from registry.service import pooling_region, region_and_descendants
 from signing import cycles
-from signing.access import check_region
-from signing.models import HOLDING, Agreement, AgreementStatus, Centre, Resident
-from signing.registry import pooling_region, region_and_descendants
+from signing.models import HOLDING, Agreement, AgreementPackage, AgreementStatus
 
 STREAM_BATCH = 1000
 COLUMNS = (
@@ -42,7 +42,6 @@ HEADER = [column.key for column in COLUMNS] + ["packages", "tombstone"]
 ROSTER_RESIDENT_FIELDS = {column.key for column in COLUMNS if column.table is Resident.__table__}
 
 
-@event.listens_for(Session, "before_flush")
 def _touch_agreements_of_changed_residents(session: Session, _context, _instances) -> None:
     """A resident's roster fields changed: bump their holding agreements so incremental pulls carry it."""
     changed = [resident.id for resident in session.dirty if isinstance(resident, Resident) and resident.id is not None
@@ -52,6 +51,12 @@ def _touch_agreements_of_changed_residents(session: Session, _context, _instance
             update(Agreement.__table__).where(Agreement.resident_id.in_(changed), Agreement.status.in_(HOLDING))
             .values(updated_at=clock.now())
         )
+
+
+def subscribe() -> None:
+    """Keep incremental pulls whole: every flush that changes a roster field of a resident bumps their agreements."""
+    if not event.contains(Session, "before_flush", _touch_agreements_of_changed_residents):
+        event.listen(Session, "before_flush", _touch_agreements_of_changed_residents)
 
 
 def _current_cycle(region: str | None) -> int:

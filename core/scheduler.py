@@ -1,4 +1,4 @@
-"""The scheduler process (`flask scheduler run`) and its leader lock.
+"""The scheduler machinery (`flask scheduler run`): jobs that each domain's jobs.py lists, and the leader lock.
 
 APScheduler 3.x cannot share a job store between processes, so jobs are defined in code and run
 by one process; running two (or gunicorn with many workers) is still safe: a lease row decides
@@ -10,9 +10,9 @@ each job missed within the misfire grace (APScheduler's memory store forgets the
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
+import signal
 import socket
 import threading
 import uuid
@@ -22,21 +22,15 @@ from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from flask import Flask
+from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy import or_, select, update
 
 from core import clock, db
-from notifications.models import JobRun, Lease
+from core.models import JobRun, Lease
 
 log = logging.getLogger(__name__)
 LEADER = "scheduler"
-
-# Modules whose JOBS list the scheduler runs; each domain adds its own jobs.py here.
-JOB_MODULES = [
-    "notifications.jobs",
-    "signing.jobs",
-]
-
 
 @dataclass(frozen=True)
 class Job:
@@ -44,10 +38,6 @@ class Job:
 
     id: str
     run: Callable[[], object]
-
-
-def collect_jobs() -> list[Job]:
-    return [job for module in JOB_MODULES for job in importlib.import_module(module).JOBS]
 
 
 def trigger_for(job: Job, schedules: dict[str, str]) -> CronTrigger:
@@ -158,7 +148,7 @@ class Runner:
 
 def run(app: Flask, stop: threading.Event) -> None:
     """Run the scheduler until `stop` is set, then hand the lease over."""
-    runner = Runner(app, collect_jobs())
+    runner = Runner(app, app.extensions["jobs"])
     scheduler = runner.scheduler()
     runner.submit = lambda job: scheduler.add_job(runner.tick, args=[job], id=f"catch-up-{job.id}", replace_existing=True)
     scheduler.start()
@@ -167,3 +157,15 @@ def run(app: Flask, stop: threading.Event) -> None:
     stop.wait()
     scheduler.shutdown(wait=True)
     runner.resign()
+
+
+scheduler_cli = AppGroup("scheduler", help="The periodic jobs (run exactly one leader; more are safe).")
+
+
+@scheduler_cli.command("run")
+def run_command() -> None:
+    """Run the scheduler until SIGTERM or Ctrl-C."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run(current_app._get_current_object(), stop)

@@ -12,14 +12,15 @@ from decimal import Decimal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
+from care.models import Visit, VisitState
 from core import clock, db
 from core.errors import Invalid
-from packages.models import Visit, VisitState
-from packages.populations import key_population_sql
+from registry.models import Centre, Resident, Window
+from registry.populations import key_population_sql
+from registry.service import pooling_region, region_and_descendants
+from settlement.service import tally
 from signing import cycles
-from signing.models import Agreement, Centre, Resident, Window
-from signing.registry import pooling_region, region_and_descendants
-from signing.settlement import signed_on, tally
+from signing.models import Agreement, in_force_on
 
 RATE_PLACES = Decimal("0.0001")
 # Annex 2 item 3: base 10 points, one point per 0.1 percentage point above or below the county average, 0..20.
@@ -51,7 +52,7 @@ def _coverage(centre_ids: list[int], as_of: date) -> dict[int, tuple[int, int]]:
         .select_from(Resident)
         .join(Window, Resident.home_window_id == Window.id)
         .outerjoin(Agreement, and_(Agreement.resident_id == Resident.id, Agreement.centre_id == Window.centre_id,
-                                   signed_on(as_of)))
+                                   in_force_on(as_of)))
         .where(Window.centre_id.in_(centre_ids), or_(*key_population_sql(as_of).values()))
         .group_by(Window.centre_id)
     )
@@ -64,8 +65,8 @@ def _renewals(centre_ids: list[int], previous_end: date, as_of: date) -> dict[in
     query = (
         select(Agreement.centre_id, func.count(Agreement.id), func.count(now.id))
         .outerjoin(now, and_(now.resident_id == Agreement.resident_id, now.centre_id == Agreement.centre_id,
-                             signed_on(as_of, now)))
-        .where(Agreement.centre_id.in_(centre_ids), signed_on(previous_end))
+                             in_force_on(as_of, now)))
+        .where(Agreement.centre_id.in_(centre_ids), in_force_on(previous_end))
         .group_by(Agreement.centre_id)
     )
     return {centre_id: (previous, renewed) for centre_id, previous, renewed in db.session.execute(query)}

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
 from core.db import Base, enum_column
-from signing.models import Agreement
 
 
 class Snapshot(Base):
@@ -73,7 +72,3 @@ class ActualCost(Base):
     filing_id: Mapped[int] = mapped_column(ForeignKey("settlement_actual_cost_filings.id"), primary_key=True)
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), primary_key=True)
     cost_fen: Mapped[int] = mapped_column(BigInteger)
-
-
-# The roster's keyset: a region's cycle in (updated_at, id) order, read from the index alone.
-Index("ix_agreements_roster", Agreement.region_code, Agreement.cycle, Agreement.updated_at, Agreement.id)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from packages import protocols as p
-from packages.populations import CHRONIC_KINDS, HealthFacts
-from signing.idcard import age_on
+from registry.idcard import age_on
+from registry.populations import CHRONIC_KINDS, HealthFacts
 
 CHILD_UNTIL_AGE = 6
 

@@ -9,9 +9,10 @@ from flask_smorest import Blueprint
 from core import audit, clock
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import page_schema
-from signing import evaluation, rosters, settlement
-from signing import settlement_schemas as s
-from signing.access import check_region
+from registry.access import check_region
+from settlement import evaluation, rosters
+from settlement import schemas as s
+from settlement import service as settlement
 
 settlement_blp = Blueprint("settlement", __name__, url_prefix="/api/v1/settlement",
                            description="Signed-population counts, monthly snapshots, capitation, evaluation")

@@ -9,9 +9,9 @@ from core import clock, crypto, db, lockout
 from core.auth import DUMMY_HASH, Actor, Role, issue_token, verify_secret
 from core.errors import Conflict, Invalid, Unauthorized
 from core.wechat import WechatClient
-from signing.access import resident_of
-from signing.idcard import IdNumber, InvalidIdNumber, parse_id_number
-from signing.models import ApiClient, Household, InsuranceScheme, Resident, Staff
+from registry.access import resident_of
+from registry.idcard import IdNumber, InvalidIdNumber, parse_id_number
+from registry.models import ApiClient, Household, InsuranceScheme, Resident, Staff
 
 
 def wechat_login(*, code: str) -> dict:

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from core import db
 from core.auth import hash_secret
-from signing.models import ApiClient, Centre, Region, Staff, StaffRole, Team, Window
+from registry.models import ApiClient, Centre, Region, Staff, StaffRole, Team, Window
 
 REGIONS = [
     # code, name, parent, policy profile of the pooling region

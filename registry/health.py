@@ -1,5 +1,5 @@
 """Health facts that drive schedules: conditions, pregnancies and deliveries, recorded key-population
-tags (POLICY.md signing rule 8). Recording one rebuilds the resident's plan in the same transaction."""
+tags (POLICY.md signing rule 8). Recording one tells care (registry.events) to rebuild the resident's plan in the same transaction."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from core import clock, db
 from core.auth import Actor
 from core.errors import Conflict, Invalid, NotFound
-from packages import populations, service
-from packages.models import Condition, ConditionKind, PopulationTag, Pregnancy, RecordedTag
-from signing import access
-from signing.models import Sex
+from registry import access, events, populations
+from registry.models import Condition, ConditionKind, PopulationTag, Pregnancy, RecordedTag, Sex
 
 GESTATION = timedelta(days=280)  # Naegele: expected delivery = last menstrual period + 280 days
 LONGEST_PREGNANCY = timedelta(days=44 * 7)
@@ -64,7 +62,7 @@ def record_delivery(actor: Actor, *, pregnancy_id: int, delivered_on: date) -> P
         if not closed:
             raise Conflict("The delivery is already recorded.")
         db.session.refresh(pregnancy)
-        service.rebuild_plans([pregnancy.resident_id])
+        events.health_facts_changed.send(None, resident_ids=[pregnancy.resident_id])
     return pregnancy
 
 
@@ -88,7 +86,7 @@ def _add_and_replan(row, resident_id: int, conflict: str):
         with db.transaction():
             db.session.add(row)
             db.session.flush()
-            service.rebuild_plans([resident_id])
+            events.health_facts_changed.send(None, resident_ids=[resident_id])
     except IntegrityError:
         raise Conflict(conflict) from None
     return row

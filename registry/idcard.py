@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from signing.models import Sex
+from registry.models import Sex
 
 _WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
 _CHECK_CHARACTERS = "10X98765432"

@@ -7,7 +7,7 @@ from sqlalchemy.orm import selectinload
 
 from core import db
 from core.errors import Invalid, NotFound
-from signing.models import Centre, PolicyProfile, Region, Team, Window
+from registry.models import Centre, PolicyProfile, Region, Team, Window
 
 
 def pooling_region(region_code: str | None) -> Region | None:
@@ -72,3 +72,4 @@ def signable_place(centre_id: int, window_id: int | None, team_id: int | None) -
         if team is None or team.centre_id != centre.id:
             raise Invalid("This team does not belong to the chosen centre.", field="team_id")
     return centre
+

@@ -1,7 +1,12 @@
-"""The app factory: config, database, API, blueprints, CLI."""
+"""The app factory: wires the domains (core → registry → packages → signing → care → notifications →
+settlement) into one Flask app: config, database, API, blueprints, CLI, scheduled jobs and events.
+
+Only this module imports every domain; each domain imports only those to its left.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import swagger_ui_bundle
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     app.url_map.converters["int"] = RowId
     api.register_converter(RowId, lambda converter: {"type": "integer", "minimum": 0, "maximum": converter.max})
+    import_models()
     _register_blueprints(api)
     errors.register(app)
     limits.init_app(app)
@@ -73,30 +79,62 @@ def create_app(settings: Settings | None = None) -> Flask:
         if endpoint.startswith("api-docs."):  # the spec and Swagger UI are open, like the assets
             app.view_functions[endpoint].access_roles = frozenset({"public"})
     _register_cli(app)
+    app.extensions["jobs"] = scheduled_jobs()
+    _connect_events()
     return app
 
 
-def _register_blueprints(api: Api) -> None:
-    from notifications.routes import blueprints as notification_blueprints
-    from packages.routes import blueprints as packages_blueprints
-    from signing.routes import blueprints as signing_blueprints
-    from signing.settlement_routes import blueprints as settlement_blueprints
+# Every domain's tables, so Base.metadata is complete (for Alembic and the app).
+MODEL_MODULES = ("core.models", "core.lockout", "registry.models", "packages.models", "signing.models",
+                 "care.models", "notifications.models", "settlement.models")
 
-    for blueprint in signing_blueprints + settlement_blueprints + packages_blueprints + notification_blueprints:
+
+def import_models() -> None:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+
+
+def _register_blueprints(api: Api) -> None:
+    from care.routes import blueprints as care
+    from notifications.routes import blueprints as notifications
+    from packages.routes import blueprints as packages
+    from registry.routes import blueprints as registry
+    from settlement.routes import blueprints as settlement
+    from signing.routes import blueprints as signing
+
+    for blueprint in registry + packages + signing + care + notifications + settlement:
         api.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
+    from care.cli import care_cli
     from core.cli import db_cli
-    from notifications.cli import notifications_cli, scheduler_cli
-    from packages.cli import packages_cli
-    from signing.cli import demo_cli, signing_cli
-    from signing.settlement_cli import settlement_cli
+    from core.scheduler import scheduler_cli
+    from notifications.cli import notifications_cli
+    from registry.cli import demo_cli
+    from settlement.cli import settlement_cli
+    from signing.cli import signing_cli
 
-    app.cli.add_command(db_cli)
-    app.cli.add_command(signing_cli)
-    app.cli.add_command(demo_cli)
-    app.cli.add_command(packages_cli)
-    app.cli.add_command(scheduler_cli)
-    app.cli.add_command(notifications_cli)
-    app.cli.add_command(settlement_cli)
+    for group in (db_cli, demo_cli, signing_cli, care_cli, scheduler_cli, notifications_cli, settlement_cli):
+        app.cli.add_command(group)
+
+
+def scheduled_jobs() -> list:
+    """Every domain's jobs.py JOBS, in the order they are listed here."""
+    from notifications.jobs import JOBS as notifications
+    from settlement.jobs import JOBS as settlement
+    from signing.jobs import JOBS as signing
+
+    return [*signing, *notifications, *settlement]
+
+
+def _connect_events() -> None:
+    """Cross-domain steps that point right-to-left are signals: connected here, not by import side effects."""
+    from care import plans
+    from settlement import rosters
+    from signing import access, service
+
+    plans.subscribe()
+    service.subscribe()
+    access.subscribe()
+    rosters.subscribe()

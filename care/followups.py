@@ -13,13 +13,13 @@ from decimal import Decimal
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from care.models import Reading, Timeliness, Visit, VisitRecord, VisitState
 from core import clock, db
 from core.auth import Actor, Role
+from core.calendar import Offset, days, months
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.pagination import paginate
-from packages.dates import Offset, days, months
-from packages.models import Reading, Timeliness, Visit, VisitRecord, VisitState
-from signing import access
+from registry import access
 
 DUE, OVERDUE, UPCOMING = "due", "overdue", "upcoming"
 # POLICY.md: danger signs call for referral and an early re-visit; targets of control.

@@ -18,36 +18,15 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
+from core.calendar import add_months
 from core.errors import Invalid, NotFound
-from packages.populations import aged, key_population_sql
-from signing.models import (
-    HOLDING,
-    Agreement,
-    AgreementStatus,
-    Centre,
-    InsuranceScheme,
-    PolicyProfile,
-    Region,
-    Resident,
-    Team,
-    Window,
-)
-from signing.registry import pooling_region, region_and_descendants
-from signing.settlement_models import ActualCost, ActualCostFiling, LineKind, Snapshot, SnapshotLine
+from registry.models import Centre, InsuranceScheme, PolicyProfile, Region, Resident, Team, Window
+from registry.populations import aged, key_population_sql
+from registry.service import pooling_region, region_and_descendants
+from settlement.models import ActualCost, ActualCostFiling, LineKind, Snapshot, SnapshotLine
+from signing.models import Agreement, in_force_on
 
 ROUNDING = "Amounts are integer fen, rounded ROUND_HALF_UP to the fen per centre; the withheld part is the rest."
-
-
-def signed_on(as_of: date, agreement=Agreement) -> ColumnElement[bool]:
-    """An agreement holds on `as_of`: started, not past its cycle, and not terminated by then."""
-    return and_(
-        agreement.start_date <= as_of,
-        agreement.end_date >= as_of,
-        or_(
-            agreement.status.in_([*HOLDING, AgreementStatus.EXPIRED]),
-            and_(agreement.status == AgreementStatus.TERMINATED, agreement.terminated_on > as_of),
-        ),
-    )
 
 
 def _heads(condition: ColumnElement[bool]):
@@ -89,7 +68,7 @@ def tally_query(as_of: date, region_codes: list[str], measures: dict, *, by: tup
     query = select(*by, *measures.values()).select_from(Agreement).join(Resident, Agreement.resident_id == Resident.id)
     for target, on in joins:
         query = query.outerjoin(target, on)
-    query = query.where(Agreement.region_code.in_(region_codes), signed_on(as_of))
+    query = query.where(Agreement.region_code.in_(region_codes), in_force_on(as_of))
     if where is not None:
         query = query.where(where)
     return query.group_by(*by) if by else query
@@ -173,7 +152,7 @@ def _adjustments(region: Region, codes: list[str], as_of: date) -> list[Snapshot
     """Late corrections to the past year's frozen months: each month recounted, minus what was recorded."""
     earlier = list(db.session.scalars(
         select(Snapshot).where(Snapshot.region_code == region.code, Snapshot.as_of < as_of,
-                               Snapshot.as_of >= as_of.replace(year=as_of.year - 1)).order_by(Snapshot.as_of)
+                               Snapshot.as_of >= add_months(as_of, -12)).order_by(Snapshot.as_of)
     ))
     recorded = _recorded(region.code, [snapshot.month for snapshot in earlier])
     lines = []

@@ -1,0 +1,1 @@
+"""What is delivered: follow-up plans, visits and their records, worklists, clinical feedback."""

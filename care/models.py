@@ -1,0 +1,119 @@
+"""Scheduled follow-up visits and the records of visits made."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core import clock
+from core.db import Base, enum_column
+from registry.models import Resident
+
+
+class VisitState(str, enum.Enum):
+    PLANNED = "planned"
+    DONE = "done"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+class Timeliness(str, enum.Enum):
+    ON_TIME = "on_time"
+    LATE = "late"
+
+
+class Visit(Base):
+    """One scheduled follow-up of one resident: due date, window, responsible team, state.
+
+    "Due" and "overdue" are not stored: they follow from the window and today's date.
+    (programme, code) names the visit in its protocol, unique per resident, so rebuilding a plan
+    never duplicates a visit. `rescheduled` marks a visit clinical feedback moved: rebuilds keep it.
+    """
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        UniqueConstraint("resident_id", "programme", "code"),
+        Index("ix_visits_team_state_due", "team_id", "state", "due_date"),
+        Index("ix_visits_state_due", "state", "due_date"),
+        # The worklist: a centre's planned visits by the last day of their window.
+        Index("ix_visits_centre_state_window_end", "centre_id", "state", "window_end"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"))
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    programme: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(120))
+    protocol_version: Mapped[str] = mapped_column(String(20))
+    due_date: Mapped[date]
+    window_start: Mapped[date]
+    window_end: Mapped[date]
+    state: Mapped[VisitState] = mapped_column(enum_column(VisitState), default=VisitState.PLANNED)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+    rescheduled: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    served_on: Mapped[date | None]
+    timeliness: Mapped[Timeliness | None] = mapped_column(enum_column(Timeliness))
+    referral: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+
+    resident: Mapped[Resident] = relationship()
+
+
+class VisitMode(str, enum.Enum):
+    CLINIC = "clinic"
+    HOME = "home"
+    PHONE = "phone"
+
+
+class Reading(str, enum.Enum):
+    """How a hypertension/diabetes reading classifies (POLICY.md: danger signs; control targets)."""
+
+    CONTROLLED = "controlled"
+    UNCONTROLLED = "uncontrolled"
+    DANGER = "danger"
+
+
+class VisitRecord(Base):
+    """What a doctor logged for a visit. A correction is a new revision; earlier ones stay as history.
+
+    The window the visit had when it was served is kept, so timeliness stays true after later edits.
+    """
+
+    __tablename__ = "visit_records"
+    __table_args__ = (UniqueConstraint("visit_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    revision: Mapped[int]
+    current: Mapped[bool] = mapped_column(default=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    served_on: Mapped[date]
+    mode: Mapped[VisitMode] = mapped_column(enum_column(VisitMode))
+    systolic: Mapped[int | None]
+    diastolic: Mapped[int | None]
+    glucose: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
+    glucose_fasting: Mapped[bool | None]
+    heart_rate: Mapped[int | None]
+    weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    findings: Mapped[str | None] = mapped_column(String(2000))
+    referral: Mapped[bool] = mapped_column(default=False)
+    notes: Mapped[str | None] = mapped_column(String(2000))
+    reading: Mapped[Reading | None] = mapped_column(enum_column(Reading))
+    window_start: Mapped[date]
+    window_end: Mapped[date]
+    timeliness: Mapped[Timeliness] = mapped_column(enum_column(Timeliness))
+    recorded_at: Mapped[datetime] = mapped_column(default=clock.now)

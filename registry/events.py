@@ -1,0 +1,13 @@
+"""What the registry tells later domains without importing them (connected by app.create_app).
+
+Signals are sent inside the transaction of the change, so receivers' writes share its fate.
+"""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+# sender: None; resident_ids: residents whose conditions, pregnancies or tags changed (plans follow).
+health_facts_changed = _signals.signal("health-facts-changed")
+# sender: None; resident: a Resident whose insurance facts changed (capitation counts follow).
+insurance_changed = _signals.signal("insurance-changed")

@@ -1,0 +1,22 @@
+"""Residents' records kept by staff: insurance and record-keeping facts."""
+
+from __future__ import annotations
+
+from core import db
+from core.auth import Actor
+from core.errors import Invalid
+from registry import access, events
+from registry.models import Region, Resident, Window
+
+
+def update_resident(actor: Actor, resident_id: int, **changes) -> Resident:
+    """Record a resident's insurance and record-keeping facts; signing re-derives capitation (registry.events)."""
+    resident = access.get_resident(actor, resident_id)
+    for field, model, what in (("insurance_region_code", Region, "region"), ("home_window_id", Window, "village clinic")):
+        if changes.get(field) is not None and db.session.get(model, changes[field]) is None:
+            raise Invalid(f"No such {what}.", field=field)
+    with db.transaction():
+        for name, value in changes.items():
+            setattr(resident, name, value)
+        events.insurance_changed.send(None, resident=resident)
+    return resident

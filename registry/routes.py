@@ -1,0 +1,184 @@
+"""HTTP for logins, identity, centres, residents and agreements. Thin: the rules are in the services."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from core import audit
+from core.auth import STAFF, Role, current_actor, public, requires
+from core.errors import DomainError
+from registry import access, accounts, health, residents
+from registry import schemas as s
+from registry import service as registry
+
+auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Logins: residents, staff, bureau systems")
+me_blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="The calling resident")
+centres_blp = Blueprint("centres", __name__, url_prefix="/api/v1/centres", description="Health centres to sign with")
+health_blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Health facts that drive follow-ups")
+residents_blp = Blueprint("residents", __name__, url_prefix="/api/v1/residents", description="Residents, for staff")
+blueprints = [auth_blp, me_blp, centres_blp, residents_blp, health_blp]
+
+
+@auth_blp.route("/wechat-login")
+class WechatLogin(MethodView):
+    @public
+    @auth_blp.arguments(s.WechatLoginSchema)
+    @auth_blp.response(200, s.WechatTokenSchema)
+    def post(self, body):
+        """Log a resident in with a wx.login() code"""
+        return accounts.wechat_login(**body)
+
+
+@auth_blp.route("/staff-login")
+class StaffLogin(MethodView):
+    @public
+    @auth_blp.arguments(s.StaffLoginSchema)
+    @auth_blp.response(200, s.TokenSchema)
+    def post(self, body):
+        """Log a doctor, centre admin or bureau user in"""
+        return accounts.staff_login(**body)
+
+
+@auth_blp.route("/token")
+class ClientToken(MethodView):
+    @public
+    @auth_blp.arguments(s.ClientCredentialsSchema, location="form")
+    @auth_blp.response(200, s.TokenSchema)
+    def post(self, body):
+        """Give a bureau system a token (client credentials)"""
+        return accounts.client_token(client_id=body["client_id"], client_secret=body["client_secret"])
+
+
+@me_blp.route("")
+class Me(MethodView):
+    @requires(Role.RESIDENT)
+    @me_blp.response(200, s.MeSchema)
+    def get(self):
+        """The calling resident and their household"""
+        return access.resident_of(current_actor())
+
+
+@me_blp.route("/identity")
+class Identity(MethodView):
+    @requires(Role.RESIDENT)
+    @me_blp.arguments(s.IdentitySchema)
+    @me_blp.response(200, s.ResidentSchema)
+    def post(self, body):
+        """Bind the caller's WeChat account to their resident ID"""
+        return accounts.bind_identity(current_actor(), **body)
+
+
+@me_blp.route("/household-members")
+class HouseholdMembers(MethodView):
+    @requires(Role.RESIDENT)
+    @me_blp.arguments(s.HouseholdMemberSchema)
+    @me_blp.response(201, s.ResidentSchema)
+    def post(self, body):
+        """Register a family member in the caller's household"""
+        return accounts.add_household_member(current_actor(), **body)
+
+
+@centres_blp.route("")
+class Centres(MethodView):
+    @public
+    @centres_blp.arguments(s.CentreQuerySchema, location="query")
+    @centres_blp.response(200, s.CentreSchema(many=True))
+    def get(self, query):
+        """Centres a resident can sign with, with their village clinics and teams"""
+        return registry.list_centres(**query)
+
+
+@centres_blp.route("/<int:centre_id>")
+class CentreById(MethodView):
+    @public
+    @centres_blp.response(200, s.CentreSchema)
+    def get(self, centre_id):
+        """One centre"""
+        return registry.get_centre(centre_id)
+
+
+@residents_blp.route("")
+class Residents(MethodView):
+    @requires(*STAFF)
+    @residents_blp.arguments(s.OnSiteRegistrationSchema)
+    @residents_blp.response(201, s.ResidentSchema)
+    @residents_blp.alt_response(200, schema=s.ResidentSchema, description="Already registered: the existing resident")
+    def post(self, body):
+        """Register a resident on site, or find them by ID number"""
+        resident, created = accounts.register_on_site(current_actor(), **body)
+        audit.record("resident.register" if created else "resident.read", "resident", resident.id)
+        return resident, 201 if created else 200
+
+
+@residents_blp.route("/<int:resident_id>")
+class ResidentById(MethodView):
+    @requires(*STAFF, Role.BUREAU)
+    @residents_blp.response(200, s.ResidentSchema)
+    def get(self, resident_id):
+        """One resident (ID number and phone masked)"""
+        try:
+            resident = access.get_resident(current_actor(), resident_id)
+        except DomainError as refused:
+            audit.record("resident.read", "resident", resident_id, outcome=f"refused_{refused.status}")
+            raise
+        audit.record("resident.read", "resident", resident_id)
+        return resident
+
+    @requires(*STAFF)
+    @residents_blp.arguments(s.ResidentUpdateSchema)
+    @residents_blp.response(200, s.ResidentSchema)
+    def patch(self, body, resident_id):
+        """Record insurance and health-record facts of a resident"""
+        resident = residents.update_resident(current_actor(), resident_id, **body)
+        audit.record("resident.update", "resident", resident_id, fields=sorted(body))
+        return resident
+
+
+@health_blp.route("/residents/<int:resident_id>/health")
+class ResidentHealth(MethodView):
+    @requires(*STAFF)
+    @health_blp.response(200, s.HealthSchema)
+    def get(self, resident_id):
+        """A resident's conditions, pregnancies, tags and key populations"""
+        return health.health_of(current_actor(), resident_id=resident_id)
+
+
+@health_blp.route("/residents/<int:resident_id>/conditions")
+class Conditions(MethodView):
+    @requires(Role.DOCTOR)
+    @health_blp.arguments(s.ConditionInSchema)
+    @health_blp.response(201, s.ConditionSchema)
+    def post(self, body, resident_id):
+        """Record a diagnosis (hypertension, type-2 diabetes, COPD, TB, severe mental disorder, ...)"""
+        return health.record_condition(current_actor(), resident_id=resident_id, **body)
+
+
+@health_blp.route("/residents/<int:resident_id>/pregnancies")
+class Pregnancies(MethodView):
+    @requires(Role.DOCTOR)
+    @health_blp.arguments(s.PregnancyInSchema)
+    @health_blp.response(201, s.PregnancySchema)
+    def post(self, body, resident_id):
+        """Register a pregnancy by last menstrual period or expected delivery date"""
+        return health.register_pregnancy(current_actor(), resident_id=resident_id, **body)
+
+
+@health_blp.route("/pregnancies/<int:pregnancy_id>/delivery")
+class Delivery(MethodView):
+    @requires(Role.DOCTOR)
+    @health_blp.arguments(s.DeliveryInSchema)
+    @health_blp.response(200, s.PregnancySchema)
+    def post(self, body, pregnancy_id):
+        """Record the delivery: prenatal visits end, postpartum visits are planned"""
+        return health.record_delivery(current_actor(), pregnancy_id=pregnancy_id, **body)
+
+
+@health_blp.route("/residents/<int:resident_id>/tags")
+class Tags(MethodView):
+    @requires(Role.DOCTOR)
+    @health_blp.arguments(s.TagInSchema)
+    @health_blp.response(201, s.TagInSchema)
+    def post(self, body, resident_id):
+        """Record a key-population tag: disabled, poverty-alleviated, special family-planning family"""
+        return health.record_tag(current_actor(), resident_id=resident_id, **body)

@@ -1,0 +1,2 @@
+"""What the bureau pulls and pays: signed counts, monthly snapshots, capitation, actual costs, rosters,
+evaluation. Nothing imports it."""

@@ -1,0 +1,16 @@
+"""What signing tells the domains to its right (care, notifications) without importing them.
+
+Each signal is sent inside the transaction that made the change, so a receiver's writes commit or
+roll back with it. Receivers are connected by app.create_app, never by an import's side effect.
+"""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+# sender: None; agreements: list[Agreement] that began today (fresh signings).
+signed = _signals.signal("signed")
+# sender: None; resident_ids: residents whose agreement ended (termination, death).
+ended = _signals.signal("ended")
+# sender: None; resident_ids: residents whose agreements of a cycle that has begun were created or activated.
+cycle_started = _signals.signal("cycle-started")
