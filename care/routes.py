@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from care import followups
 from care import schemas as s
 from core.auth import STAFF, Role, current_actor, requires
-from core.pagination import page_schema
+from core.pagination import one_page, page_schema
 
 followups_blp = Blueprint("followups", __name__, url_prefix="/api/v1", description="Follow-up visits")
 blueprints = [followups_blp]
@@ -36,10 +36,10 @@ class VisitById(MethodView):
 @followups_blp.route("/visits/<int:visit_id>/records")
 class VisitRecords(MethodView):
     @requires(*STAFF)
-    @followups_blp.response(200, s.VisitRecordListSchema)
+    @followups_blp.response(200, page_schema(s.VisitRecordSchema))
     def get(self, visit_id):
         """The visit's record with every correction"""
-        return {"records": followups.visit_records(current_actor(), visit_id=visit_id)}
+        return one_page(followups.visit_records(current_actor(), visit_id=visit_id))
 
     @requires(Role.DOCTOR)
     @followups_blp.arguments(s.VisitRecordInSchema)
@@ -63,16 +63,16 @@ class VisitRecordById(MethodView):
 class Completion(MethodView):
     @requires(*STAFF)
     @followups_blp.arguments(s.CompletionQuerySchema, location="query")
-    @followups_blp.response(200, s.CompletionSchema)
+    @followups_blp.response(200, page_schema(s.CompletionRowSchema))
     def get(self, query):
         """Completion per team and programme for visits whose window closes in the period"""
-        return {"rows": followups.completion(current_actor(), **query)}
+        return one_page(followups.completion(current_actor(), **query))
 
 
 @followups_blp.route("/me/visits")
 class MyVisits(MethodView):
     @requires(Role.RESIDENT)
-    @followups_blp.response(200, s.VisitListSchema)
+    @followups_blp.response(200, page_schema(s.VisitSchema))
     def get(self):
         """The follow-up visits of the caller and their household"""
-        return {"visits": followups.visits_of_household(current_actor())}
+        return one_page(followups.visits_of_household(current_actor()))

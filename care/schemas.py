@@ -35,10 +35,6 @@ class VisitSchema(ma.Schema):
     referral = fields.Boolean(required=True)
 
 
-class VisitListSchema(ma.Schema):
-    visits = fields.List(fields.Nested(VisitSchema), required=True)
-
-
 class WorklistQuerySchema(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf([followups.DUE, followups.OVERDUE]),
                            metadata={"description": "default: both"})
@@ -75,10 +71,6 @@ class VisitRecordSchema(VisitRecordInSchema):
     window_end = fields.Date(required=True)
 
 
-class VisitRecordListSchema(ma.Schema):
-    records = fields.List(fields.Nested(VisitRecordSchema), required=True)
-
-
 class CompletionQuerySchema(ma.Schema):
     date_from = fields.Date(required=True, data_key="from")
     date_to = fields.Date(required=True, data_key="to")
@@ -93,7 +85,3 @@ class CompletionRowSchema(ma.Schema):
     done_late = fields.Integer(required=True)
     missed = fields.Integer(required=True)
     open = fields.Integer(required=True)
-
-
-class CompletionSchema(ma.Schema):
-    rows = fields.List(fields.Nested(CompletionRowSchema), required=True)

@@ -7,9 +7,10 @@ stays correct while rows are added or removed between calls.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import marshmallow as ma
 from sqlalchemy import Select, tuple_
@@ -25,14 +26,20 @@ class PageArgs(ma.Schema):
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=MAX_LIMIT))
 
 
+@functools.cache
 def page_schema(item_schema: type[ma.Schema]) -> type[ma.Schema]:
-    """`{items: [item_schema], next_cursor}`; next_cursor is null on the last page."""
+    """`{items: [item_schema], next_cursor}`: every list response has this shape; next_cursor is null on the last page."""
     name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
     return type(
         name,
         (ma.Schema,),
         {"items": ma.fields.List(ma.fields.Nested(item_schema), required=True), "next_cursor": ma.fields.String(allow_none=True)},
     )
+
+
+def one_page(items: Iterable[Any]) -> dict:
+    """A list that is whole in one page (a household's agreements, a visit's records) in the one envelope."""
+    return {"items": list(items), "next_cursor": None}
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
@@ -52,22 +59,27 @@ def decode_cursor(cursor: str, key_columns: Sequence) -> list[Any]:
 
 def _typed(value: Any, kind: type) -> Any:
     if kind in (date, datetime) and isinstance(value, str):
-        return kind.fromisoformat(value)
+        typed = kind.fromisoformat(value)
+        if kind is datetime and typed.tzinfo is None:  # every instant we store is aware; ours carry the offset
+            raise ValueError("naive instant")
+        return typed
     if not isinstance(value, kind):
         raise TypeError(f"expected {kind.__name__}")
     return value
 
 
-def paginate(query: Select, *, key_columns: Sequence, cursor: str | None, limit: int, key_of=None) -> dict:
+def paginate(query: Select, *, key_columns: Sequence, cursor: str | None, limit: int, key_of=None,
+             rows: bool = False) -> dict:
     """Run `query` one page at a time, ordered by `key_columns` (unique together, ascending).
 
     `key_of(row)` gives a row's key values; by default the attributes named like the key columns.
+    Items are the query's entities, or its rows (named tuples) with `rows=True`.
     """
     key_of = key_of or (lambda row: [getattr(row, column.key) for column in key_columns])
     if cursor:
         after = decode_cursor(cursor, key_columns)
         query = query.where(tuple_(*key_columns) > tuple_(*after)) if len(key_columns) > 1 else query.where(key_columns[0] > after[0])
-    rows = db.session.scalars(query.order_by(*key_columns).limit(limit + 1)).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "next_cursor": encode_cursor(key_of(rows[-1])) if has_more else None}
+    ordered = query.order_by(*key_columns).limit(limit + 1)
+    found = (db.session.execute(ordered) if rows else db.session.scalars(ordered)).all()
+    page = found[:limit]
+    return {"items": page, "next_cursor": encode_cursor(key_of(page[-1])) if len(found) > limit else None}

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.auth import STAFF, Role, current_actor, requires
-from core.pagination import PageArgs, page_schema
+from core.pagination import PageArgs, one_page, page_schema
 from notifications import schemas as s
 from notifications import service
 
@@ -21,10 +21,10 @@ blueprints = [my_blp, lectures_blp, messages_blp]
 class Subscriptions(MethodView):
     @requires(Role.RESIDENT)
     @my_blp.arguments(s.SubscriptionGrantSchema)
-    @my_blp.response(200, s.SubscriptionListSchema)
+    @my_blp.response(200, page_schema(s.SubscriptionSchema))
     def post(self, body):
         """Record the subscribe-message templates the resident just accepted"""
-        return {"subscriptions": service.grant_subscriptions(current_actor(), **body)}
+        return one_page(service.grant_subscriptions(current_actor(), **body))
 
 
 @my_blp.route("/notifications")

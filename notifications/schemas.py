@@ -21,10 +21,6 @@ class SubscriptionSchema(ma.Schema):
     long_term = fields.Boolean()
 
 
-class SubscriptionListSchema(ma.Schema):
-    subscriptions = fields.List(fields.Nested(SubscriptionSchema))
-
-
 class PreferencesSchema(ma.Schema):
     off = fields.List(fields.Enum(Kind, by_value=True), required=True, validate=validate.Length(max=len(Kind)),
                       metadata={"description": "kinds of reminder the resident turned off"})

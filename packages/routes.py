@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from core.auth import Role, current_actor, public, requires
+from core.auth import Role, current_actor, public, requires, token_actor
+from core.pagination import one_page, page_schema
 from packages import schemas as s
 from packages import service
 
@@ -17,10 +18,12 @@ blueprints = [packages_blp]
 class Packages(MethodView):
     @public
     @packages_blp.arguments(s.PackageQuerySchema, location="query")
-    @packages_blp.response(200, s.PackageSchema(many=True))
+    @packages_blp.response(200, page_schema(s.PackageSchema))
     def get(self, query):
         """The 2025 package catalogue, optionally with a centre's prices or only what the calling resident may choose"""
-        return service.list_packages(tier=query["tier"], centre_id=query["centre"], eligible_for=query["eligible_for"])
+        actor = token_actor() if query["eligible_for"] == "me" else None  # a public list that may depend on who asks
+        return one_page(service.list_packages(actor, tier=query["tier"], centre_id=query["centre"],
+                                              eligible_for=query["eligible_for"]))
 
 
 @packages_blp.route("/<code>")

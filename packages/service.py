@@ -6,25 +6,24 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
-from core.auth import Actor, Role, token_actor
+from core.auth import Actor, Role
 from core.errors import Conflict, Invalid, NotFound
 from packages import catalogue
 from packages.models import PackageDef, PackagePrice
 from registry import access, populations
 
 
-def list_packages(*, tier: str | None, centre_id: int | None, eligible_for: str | None) -> list[dict]:
+def list_packages(actor: Actor | None, *, tier: str | None, centre_id: int | None, eligible_for: str | None) -> list[dict]:
     """The current catalogue, with a centre's prices and, for `eligible_for=me`, only what the caller may choose.
 
-    The catalogue is public; `eligible_for=me` needs the calling resident's token.
+    The catalogue is public (`actor` None); `eligible_for=me` is for the calling resident.
     """
     query = select(PackageDef).where(PackageDef.edition == catalogue.EDITION)
     if tier:
         query = query.where(PackageDef.tier == tier)
     packages = list(db.session.scalars(query))
     if eligible_for == "me":
-        actor = token_actor()
-        if actor.role is not Role.RESIDENT:
+        if actor is None or actor.role is not Role.RESIDENT:
             raise Invalid("eligible_for=me is for residents.", field="eligible_for", location="query")
         tags = populations.key_populations(access.resident_of(actor), clock.today())
         packages = [package for package in packages if is_eligible(package, tags)]

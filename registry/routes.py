@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from core import audit
 from core.auth import STAFF, Role, current_actor, public, requires
 from core.errors import DomainError
+from core.pagination import page_schema
 from registry import access, accounts, health, residents
 from registry import schemas as s
 from registry import service as registry
@@ -83,7 +84,7 @@ class HouseholdMembers(MethodView):
 class Centres(MethodView):
     @public
     @centres_blp.arguments(s.CentreQuerySchema, location="query")
-    @centres_blp.response(200, s.CentreSchema(many=True))
+    @centres_blp.response(200, page_schema(s.CentreSchema))
     def get(self, query):
         """Centres a resident can sign with, with their village clinics and teams"""
         return registry.list_centres(**query)

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.crypto import mask_id_number, mask_phone
+from core.pagination import PageArgs
 from core.schemas import ID
 from registry.models import ConditionKind, InsuranceScheme, RecordedTag, Sex
 
@@ -99,7 +100,7 @@ class CentreSchema(ma.Schema):
     teams = fields.List(fields.Nested(IdRefSchema), required=True)
 
 
-class CentreQuerySchema(ma.Schema):
+class CentreQuerySchema(PageArgs):
     region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"))
     q = fields.String(load_default=None, validate=validate.Length(max=50))
 

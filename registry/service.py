@@ -7,6 +7,7 @@ from sqlalchemy.orm import selectinload
 
 from core import db
 from core.errors import Invalid, NotFound
+from core.pagination import paginate
 from registry.models import Centre, PolicyProfile, Region, Team, Window
 
 
@@ -38,15 +39,15 @@ def region_and_descendants(region_code: str) -> list[str]:
     return codes
 
 
-def list_centres(*, region: str | None, q: str | None) -> list[Centre]:
-    """Centres a resident can sign with, optionally within a region (and its sub-regions) or by name."""
+def list_centres(*, region: str | None, q: str | None, cursor: str | None, limit: int) -> dict:
+    """Centres a resident can sign with, optionally within a region (and its sub-regions) or by name, a page at a time."""
     query = select(Centre).where(Centre.takes_part.is_(True)).options(selectinload(Centre.windows), selectinload(Centre.teams))
     if region:
         query = query.where(Centre.region_code.in_(region_and_descendants(region)))
     if q:
         pattern = f"%{q.strip()}%"
         query = query.where(or_(Centre.name.like(pattern), Centre.code.like(pattern)))
-    return list(db.session.scalars(query.order_by(Centre.id)))
+    return paginate(query, key_columns=[Centre.id], cursor=cursor, limit=limit)
 
 
 def get_centre(centre_id: int) -> Centre:

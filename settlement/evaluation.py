@@ -14,7 +14,9 @@ from sqlalchemy.orm import aliased
 
 from care.models import Visit, VisitState
 from core import clock, db
+from core.auth import Actor
 from core.errors import Invalid
+from registry.access import check_region
 from registry.models import Centre, Resident, Window
 from registry.populations import key_population_sql
 from registry.service import pooling_region, region_and_descendants
@@ -83,8 +85,9 @@ def _follow_ups(centre_ids: list[int], start: date, as_of: date) -> dict[int, tu
     return {centre_id: (due, done) for centre_id, due, done in db.session.execute(query)}
 
 
-def evaluate(*, region: str, cycle: int) -> dict:
+def evaluate(actor: Actor, *, region: str, cycle: int) -> dict:
     """Annex 2 indicators per centre of a pooling region for a cycle, as of today or the cycle's end."""
+    check_region(actor, region)
     pooling = pooling_region(region)
     if pooling is None:
         raise Invalid("Evaluation is per pooling region (a county); this region is not in one.", field="region",

@@ -15,14 +15,13 @@ from datetime import datetime
 from typing import IO, Callable, Iterable, Iterator
 
 from openpyxl import Workbook
-from sqlalchemy import Select, and_, event, inspect, or_, select, update
+from sqlalchemy import Select, event, inspect, select, update
 from sqlalchemy.orm import Session
 
-from core import clock, db
+from core import audit, clock, db
 from core.auth import STAFF, Actor, Role
 from core.crypto import mask_id_number
-from core.errors import Invalid
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import paginate
 from registry.access import check_region
 from registry.models import Centre, Resident
 from registry.service import pooling_region, region_and_descendants
@@ -39,6 +38,7 @@ COLUMNS = (
     Agreement.updated_at,
 )
 HEADER = [column.key for column in COLUMNS] + ["packages", "tombstone"]
+KEYSET = (Agreement.updated_at, Agreement.id)  # the roster's order: every change moves a row to the end
 ROSTER_RESIDENT_FIELDS = {column.key for column in COLUMNS if column.table is Resident.__table__}
 
 
@@ -59,6 +59,29 @@ def subscribe() -> None:
         event.listen(Session, "before_flush", _touch_agreements_of_changed_residents)
 
 
+def pull(actor: Actor, *, form: str, region: str | None, cycle: int | None, updated_since: datetime | None,
+         cursor: str | None, limit: int):
+    """A roster pull the actor may make: a JSON page, or the whole roster as CSV lines or XLSX chunks.
+
+    Audited when it starts (who, region, format), before any row leaves: a download aborted half-way
+    still left its event. Files get a second event with the rows sent once the last row is out.
+    """
+    query, region = roster_query(actor, region=region, cycle=cycle, updated_since=updated_since)
+    pulled = dict(region=region, cycle=cycle, centre_id=actor.centre_id, format=form,
+                  updated_since=updated_since and updated_since.isoformat())
+    if form == "json":
+        page = roster_page(actor, query, cursor=cursor, limit=limit)
+        audit.record("roster.pull", "roster", region, rows=len(page["items"]), **pulled)
+        return page
+    audit.record("roster.pull", "roster", region, rows=None, **pulled)
+    finished = lambda rows: audit.record("roster.pull.done", "roster", region, rows=rows, **pulled)  # noqa: E731
+    if form == "csv":
+        return stream_csv(actor, query, finished)
+    spool, rows = write_xlsx(actor, query)
+    finished(rows)
+    return chunks(spool)
+
+
 def _current_cycle(region: str | None) -> int:
     pooling = pooling_region(region)
     return cycles.cycle_of(pooling.profile, clock.today()) if pooling else clock.today().year
@@ -76,7 +99,7 @@ def roster_query(actor: Actor, *, region: str | None, cycle: int | None, updated
         query = query.where(Agreement.centre_id == actor.centre_id)
     if updated_since is not None:
         query = query.where(Agreement.updated_at >= updated_since)
-    return query.order_by(Agreement.updated_at, Agreement.id), region
+    return query, region
 
 
 def packages_of(agreement_ids: list[int]) -> dict[int, list[str]]:
@@ -108,21 +131,10 @@ def entry(actor: Actor, row, packages: list[str]) -> dict:
     return values
 
 
-def _after(cursor: str):
-    at, agreement_id = decode_cursor(cursor, [Agreement.updated_at, Agreement.id])
-    if at.tzinfo is None:
-        raise Invalid("Not a cursor this list gave out.", field="cursor", location="query")
-    return or_(Agreement.updated_at > at, and_(Agreement.updated_at == at, Agreement.id > agreement_id))
-
-
 def roster_page(actor: Actor, query: Select, *, cursor: str | None, limit: int) -> dict:
     """One page of the roster after `cursor`, and the cursor of the next page (null on the last)."""
-    if cursor:
-        query = query.where(_after(cursor))
-    rows = db.session.execute(query.limit(limit + 1)).all()
-    more, rows = len(rows) > limit, rows[:limit]
-    next_cursor = encode_cursor([rows[-1].updated_at.isoformat(), rows[-1].id]) if more else None
-    return {"items": entries(actor, rows), "next_cursor": next_cursor}
+    page = paginate(query, key_columns=KEYSET, cursor=cursor, limit=limit, rows=True)
+    return {"items": entries(actor, page["items"]), "next_cursor": page["next_cursor"]}
 
 
 def _enum_value(value):
@@ -143,7 +155,7 @@ _CONVERTERS = [(name, _CELL.get(name)) for name in HEADER]
 
 def _cells(actor: Actor, query: Select) -> Iterator[list]:
     """Spreadsheet rows, a chunk of STREAM_BATCH at a time from the server-side cursor: memory stays constant."""
-    for chunk in db.session.execute(query.execution_options(yield_per=STREAM_BATCH)).partitions():
+    for chunk in db.session.execute(query.order_by(*KEYSET).execution_options(yield_per=STREAM_BATCH)).partitions():
         for values in entries(actor, chunk):
             yield [values[name] if convert is None else convert(values[name]) for name, convert in _CONVERTERS]
 

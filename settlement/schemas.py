@@ -62,10 +62,6 @@ class SnapshotSchema(ma.Schema):
     lines = fields.List(fields.Nested(SnapshotLineSchema), required=True)
 
 
-class SnapshotListSchema(ma.Schema):
-    snapshots = fields.List(fields.Nested(SnapshotSchema), required=True)
-
-
 class CapitationQuerySchema(RegionQuerySchema):
     period = fields.String(required=True, validate=validate.Regexp(r"^\d{4}(-(0[1-9]|1[0-2]))?$", error="YYYY-MM or YYYY."),
                            metadata={"description": "a month, or a year: its frozen months summed per centre"})

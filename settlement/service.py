@@ -17,9 +17,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from core import clock, db
+from core import audit, clock, db
+from core.auth import Actor
 from core.calendar import add_months
 from core.errors import Invalid, NotFound
+from registry.access import check_region
 from registry.models import Centre, InsuranceScheme, PolicyProfile, Region, Resident, Team, Window
 from registry.populations import aged, key_population_sql
 from registry.service import pooling_region, region_and_descendants
@@ -86,8 +88,9 @@ def _key(value) -> str | None:
     return None if value is None else str(getattr(value, "value", value))
 
 
-def signed_counts(*, region: str, as_of: date, group_by: str) -> dict:
+def signed_counts(actor: Actor, *, region: str, as_of: date, group_by: str) -> dict:
     """Head counts of the people signed on `as_of` in `region` and its sub-regions, split by `group_by`."""
+    check_region(actor, region)
     codes = region_and_descendants(region)
     if group_by == "key_population":  # groups overlap: the total is counted on its own
         rows = [{"key": name, "name": None, "figures": figures}
@@ -204,7 +207,13 @@ def freeze_month(month: str) -> list[Snapshot]:
     return [snapshot for region in regions if (snapshot := freeze(region, month)) is not None]
 
 
-def snapshots(*, region: str, month: str) -> list[Snapshot]:
+def snapshots(actor: Actor, *, region: str, month: str) -> list[Snapshot]:
+    """The frozen snapshots of `month` for `region`'s pooling regions, as the actor may see them."""
+    check_region(actor, region)
+    return frozen(region, month)
+
+
+def frozen(region: str, month: str) -> list[Snapshot]:
     """The frozen snapshots of `month` for `region`'s pooling regions (a city sees its counties)."""
     month_start(month)
     found = list(db.session.scalars(
@@ -301,15 +310,16 @@ def _year(region: str, year: int) -> list[dict]:
     return [totals[centre_id] for centre_id in sorted(totals)]
 
 
-def capitation(*, region: str, period: str, actual_costs: dict[int, int]) -> dict:
+def capitation(actor: Actor, *, region: str, period: str, actual_costs: dict[int, int]) -> dict:
     """What each centre is owed for a month, or summed over a year's frozen months (POLICY.md "Settlement").
 
     A month's actual costs are the ones the query gives, else the bureau's latest filing of them.
     """
+    check_region(actor, region)
     if len(period) == 4:
         centres = _year(region, int(period))
     else:
-        centres = [row for snapshot in snapshots(region=region, month=period)
+        centres = [row for snapshot in frozen(region, period)
                    for row in _owed(snapshot, {**filed_costs(snapshot.region_code, period), **actual_costs})]
     totals = {name: sum(c[name] for c in centres) for name in MONEY}
     return {"region": region, "period": period, "rounding": ROUNDING, "centres": centres, "totals": totals}
@@ -317,11 +327,13 @@ def capitation(*, region: str, period: str, actual_costs: dict[int, int]) -> dic
 
 # Actual costs (Zhanjiang [003 §六]) ----------------------------------------------------------------
 
-def file_actual_costs(*, region: str, month: str, costs: list[dict], filed_by: str) -> ActualCostFiling:
+def file_actual_costs(actor: Actor, *, region: str, month: str, costs: list[dict]) -> ActualCostFiling:
     """Keep a pooling region's actual costs of a month; it supersedes earlier filings, which stay as history.
 
     Every centre must be one of the region's, named once: else 422 naming the item, and nothing is written.
+    The filing is audited with its total.
     """
+    check_region(actor, region)
     month_start(month)
     pooling = pooling_region(region)
     if pooling is None or pooling.code != region:
@@ -334,10 +346,12 @@ def file_actual_costs(*, region: str, month: str, costs: list[dict], filed_by: s
             why = "is named twice" if item["centre_id"] in seen else f"is not a centre of region {region}"
             raise Invalid(f"Centre {item['centre_id']} {why}.", field=f"costs.{index}.centre_id", centre_id=item["centre_id"])
         seen.add(item["centre_id"])
-    filing = ActualCostFiling(region_code=region, month=month, filed_by=filed_by,
+    filing = ActualCostFiling(region_code=region, month=month, filed_by=actor.subject,
                               costs=[ActualCost(centre_id=item["centre_id"], cost_fen=item["cost_fen"]) for item in costs])
     with db.transaction():
         db.session.add(filing)
+    audit.record("settlement.actual_costs", "region", filing.region_code, month=month, filing_id=filing.id,
+                 centres=len(filing.costs), total_fen=sum(cost.cost_fen for cost in filing.costs))
     return filing
 
 

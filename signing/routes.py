@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from core.auth import STAFF, Role, current_actor, requires
 from core.idempotency import idempotent
-from core.pagination import page_schema
+from core.pagination import one_page, page_schema
 from signing import access, agreement_packages, service
 from signing import schemas as s
 
@@ -21,10 +21,10 @@ blueprints = [my_agreements_blp, agreements_blp, agreement_packages_blp]
 @my_agreements_blp.route("/agreements")
 class MyAgreements(MethodView):
     @requires(Role.RESIDENT)
-    @my_agreements_blp.response(200, s.AgreementListSchema)
+    @my_agreements_blp.response(200, page_schema(s.AgreementSchema))
     def get(self):
         """The agreements of the caller and their household"""
-        return {"agreements": service.agreements_of(current_actor())}
+        return one_page(service.agreements_of(current_actor()))
 
 
 @agreements_blp.route("")
@@ -32,12 +32,12 @@ class Agreements(MethodView):
     @requires(Role.RESIDENT, *STAFF)
     @idempotent
     @agreements_blp.arguments(s.SignRequestSchema)
-    @agreements_blp.response(201, s.SignResultSchema)
-    @agreements_blp.alt_response(200, schema=s.SignResultSchema, description="Already signed with this centre")
+    @agreements_blp.response(201, page_schema(s.AgreementSchema))
+    @agreements_blp.alt_response(200, schema=page_schema(s.AgreementSchema), description="Already signed with this centre")
     def post(self, body):
         """Sign residents with a centre for the current cycle"""
         agreements, created = service.sign(current_actor(), **body)
-        return {"agreements": agreements}, 201 if created else 200
+        return one_page(agreements), 201 if created else 200
 
     @requires(*STAFF)
     @agreements_blp.arguments(s.AgreementQuerySchema, location="query")
@@ -79,10 +79,10 @@ class Termination(MethodView):
 @agreement_packages_blp.route("/<int:agreement_id>/packages")
 class AgreementPackages(MethodView):
     @requires(Role.RESIDENT, *STAFF, Role.BUREAU)
-    @agreement_packages_blp.response(200, s.AgreementPackageSchema(many=True))
+    @agreement_packages_blp.response(200, page_schema(s.AgreementPackageSchema))
     def get(self, agreement_id):
         """Every package the agreement has had, current and dropped"""
-        return agreement_packages.agreement_packages(current_actor(), agreement_id=agreement_id)
+        return one_page(agreement_packages.agreement_packages(current_actor(), agreement_id=agreement_id))
 
     @requires(Role.RESIDENT, *STAFF)
     @agreement_packages_blp.arguments(s.PackageChoiceSchema)

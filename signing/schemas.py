@@ -45,14 +45,6 @@ class AgreementSchema(ma.Schema):
     termination_reason = fields.Enum(TerminationReason, by_value=True, allow_none=True)
 
 
-class SignResultSchema(ma.Schema):
-    agreements = fields.List(fields.Nested(AgreementSchema), required=True)
-
-
-class AgreementListSchema(ma.Schema):
-    agreements = fields.List(fields.Nested(AgreementSchema), required=True)
-
-
 class ChangeRequestInSchema(ma.Schema):
     centre_id = fields.Integer(required=True, validate=ID)
     window_id = fields.Integer(load_default=None, validate=ID)

@@ -33,3 +33,44 @@ def test_swagger_ui_is_served_without_a_cdn(client):
     assert "/docs/assets/swagger-ui-bundle.js" in page
     assert "cdn" not in page.lower()
     assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+
+
+def _resolved(spec: dict, schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def test_every_list_response_is_the_one_envelope_of_items_and_next_cursor(app):
+    spec = app.test_client().get("/openapi.json").get_json()
+    lists = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            for status, response in operation.get("responses", {}).items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                if not status.startswith("2") or schema is None:
+                    continue
+                body = _resolved(spec, schema)
+                assert body.get("type") != "array", f"{method.upper()} {path} answers a bare array"
+                arrays = {name for name, field in body.get("properties", {}).items() if field.get("type") == "array"}
+                if arrays == {"items"}:
+                    assert "next_cursor" in body["properties"], f"{method.upper()} {path}: items without next_cursor"
+                    lists.append(path)
+                else:
+                    # an object that carries arrays is a report or a record (counts, capitation, a centre), not a list
+                    assert not arrays & {"agreements", "visits", "records", "snapshots", "subscriptions"}, (method, path)
+    assert {"/api/v1/centres", "/api/v1/me/agreements", "/api/v1/me/visits", "/api/v1/packages"} <= set(lists)
+
+
+def test_centres_are_listed_a_page_at_a_time(client, db):
+    from tests import factories as f
+
+    f.regions()
+    made = [f.centre().id for _ in range(3)]
+    first = client.get("/api/v1/centres", query_string={"region": "430523", "limit": 2}).get_json()
+    second = client.get("/api/v1/centres", query_string={"region": "430523", "limit": 2,
+                                                          "cursor": first["next_cursor"]}).get_json()
+    seen = [c["id"] for c in first["items"] + second["items"]]
+    assert seen == sorted(seen) and set(made) <= set(seen) and second["next_cursor"] is None

@@ -113,7 +113,7 @@ def _signed(client, settings, person, centre, package_codes=()) -> int:
                          json={"centre_id": centre.id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION,
                                "package_codes": list(package_codes)})
     assert signed.status_code == 201, signed.get_json()
-    return signed.get_json()["agreements"][0]["id"]
+    return signed.get_json()["items"][0]["id"]
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def scene(client, settings):
     _signed(client, settings, mother, home)
     pregnancy = client.post(f"/api/v1/residents/{mother.id}/pregnancies", headers=doctor,
                             json={"last_menstrual_period": "2025-12-20"})
-    visit_id = client.get("/api/v1/me/visits", headers=f.as_resident(resident)).get_json()["visits"][0]["id"]
+    visit_id = client.get("/api/v1/me/visits", headers=f.as_resident(resident)).get_json()["items"][0]["id"]
     record = client.post(f"/api/v1/visits/{visit_id}/records", headers=doctor, json=RECORD)
     assert pregnancy.status_code == 201 and record.status_code == 201, (pregnancy.get_json(), record.get_json())
     bureau_elsewhere = Actor(role=Role.BUREAU, subject="client:elsewhere", region_code="440823")

@@ -195,7 +195,7 @@ def test_granting_subscriptions_adds_one_message_each(db, client):
     client.post("/api/v1/me/subscriptions", json=body, headers=headers)
     response = client.post("/api/v1/me/subscriptions", json={"template_ids": [VISIT_TEMPLATE]}, headers=headers)
     assert response.status_code == 200
-    assert response.get_json()["subscriptions"] == [
+    assert response.get_json()["items"] == [
         {"template_id": "tpl-lecture", "credits": 1, "long_term": False},
         {"template_id": VISIT_TEMPLATE, "credits": 2, "long_term": False},
     ]

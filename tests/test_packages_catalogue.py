@@ -14,7 +14,7 @@ def test_the_full_annex_1_catalogue_is_served_with_every_item(client, db):
     place = site()
     response = client.get("/api/v1/packages", headers=f.as_staff(place.doctor))
     assert response.status_code == 200
-    served = response.get_json()
+    served = response.get_json()["items"]
     assert [p["code"] for p in served] == [p.code for p in catalogue.PACKAGES_2025]
     assert {p["code"]: len(p["items"]) for p in served} == {p.code: len(p.items) for p in catalogue.PACKAGES_2025}
     assert db.scalar(select(func.count()).select_from(PackageItem)) == sum(len(p.items) for p in catalogue.PACKAGES_2025)
@@ -28,7 +28,7 @@ def test_the_full_annex_1_catalogue_is_served_with_every_item(client, db):
 def test_packages_filter_by_tier(client, db):
     place = site()
     response = client.get("/api/v1/packages?tier=personalised", headers=f.as_staff(place.doctor))
-    assert {p["code"] for p in response.get_json()} == {
+    assert {p["code"] for p in response.get_json()["items"]} == {
         "elderly", "child", "maternal", "hypertension", "diabetes", "copd", "tb", "rehab-tumour", "rehab-stroke",
         "rehab-mental", "home-service"}
 
@@ -36,7 +36,7 @@ def test_packages_filter_by_tier(client, db):
 def test_eligible_for_me_shows_a_child_the_child_pack_and_not_the_elderly_pack(client, db, wechat):
     site()
     child = f.resident(born=date(2023, 6, 1), openid="child-openid")
-    codes = {p["code"] for p in client.get("/api/v1/packages?eligible_for=me", headers=f.as_resident(child)).get_json()}
+    codes = {p["code"] for p in client.get("/api/v1/packages?eligible_for=me", headers=f.as_resident(child)).get_json()["items"]}
     assert {"basic", "value-added", "child", "home-service"} == codes
 
 
@@ -65,7 +65,7 @@ def test_centre_admin_sets_personalised_price_in_fen_and_the_centre_catalogue_sh
     place = site()
     assert price(client, place, "elderly", 12000).status_code == 200
     assert price(client, place, "elderly", 15000).get_json()["price_fen"] == 15000
-    listed = client.get(f"/api/v1/packages?centre={place.centre.id}", headers=f.as_staff(place.doctor)).get_json()
+    listed = client.get(f"/api/v1/packages?centre={place.centre.id}", headers=f.as_staff(place.doctor)).get_json()["items"]
     prices = {p["code"]: p["price_fen"] for p in listed}
     assert prices["elderly"] == 15000
     assert prices["child"] is None  # not offered here

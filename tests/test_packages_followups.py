@@ -272,7 +272,7 @@ def test_timeliness_stays_as_logged_after_the_window_is_later_edited(client, db)
     q1.window_start, q1.window_end = date(2026, 1, 1), date(2026, 3, 10)
     db.commit()
     figures = client.get("/api/v1/followups/completion?from=2026-01-01&to=2026-03-31",
-                         headers=f.as_staff(place.admin)).get_json()["rows"]
+                         headers=f.as_staff(place.admin)).get_json()["items"]
     assert [(r["programme"], r["done_on_time"], r["done_late"]) for r in figures] == [("hypertension", 1, 0)]
 
 
@@ -285,7 +285,7 @@ def test_a_record_is_corrected_by_its_author_and_the_history_is_kept(client, db)
     corrected = client.put(f"/api/v1/visit-records/{first['id']}", json=body, headers=f.as_staff(place.doctor))
     assert corrected.status_code == 200, corrected.get_json()
     assert corrected.get_json()["revision"] == 2
-    history = client.get(f"/api/v1/visits/{q1.id}/records", headers=f.as_staff(place.doctor)).get_json()["records"]
+    history = client.get(f"/api/v1/visits/{q1.id}/records", headers=f.as_staff(place.doctor)).get_json()["items"]
     assert [(r["revision"], r["current"], r["mode"]) for r in history] == [(1, False, "clinic"), (2, True, "home")]
     assert visit(db, person, "2026-q1").served_on == date(2026, 3, 15)
     stale = client.put(f"/api/v1/visit-records/{first['id']}", json=body, headers=f.as_staff(place.doctor))
@@ -311,7 +311,7 @@ def test_completion_counts_done_on_time_late_and_missed_per_team_and_programme(c
     clock.set_today(date(2026, 7, 5))
     log(client, place, visit(db, person, "2026-q2"), served_on="2026-07-02")
     figures = client.get("/api/v1/followups/completion?from=2026-01-01&to=2026-06-30&programme=hypertension",
-                         headers=f.as_staff(place.doctor)).get_json()["rows"]
+                         headers=f.as_staff(place.doctor)).get_json()["items"]
     assert figures == [{"centre_id": place.centre.id, "team_id": place.team_id, "programme": "hypertension",
                         "done_on_time": 1, "done_late": 1, "missed": 2, "open": 0}]
     assert other.id != person.id
@@ -320,7 +320,7 @@ def test_completion_counts_done_on_time_late_and_missed_per_team_and_programme(c
 def test_a_resident_sees_the_visits_of_their_household(client, db):
     place = site()
     person = hypertensive(client, place)
-    mine = client.get("/api/v1/me/visits", headers=f.as_resident(person)).get_json()["visits"]
+    mine = client.get("/api/v1/me/visits", headers=f.as_resident(person)).get_json()["items"]
     assert {v["code"] for v in mine} >= {"2026-q1", "2026-q2", "2026-home-visit"}
     assert {v["resident_id"] for v in mine} == {person.id}
 

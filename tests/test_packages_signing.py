@@ -82,7 +82,7 @@ def test_a_personalised_package_is_added_and_dropped_later_and_the_history_is_ke
     assert dropped.status_code == 200
     assert dropped.get_json()["dropped_on"] == "2026-03-16"
     assert client.post(url, json={"code": "elderly"}, headers=f.as_resident(elder)).status_code == 201
-    history = client.get(url, headers=f.as_resident(elder)).get_json()
+    history = client.get(url, headers=f.as_resident(elder)).get_json()["items"]
     assert [(h["package_code"], h["dropped_on"]) for h in history] == [
         ("basic", None), ("value-added", None), ("elderly", "2026-03-16"), ("elderly", None)]
 

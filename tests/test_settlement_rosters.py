@@ -140,8 +140,20 @@ def test_roster_streams_as_csv_and_audits_the_rows_sent(client, centre):
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert sorted(row["id_number"] for row in rows) == sorted(p.id_number for p in people)
     assert "'=HYPERLINK(1)" in {row["name"] for row in rows}  # no formula injection into spreadsheets
-    event = core_db.session.scalar(select(AuditEvent).where(AuditEvent.action == "roster.pull"))
-    assert (event.detail["rows"], event.detail["format"]) == (3, "csv")
+    started, done = core_db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("roster.pull%"))
+                                            .order_by(AuditEvent.id)).all()
+    assert (started.action, started.detail["rows"], started.detail["format"]) == ("roster.pull", None, "csv")
+    assert (done.action, done.detail["rows"], done.detail["format"]) == ("roster.pull.done", 3, "csv")
+
+
+def test_a_roster_download_is_audited_when_it_starts_even_if_aborted(client, centre):
+    for _ in range(3):
+        agreement(f.resident(), centre)
+    response = client.get("/api/v1/rosters?region=430523", headers={**as_bureau(), "Accept": "text/csv"})
+    next(response.response)  # the client reads the first chunk and hangs up
+    response.close()
+    events = core_db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("roster.pull%"))).all()
+    assert events == ["roster.pull"]
 
 
 def test_roster_as_xlsx_opens_in_a_spreadsheet(client, centre):

@@ -27,7 +27,7 @@ def _get(client, url, region="430523"):
 def _snapshot(client, month, region="430523"):
     response = _get(client, f"/api/v1/settlement/snapshots/{month}?region={region}", region)
     assert response.status_code == 200, response.get_json()
-    [snapshot] = response.get_json()["snapshots"]
+    [snapshot] = response.get_json()["items"]
     return snapshot
 
 

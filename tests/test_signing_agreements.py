@@ -28,7 +28,7 @@ def test_resident_signs_online_with_one_centre_for_the_current_cycle(client, db,
                                                                  team_id=centre.teams[0].id),
                            headers=f.as_resident(alice))
     assert response.status_code == 201
-    [agreement] = response.get_json()["agreements"]
+    [agreement] = response.get_json()["items"]
     assert agreement["resident_id"] == alice.id and agreement["centre_id"] == centre.id
     assert agreement["cycle"] == 2026 and agreement["start_date"] == "2026-03-16" and agreement["end_date"] == "2026-12-31"
     assert agreement["status"] == "active" and agreement["channel"] == "online"
@@ -41,7 +41,7 @@ def test_second_centre_in_same_cycle_is_refused_naming_the_existing_agreement_an
     before = agreements(db)
     response = client.post("/api/v1/agreements", json=sign_body(centres["other"]), headers=f.as_resident(alice))
     assert response.status_code == 409
-    assert response.get_json()["details"]["agreement_id"] == first.get_json()["agreements"][0]["id"]
+    assert response.get_json()["details"]["agreement_id"] == first.get_json()["items"][0]["id"]
     assert agreements(db) == before
 
 
@@ -49,13 +49,13 @@ def test_signing_again_with_the_same_centre_returns_the_same_agreement(client, d
     first = client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(alice))
     again = client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(alice))
     assert again.status_code == 200
-    assert again.get_json()["agreements"][0]["id"] == first.get_json()["agreements"][0]["id"]
+    assert again.get_json()["items"][0]["id"] == first.get_json()["items"][0]["id"]
     assert agreements(db) == 1
 
 
 def test_insured_in_the_signing_region_counts_for_capitation(client, centres, alice):
     response = client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(alice))
-    assert response.get_json()["agreements"][0]["counts_for_capitation"] is True
+    assert response.get_json()["items"][0]["counts_for_capitation"] is True
 
 
 def test_uninsured_and_insured_elsewhere_may_sign_but_do_not_count_for_capitation(client, centres):
@@ -64,13 +64,13 @@ def test_uninsured_and_insured_elsewhere_may_sign_but_do_not_count_for_capitatio
     for person in (uninsured, elsewhere):
         response = client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(person))
         assert response.status_code == 201
-        assert response.get_json()["agreements"][0]["counts_for_capitation"] is False
+        assert response.get_json()["items"][0]["counts_for_capitation"] is False
 
 
 def test_employee_scheme_insured_in_region_counts_for_capitation(client, centres):
     employee = f.resident(openid="e1", scheme=InsuranceScheme.EMPLOYEE)
     response = client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(employee))
-    assert response.get_json()["agreements"][0]["counts_for_capitation"] is True
+    assert response.get_json()["items"][0]["counts_for_capitation"] is True
 
 
 def test_a_household_signs_as_one_unit(client, db, centres, alice):
@@ -78,7 +78,7 @@ def test_a_household_signs_as_one_unit(client, db, centres, alice):
     response = client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[alice.id, husband.id]),
                            headers=f.as_resident(alice))
     assert response.status_code == 201
-    assert {a["resident_id"] for a in response.get_json()["agreements"]} == {alice.id, husband.id}
+    assert {a["resident_id"] for a in response.get_json()["items"]} == {alice.id, husband.id}
 
 
 def test_signing_someone_outside_the_household_is_422_and_nothing_is_written(client, db, centres, alice):
@@ -132,7 +132,7 @@ def test_term_is_one_to_three_years(client, db, centres, alice):
     response = client.post("/api/v1/agreements", json=sign_body(centres["home"], term_years=4), headers=f.as_resident(alice))
     assert response.status_code == 422 and "term_years" in response.get_json()["errors"]["json"]
     three = client.post("/api/v1/agreements", json=sign_body(centres["home"], term_years=3), headers=f.as_resident(alice))
-    assert three.get_json()["agreements"][0]["term_end_date"] == "2028-12-31"
+    assert three.get_json()["items"][0]["term_end_date"] == "2028-12-31"
 
 
 def test_an_institution_at_second_level_hospital_standard_cannot_be_signed_with(client, db, centres, alice):
@@ -166,7 +166,7 @@ def test_doctor_signs_a_resident_on_site_with_their_own_centre(client, centres):
     response = client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[person.id]),
                            headers=f.as_staff(doctor))
     assert response.status_code == 201
-    assert response.get_json()["agreements"][0]["channel"] == "on_site"
+    assert response.get_json()["items"][0]["channel"] == "on_site"
 
 
 def test_doctor_cannot_sign_for_another_centre(client, db, centres):
@@ -235,16 +235,16 @@ def test_resident_sees_own_agreements_and_not_anothers(client, db, centres, alic
     mine = client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(alice))
     other = f.resident(openid="bob")
     theirs = client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(other))
-    listed = client.get("/api/v1/me/agreements", headers=f.as_resident(alice)).get_json()["agreements"]
-    assert [a["id"] for a in listed] == [mine.get_json()["agreements"][0]["id"]]
-    their_id = theirs.get_json()["agreements"][0]["id"]
+    listed = client.get("/api/v1/me/agreements", headers=f.as_resident(alice)).get_json()["items"]
+    assert [a["id"] for a in listed] == [mine.get_json()["items"][0]["id"]]
+    their_id = theirs.get_json()["items"][0]["id"]
     assert client.get(f"/api/v1/agreements/{their_id}", headers=f.as_resident(alice)).status_code == 404
     assert client.get("/api/v1/agreements/999999", headers=f.as_resident(alice)).status_code == 404
 
 
 def test_staff_and_bureau_see_agreements_only_in_their_scope(client, db, centres, alice):
     agreement_id = client.post("/api/v1/agreements", json=sign_body(centres["home"]),
-                               headers=f.as_resident(alice)).get_json()["agreements"][0]["id"]
+                               headers=f.as_resident(alice)).get_json()["items"][0]["id"]
     own_doctor = f.staff(centre=centres["home"])
     other_doctor = f.staff(centre=centres["other"])
     bureau = f.staff(role=StaffRole.BUREAU, region="430523")
@@ -271,7 +271,7 @@ def test_doctor_lists_the_centres_agreements_a_page_at_a_time(client, db, centre
 
 def signed(client, centres, person):
     return client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(person)).get_json()[
-        "agreements"][0]["id"]
+        "items"][0]["id"]
 
 
 def test_change_request_outside_the_change_window_is_409_and_nothing_is_written(client, db, centres, alice):
@@ -347,13 +347,13 @@ def test_recording_insurance_later_rederives_capitation(client, db, centres):
 
 
 def test_centres_are_listed_publicly_with_windows_and_teams(client, centres):
-    listed = client.get("/api/v1/centres?region=430523").get_json()
+    listed = client.get("/api/v1/centres?region=430523").get_json()["items"]
     ids = [c["id"] for c in listed]
     assert centres["home"].id in ids and centres["hospital"].id not in ids and centres["xinshao"].id not in ids
     assert listed[0]["windows"] and listed[0]["teams"]
-    city = [c["id"] for c in client.get("/api/v1/centres?region=430500").get_json()]
+    city = [c["id"] for c in client.get("/api/v1/centres?region=430500").get_json()["items"]]
     assert centres["xinshao"].id in city and centres["home"].id in city
-    by_name = client.get("/api/v1/centres", query_string={"q": centres["home"].name}).get_json()
+    by_name = client.get("/api/v1/centres", query_string={"q": centres["home"].name}).get_json()["items"]
     assert [c["id"] for c in by_name] == [centres["home"].id]
     assert client.get("/api/v1/centres?region=43").status_code == 422
 

@@ -17,7 +17,7 @@ def sign(client, person, centre, term_years=1):
     response = client.post("/api/v1/agreements", json={"centre_id": centre.id, "term_years": term_years,
                                                        "consent_version": CONSENT}, headers=f.as_resident(person))
     assert response.status_code == 201, response.get_json()
-    return response.get_json()["agreements"][0]["id"]
+    return response.get_json()["items"][0]["id"]
 
 
 def in_cycle(db, resident_id, cycle):
