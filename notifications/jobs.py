@@ -11,11 +11,12 @@ from sqlalchemy import select, update
 
 from care.models import Visit, VisitState
 from core import clock, db
+from core.auth import Role
 from core.calendar import add_months
 from core.scheduler import Job
 from notifications import outbox, vaccinations
 from notifications.models import Kind, Lecture
-from registry.models import Centre, Resident, Staff, StaffRole
+from registry.models import Centre, Resident, Staff
 from signing.models import Agreement, in_force_on
 
 CHILD_YEARS = 7  # children 0–6
@@ -90,7 +91,7 @@ def mark_overdue() -> dict:
                                .execution_options(synchronize_session=False))
         per_team = Counter(row.team_id for row in overdue if row.team_id is not None)
         doctors = db.session.scalars(select(Staff).where(
-            Staff.team_id.in_(per_team), Staff.role == StaffRole.DOCTOR, Staff.active.is_(True))) if per_team else []
+            Staff.team_id.in_(per_team), Staff.role == Role.DOCTOR, Staff.active.is_(True))) if per_team else []
         digests = sum(outbox.enqueue(
             dedupe_key=f"overdue-digest:{doctor.id}:{today}", kind=Kind.OVERDUE_DIGEST, staff_id=doctor.id,
             centre_id=doctor.centre_id, content={"title": f"逾期未随访 {per_team[doctor.team_id]} 人次", "date": today.isoformat(),

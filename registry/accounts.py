@@ -38,7 +38,7 @@ def staff_login(*, username: str, password: str) -> dict:
         raise Unauthorized("Wrong username or password.")
     lockout.record_success(username)
     actor = Actor(
-        role=Role(staff.role.value),
+        role=staff.role,
         subject=f"staff:{staff.id}",
         centre_id=staff.centre_id,
         team_id=staff.team_id,

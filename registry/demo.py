@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core import db
-from core.auth import hash_secret
-from registry.models import ApiClient, Centre, Region, Staff, StaffRole, Team, Window
+from core.auth import Role, hash_secret
+from registry.models import ApiClient, Centre, Region, Staff, Team, Window
 
 REGIONS = [
     # code, name, parent, policy profile of the pooling region
@@ -52,9 +52,9 @@ def load() -> bool:
         db.session.flush()
         first = db.session.scalar(select(Centre).where(Centre.code == CENTRES[0][0]))
         staff = {
-            "doctor": dict(name="李医生", role=StaffRole.DOCTOR, centre_id=first.id, team_id=first.teams[0].id),
-            "centre_admin": dict(name="塘渡口管理员", role=StaffRole.CENTRE_ADMIN, centre_id=first.id),
-            "bureau_user": dict(name="邵阳县医保局", role=StaffRole.BUREAU, region_code="430523"),
+            "doctor": dict(name="李医生", role=Role.DOCTOR, centre_id=first.id, team_id=first.teams[0].id),
+            "centre_admin": dict(name="塘渡口管理员", role=Role.CENTRE_ADMIN, centre_id=first.id),
+            "bureau_user": dict(name="邵阳县医保局", role=Role.BUREAU, region_code="430523"),
         }
         for login, fields in staff.items():
             username, password = LOGINS[login]

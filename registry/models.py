@@ -7,9 +7,10 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from core import clock
+from core.auth import Role
 from core.crypto import Encrypted
 from core.db import Base, enum_column
 
@@ -89,13 +90,6 @@ class Team(Base):
     centre: Mapped[Centre] = relationship(back_populates="teams")
 
 
-class StaffRole(str, enum.Enum):
-    DOCTOR = "doctor"
-    CENTRE_ADMIN = "centre_admin"
-    BUREAU = "bureau"
-    ADMIN = "admin"
-
-
 class Staff(Base):
     """A person who logs in with a password: doctor, centre admin, bureau user, administrator."""
 
@@ -105,11 +99,17 @@ class Staff(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(80))
-    role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole))
+    role: Mapped[Role] = mapped_column(enum_column(Role))  # any role but resident
     centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
     active: Mapped[bool] = mapped_column(default=True)
+
+    @validates("role")
+    def _staff_role(self, _key, role: Role) -> Role:
+        if role is Role.RESIDENT:  # residents log in through WeChat, never with a password
+            raise ValueError("staff cannot have the resident role")
+        return role
 
 
 class ApiClient(Base):

@@ -20,7 +20,6 @@ from registry.models import (
     Resident,
     Sex,
     Staff,
-    StaffRole,
     Team,
     Window,
 )
@@ -81,7 +80,7 @@ def _password_hash() -> str:
     return hash_secret(PASSWORD)
 
 
-def staff(*, role: StaffRole = StaffRole.DOCTOR, centre: Centre | None = None, region: str | None = None) -> Staff:
+def staff(*, role: Role = Role.DOCTOR, centre: Centre | None = None, region: str | None = None) -> Staff:
     built = Staff(
         username=f"user{next(_sequence)}",
         password_hash=_password_hash(),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from registry.models import Centre, Household, Resident, Sex, Staff, StaffRole
+from core.auth import Role
+from registry.models import Centre, Household, Resident, Sex, Staff
 from tests import factories as f
 
 CONSENT = "2025-01"
@@ -25,7 +26,7 @@ class Site:
 def site() -> Site:
     f.regions()
     centre = f.centre()
-    return Site(centre, f.staff(centre=centre), f.staff(role=StaffRole.CENTRE_ADMIN, centre=centre))
+    return Site(centre, f.staff(centre=centre), f.staff(role=Role.CENTRE_ADMIN, centre=centre))
 
 
 def sign(client, place: Site, person: Resident, *, package_codes=(), guardian: Resident | None = None):

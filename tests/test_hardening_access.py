@@ -12,7 +12,6 @@ from types import SimpleNamespace
 import pytest
 
 from core.auth import Actor, Role
-from registry.models import StaffRole
 from settlement import service as settlement
 from tests import factories as f
 
@@ -124,7 +123,7 @@ def scene(client, settings):
     home, other = f.centre(), f.centre()
     resident = f.resident(openid="wx-scoped-resident", born=date(1950, 5, 1))
     mother = f.resident(openid="wx-scoped-mother", born=date(1996, 5, 1))
-    doctor, admin = f.as_staff(f.staff(centre=home)), f.as_staff(f.staff(role=StaffRole.CENTRE_ADMIN, centre=home))
+    doctor, admin = f.as_staff(f.staff(centre=home)), f.as_staff(f.staff(role=Role.CENTRE_ADMIN, centre=home))
     assert client.put(f"/api/v1/packages/elderly/prices/{home.id}", json={"price_fen": 1000}, headers=admin).status_code == 200
     agreement_id = _signed(client, settings, resident, home, package_codes=["elderly"])
     _signed(client, settings, mother, home)
@@ -144,7 +143,7 @@ def scene(client, settings):
         outsiders={
             Role.RESIDENT: f.as_resident(f.resident(openid="wx-stranger")),
             Role.DOCTOR: f.as_staff(f.staff(centre=other)),
-            Role.CENTRE_ADMIN: f.as_staff(f.staff(role=StaffRole.CENTRE_ADMIN, centre=other)),
+            Role.CENTRE_ADMIN: f.as_staff(f.staff(role=Role.CENTRE_ADMIN, centre=other)),
             Role.BUREAU: f.bearer(bureau_elsewhere),
         },
     )

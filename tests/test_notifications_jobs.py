@@ -6,12 +6,12 @@ from sqlalchemy import select
 
 from care.models import Visit, VisitState
 from core import clock
+from core.auth import Role
 from core.clock import SHANGHAI
 from core.models import JobRun
 from core.scheduler import Job, Runner
 from notifications import jobs, outbox
 from notifications.models import Kind, Lecture, MessageState, OutboxMessage
-from registry.models import StaffRole
 from signing import jobs as signing_jobs
 from tests import factories as f
 from tests.factories_notifications import signed, subscribed, visit
@@ -71,7 +71,7 @@ def test_vaccination_reminder_comes_seven_days_ahead(db):
 
 def test_overdue_marking_misses_planned_visits_past_their_window_and_sends_the_doctors_digest(db):
     centre = _place()
-    doctor, admin = f.staff(centre=centre), f.staff(centre=centre, role=StaffRole.CENTRE_ADMIN)
+    doctor, admin = f.staff(centre=centre), f.staff(centre=centre, role=Role.CENTRE_ADMIN)
     person = f.resident()
     late = [visit(person, centre, date(2026, 2, d), window_days=7) for d in (1, 2)]
     open_ = visit(person, centre, date(2026, 3, 10), window_days=7)
@@ -90,7 +90,7 @@ def test_overdue_marking_misses_planned_visits_past_their_window_and_sends_the_d
 
 def test_a_published_lecture_is_announced_to_signed_residents_in_advance(db, client):
     centre = _place()
-    admin = f.staff(centre=centre, role=StaffRole.CENTRE_ADMIN)
+    admin = f.staff(centre=centre, role=Role.CENTRE_ADMIN)
     member = f.resident(openid="o-alice")
     signed(member, centre)
     stranger = f.resident()

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from core import clock
 from core import db as core_db
-from core.auth import hash_secret
+from core.auth import Role, hash_secret
 from core.models import AuditEvent
-from registry.models import ApiClient, InsuranceScheme, StaffRole
+from registry.models import ApiClient, InsuranceScheme
 from signing.models import HOLDING, Agreement
 from tests import factories as f
 from tests.settlement_helpers import agreement, as_bureau
@@ -110,7 +110,7 @@ def test_full_id_number_for_the_bureau_only_and_staff_see_their_own_centre_maske
     agreement(person, centre)
     agreement(f.resident(), f.centre(region="430523"))
     assert [item["id_number"] for item in _page(client, as_bureau())["items"]][0] == person.id_number
-    admin = f.staff(role=StaffRole.CENTRE_ADMIN, centre=centre)
+    admin = f.staff(role=Role.CENTRE_ADMIN, centre=centre)
     [item] = _page(client, f.as_staff(admin))["items"]
     assert item["id_number"] != person.id_number and item["id_number"].endswith(person.id_number[-4:])
     assert (item["centre_id"], item["counts_for_capitation"]) == (centre.id, True)

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from core import clock
 from core.auth import Actor, Role
 from core.models import IdempotencyRecord
-from registry.models import InsuranceScheme, StaffRole
+from registry.models import InsuranceScheme
 from signing.models import Agreement, ChangeRequest, Consent
 from tests import factories as f
 
@@ -247,9 +247,9 @@ def test_staff_and_bureau_see_agreements_only_in_their_scope(client, db, centres
                                headers=f.as_resident(alice)).get_json()["items"][0]["id"]
     own_doctor = f.staff(centre=centres["home"])
     other_doctor = f.staff(centre=centres["other"])
-    bureau = f.staff(role=StaffRole.BUREAU, region="430523")
-    city_bureau = f.staff(role=StaffRole.BUREAU, region="430500")
-    other_bureau = f.staff(role=StaffRole.BUREAU, region="430522")
+    bureau = f.staff(role=Role.BUREAU, region="430523")
+    city_bureau = f.staff(role=Role.BUREAU, region="430500")
+    other_bureau = f.staff(role=Role.BUREAU, region="430522")
     url = f"/api/v1/agreements/{agreement_id}"
     assert client.get(url, headers=f.as_staff(own_doctor)).status_code == 200
     assert client.get(url, headers=f.as_staff(other_doctor)).status_code == 403
@@ -308,7 +308,7 @@ def test_change_request_to_the_same_centre_is_422(client, db, centres, alice):
 
 def test_staff_terminate_with_a_reason_and_the_resident_may_sign_elsewhere(client, db, centres, alice):
     agreement_id = signed(client, centres, alice)
-    admin = f.staff(role=StaffRole.CENTRE_ADMIN, centre=centres["home"])
+    admin = f.staff(role=Role.CENTRE_ADMIN, centre=centres["home"])
     response = client.post(f"/api/v1/agreements/{agreement_id}/termination", json={"reason": "moved_away"},
                            headers=f.as_staff(admin))
     assert response.status_code == 200

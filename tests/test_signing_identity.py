@@ -4,7 +4,8 @@ from datetime import date
 
 from sqlalchemy import func, select, text
 
-from registry.models import Resident, StaffRole
+from core.auth import Role
+from registry.models import Resident
 from tests import factories as f
 
 
@@ -178,7 +179,7 @@ def test_an_expired_token_is_401(client, alice):
 
 
 def test_a_doctor_token_on_a_resident_route_is_403(client, centres):
-    doctor = f.staff(role=StaffRole.DOCTOR, centre=centres["home"])
+    doctor = f.staff(role=Role.DOCTOR, centre=centres["home"])
     assert client.get("/api/v1/me", headers=f.as_staff(doctor)).status_code == 403
 
 
