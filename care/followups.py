@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 
 from care.models import Reading, Timeliness, Visit, VisitRecord, VisitState
 from core import clock, db
 from core.auth import Actor, Role
 from core.calendar import Offset, days, months
-from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid
 from core.pagination import paginate
 from registry import access
 
@@ -97,9 +97,7 @@ def visits_of_household(actor: Actor) -> list[Visit]:
 
 
 def get_visit(actor: Actor, visit_id: int) -> Visit:
-    visit = db.session.get(Visit, visit_id)
-    if visit is None:
-        raise NotFound("No such visit.")
+    visit = db.get_or_404(Visit, visit_id, "visit")
     access.check_centre(actor, visit.centre_id)
     return visit
 
@@ -177,9 +175,7 @@ def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, refer
 
     Timeliness is judged against the window the visit had when it was first logged.
     """
-    old = db.session.get(VisitRecord, record_id)
-    if old is None:
-        raise NotFound("No such visit record.")
+    old = db.get_or_404(VisitRecord, record_id, "visit record")
     visit = get_visit(actor, old.visit_id)
     if old.author_id != actor.staff_id:
         raise Forbidden("Only the author of a record corrects it.")
@@ -206,9 +202,7 @@ def completion(actor: Actor, *, date_from: date, date_to: date, programme: str |
     if date_to < date_from:
         raise Invalid("The period ends after it starts.", field="to", location="query")
     missed = or_(Visit.state == VisitState.MISSED, (Visit.state == VisitState.PLANNED) & (Visit.window_end < today))
-
-    def count(condition):
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    count = db.count_where
 
     query = (
         select(Visit.team_id, Visit.programme,

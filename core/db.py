@@ -15,13 +15,25 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable, Iterator, TypeVar
 
-from sqlalchemy import DateTime, Enum, MetaData, create_engine, event, literal_column
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Enum,
+    MetaData,
+    case,
+    create_engine,
+    event,
+    func,
+    literal_column,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from core.errors import NotFound
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -148,3 +160,16 @@ def retrying(work: Callable[..., T], attempts: int = RETRY_ATTEMPTS) -> Callable
         return work(*args, **kwargs)
 
     return run
+
+
+def get_or_404(model: type[T], key, what: str) -> T:
+    """The row with primary key `key`, or a 404 saying there is no such `what`."""
+    found = session.get(model, key)
+    if found is None:
+        raise NotFound(f"No such {what}.")
+    return found
+
+
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """An aggregate counting the rows of a GROUP BY for which `condition` holds (0 for none)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)

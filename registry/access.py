@@ -58,8 +58,6 @@ def check_resident(actor: Actor, resident: Resident) -> None:
 
 
 def get_resident(actor: Actor, resident_id: int) -> Resident:
-    resident = db.session.get(Resident, resident_id)
-    if resident is None:
-        raise NotFound("No such resident.")
+    resident = db.get_or_404(Resident, resident_id, "resident")
     check_resident(actor, resident)
     return resident

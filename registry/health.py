@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
 from core.auth import Actor
-from core.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Invalid
 from registry import access, events, populations
 from registry.models import Condition, ConditionKind, PopulationTag, Pregnancy, RecordedTag, Sex
 
@@ -49,9 +49,7 @@ def register_pregnancy(actor: Actor, *, resident_id: int, last_menstrual_period:
 
 def record_delivery(actor: Actor, *, pregnancy_id: int, delivered_on: date) -> Pregnancy:
     """Record the delivery: the prenatal series ends, postpartum visits are planned."""
-    pregnancy = db.session.get(Pregnancy, pregnancy_id)
-    if pregnancy is None:
-        raise NotFound("No such pregnancy.")
+    pregnancy = db.get_or_404(Pregnancy, pregnancy_id, "pregnancy")
     access.get_resident(actor, pregnancy.resident_id)
     if not pregnancy.last_menstrual_period < delivered_on <= clock.today():
         raise Invalid("The delivery date lies between the last menstrual period and today.", field="delivered_on")

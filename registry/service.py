@@ -6,7 +6,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from core import db
-from core.errors import Invalid, NotFound
+from core.errors import Invalid
 from core.pagination import paginate
 from registry.models import Centre, PolicyProfile, Region, Team, Window
 
@@ -51,9 +51,7 @@ def list_centres(*, region: str | None, q: str | None, cursor: str | None, limit
 
 
 def get_centre(centre_id: int) -> Centre:
-    centre = db.session.get(Centre, centre_id)
-    if centre is None:
-        raise NotFound("No such centre.")
+    centre = db.get_or_404(Centre, centre_id, "centre")
     return centre
 
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from core import audit, clock, db
@@ -31,27 +31,23 @@ from signing.models import Agreement, in_force_on
 ROUNDING = "Amounts are integer fen, rounded ROUND_HALF_UP to the fen per centre; the withheld part is the rest."
 
 
-def _heads(condition: ColumnElement[bool]):
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 def measures_of(as_of: date, age_groups: list[dict]) -> dict:
     """What settlement needs of a group of signed people: counted for capitation or not, scheme, key populations."""
     counted = Agreement.counts_for_capitation.is_(True)
     scheme = Resident.insurance_scheme
     return {
         "signed": func.count(Agreement.id),
-        "counted": _heads(counted),
-        "not_counted": _heads(~counted),
+        "counted": db.count_where(counted),
+        "not_counted": db.count_where(~counted),
         # Effective signing (annex 2 of 000): counted, with a health record and in the insurance master file.
-        "effective": _heads(and_(counted, Resident.has_health_record.is_(True), Resident.in_insurance_master.is_(True))),
-        "resident_scheme": _heads(scheme == InsuranceScheme.RESIDENT),
-        "employee_scheme": _heads(scheme == InsuranceScheme.EMPLOYEE),
-        "uninsured": _heads(scheme == InsuranceScheme.UNINSURED),
-        "counted_resident_scheme": _heads(and_(counted, scheme == InsuranceScheme.RESIDENT)),
-        "counted_employee_scheme": _heads(and_(counted, scheme == InsuranceScheme.EMPLOYEE)),
-        **{name: _heads(condition) for name, condition in key_population_sql(as_of).items()},
-        **{f"counted_{group['group']}": _heads(and_(counted, aged(as_of, group.get("min_age"), group.get("max_age"))))
+        "effective": db.count_where(and_(counted, Resident.has_health_record.is_(True), Resident.in_insurance_master.is_(True))),
+        "resident_scheme": db.count_where(scheme == InsuranceScheme.RESIDENT),
+        "employee_scheme": db.count_where(scheme == InsuranceScheme.EMPLOYEE),
+        "uninsured": db.count_where(scheme == InsuranceScheme.UNINSURED),
+        "counted_resident_scheme": db.count_where(and_(counted, scheme == InsuranceScheme.RESIDENT)),
+        "counted_employee_scheme": db.count_where(and_(counted, scheme == InsuranceScheme.EMPLOYEE)),
+        **{name: db.count_where(condition) for name, condition in key_population_sql(as_of).items()},
+        **{f"counted_{group['group']}": db.count_where(and_(counted, aged(as_of, group.get("min_age"), group.get("max_age"))))
            for group in age_groups},
     }
 

@@ -24,9 +24,7 @@ def check_agreement(actor: Actor, agreement: Agreement) -> None:
 
 
 def get_agreement(actor: Actor, agreement_id: int) -> Agreement:
-    agreement = db.session.get(Agreement, agreement_id)
-    if agreement is None:
-        raise NotFound("No such agreement.")
+    agreement = db.get_or_404(Agreement, agreement_id, "agreement")
     check_agreement(actor, agreement)
     return agreement
 
