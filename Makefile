@@ -8,6 +8,9 @@ DEMO_WECHAT_PORT ?= 5001
 
 .PHONY: install run test lint openapi bench clean
 
+# Zero-config targets run in development mode: published defaults allowed, FIELD_KEY derived (core/config.py).
+run openapi bench: export JIAYI_ENV := development
+
 $(INSTALLED): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
