@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.TRUSTED_PROXY_HOPS:  # behind nginx: the client address is the one the proxy saw
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXY_HOPS)
     logging.basicConfig(level=logging.INFO)
-    crypto.configure(settings.FIELD_KEY, settings.SECRET_KEY)
+    crypto.configure(settings)
 
     engine = db.make_engine(settings.DATABASE_URL)
     db.session.remove()
