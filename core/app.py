@@ -10,7 +10,7 @@ from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from core import crypto, db, errors, limits
+from core import crypto, db, errors, inputs, limits
 from core.config import ROOT, Settings
 
 API_TITLE = "jiayi — family-doctor signing service"
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_converter(RowId, lambda converter: {"type": "integer", "minimum": 0, "maximum": converter.max})
     _register_blueprints(api)
     errors.register(app)
+    inputs.init_app(app)
     limits.init_app(app)
 
     @app.get(SWAGGER_ASSETS + "<path:filename>")
