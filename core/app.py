@@ -10,7 +10,7 @@ from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from core import crypto, db, errors, inputs, limits
+from core import auth, crypto, db, errors, inputs, limits
 from core.config import ROOT, Settings
 
 API_TITLE = "jiayi — family-doctor signing service"
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _register_blueprints(api)
     errors.register(app)
     inputs.init_app(app)
+    app.after_request(auth.no_store_unless_public_read)
     limits.init_app(app)
 
     @app.get(SWAGGER_ASSETS + "<path:filename>")
