@@ -10,7 +10,7 @@ from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from core import auth, crypto, db, errors, inputs, limits
+from core import auth, crypto, db, errors, inputs, limits, observability
 from core.config import ROOT, Settings
 
 API_TITLE = "jiayi — family-doctor signing service"
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.TRUSTED_PROXY_HOPS:  # behind nginx: the client address is the one the proxy saw
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXY_HOPS)
     logging.basicConfig(level=logging.INFO)
+    observability.init_app(app)  # first: its request timer and id see every request, even one refused early
+    app.json.ensure_ascii = False  # JSON is UTF-8: 张三, not \u5f20\u4e09
     crypto.configure(settings)
 
     engine = db.make_engine(settings.DATABASE_URL)
