@@ -24,9 +24,13 @@ bind = ["127.0.0.1:8000"]  # behind nginx on the same host; set TRUSTED_PROXY_HO
 worker_class = "gthread"
 workers = 4
 threads = 8
+# A gthread worker otherwise accepts up to 1000 connections and queues them behind its threads, even
+# when all 8 wait on WeChat and other workers are idle. Taking no more than it has threads leaves the
+# rest in the listen backlog for any worker with a free thread. nginx speaks to us without keep-alive.
+worker_connections = threads
+keepalive = 0
 timeout = 30  # a worker that has not checked in for 30 s is restarted
 graceful_timeout = 30
-keepalive = 5
 # Recycle workers now and then (spread out) so slow growth in one never becomes an outage.
 max_requests = 5000
 max_requests_jitter = 500
@@ -52,6 +56,10 @@ def on_starting(server):
     Settings()
     for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         os.remove(stale)
+
+
+def post_worker_init(worker):
+    worker.log.info("worker %s ready", worker.pid)
 
 
 def child_exit(server, worker):

@@ -28,6 +28,7 @@ from standins.server import serve
 pytestmark = pytest.mark.slow
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 HANGING_LOGINS = 8
+WORKERS = 4  # gunicorn.conf.py
 
 
 class HangingWechat:
@@ -87,17 +88,19 @@ def served(tmp_path_factory):
 
 
 def _wait_until_up(base: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
+    """Until every worker has loaded the app (gunicorn.conf.py logs it) and one answers /healthz."""
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"gunicorn exited: {log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or no worker booted yet
-            pass
+        if len(re.findall(r"worker \d+ ready", log.read_text())) >= WORKERS:
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
         time.sleep(0.2)
-    raise AssertionError("gunicorn did not answer within 60 s")
+    raise AssertionError(f"gunicorn's workers were not up within 90 s: {log.read_text()[-3000:]}")
 
 
 def test_eight_hanging_wechat_logins_do_not_stall_the_centre_list(served):
