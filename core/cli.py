@@ -30,8 +30,7 @@ def rotate_field_key(batch_size: int) -> None:
     Run it after making a new key current (FIELD_KEY, FIELD_KEY_ID) with the old one kept in FIELD_OLD_KEYS;
     once it reports nothing left, the old key can go. Safe to stop and run again, and beside the running app.
     """
-    import core.models_registry  # noqa: F401  (every domain's tables, so no Encrypted column is missed)
-
+    # The app factory has imported every domain's models: Base.metadata holds every Encrypted column.
     columns = crypto.encrypted_columns(db.Base.metadata)
     click.echo(f"re-encrypting {', '.join(f'{t}.{c.name}' for t, cs in columns.items() for c in cs)} "
                f"with key {crypto.current_key_id()}")
