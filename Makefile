@@ -1,4 +1,5 @@
 # make run: serve the demo on 127.0.0.1:5000 (and its scheduler).  make test: every test (PostgreSQL too when TEST_DATABASE_URL is set).
+# make serve: gunicorn as in production (gunicorn.conf.py); it needs SECRET_KEY, FIELD_KEY and DATABASE_URL.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,10 @@ INSTALLED := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 DEMO_WECHAT_PORT ?= 5001
 
-.PHONY: install run test lint openapi bench clean
+.PHONY: install run serve test lint openapi bench clean
+
+# Zero-config targets run in development mode: published defaults allowed, FIELD_KEY derived (core/config.py).
+run openapi bench: export JIAYI_ENV := development
 
 $(INSTALLED): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +29,9 @@ run: install
 	$(BIN)/python -m standins.wechat $(DEMO_WECHAT_PORT) & \
 	WECHAT_API_BASE=http://127.0.0.1:$(DEMO_WECHAT_PORT) $(FLASK) scheduler run & \
 	WECHAT_API_BASE=http://127.0.0.1:$(DEMO_WECHAT_PORT) $(FLASK) run --host 127.0.0.1 --port 5000
+
+serve: install
+	$(BIN)/gunicorn -c gunicorn.conf.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from core import crypto, db, errors, limits
+from core import auth, crypto, db, errors, inputs, limits, observability
 from core.config import ROOT, Settings
 
 API_TITLE = "jiayi — family-doctor signing service"
@@ -52,7 +52,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.TRUSTED_PROXY_HOPS:  # behind nginx: the client address is the one the proxy saw
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXY_HOPS)
     logging.basicConfig(level=logging.INFO)
-    crypto.configure(settings.FIELD_KEY, settings.SECRET_KEY)
+    observability.init_app(app)  # first: its request timer and id see every request, even one refused early
+    app.json.ensure_ascii = False  # JSON is UTF-8: 张三, not \u5f20\u4e09
+    crypto.configure(settings)
 
     engine = db.make_engine(settings.DATABASE_URL)
     db.session.remove()
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     import_models()
     _register_blueprints(api)
     errors.register(app)
+    inputs.init_app(app)
+    app.after_request(auth.no_store_unless_public_read)
     limits.init_app(app)
 
     @app.get(SWAGGER_ASSETS + "<path:filename>")

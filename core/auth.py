@@ -16,7 +16,7 @@ from datetime import timedelta
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 
 from core import clock
 from core.errors import Forbidden, Unauthorized
@@ -159,3 +159,25 @@ def public(view):
     view.access_roles = frozenset({"public"})
     _document(view, [])
     return view
+
+
+def is_public(endpoint: str | None, method: str) -> bool:
+    """Whether the view serving `method` at `endpoint` is marked `public` (False for no view at all)."""
+    view = current_app.view_functions.get(endpoint) if endpoint else None
+    if view is None:
+        return False
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, "get" if method == "HEAD" else method.lower(), None) if view_class else view
+    return "public" in getattr(handler, "access_roles", ())
+
+
+def no_store_unless_public_read(response: Response) -> Response:
+    """Keep answers about someone out of browser and proxy caches (after_request).
+
+    Only a GET of a public view asked without credentials (the centre list, the catalogue, the docs) may
+    be stored; everything else may carry personal data or a token, and is `Cache-Control: no-store`.
+    """
+    if (request.method not in ("GET", "HEAD") or "Authorization" in request.headers
+            or not is_public(request.endpoint, request.method)):
+        response.headers["Cache-Control"] = "no-store"
+    return response

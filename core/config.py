@@ -1,26 +1,104 @@
-"""One settings object, read from the environment, with defaults that are safe for development."""
+"""One settings object, read from the environment, with defaults that are safe for development only.
+
+Outside development (JIAYI_ENV=development, which `make run` and the tests set) a Settings object
+refuses to exist with the published default SECRET_KEY, a short one, or a missing or malformed
+FIELD_KEY; every problem is listed in one message, and a value that does not parse
+(`HTTP_TIMEOUT_SECONDS=abc`) is named rather than raised as a traceback.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-before-production"
+DEVELOPMENT, PRODUCTION = "development", "production"
+MIN_SECRET_LENGTH = 32
+FIELD_CIPHERS = ("aes-256-gcm", "sm4-gcm")
+LOOKUP_HASHES = ("hmac-sha256", "hmac-sm3")
+# Ciphertext written before key ids existed was made with the key that now carries this id.
+LEGACY_KEY_ID = "k1"
+KEY_ID = re.compile(r"[a-z0-9]{1,8}")
+HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
+# Values never repeated in a message: a start-up error lands in logs.
+SECRETS = frozenset({"SECRET_KEY", "FIELD_KEY", "FIELD_OLD_KEYS", "LOOKUP_KEY", "WECHAT_SECRET", "SMS_GATEWAY_KEY",
+                     "METRICS_TOKEN"})
+
+
+class ConfigError(SystemExit):
+    """Start-up refused: the message lists every problem. A SystemExit, so that flask, gunicorn and
+    python print the message and exit 1 instead of showing a traceback."""
+
+    def __init__(self, problems: list[str], env: str):
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(
+            f"jiayi will not start: {len(problems)} problem(s) in the configuration (environment variables):\n"
+            f"{lines}\n(JIAYI_ENV={env}; only JIAYI_ENV={DEVELOPMENT} accepts development defaults.)"
+        )
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An environment value that did not parse, kept so that all such values are reported together."""
+
+    name: str
+    raw: str
+    expected: str
+
+    def problem(self) -> str:
+        shown = "(value hidden)" if self.name in SECRETS else repr(self.raw)
+        return f"{self.name}: {shown} is not {self.expected}"
+
+
+_EXPECTED = {int: "a whole number", float: "a number"}
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def _pairs(raw: str, separator: str = ",") -> dict[str, str]:
+def _read(name: str, default: str, parse: Callable[[str], Any], expected: str | None = None) -> Any:
+    raw = _env(name, default)
+    try:
+        return parse(raw)
+    except (ValueError, TypeError):
+        return Unreadable(name, raw, expected or _EXPECTED.get(parse, "readable"))
+
+
+def _above_zero(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse_above_zero(raw: str):
+        value = parse(raw)
+        if value <= 0:
+            raise ValueError(raw)
+        return value
+
+    return parse_above_zero
+
+
+def _split_pairs(raw: str, separator: str = ",") -> dict[str, str]:
     """`a=1,b=2` as a dict (split at the first `=` of each part)."""
-    return dict(part.strip().split("=", 1) for part in raw.split(separator) if part.strip())
+    pairs = {}
+    for part in raw.split(separator):
+        if part.strip():
+            name, equals, value = part.strip().partition("=")
+            if not equals:
+                raise ValueError(part)
+            pairs[name.strip()] = value.strip()
+    return pairs
 
 
-def _days(name: str, default: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in _env(name, default).split(",") if part.strip())
+def _pairs(name: str, default: str, separator: str = ",") -> dict[str, str] | Unreadable:
+    return _read(name, default, lambda raw: _split_pairs(raw, separator), f"a list of name=value separated by {separator!r}")
+
+
+def _days(name: str, default: str) -> tuple[int, ...] | Unreadable:
+    return _read(name, default, lambda raw: tuple(int(part) for part in raw.split(",") if part.strip()),
+                 "a comma-separated list of whole numbers of days")
 
 
 # When the scheduler's jobs run (APScheduler cron fields, Asia/Shanghai); SCHEDULES overrides per job id.
@@ -30,35 +108,54 @@ DEFAULT_SCHEDULES = (
 )
 
 
+def _schedules() -> dict[str, str] | Unreadable:
+    overrides = _pairs("SCHEDULES", "", ";")
+    return overrides if isinstance(overrides, Unreadable) else {**_split_pairs(DEFAULT_SCHEDULES, ";"), **overrides}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Production sets SECRET_KEY, FIELD_KEY and DATABASE_URL."""
 
+    # `development` allows the defaults below (a published SECRET_KEY, a FIELD_KEY derived from it).
+    JIAYI_ENV: str = field(default_factory=lambda: _env("JIAYI_ENV", PRODUCTION))
     DATABASE_URL: str = field(default_factory=lambda: _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'jiayi.sqlite'}"))
     SECRET_KEY: str = field(default_factory=lambda: _env("SECRET_KEY", DEV_SECRET))
-    # Key for personal data at rest (AES-256-GCM) and its lookup hash; 64 hex chars.
+    # Personal data at rest (core/crypto.py): the current key (64 hex chars) and its id, written before each
+    # ciphertext; keys being retired, kept for reading (`k1=<hex>,k2=sm4-gcm:<hex>`); the cipher new values get.
     FIELD_KEY: str = field(default_factory=lambda: _env("FIELD_KEY", ""))
-    ACCESS_TOKEN_SECONDS: int = field(default_factory=lambda: int(_env("ACCESS_TOKEN_SECONDS", "7200")))
+    FIELD_KEY_ID: str = field(default_factory=lambda: _env("FIELD_KEY_ID", LEGACY_KEY_ID))
+    FIELD_OLD_KEYS: dict = field(default_factory=lambda: _pairs("FIELD_OLD_KEYS", ""))
+    FIELD_CIPHER: str = field(default_factory=lambda: _env("FIELD_CIPHER", "aes-256-gcm"))
+    # The keyed hash beside each encrypted value, for lookups and unique indexes. It outlives key rotation:
+    # its key is LOOKUP_KEY (64 hex chars) or, unset, derived from key k1. Chosen once, at installation.
+    LOOKUP_KEY: str = field(default_factory=lambda: _env("LOOKUP_KEY", ""))
+    LOOKUP_HASH: str = field(default_factory=lambda: _env("LOOKUP_HASH", "hmac-sha256"))
+    ACCESS_TOKEN_SECONDS: int = field(default_factory=lambda: _read("ACCESS_TOKEN_SECONDS", "7200", int))
     WECHAT_API_BASE: str = field(default_factory=lambda: _env("WECHAT_API_BASE", "https://api.weixin.qq.com"))
     WECHAT_APPID: str = field(default_factory=lambda: _env("WECHAT_APPID", "wx-dev-appid"))
     WECHAT_SECRET: str = field(default_factory=lambda: _env("WECHAT_SECRET", "wx-dev-secret"))
-    HTTP_TIMEOUT_SECONDS: float = field(default_factory=lambda: float(_env("HTTP_TIMEOUT_SECONDS", "5")))
+    # Outbound calls (core/http.py): the whole call, connect to last byte, and the largest answer read.
+    HTTP_TIMEOUT_SECONDS: float = field(default_factory=lambda: _read(
+        "HTTP_TIMEOUT_SECONDS", "5", _above_zero(float), "a number of seconds above 0"))
+    HTTP_MAX_RESPONSE_BYTES: int = field(default_factory=lambda: _read(
+        "HTTP_MAX_RESPONSE_BYTES", str(1024 * 1024), _above_zero(int), "a whole number of bytes above 0"))
     CONSENT_TEXT_VERSION: str = field(default_factory=lambda: _env("CONSENT_TEXT_VERSION", "2025-01"))
-    IDEMPOTENCY_KEY_HOURS: int = field(default_factory=lambda: int(_env("IDEMPOTENCY_KEY_HOURS", "24")))
+    IDEMPOTENCY_KEY_HOURS: int = field(default_factory=lambda: _read("IDEMPOTENCY_KEY_HOURS", "24", int))
     REDIS_URL: str = field(default_factory=lambda: _env("REDIS_URL", ""))
     # Abuse limits (core/limits.py, core/lockout.py): Flask-Limiter strings, counted in Redis when set.
     LOGIN_RATE_LIMIT: str = field(default_factory=lambda: _env("LOGIN_RATE_LIMIT", "20 per minute"))
     SIGN_RATE_LIMIT: str = field(default_factory=lambda: _env("SIGN_RATE_LIMIT", "30 per minute"))
     RATE_LIMIT_KEY_PREFIX: str = field(default_factory=lambda: _env("RATE_LIMIT_KEY_PREFIX", "jiayi"))
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (client address for limits and audit).
-    TRUSTED_PROXY_HOPS: int = field(default_factory=lambda: int(_env("TRUSTED_PROXY_HOPS", "0")))
+    TRUSTED_PROXY_HOPS: int = field(default_factory=lambda: _read("TRUSTED_PROXY_HOPS", "0", int))
     # OWASP ASVS 2.2.1: 10 failed staff logins lock the account for 15 minutes (at most 40 tries an hour).
-    LOGIN_LOCK_FAILURES: int = field(default_factory=lambda: int(_env("LOGIN_LOCK_FAILURES", "10")))
-    LOGIN_LOCK_MINUTES: int = field(default_factory=lambda: int(_env("LOGIN_LOCK_MINUTES", "15")))
-    MAX_CONTENT_LENGTH: int = field(default_factory=lambda: int(_env("MAX_CONTENT_LENGTH", str(1024 * 1024))))
+    LOGIN_LOCK_FAILURES: int = field(default_factory=lambda: _read("LOGIN_LOCK_FAILURES", "10", int))
+    LOGIN_LOCK_MINUTES: int = field(default_factory=lambda: _read("LOGIN_LOCK_MINUTES", "15", int))
+    MAX_CONTENT_LENGTH: int = field(default_factory=lambda: _read("MAX_CONTENT_LENGTH", str(1024 * 1024), int))
     # Notifications: subscribe-message template id per kind of message, and the mini-program they open.
-    WECHAT_TEMPLATES: dict = field(default_factory=lambda: _pairs(_env(
-        "WECHAT_TEMPLATES", "visit_due=tpl-visit-due,vaccination_due=tpl-vaccination-due,lecture=tpl-lecture")))
+    WECHAT_TEMPLATES: dict = field(default_factory=lambda: _pairs(
+        "WECHAT_TEMPLATES", "visit_due=tpl-visit-due,vaccination_due=tpl-vaccination-due,lecture=tpl-lecture"))
     WECHAT_MINIPROGRAM_STATE: str = field(default_factory=lambda: _env("WECHAT_MINIPROGRAM_STATE", "formal"))
     # Medical mini-programs may hold long-term subscriptions: a grant is then not spent by a message.
     WECHAT_LONG_TERM_SUBSCRIPTIONS: bool = field(default_factory=lambda: _env("WECHAT_LONG_TERM_SUBSCRIPTIONS", "0") == "1")
@@ -66,17 +163,92 @@ class Settings:
     SMS_GATEWAY_KEY: str = field(default_factory=lambda: _env("SMS_GATEWAY_KEY", ""))
     VISIT_REMINDER_DAYS: tuple = field(default_factory=lambda: _days("VISIT_REMINDER_DAYS", "3,0"))
     VACCINATION_REMINDER_DAYS: tuple = field(default_factory=lambda: _days("VACCINATION_REMINDER_DAYS", "7,0"))
-    LECTURE_NOTICE_DAYS: int = field(default_factory=lambda: int(_env("LECTURE_NOTICE_DAYS", "3")))
-    OUTBOX_BATCH: int = field(default_factory=lambda: int(_env("OUTBOX_BATCH", "50")))
-    OUTBOX_MAX_ATTEMPTS: int = field(default_factory=lambda: int(_env("OUTBOX_MAX_ATTEMPTS", "8")))
-    OUTBOX_BACKOFF_SECONDS: float = field(default_factory=lambda: float(_env("OUTBOX_BACKOFF_SECONDS", "30")))
-    OUTBOX_LEASE_SECONDS: int = field(default_factory=lambda: int(_env("OUTBOX_LEASE_SECONDS", "120")))
-    SCHEDULES: dict = field(default_factory=lambda: {**_pairs(DEFAULT_SCHEDULES, ";"), **_pairs(_env("SCHEDULES", ""), ";")})
+    LECTURE_NOTICE_DAYS: int = field(default_factory=lambda: _read("LECTURE_NOTICE_DAYS", "3", int))
+    OUTBOX_BATCH: int = field(default_factory=lambda: _read("OUTBOX_BATCH", "50", int))
+    OUTBOX_MAX_ATTEMPTS: int = field(default_factory=lambda: _read("OUTBOX_MAX_ATTEMPTS", "8", int))
+    OUTBOX_BACKOFF_SECONDS: float = field(default_factory=lambda: _read("OUTBOX_BACKOFF_SECONDS", "30", float))
+    OUTBOX_LEASE_SECONDS: int = field(default_factory=lambda: _read("OUTBOX_LEASE_SECONDS", "120", int))
+    SCHEDULES: dict = field(default_factory=_schedules)
     # A run missed by up to this long (a pause, a restart) still happens, once.
-    SCHEDULER_MISFIRE_GRACE_SECONDS: int = field(default_factory=lambda: int(_env("SCHEDULER_MISFIRE_GRACE_SECONDS", "21600")))
-    SCHEDULER_LEASE_SECONDS: float = field(default_factory=lambda: float(_env("SCHEDULER_LEASE_SECONDS", "30")))
+    SCHEDULER_MISFIRE_GRACE_SECONDS: int = field(default_factory=lambda: _read("SCHEDULER_MISFIRE_GRACE_SECONDS", "21600", int))
+    SCHEDULER_LEASE_SECONDS: float = field(default_factory=lambda: _read("SCHEDULER_LEASE_SECONDS", "30", float))
+    # /metrics (core/observability.py): with a token, scrapers send `Authorization: Bearer <token>`;
+    # without one, only loopback clients are answered.
+    METRICS_TOKEN: str = field(default_factory=lambda: _env("METRICS_TOKEN", ""))
+
+    def __post_init__(self) -> None:
+        problems = [value.problem() for value in self._values().values() if isinstance(value, Unreadable)]
+        problems += self._rule_problems()
+        if problems:
+            raise ConfigError(problems, self.JIAYI_ENV)
+
+    @property
+    def development(self) -> bool:
+        return self.JIAYI_ENV == DEVELOPMENT
+
+    def _values(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def _rule_problems(self) -> list[str]:
+        problems = []
+        if self.JIAYI_ENV not in (DEVELOPMENT, PRODUCTION):
+            problems.append(f"JIAYI_ENV: {self.JIAYI_ENV!r} is not {DEVELOPMENT!r} or {PRODUCTION!r}")
+        if not self.development:
+            if self.SECRET_KEY == DEV_SECRET:
+                problems.append("SECRET_KEY: is the published development default; set a random one "
+                                "(`openssl rand -hex 32`)")
+            elif len(self.SECRET_KEY) < MIN_SECRET_LENGTH:
+                problems.append(f"SECRET_KEY: has {len(self.SECRET_KEY)} characters; at least {MIN_SECRET_LENGTH} "
+                                "random ones are needed (`openssl rand -hex 32`)")
+            if not self.FIELD_KEY:
+                problems.append("FIELD_KEY: is not set; it must be 64 hex characters (`openssl rand -hex 32`), "
+                                "kept apart from the database backups")
+        if self.FIELD_KEY and not HEX_KEY.fullmatch(self.FIELD_KEY):
+            problems.append(f"FIELD_KEY: must be exactly 64 hex characters (0-9, a-f); the value set has "
+                            f"{len(self.FIELD_KEY)} characters")
+        if not KEY_ID.fullmatch(self.FIELD_KEY_ID):
+            problems.append(f"FIELD_KEY_ID: {self.FIELD_KEY_ID!r} is not 1-8 lowercase letters or digits")
+        if self.FIELD_CIPHER not in FIELD_CIPHERS:
+            problems.append(f"FIELD_CIPHER: {self.FIELD_CIPHER!r} is not one of {', '.join(FIELD_CIPHERS)}")
+        if self.LOOKUP_HASH not in LOOKUP_HASHES:
+            problems.append(f"LOOKUP_HASH: {self.LOOKUP_HASH!r} is not one of {', '.join(LOOKUP_HASHES)}")
+        if isinstance(self.FIELD_OLD_KEYS, dict):
+            for key_id, spec in self.FIELD_OLD_KEYS.items():
+                cipher, _, material = spec.rpartition(":")
+                if not KEY_ID.fullmatch(key_id) or key_id == self.FIELD_KEY_ID:
+                    problems.append(f"FIELD_OLD_KEYS: key id {key_id!r} is not 1-8 lowercase letters or digits "
+                                    "other than FIELD_KEY_ID")
+                if (cipher and cipher not in FIELD_CIPHERS) or not HEX_KEY.fullmatch(material):
+                    problems.append(f"FIELD_OLD_KEYS: key {key_id!r} is not [cipher:]<64 hex characters>")
+        if self.LOOKUP_KEY and not HEX_KEY.fullmatch(self.LOOKUP_KEY):
+            problems.append("LOOKUP_KEY: must be 64 hex characters")
+        if not self.development and not self.LOOKUP_KEY and LEGACY_KEY_ID not in self._key_ids():
+            problems.append(f"LOOKUP_KEY: is not set and no key has id {LEGACY_KEY_ID!r} to derive it from "
+                            f"(keep key {LEGACY_KEY_ID} in FIELD_OLD_KEYS, or set LOOKUP_KEY)")
+        return problems
+
+    def _key_ids(self) -> set[str]:
+        old = self.FIELD_OLD_KEYS if isinstance(self.FIELD_OLD_KEYS, dict) else {}
+        return {self.FIELD_KEY_ID, *old}
+
+    def field_keys(self) -> list[tuple[str, str, bytes]]:
+        """(key id, cipher, key material) for every field key, the current one first.
+
+        In development without FIELD_KEY the current key's material is SECRET_KEY, as it always was.
+        """
+        current = bytes.fromhex(self.FIELD_KEY) if self.FIELD_KEY else self.SECRET_KEY.encode()
+        keys = [(self.FIELD_KEY_ID, self.FIELD_CIPHER, current)]
+        for key_id, spec in self.FIELD_OLD_KEYS.items():
+            cipher, _, material = spec.rpartition(":")
+            keys.append((key_id, cipher or FIELD_CIPHERS[0], bytes.fromhex(material)))
+        return keys
+
+    def lookup_key_material(self) -> bytes:
+        """What the lookup hash's key is derived from: LOOKUP_KEY, else key k1 (else, in development, the current key)."""
+        if self.LOOKUP_KEY:
+            return bytes.fromhex(self.LOOKUP_KEY)
+        materials = {key_id: material for key_id, _, material in self.field_keys()}
+        return materials.get(LEGACY_KEY_ID, materials[self.FIELD_KEY_ID])
 
     def replace(self, **overrides) -> "Settings":
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(overrides)
-        return Settings(**values)
+        return Settings(**{**self._values(), **overrides})

@@ -93,8 +93,10 @@ def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine that behaves the same on SQLite and PostgreSQL.
 
     SQLite gets the pysqlite SAVEPOINT recipe (we emit BEGIN ourselves) and foreign keys on,
-    so nested transactions and constraints mean what they mean on PostgreSQL.
+    so nested transactions and constraints mean what they mean on PostgreSQL. Errors never show the
+    statement's parameters (ID numbers, phones, openids): they end up in logged tracebacks.
     """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 

@@ -4,6 +4,9 @@ With REDIS_URL set the counters live in Redis, so a limit holds across all gunic
 it (development, tests) each process counts for itself. The limits are read from Settings at request
 time, written as Flask-Limiter strings ("20 per minute"). A breach answers 429 in the one error shape.
 Behind a reverse proxy set TRUSTED_PROXY_HOPS, or every client shares the proxy's address.
+
+A key names who is counted (an openid, an address): Flask-Limiter writes it into Redis and into its
+log line on a breach, so it is counted under a keyed pseudonym (core.crypto.pseudonym), never in clear.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from core import crypto
 from core.auth import token_actor
 from core.errors import DomainError
 
@@ -24,6 +28,11 @@ def caller_or_address() -> str:
         return token_actor().subject
     except DomainError:
         return get_remote_address()
+
+
+def pseudonymous(key: Callable[[], str]) -> Callable[[], str]:
+    """The same counting key, as a keyed hash: equal callers still share a counter, nobody reads who they are."""
+    return lambda: crypto.pseudonym(key())
 
 
 def _setting(name: str) -> Callable[[], str]:
@@ -41,7 +50,7 @@ LIMITED_BLUEPRINTS = {
 def init_app(app: Flask) -> Limiter:
     settings = app.config["SETTINGS"]
     limiter = Limiter(
-        get_remote_address,
+        pseudonymous(get_remote_address),
         app=app,
         storage_uri=settings.REDIS_URL or "memory://",
         key_prefix=settings.RATE_LIMIT_KEY_PREFIX,
@@ -49,5 +58,5 @@ def init_app(app: Flask) -> Limiter:
         in_memory_fallback_enabled=True,  # Redis down: each worker keeps limiting on its own
     )
     for blueprint, (setting, key, methods) in LIMITED_BLUEPRINTS.items():
-        limiter.shared_limit(_setting(setting), scope=blueprint, key_func=key, methods=methods)(app.blueprints[blueprint])
+        limiter.shared_limit(_setting(setting), scope=blueprint, key_func=pseudonymous(key), methods=methods)(app.blueprints[blueprint])
     return limiter

@@ -12,7 +12,7 @@ import requests
 from flask import current_app
 
 from core.errors import Forbidden, TooManyRequests, Unauthorized, UpstreamError
-from core.http import outbound_session
+from core.http import DEFAULT_MAX_BYTES, ResponseTooLarge, outbound_session
 
 # errcodes of code2Session and what they mean for our caller
 _LOGIN_ERRORS = {
@@ -36,16 +36,17 @@ class AccessToken:
 
 
 class WechatClient:
-    def __init__(self, base_url: str, appid: str, secret: str, timeout: float):
+    def __init__(self, base_url: str, appid: str, secret: str, timeout: float, max_bytes: int = DEFAULT_MAX_BYTES):
         self.base_url = base_url.rstrip("/")
         self.appid = appid
         self.secret = secret
-        self.http = outbound_session(timeout)
+        self.http = outbound_session(timeout, max_bytes)
 
     @classmethod
     def from_app(cls) -> "WechatClient":
         settings = current_app.config["SETTINGS"]
-        return cls(settings.WECHAT_API_BASE, settings.WECHAT_APPID, settings.WECHAT_SECRET, settings.HTTP_TIMEOUT_SECONDS)
+        return cls(settings.WECHAT_API_BASE, settings.WECHAT_APPID, settings.WECHAT_SECRET, settings.HTTP_TIMEOUT_SECONDS,
+                   settings.HTTP_MAX_RESPONSE_BYTES)
 
     def get_json(self, path: str, **params) -> dict:
         """GET a WeChat API and return its JSON body; network trouble is a 502 for our caller."""
@@ -61,8 +62,10 @@ class WechatClient:
             response = self.http.request(method, f"{self.base_url}{path}", **kwargs)
             response.raise_for_status()
             return response.json()
-        except requests.Timeout:
+        except requests.Timeout:  # also core.http's deadline for the whole call
             raise UpstreamError("WeChat did not answer in time.") from None
+        except ResponseTooLarge:
+            raise UpstreamError("WeChat's answer was larger than we read.") from None
         except (requests.RequestException, ValueError):
             raise UpstreamError("WeChat could not be reached.") from None
 

@@ -20,6 +20,8 @@ from standins.server import serve
 from standins.wechat import WechatState, create_standin
 from tests.logscan import run_log_has_no_personal_numbers  # noqa: F401  (checks the whole run's logs)
 
+# Development mode (core/config.py): Settings() from a bare environment, here and in the processes tests start.
+os.environ["JIAYI_ENV"] = "development"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 DATABASES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 TODAY = date(2026, 3, 16)
