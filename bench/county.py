@@ -115,7 +115,7 @@ def generate(shape: CountyShape) -> dict:
             roll = rng.random()
             scheme, region = ("resident", COUNTY) if roll < 0.92 else ("employee", COUNTY) if roll < 0.97 else (
                 ("resident", "430522") if roll < 0.99 else ("uninsured", None))
-            residents.append((rid, f"居民{n}", crypto.encrypt(number), crypto.lookup_hash(number), crypto.encrypt(phone),
+            residents.append((rid, f"居民{n}", crypto.encrypt(number, "residents.id_number"), crypto.lookup_hash(number), crypto.encrypt(phone, "residents.phone"),
                               crypto.lookup_hash(phone), birth, "M" if n % 2 else "F", hid, scheme, region,
                               rng.random() < 0.9, scheme != "uninsured", window_id, now, now))
             if birth <= today - timedelta(days=35 * 365):

@@ -24,7 +24,7 @@ def send(settings: Settings, *, phone: str, content: dict, ref: str) -> Result:
     if not settings.SMS_GATEWAY_URL:
         return Result(Delivery.PERMANENT, "no SMS gateway configured")
     try:
-        response = outbound_session(settings.HTTP_TIMEOUT_SECONDS).post(
+        response = outbound_session(settings.HTTP_TIMEOUT_SECONDS, settings.HTTP_MAX_RESPONSE_BYTES).post(
             settings.SMS_GATEWAY_URL, json={"to": phone, "text": text_of(content), "ref": ref},
             headers={"Authorization": f"Bearer {settings.SMS_GATEWAY_KEY}"},
         )

@@ -154,9 +154,9 @@ class Resident(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
-    id_number: Mapped[str] = mapped_column(Encrypted())
+    id_number: Mapped[str] = mapped_column(Encrypted("residents.id_number"))
     id_number_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    phone: Mapped[str | None] = mapped_column(Encrypted())
+    phone: Mapped[str | None] = mapped_column(Encrypted("residents.phone"))
     phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     birth_date: Mapped[date]
     sex: Mapped[Sex] = mapped_column(enum_column(Sex))

@@ -117,6 +117,7 @@ def test_with_sm4_gcm_and_hmac_sm3_a_resident_is_stored_and_found(db, keys):
     nonce_and_sealed = binascii.a2b_base64(token.removeprefix("g1:"))
     sm4 = crypto._ring().current
     decryptor = Cipher(algorithms.SM4(sm4.key), modes.GCM(nonce_and_sealed[:12], nonce_and_sealed[-16:])).decryptor()
+    decryptor.authenticate_additional_data(b"residents.id_number")  # the column the ciphertext is bound to
     assert (decryptor.update(nonce_and_sealed[12:-16]) + decryptor.finalize()).decode() == resident.id_number
     found = db.scalar(select(RESIDENTS.c.id).where(RESIDENTS.c.id_number_hash == crypto.lookup_hash(resident.id_number)))
     assert found == resident.id
