@@ -6,10 +6,9 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.crypto import mask_id_number, mask_phone
-from core.schemas import ID
+from core.schemas import ID, Integer, phone, region_code
 from registry.models import ConditionKind, InsuranceScheme, RecordedTag, Sex
 
-PHONE = validate.Regexp(r"^1\d{10}$", error="A mainland mobile number has 11 digits and starts with 1.")
 NAME = validate.Length(min=1, max=80)
 
 
@@ -41,26 +40,26 @@ class WechatTokenSchema(TokenSchema):
 class IdentitySchema(ma.Schema):
     name = fields.String(required=True, validate=NAME)
     id_number = fields.String(required=True, validate=validate.Length(min=18, max=18))
-    phone = fields.String(required=True, validate=PHONE)
+    phone = phone(required=True)
 
 
 class HouseholdMemberSchema(ma.Schema):
     name = fields.String(required=True, validate=NAME)
     id_number = fields.String(required=True, validate=validate.Length(min=18, max=18))
-    phone = fields.String(load_default=None, validate=PHONE)
+    phone = phone(load_default=None)
 
 
 class OnSiteRegistrationSchema(HouseholdMemberSchema):
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True, load_default=InsuranceScheme.UNINSURED)
-    insurance_region_code = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"))
+    insurance_region_code = region_code(load_default=None)
 
 
 class ResidentUpdateSchema(ma.Schema):
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True)
-    insurance_region_code = fields.String(allow_none=True, validate=validate.Regexp(r"^\d{6}$"))
+    insurance_region_code = region_code(allow_none=True)
     has_health_record = fields.Boolean()
     in_insurance_master = fields.Boolean()
-    home_window_id = fields.Integer(allow_none=True, validate=ID)
+    home_window_id = Integer(allow_none=True, validate=ID)
 
 
 class ResidentSchema(ma.Schema):
@@ -100,7 +99,7 @@ class CentreSchema(ma.Schema):
 
 
 class CentreQuerySchema(ma.Schema):
-    region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"))
+    region = region_code(load_default=None)
     q = fields.String(load_default=None, validate=validate.Length(max=50))
 
 
