@@ -18,6 +18,7 @@ from datetime import date
 from core.schemas import nfkc
 from registry.models import Sex
 
+ADULT_AGE = 18  # full civil capacity (Civil Code art. 17): an adult consents and acts for themself
 _WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
 _CHECK_CHARACTERS = "10X98765432"
 _SHAPE = re.compile(r"^[0-9]{17}[0-9X]$", re.ASCII)

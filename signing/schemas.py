@@ -24,6 +24,10 @@ class SignRequestSchema(ma.Schema):
     package_codes = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list,
                                 validate=validate.Length(max=20),
                                 metadata={"description": "personalised packages; basic + value-added are always included"})
+    presence_codes = fields.List(fields.String(validate=validate.Length(min=1, max=32)), load_default=list,
+                                 validate=validate.Length(max=20), metadata={
+                                     "description": "staff: codes the residents' own mini-programs show, proving them "
+                                                    "present (a code covers its holder's household)"})
 
 
 class AgreementSchema(ma.Schema):
