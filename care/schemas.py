@@ -8,17 +8,18 @@ from marshmallow import fields, validate
 from care import followups
 from care.models import Reading, Timeliness, VisitMode, VisitState
 from core import clock
-from core.crypto import mask_id_number
 from core.pagination import PageArgs
 from core.schemas import Decimal, Integer
 from packages.protocols import PROGRAMMES
 
 
 class VisitSchema(ma.Schema):
+    """A visit, without even a masked ID number: a child's visit dates are birth date + months, and the
+    birth date beside a mask is the whole number (POLICY.md signing rule 10)."""
+
     id = fields.Integer(required=True)
     resident_id = fields.Integer(required=True)
     resident_name = fields.Function(lambda v: v.resident.name, required=True)
-    resident_id_number = fields.Function(lambda v: mask_id_number(v.resident.id_number), required=True)
     programme = fields.String(required=True)
     code = fields.String(required=True)
     title = fields.String(required=True)

@@ -103,13 +103,14 @@ class CodeSchema(ma.Schema):
 
 
 class ResidentSchema(ma.Schema):
-    """A resident as others see them: ID number and phone masked."""
+    """A resident as others see them: ID number and phone masked, and so the birth year, not the date
+    (the masked digits of an ID number are the birth date: date and mask together are the number)."""
 
     id = fields.Integer(required=True)
     name = fields.String(required=True)
     id_number = fields.Function(lambda r: mask_id_number(r.id_number), required=True)
     phone = fields.Function(lambda r: mask_phone(r.phone), allow_none=True)
-    birth_date = fields.Date(required=True)
+    birth_year = fields.Function(lambda r: r.birth_date.year, required=True)
     sex = fields.Enum(Sex, by_value=True, required=True)
     household_id = fields.Integer(allow_none=True)
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True)

@@ -130,12 +130,13 @@ class RosterQuerySchema(PageArgs):
 
 
 class RosterEntrySchema(AgreementSchema):
-    """One signed person with their agreement. The ID number is in full for the bureau only."""
+    """One signed person with their agreement. The ID number and birth date are in full for the bureau only."""
 
     name = fields.String(required=True)
-    id_number = fields.String(required=True)
+    id_number = fields.String(required=True, metadata={"description": "masked for staff"})
     sex = fields.Enum(Sex, by_value=True, required=True)
-    birth_date = fields.Date(required=True)
+    birth_date = fields.Date(allow_none=True, metadata={"description": "bureau only: beside a mask it rebuilds the number"})
+    birth_year = fields.Integer(required=True)
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True, required=True)
     insurance_region_code = fields.String(allow_none=True)
     centre_code = fields.String(required=True)
@@ -176,3 +177,4 @@ class EvaluationSchema(ma.Schema):
     as_of = fields.Date(required=True)
     county_effective_signing_rate = fields.Decimal(**RATE)
     centres = fields.List(fields.Nested(CentreEvaluationSchema), required=True)
+

@@ -57,13 +57,13 @@ def test_wechat_timeout_and_5xx_are_502(client, wechat):
     assert client.post("/api/v1/auth/wechat-login", json={"code": "broken"}).status_code == 502
 
 
-def test_binding_identity_derives_birth_date_and_sex_and_masks_the_answer(client, centres, wechat):
+def test_binding_identity_derives_birth_year_and_sex_and_masks_the_answer(client, centres, wechat):
     headers = login(client)
     number = f.id_number(date(1956, 7, 1))
     response = bind(client, headers, number, phone_code="phone-13812345678")
     body = response.get_json()
     assert response.status_code == 200
-    assert body["birth_date"] == "1956-07-01" and body["sex"] == "F"
+    assert body["birth_year"] == 1956 and "birth_date" not in body and body["sex"] == "F"
     assert body["id_number"] == number[:3] + "*" * 11 + number[-4:]
     assert body["phone"] == "138****5678" and body["verified"] is False
     assert client.post("/api/v1/auth/wechat-login", json={"code": "ok-wx1"}).get_json()["identity_bound"] is True
