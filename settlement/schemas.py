@@ -178,3 +178,23 @@ class EvaluationSchema(ma.Schema):
     county_effective_signing_rate = fields.Decimal(**RATE)
     centres = fields.List(fields.Nested(CentreEvaluationSchema), required=True)
 
+
+class GhostQuerySchema(RegionQuerySchema, PageArgs):
+    date_from = fields.Date(load_default=None, data_key="from", metadata={"description": "default: a year before `to`"})
+    date_to = fields.Date(load_default=None, data_key="to", metadata={"description": "default: today"})
+    flagged_only = fields.Boolean(load_default=False, metadata={"description": "only rows with a flag"})
+
+
+class GhostRowSchema(ma.Schema):
+    """One signer's on-site signings of one day, with the marks of false signing (POLICY.md signing rule 9)."""
+
+    day = fields.Date(required=True)
+    signed_by = fields.String(required=True)
+    staff_id = fields.Integer(allow_none=True)
+    staff_name = fields.String(allow_none=True)
+    centre_id = fields.Integer(required=True)
+    signings = fields.Integer(required=True)
+    never_served = fields.Integer(required=True, metadata={"description": "with no visit record since the signing"})
+    recorded_death = fields.Integer(required=True, metadata={"description": "signed on or after their recorded death"})
+    flags = fields.List(fields.String(), required=True, metadata={
+        "description": "signed_after_death; never_served_batch: 10 or more signed that day, over 92 days ago, none served since"})
