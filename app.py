@@ -27,7 +27,12 @@ class JiayiApi(Api):
 
 
 class RowId(IntegerConverter):
-    """`<int:…>` path ids within the database's integer range: a larger one names nothing (404, not 500)."""
+    """`<int:…>` path ids within the database's integer range: a larger one names nothing (404, not 500).
+
+    ASCII digits only: werkzeug's \\d+ would read /residents/٤٣ as resident 43.
+    """
+
+    regex = r"[0-9]+"
 
     def __init__(self, url_map, *args, **kwargs):
         kwargs.setdefault("max", db.DB_INT_MAX)

@@ -8,16 +8,18 @@ from marshmallow import fields, validate
 from care import followups
 from care.models import Reading, Timeliness, VisitMode, VisitState
 from core import clock
-from core.crypto import mask_id_number
 from core.pagination import PageArgs
+from core.schemas import Decimal, Integer
 from packages.protocols import PROGRAMMES
 
 
 class VisitSchema(ma.Schema):
+    """A visit, without even a masked ID number: a child's visit dates are birth date + months, and the
+    birth date beside a mask is the whole number (POLICY.md signing rule 10)."""
+
     id = fields.Integer(required=True)
     resident_id = fields.Integer(required=True)
     resident_name = fields.Function(lambda v: v.resident.name, required=True)
-    resident_id_number = fields.Function(lambda v: mask_id_number(v.resident.id_number), required=True)
     programme = fields.String(required=True)
     code = fields.String(required=True)
     title = fields.String(required=True)
@@ -46,13 +48,13 @@ class WorklistQuerySchema(PageArgs):
 class VisitRecordInSchema(ma.Schema):
     served_on = fields.Date(required=True)
     mode = fields.Enum(VisitMode, by_value=True, required=True)
-    systolic = fields.Integer(load_default=None, validate=validate.Range(min=50, max=300), metadata={"description": "mmHg"})
-    diastolic = fields.Integer(load_default=None, validate=validate.Range(min=30, max=200), metadata={"description": "mmHg"})
-    glucose = fields.Decimal(load_default=None, places=1, as_string=True, validate=validate.Range(min=1, max=40),
+    systolic = Integer(load_default=None, validate=validate.Range(min=50, max=300), metadata={"description": "mmHg"})
+    diastolic = Integer(load_default=None, validate=validate.Range(min=30, max=200), metadata={"description": "mmHg"})
+    glucose = Decimal(load_default=None, places=1, as_string=True, validate=validate.Range(min=1, max=40),
                              metadata={"description": "mmol/L", "minimum": 1, "maximum": 40})
     glucose_fasting = fields.Boolean(load_default=None)
-    heart_rate = fields.Integer(load_default=None, validate=validate.Range(min=20, max=250))
-    weight_kg = fields.Decimal(load_default=None, places=1, as_string=True, validate=validate.Range(min=0.5, max=300),
+    heart_rate = Integer(load_default=None, validate=validate.Range(min=20, max=250))
+    weight_kg = Decimal(load_default=None, places=1, as_string=True, validate=validate.Range(min=0.5, max=300),
                                metadata={"minimum": 0.5, "maximum": 300})
     findings = fields.String(load_default=None, validate=validate.Length(max=2000))
     referral = fields.Boolean(load_default=False)

@@ -146,12 +146,21 @@ class Settings:
     # Abuse limits (core/limits.py, core/lockout.py): Flask-Limiter strings, counted in Redis when set.
     LOGIN_RATE_LIMIT: str = field(default_factory=lambda: _env("LOGIN_RATE_LIMIT", "20 per minute"))
     SIGN_RATE_LIMIT: str = field(default_factory=lambda: _env("SIGN_RATE_LIMIT", "30 per minute"))
+    # Identity binding and household calls, per WeChat account and per client address (carrier NAT puts
+    # many phones behind one address, hence the larger budget there); on-site registrations per staff member.
+    IDENTITY_RATE_LIMIT: str = field(default_factory=lambda: _env("IDENTITY_RATE_LIMIT", "10 per hour"))
+    IDENTITY_ADDRESS_RATE_LIMIT: str = field(default_factory=lambda: _env("IDENTITY_ADDRESS_RATE_LIMIT", "100 per hour"))
+    REGISTRATION_RATE_LIMIT: str = field(default_factory=lambda: _env("REGISTRATION_RATE_LIMIT", "120 per hour"))
     RATE_LIMIT_KEY_PREFIX: str = field(default_factory=lambda: _env("RATE_LIMIT_KEY_PREFIX", "jiayi"))
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (client address for limits and audit).
     TRUSTED_PROXY_HOPS: int = field(default_factory=lambda: _read("TRUSTED_PROXY_HOPS", "0", int))
     # OWASP ASVS 2.2.1: 10 failed staff logins lock the account for 15 minutes (at most 40 tries an hour).
     LOGIN_LOCK_FAILURES: int = field(default_factory=lambda: _read("LOGIN_LOCK_FAILURES", "10", int))
     LOGIN_LOCK_MINUTES: int = field(default_factory=lambda: _read("LOGIN_LOCK_MINUTES", "15", int))
+    # One-time codes of identity proof (registry/proofs.py): a binding or household code handed out on
+    # site is good for a day; a presence code the mini-program shows the doctor for ten minutes.
+    HANDOUT_CODE_HOURS: int = field(default_factory=lambda: _read("HANDOUT_CODE_HOURS", "24", int))
+    PRESENCE_CODE_MINUTES: int = field(default_factory=lambda: _read("PRESENCE_CODE_MINUTES", "10", int))
     MAX_CONTENT_LENGTH: int = field(default_factory=lambda: _read("MAX_CONTENT_LENGTH", str(1024 * 1024), int))
     # Notifications: subscribe-message template id per kind of message, and the mini-program they open.
     WECHAT_TEMPLATES: dict = field(default_factory=lambda: _pairs(

@@ -1,4 +1,5 @@
-"""Abuse limits: logins per client address, signing per caller, counted where every worker sees them.
+"""Abuse limits: logins per client address, signing per caller, identity and household calls per
+WeChat account and per address, on-site registrations per staff member; counted where every worker sees them.
 
 With REDIS_URL set the counters live in Redis, so a limit holds across all gunicorn workers; without
 it (development, tests) each process counts for itself. The limits are read from Settings at request
@@ -39,12 +40,17 @@ def _setting(name: str) -> Callable[[], str]:
     return lambda: getattr(current_app.config["SETTINGS"], name)
 
 
-# blueprint name -> (setting holding the limit, whose requests count together, limited methods);
-# all limited routes of a blueprint share one counter per key.
-LIMITED_BLUEPRINTS = {
-    "auth": ("LOGIN_RATE_LIMIT", get_remote_address, ["POST"]),
-    "agreements": ("SIGN_RATE_LIMIT", caller_or_address, ["POST"]),
-}
+# (blueprint name, counter scope, setting holding the limit, whose requests count together, limited methods);
+# all limited routes of a blueprint share one counter per scope and key. Binding an identity and
+# managing a household (the `me` blueprint's writes) count per account and per address, so neither
+# many accounts behind one address nor one account from many addresses can try name + ID pairs fast.
+LIMITED_BLUEPRINTS = [
+    ("auth", "auth", "LOGIN_RATE_LIMIT", get_remote_address, ["POST"]),
+    ("agreements", "agreements", "SIGN_RATE_LIMIT", caller_or_address, ["POST"]),
+    ("me", "identity-account", "IDENTITY_RATE_LIMIT", caller_or_address, ["POST", "DELETE"]),
+    ("me", "identity-address", "IDENTITY_ADDRESS_RATE_LIMIT", get_remote_address, ["POST", "DELETE"]),
+    ("residents", "registration", "REGISTRATION_RATE_LIMIT", caller_or_address, ["POST"]),
+]
 
 
 def init_app(app: Flask) -> Limiter:
@@ -57,6 +63,6 @@ def init_app(app: Flask) -> Limiter:
         headers_enabled=True,
         in_memory_fallback_enabled=True,  # Redis down: each worker keeps limiting on its own
     )
-    for blueprint, (setting, key, methods) in LIMITED_BLUEPRINTS.items():
-        limiter.shared_limit(_setting(setting), scope=blueprint, key_func=pseudonymous(key), methods=methods)(app.blueprints[blueprint])
+    for blueprint, scope, setting, key, methods in LIMITED_BLUEPRINTS:
+        limiter.shared_limit(_setting(setting), scope=scope, key_func=pseudonymous(key), methods=methods)(app.blueprints[blueprint])
     return limiter

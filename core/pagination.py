@@ -17,13 +17,14 @@ from sqlalchemy import Select, tuple_
 
 from core import db
 from core.errors import Invalid
+from core.schemas import Integer
 
 MAX_LIMIT = 500
 
 
 class PageArgs(ma.Schema):
     cursor = ma.fields.String(load_default=None, metadata={"description": "next_cursor of the previous page"})
-    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=MAX_LIMIT))
+    limit = Integer(load_default=50, validate=ma.validate.Range(min=1, max=MAX_LIMIT))
 
 
 @functools.cache

@@ -1,9 +1,73 @@
-"""Request-shape pieces every domain's schemas share."""
+"""Request-shape pieces every domain's schemas share.
+
+Numbers and digit strings from clients are ASCII digits only. A phone keyboard in Chinese mode types
+full-width digits (４３０５…), so a string is first NFKC-normalised (which turns those into ASCII)
+and then validated; other Unicode digits (Arabic-Indic ٤٣, Devanagari …) are refused, not read as
+numbers the way Python's int() and re's \\d would: one number has one spelling.
+"""
 
 from __future__ import annotations
 
-from marshmallow import validate
+import re
+import unicodedata
+
+from marshmallow import fields, validate
 
 from core.db import DB_INT_MAX
 
 ID = validate.Range(min=1, max=DB_INT_MAX)  # what an integer column holds: larger is a 422 here, not a 500 there
+
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_ASCII_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+
+
+def nfkc(value: str) -> str:
+    """The NFKC form without surrounding whitespace: full-width digits and letters become ASCII."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+class Integer(fields.Integer):
+    """An integer; written as a string it is ASCII digits after NFKC (no Unicode digits, no `4_3`)."""
+
+    def _validated(self, value):
+        if isinstance(value, str):
+            value = nfkc(value)
+            if not _ASCII_INTEGER.fullmatch(value):
+                raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class Decimal(fields.Decimal):
+    """A decimal; written as a string it is ASCII digits and one point after NFKC (no exponent, no NaN)."""
+
+    def _validated(self, value):
+        if isinstance(value, str):
+            value = nfkc(value)
+            if not _ASCII_DECIMAL.fullmatch(value):
+                raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class Digits(fields.String):
+    """A code written in digits (a region code, a phone number, a month): NFKC, then an ASCII pattern.
+
+    `pattern` uses [0-9], never \\d (which matches every script's digits).
+    """
+
+    def __init__(self, pattern: str, *, error: str, **kwargs):
+        self.pattern = re.compile(pattern, re.ASCII)
+        self.error = error
+        super().__init__(validate=validate.Regexp(self.pattern, error=error), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return nfkc(super()._deserialize(value, attr, data, **kwargs))
+
+
+def region_code(**kwargs) -> Digits:
+    """A GB/T 2260 region code: six ASCII digits."""
+    return Digits(r"^[0-9]{6}$", error="A region is a 6-digit GB/T 2260 code.", **kwargs)
+
+
+def phone(**kwargs) -> Digits:
+    """A mainland mobile number: 11 ASCII digits starting with 1."""
+    return Digits(r"^1[0-9]{10}$", error="A mainland mobile number has 11 digits and starts with 1.", **kwargs)

@@ -1,4 +1,5 @@
-"""The one WeChat API client: mini-program login (code2Session), the stable access token, subscribe messages.
+"""The one WeChat API client: mini-program login (code2Session), the stable access token, subscribe
+messages, and the phone number a user lets the mini-program read (getuserphonenumber).
 
 Every call has a timeout; WeChat's errcodes become domain errors with clear statuses.
 """
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import requests
 from flask import current_app
 
-from core.errors import Forbidden, TooManyRequests, Unauthorized, UpstreamError
+from core.errors import Forbidden, Invalid, TooManyRequests, Unauthorized, UpstreamError
 from core.http import DEFAULT_MAX_BYTES, ResponseTooLarge, outbound_session
 
 # errcodes of code2Session and what they mean for our caller
@@ -20,6 +21,12 @@ _LOGIN_ERRORS = {
     40163: (Unauthorized, "This login code has already been used."),
     45011: (TooManyRequests, "Too many logins from this WeChat user; try again in a minute."),
     40226: (Forbidden, "WeChat has blocked this user (high-risk account)."),
+}
+
+# errcodes of getuserphonenumber: a bad or spent code is the client's fault, the rest is WeChat's
+_PHONE_ERRORS = {
+    40029: (Invalid, "WeChat rejected the phone-number code (wrong, expired or already used)."),
+    45011: (TooManyRequests, "Too many phone-number requests; try again in a minute."),
 }
 
 
@@ -106,3 +113,23 @@ class WechatClient:
         if not body.get("openid"):
             raise UpstreamError("WeChat answered without an openid.")
         return WechatSession(openid=body["openid"], unionid=body.get("unionid"))
+
+    def phone_number(self, code: str) -> str:
+        """The mainland phone number WeChat verified for the user who tapped the phone button (getuserphonenumber).
+
+        `code` is the single-use code of the button's getphonenumber event. The call needs the
+        access token; the stable-token API gives the token in force without invalidating it, so
+        this rare call asks for it directly instead of sharing a cache with the message sender.
+        """
+        token = self.stable_token().token
+        body = self.post_json("/wxa/business/getuserphonenumber", {"code": code}, access_token=token)
+        errcode = body.get("errcode", 0)
+        if errcode:
+            error, message = _PHONE_ERRORS.get(errcode, (UpstreamError, "WeChat could not give the phone number."))
+            raise error(message, field="phone_code" if error is Invalid else None, wechat_errcode=errcode)
+        info = body.get("phone_info") or {}
+        if (info.get("watermark") or {}).get("appid") != self.appid or not info.get("purePhoneNumber"):
+            raise UpstreamError("WeChat answered without a phone number for this mini-program.")
+        if info.get("countryCode") not in (None, "86"):
+            raise Invalid("Only a mainland (+86) mobile number can be verified.", field="phone_code")
+        return info["purePhoneNumber"]

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.pagination import PageArgs
-from core.schemas import ID
+from core.schemas import ID, Integer
 from notifications.models import Channel, Kind, MessageState
 
 
@@ -47,7 +47,7 @@ class StaffMessageSchema(MessageSchema):
 class MessageQuerySchema(PageArgs):
     state = fields.Enum(MessageState, by_value=True, load_default=None)
     kind = fields.Enum(Kind, by_value=True, load_default=None)
-    resident_id = fields.Integer(load_default=None, validate=ID)
+    resident_id = Integer(load_default=None, validate=ID)
 
 
 class LectureInSchema(ma.Schema):

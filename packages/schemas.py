@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.schemas import ID
+from core.schemas import ID, Integer
 from packages import catalogue
 
 MAX_PRICE_FEN = 10_000_000  # 100,000 yuan
@@ -13,13 +13,13 @@ MAX_PRICE_FEN = 10_000_000  # 100,000 yuan
 
 class PackageQuerySchema(ma.Schema):
     tier = fields.String(load_default=None, validate=validate.OneOf(catalogue.TIERS))
-    centre = fields.Integer(load_default=None, validate=ID, metadata={"description": "show this centre's prices"})
+    centre = Integer(load_default=None, validate=ID, metadata={"description": "show this centre's prices"})
     eligible_for = fields.String(load_default=None, validate=validate.OneOf(["me"]),
                                  metadata={"description": "me: only packages the calling resident may choose"})
 
 
 class PackageDetailQuerySchema(ma.Schema):
-    centre = fields.Integer(load_default=None, validate=ID, metadata={"description": "show this centre's price"})
+    centre = Integer(load_default=None, validate=ID, metadata={"description": "show this centre's price"})
 
 
 class PackageItemSchema(ma.Schema):
@@ -42,7 +42,7 @@ class PackageSchema(ma.Schema):
 
 
 class PriceInSchema(ma.Schema):
-    price_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_PRICE_FEN))
+    price_fen = Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_PRICE_FEN))
 
 
 class PriceSchema(PriceInSchema):

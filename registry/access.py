@@ -1,8 +1,12 @@
 """Scopes: whose records an actor may see and act on.
 
-A resident reaches themself and their household; doctors and centre admins their centre; bureau
-users and systems their region and its sub-regions. A resident asking for a record that is not
-theirs gets 404 (its existence is not theirs to learn); staff outside their scope get 403.
+A resident reaches themself and their household; bureau users and systems their region and its
+sub-regions. Doctors and centre admins reach people of their centre's service area (household
+registration or residence in one of its villages), people their centre registered, people it
+checked on site today, and, through rules later domains add, people who signed with it on proof of
+who they are (POLICY.md signing rule 10: signing a person is not access to them). A resident
+asking for a record that is not theirs gets 404 (its existence is not theirs to learn); staff
+outside their scope get 403.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from sqlalchemy import select
 from core import db
 from core.auth import STAFF, Actor, Role
 from core.errors import Forbidden, NotFound
-from registry.models import Resident
+from registry.models import Resident, Window
+from registry.proofs import checked_today
 from registry.service import region_and_descendants
 
 # Further ways staff reach a resident, added by later domains at start-up (signing: an agreement with the centre).
@@ -44,14 +49,32 @@ def check_region(actor: Actor, region_code: str) -> None:
         raise Forbidden("You see only your own pooling region.")
 
 
+def in_service_area(resident: Resident, centre_id: int | None) -> bool:
+    """Household registration or residence in a village clinic's village of the centre."""
+    for window_id in (resident.home_window_id, resident.residence_window_id):
+        window = db.session.get(Window, window_id) if window_id is not None else None
+        if window is not None and window.centre_id == centre_id:
+            return True
+    return False
+
+
+def staff_reach(actor: Actor, resident: Resident) -> bool:
+    """The centre's service area, its registrations, its on-site checks today, or a later domain's rule."""
+    return (resident.registered_by_centre_id == actor.centre_id
+            or in_service_area(resident, actor.centre_id)
+            or checked_today(resident.id, actor.centre_id) is not None
+            or any(rule(actor, resident) for rule in STAFF_REACH))
+
+
 def check_resident(actor: Actor, resident: Resident) -> None:
-    """Residents reach their household; staff the residents their centre registered or signed."""
+    """Residents reach their household; staff the people their centre serves (see the module docstring)."""
     if actor.role is Role.RESIDENT:
         if resident.id not in {member.id for member in household_of(resident_of(actor))}:
             raise NotFound("No such resident.")
     elif actor.role in STAFF:
-        if resident.registered_by_centre_id != actor.centre_id and not any(rule(actor, resident) for rule in STAFF_REACH):
-            raise Forbidden("This resident is not registered or signed with your centre.")
+        if not staff_reach(actor, resident):
+            raise Forbidden("This resident is not of your centre's service area, not signed with it on proof, "
+                            "and not checked on site by it today.")
     elif actor.role is Role.BUREAU:
         if resident.insurance_region_code not in region_and_descendants(actor.region_code or ""):
             raise Forbidden("This resident is not insured in your region.")

@@ -11,3 +11,5 @@ _signals = Namespace()
 health_facts_changed = _signals.signal("health-facts-changed")
 # sender: None; resident: a Resident whose insurance facts changed (capitation counts follow).
 insurance_changed = _signals.signal("insurance-changed")
+# sender: None; resident: a Resident whose identity an on-site check verified (capitation counts follow).
+identity_verified = _signals.signal("identity-verified")

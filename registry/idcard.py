@@ -2,6 +2,11 @@
 
 The region code is deliberately not checked against the code list of the birth year: older
 residents hold numbers with codes created after their birth (born 1956, 430523 from 1986).
+
+Every entry point (self-binding, on-site registration, household members, imports) goes through
+`parse_id_number`: NFKC first, so the full-width digits of a Chinese phone keyboard become ASCII,
+then ASCII digits only. The stored value and its lookup hash are of that one form, so one person is
+one row whatever form the digits came in; other Unicode digits (٤٣٠…) are refused.
 """
 
 from __future__ import annotations
@@ -10,11 +15,13 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from core.schemas import nfkc
 from registry.models import Sex
 
+ADULT_AGE = 18  # full civil capacity (Civil Code art. 17): an adult consents and acts for themself
 _WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
 _CHECK_CHARACTERS = "10X98765432"
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$", re.ASCII)
 
 
 class InvalidIdNumber(ValueError):
@@ -35,8 +42,8 @@ def check_character(first17: str) -> str:
 
 def parse_id_number(raw: str, *, today: date) -> IdNumber:
     """Validate an ID number and derive birth date and sex from it, or raise InvalidIdNumber."""
-    value = raw.strip().upper()
-    if not _SHAPE.match(value):
+    value = nfkc(raw).upper()
+    if not _SHAPE.fullmatch(value):
         raise InvalidIdNumber("An ID number has 17 digits and a check digit or X.")
     if check_character(value[:17]) != value[17]:
         raise InvalidIdNumber("The check character does not match (ISO 7064 MOD 11-2).")

@@ -1,5 +1,6 @@
 """The registry: regions, policy profiles, centres, village clinics (windows), teams, staff, API clients,
-households, residents, and the health facts (conditions, pregnancies, tags) that drive key populations."""
+households, residents and the proofs of who they are, and the health facts (conditions, pregnancies,
+tags) that drive key populations."""
 
 from __future__ import annotations
 
@@ -147,8 +148,22 @@ class Sex(str, enum.Enum):
     FEMALE = "F"
 
 
+class BindingProof(str, enum.Enum):
+    """How a WeChat account proved it belongs to the person it is bound to (POLICY.md signing rule 10)."""
+
+    WECHAT_PHONE = "wechat_phone"  # WeChat verified the account's phone: the one on file of a verified person
+    BINDING_CODE = "binding_code"  # a one-time code staff handed the person after checking their ID on site
+    PRESENCE_CODE = "presence_code"  # the person showed their mini-program's code to staff at an on-site check
+
+
 class Resident(Base):
-    """A person who can sign. ID number and phone are stored encrypted, with keyed hashes to find them."""
+    """A person who can sign. ID number and phone are stored encrypted, with keyed hashes to find them.
+
+    Knowing a name and an ID number proves nothing (POLICY.md signing rule 10): a record is
+    `verified` only by an on-site check of the identity document (or, later, the insurance enrolment
+    data), a WeChat binding carries its proof, and a household membership someone else claimed
+    online is marked as a claim. An on-site check ends unproven bindings and claims.
+    """
 
     __tablename__ = "residents"
 
@@ -169,11 +184,73 @@ class Resident(Base):
     in_insurance_master: Mapped[bool] = mapped_column(default=False)
     # Village of household registration: where default assignment puts a resident (signing rule 4).
     home_window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    # Village of residence (where it differs from household registration): also in the centre's service area.
+    residence_window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
     registered_by_centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
+    # An on-site check of the identity document (registry/proofs.py); null: self-registered, unverified.
+    verified_at: Mapped[datetime | None]
+    verified_by: Mapped[str | None] = mapped_column(String(120))
+    # Null for a self-registration (or a binding older than these rules): an on-site check ends it.
+    binding_proof: Mapped[BindingProof | None] = mapped_column(enum_column(BindingProof))
+    # In this household by another member's unproven claim (added online as a new child).
+    household_claimed: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    died_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
     household: Mapped[Household | None] = relationship(back_populates="members")
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+
+class IdentityDocument(str, enum.Enum):
+    ID_CARD = "id_card"  # 居民身份证
+    HOUSEHOLD_REGISTER = "household_register"  # 户口簿: a child's identity, and the guardian's link to them
+
+
+class IdentityCheck(Base):
+    """Staff of a centre saw a person's identity document on site: the person was present that day.
+
+    It verifies the record, lets the centre's staff sign and serve the person that day, and is what
+    an agreement signed on its strength points to (POLICY.md signing rule 10).
+    """
+
+    __tablename__ = "identity_checks"
+    __table_args__ = (Index("ix_identity_checks_resident_centre_day", "resident_id", "centre_id", "checked_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
+    document: Mapped[IdentityDocument] = mapped_column(enum_column(IdentityDocument))
+    checked_by: Mapped[str] = mapped_column(String(120))
+    checked_on: Mapped[date]
+    checked_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class CodePurpose(str, enum.Enum):
+    PRESENCE = "presence"  # a resident's mini-program shows it to staff: I am here, and this account is mine
+    BINDING = "binding"  # staff hand it to a person after an on-site check: bind your WeChat account to you
+    JOIN = "join"  # staff hand it over after an on-site check: take this person into your household
+    INVITATION = "invitation"  # a resident gives it to another adult: join my household
+
+
+class IdentityCode(Base):
+    """A one-time code of identity proof, stored as a keyed hash. `resident_id` is whom it speaks for:
+    the presence code's and the invitation's holder, the person a binding or join code was issued for."""
+
+    __tablename__ = "identity_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[CodePurpose] = mapped_column(enum_column(CodePurpose))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    issued_by: Mapped[str] = mapped_column(String(120))
+    issued_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(120))
 
 
 class ConditionKind(str, enum.Enum):

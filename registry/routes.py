@@ -9,9 +9,10 @@ from core import audit
 from core.auth import STAFF, Role, current_actor, public, requires
 from core.errors import DomainError
 from core.pagination import page_schema
-from registry import access, accounts, health, residents
+from registry import access, accounts, health, households, residents
 from registry import schemas as s
 from registry import service as registry
+from registry.models import CodePurpose
 
 auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Logins: residents, staff, bureau systems")
 me_blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="The calling resident")
@@ -60,14 +61,57 @@ class Me(MethodView):
         return access.resident_of(current_actor())
 
 
+def _refusal_audited(action: str, target_type: str, call, target_id=None):
+    """Run `call`; a refusal is audited with its status (who tried what is worth keeping) and raised again."""
+    try:
+        return call()
+    except DomainError as refused:
+        audit.record(action, target_type, target_id, outcome=f"refused_{refused.status}")
+        raise
+
+
 @me_blp.route("/identity")
 class Identity(MethodView):
     @requires(Role.RESIDENT)
     @me_blp.arguments(s.IdentitySchema)
     @me_blp.response(200, s.ResidentSchema)
     def post(self, body):
-        """Bind the caller's WeChat account to their resident ID"""
-        return accounts.bind_identity(current_actor(), **body)
+        """Bind the caller's WeChat account to their identity, with proof (phone or binding code)"""
+        return _refusal_audited("identity.bind", "resident", lambda: accounts.bind_identity(current_actor(), **body))
+
+
+@me_blp.route("/presence-codes")
+class PresenceCodes(MethodView):
+    @requires(Role.RESIDENT)
+    @me_blp.response(201, s.CodeSchema)
+    def post(self):
+        """A short-lived code to show staff on site: proves the person before them holds this account"""
+        return accounts.presence_code(current_actor())
+
+
+@me_blp.route("/household")
+class MyHousehold(MethodView):
+    @requires(Role.RESIDENT)
+    @me_blp.arguments(s.JoinHouseholdSchema)
+    @me_blp.response(200, s.MeSchema)
+    def post(self, body):
+        """Join the household of the adult whose invitation code this is"""
+        return _refusal_audited("household.join", "resident", lambda: households.join(current_actor(), **body))
+
+    @requires(Role.RESIDENT)
+    @me_blp.response(200, s.MeSchema)
+    def delete(self):
+        """Leave the household for one of your own"""
+        return households.leave(current_actor())
+
+
+@me_blp.route("/household-invitations")
+class HouseholdInvitations(MethodView):
+    @requires(Role.RESIDENT)
+    @me_blp.response(201, s.CodeSchema)
+    def post(self):
+        """A one-time code another adult enters to join the caller's household"""
+        return households.invite(current_actor())
 
 
 @me_blp.route("/household-members")
@@ -76,8 +120,8 @@ class HouseholdMembers(MethodView):
     @me_blp.arguments(s.HouseholdMemberSchema)
     @me_blp.response(201, s.ResidentSchema)
     def post(self, body):
-        """Register a family member in the caller's household"""
-        return accounts.add_household_member(current_actor(), **body)
+        """Take a person into the caller's household: a join code from the centre, or a child nobody registered"""
+        return _refusal_audited("household.join", "resident", lambda: households.add_member(current_actor(), **body))
 
 
 @centres_blp.route("")
@@ -106,10 +150,21 @@ class Residents(MethodView):
     @residents_blp.response(201, s.ResidentSchema)
     @residents_blp.alt_response(200, schema=s.ResidentSchema, description="Already registered: the existing resident")
     def post(self, body):
-        """Register a resident on site, or find them by ID number"""
-        resident, created = accounts.register_on_site(current_actor(), **body)
-        audit.record("resident.register" if created else "resident.read", "resident", resident.id)
+        """Register a person on site, or find them by ID number (service area, or identity document checked)"""
+        resident, created = _refusal_audited("resident.register", "resident",
+                                             lambda: accounts.register_on_site(current_actor(), **body))
         return resident, 201 if created else 200
+
+
+@residents_blp.route("/<int:resident_id>/binding-codes")
+class BindingCodes(MethodView):
+    @requires(*STAFF)
+    @residents_blp.arguments(s.BindingCodeInSchema)
+    @residents_blp.response(201, s.CodeSchema)
+    def post(self, body, resident_id):
+        """Hand a person checked on site today a one-time code: bind their WeChat account, or join a household"""
+        return _refusal_audited("identity.code_issued", "resident", lambda: accounts.issue_binding_code(
+            current_actor(), resident_id, purpose=CodePurpose(body["purpose"])), target_id=resident_id)
 
 
 @residents_blp.route("/<int:resident_id>")

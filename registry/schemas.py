@@ -7,11 +7,12 @@ from marshmallow import fields, validate
 
 from core.crypto import mask_id_number, mask_phone
 from core.pagination import PageArgs
-from core.schemas import ID
-from registry.models import ConditionKind, InsuranceScheme, RecordedTag, Sex
+from core.schemas import ID, Integer, phone, region_code
+from registry.models import CodePurpose, ConditionKind, IdentityDocument, InsuranceScheme, RecordedTag, Sex
 
-PHONE = validate.Regexp(r"^1\d{10}$", error="A mainland mobile number has 11 digits and starts with 1.")
 NAME = validate.Length(min=1, max=80)
+ID_NUMBER = validate.Length(min=18, max=18)
+CODE = validate.Length(min=1, max=32)
 
 
 class WechatLoginSchema(ma.Schema):
@@ -41,41 +42,82 @@ class WechatTokenSchema(TokenSchema):
 
 class IdentitySchema(ma.Schema):
     name = fields.String(required=True, validate=NAME)
-    id_number = fields.String(required=True, validate=validate.Length(min=18, max=18))
-    phone = fields.String(required=True, validate=PHONE)
+    id_number = fields.String(required=True, validate=ID_NUMBER,
+                              metadata={"description": "18 characters; full-width digits are read as ASCII"})
+    phone_code = fields.String(load_default=None, validate=validate.Length(min=1, max=128), metadata={
+        "description": "the code of the mini-program's phone-number button: WeChat verifies the number, which "
+                       "proves a verified person whose number on file it is, or becomes the number on file"})
+    binding_code = fields.String(load_default=None, validate=CODE, metadata={
+        "description": "the one-time code the health centre gave after checking your ID card on site"})
 
 
 class HouseholdMemberSchema(ma.Schema):
+    name = fields.String(load_default=None, validate=NAME, metadata={"description": "a child nobody has registered"})
+    id_number = fields.String(load_default=None, validate=ID_NUMBER)
+    join_code = fields.String(load_default=None, validate=CODE, metadata={
+        "description": "the one-time code the centre gave after checking the person, and your link to them, on site"})
+
+
+class JoinHouseholdSchema(ma.Schema):
+    invitation_code = fields.String(required=True, validate=CODE,
+                                    metadata={"description": "the code an adult of that household invited you with"})
+
+
+class OnSiteRegistrationSchema(ma.Schema):
     name = fields.String(required=True, validate=NAME)
-    id_number = fields.String(required=True, validate=validate.Length(min=18, max=18))
-    phone = fields.String(load_default=None, validate=PHONE)
-
-
-class OnSiteRegistrationSchema(HouseholdMemberSchema):
+    id_number = fields.String(required=True, validate=ID_NUMBER)
+    phone = phone(load_default=None)
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True, load_default=InsuranceScheme.UNINSURED)
-    insurance_region_code = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"))
+    insurance_region_code = region_code(load_default=None)
+    home_window_id = Integer(load_default=None, validate=ID,
+                             metadata={"description": "village clinic of your centre where a new person lives"})
+    identity_document = fields.Enum(IdentityDocument, by_value=True, load_default=None, metadata={
+        "description": "the identity document you checked on site: verifies the person, lets your centre sign them today"})
+    presence_code = fields.String(load_default=None, validate=CODE, metadata={
+        "description": "the person's own mini-program code: their WeChat binding stands proven"})
+    guardian_presence_code = fields.String(load_default=None, validate=CODE, metadata={
+        "description": "for a child: the code of the adult of their household who came along"})
 
 
 class ResidentUpdateSchema(ma.Schema):
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True)
-    insurance_region_code = fields.String(allow_none=True, validate=validate.Regexp(r"^\d{6}$"))
+    insurance_region_code = region_code(allow_none=True)
     has_health_record = fields.Boolean()
     in_insurance_master = fields.Boolean()
-    home_window_id = fields.Integer(allow_none=True, validate=ID)
+    home_window_id = Integer(allow_none=True, validate=ID)
+    residence_window_id = Integer(allow_none=True, validate=ID)
+    died_on = fields.Date(allow_none=True, metadata={"description": "the date of death, as recorded"})
+
+
+class BindingCodeInSchema(ma.Schema):
+    purpose = fields.String(required=True, validate=validate.OneOf([CodePurpose.BINDING.value, CodePurpose.JOIN.value]),
+                            metadata={"description": "binding: a WeChat account for the person; join: into a household"})
+
+
+class CodeSchema(ma.Schema):
+    """A one-time code, shown once: only its hash is kept."""
+
+    code = fields.String(required=True)
+    purpose = fields.Enum(CodePurpose, by_value=True, required=True)
+    expires_at = fields.DateTime(required=True)
+    resident_id = fields.Integer(required=True)
 
 
 class ResidentSchema(ma.Schema):
-    """A resident as others see them: ID number and phone masked."""
+    """A resident as others see them: ID number and phone masked, and so the birth year, not the date
+    (the masked digits of an ID number are the birth date: date and mask together are the number)."""
 
     id = fields.Integer(required=True)
     name = fields.String(required=True)
     id_number = fields.Function(lambda r: mask_id_number(r.id_number), required=True)
     phone = fields.Function(lambda r: mask_phone(r.phone), allow_none=True)
-    birth_date = fields.Date(required=True)
+    birth_year = fields.Function(lambda r: r.birth_date.year, required=True)
     sex = fields.Enum(Sex, by_value=True, required=True)
     household_id = fields.Integer(allow_none=True)
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True)
     insurance_region_code = fields.String(allow_none=True)
+    verified = fields.Boolean(required=True, metadata={"description": "identity checked on site"})
+    died_on = fields.Date(allow_none=True)
 
 
 class MeSchema(ResidentSchema):
@@ -101,7 +143,7 @@ class CentreSchema(ma.Schema):
 
 
 class CentreQuerySchema(PageArgs):
-    region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"))
+    region = region_code(load_default=None)
     q = fields.String(load_default=None, validate=validate.Length(max=50))
 
 

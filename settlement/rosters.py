@@ -37,7 +37,7 @@ COLUMNS = (
     Agreement.channel, Agreement.counts_for_capitation, Agreement.terminated_on, Agreement.termination_reason,
     Agreement.updated_at,
 )
-HEADER = [column.key for column in COLUMNS] + ["packages", "tombstone"]
+HEADER = [column.key for column in COLUMNS] + ["birth_year", "packages", "tombstone"]
 KEYSET = (Agreement.updated_at, Agreement.id)  # the roster's order: every change moves a row to the end
 ROSTER_RESIDENT_FIELDS = {column.key for column in COLUMNS if column.table is Resident.__table__}
 
@@ -122,10 +122,13 @@ def entries(actor: Actor, rows) -> list[dict]:
 
 
 def entry(actor: Actor, row, packages: list[str]) -> dict:
-    """A roster row as the caller may see it: the full ID number for the bureau only."""
+    """A roster row as the caller may see it: the full ID number and birth date for the bureau only;
+    others see the number masked and the birth year (the masked digits are the birth date)."""
     values = row._asdict()
+    values["birth_year"] = values["birth_date"].year
     if actor.role is not Role.BUREAU:
         values["id_number"] = mask_id_number(values["id_number"])
+        values["birth_date"] = None
     values["packages"] = packages
     values["tombstone"] = values["status"] is AgreementStatus.TERMINATED
     return values

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from core import clock
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import one_page, page_schema
-from settlement import evaluation, rosters
+from settlement import evaluation, ghost, rosters
 from settlement import schemas as s
 from settlement import service as settlement
 
@@ -74,6 +74,16 @@ class Evaluation(MethodView):
     def get(self, query):
         """Annex 2 indicators per centre: effective signing, key-population coverage, renewal, follow-ups"""
         return evaluation.evaluate(current_actor(), region=query["region"], cycle=query["cycle"])
+
+
+@settlement_blp.route("/ghost-signing")
+class GhostSigning(MethodView):
+    @requires(*BUREAU_SIDE)
+    @settlement_blp.arguments(s.GhostQuerySchema, location="query")
+    @settlement_blp.response(200, page_schema(s.GhostRowSchema))
+    def get(self, query):
+        """Per doctor and day: on-site signings, of people never served since, of people signed after their recorded death"""
+        return ghost.signal(current_actor(), **query)
 
 
 @rosters_blp.route("")

@@ -6,12 +6,11 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.pagination import PageArgs
-from core.schemas import ID
+from core.schemas import ID, Digits, Integer, region_code
 from registry.models import InsuranceScheme, Sex
 from settlement.models import LineKind
 from signing.schemas import AgreementSchema
 
-REGION = validate.Regexp(r"^\d{6}$", error="A region is a 6-digit GB/T 2260 code.")
 FIGURES = fields.Dict(
     keys=fields.String(), values=fields.Integer(), required=True,
     metadata={"description": "head counts: signed, counted (for capitation), not_counted, effective, resident_scheme, "
@@ -23,7 +22,7 @@ FIGURES = fields.Dict(
 
 
 class RegionQuerySchema(ma.Schema):
-    region = fields.String(required=True, validate=REGION)
+    region = region_code(required=True)
 
 
 class CountQuerySchema(RegionQuerySchema):
@@ -63,10 +62,10 @@ class SnapshotSchema(ma.Schema):
 
 
 class CapitationQuerySchema(RegionQuerySchema):
-    period = fields.String(required=True, validate=validate.Regexp(r"^\d{4}(-(0[1-9]|1[0-2]))?$", error="YYYY-MM or YYYY."),
-                           metadata={"description": "a month, or a year: its frozen months summed per centre"})
+    period = Digits(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$", error="YYYY-MM or YYYY.", required=True,
+                    metadata={"description": "a month, or a year: its frozen months summed per centre"})
     actual_cost = fields.List(
-        fields.String(validate=validate.Regexp(r"^\d{1,9}:\d{1,15}$", error="Write CENTRE_ID:FEN.")), load_default=list,
+        Digits(r"^[0-9]{1,9}:[0-9]{1,15}$", error="Write CENTRE_ID:FEN."), load_default=list,
         validate=validate.Length(max=1000),
         metadata={"description": "CENTRE_ID:FEN, repeated: a centre's actual outpatient cost of the month "
                                  "(regions whose rule settles actual cost)"},
@@ -79,13 +78,13 @@ class CapitationQuerySchema(RegionQuerySchema):
 
 
 class CentreCostSchema(ma.Schema):
-    centre_id = fields.Integer(required=True, strict=True, validate=ID)
-    cost_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**13),
+    centre_id = Integer(required=True, strict=True, validate=ID)
+    cost_fen = Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**13),
                               metadata={"description": "the centre's actual outpatient cost of the month, integer fen"})
 
 
 class ActualCostsSchema(ma.Schema):
-    region = fields.String(required=True, validate=REGION, metadata={"description": "the pooling region"})
+    region = region_code(required=True, metadata={"description": "the pooling region"})
     costs = fields.List(fields.Nested(CentreCostSchema), required=True, validate=validate.Length(max=1000))
 
 
@@ -119,20 +118,21 @@ class CapitationSchema(ma.Schema):
 
 
 class RosterQuerySchema(PageArgs):
-    region = fields.String(load_default=None, validate=REGION, metadata={"description": "default: the bureau's region"})
-    cycle = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100),
+    region = region_code(load_default=None, metadata={"description": "default: the bureau's region"})
+    cycle = Integer(load_default=None, validate=validate.Range(min=2000, max=2100),
                            metadata={"description": "default: the current cycle"})
     updated_since = fields.AwareDateTime(load_default=None,
                                          metadata={"description": "only agreements changed at or after this instant"})
 
 
 class RosterEntrySchema(AgreementSchema):
-    """One signed person with their agreement. The ID number is in full for the bureau only."""
+    """One signed person with their agreement. The ID number and birth date are in full for the bureau only."""
 
     name = fields.String(required=True)
-    id_number = fields.String(required=True)
+    id_number = fields.String(required=True, metadata={"description": "masked for staff"})
     sex = fields.Enum(Sex, by_value=True, required=True)
-    birth_date = fields.Date(required=True)
+    birth_date = fields.Date(allow_none=True, metadata={"description": "bureau only: beside a mask it rebuilds the number"})
+    birth_year = fields.Integer(required=True)
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True, required=True)
     insurance_region_code = fields.String(allow_none=True)
     centre_code = fields.String(required=True)
@@ -143,7 +143,7 @@ class RosterEntrySchema(AgreementSchema):
 
 
 class EvaluationQuerySchema(RegionQuerySchema):
-    cycle = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+    cycle = Integer(required=True, validate=validate.Range(min=2000, max=2100))
 
 
 RATE = dict(as_string=True, allow_none=True)
@@ -173,3 +173,24 @@ class EvaluationSchema(ma.Schema):
     as_of = fields.Date(required=True)
     county_effective_signing_rate = fields.Decimal(**RATE)
     centres = fields.List(fields.Nested(CentreEvaluationSchema), required=True)
+
+
+class GhostQuerySchema(RegionQuerySchema, PageArgs):
+    date_from = fields.Date(load_default=None, data_key="from", metadata={"description": "default: a year before `to`"})
+    date_to = fields.Date(load_default=None, data_key="to", metadata={"description": "default: today"})
+    flagged_only = fields.Boolean(load_default=False, metadata={"description": "only rows with a flag"})
+
+
+class GhostRowSchema(ma.Schema):
+    """One signer's on-site signings of one day, with the marks of false signing (POLICY.md signing rule 9)."""
+
+    day = fields.Date(required=True)
+    signed_by = fields.String(required=True)
+    staff_id = fields.Integer(allow_none=True)
+    staff_name = fields.String(allow_none=True)
+    centre_id = fields.Integer(required=True)
+    signings = fields.Integer(required=True)
+    never_served = fields.Integer(required=True, metadata={"description": "with no visit record since the signing"})
+    recorded_death = fields.Integer(required=True, metadata={"description": "signed on or after their recorded death"})
+    flags = fields.List(fields.String(), required=True, metadata={
+        "description": "signed_after_death; never_served_batch: 10 or more signed that day, over 92 days ago, none served since"})

@@ -104,7 +104,7 @@ def signed_counts(actor: Actor, *, region: str, as_of: date, group_by: str) -> d
 
 # Snapshots -----------------------------------------------------------------------------------------
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$", re.ASCII)
 
 
 def month_start(month: str) -> date:

@@ -30,12 +30,14 @@ def get_agreement(actor: Actor, agreement_id: int) -> Agreement:
 
 
 def subscribe() -> None:
-    """Staff of a centre reach the residents who hold or held an agreement with it."""
+    """Staff of a centre reach the residents who hold or held an agreement with it signed on proof
+    (POLICY.md signing rule 10: an agreement without a basis, older than the rule, reaches nobody)."""
     if _signed_with_centre not in STAFF_REACH:
         STAFF_REACH.append(_signed_with_centre)
 
 
 def _signed_with_centre(actor: Actor, resident: Resident) -> bool:
     return db.session.scalar(
-        select(Agreement.id).where(Agreement.resident_id == resident.id, Agreement.centre_id == actor.centre_id).limit(1)
+        select(Agreement.id).where(Agreement.resident_id == resident.id, Agreement.centre_id == actor.centre_id,
+                                   Agreement.basis.is_not(None)).limit(1)
     ) is not None

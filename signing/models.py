@@ -43,6 +43,19 @@ class TerminationReason(str, enum.Enum):
     OTHER = "other"
 
 
+class SigningBasis(str, enum.Enum):
+    """How the signing centre knew the person was theirs to sign (POLICY.md signing rule 10).
+
+    Signing a person is not access to them: an agreement lets the centre's staff reach the person
+    only when it records one of these; an agreement without one (older than the rule) reaches nobody.
+    """
+
+    SELF = "self"  # the resident, or an adult of their household, signed in the mini-program
+    SERVICE_AREA = "service_area"  # household registration or residence in a village of the centre
+    PRESENCE_CODE = "presence_code"  # present: the code of their own (or their household's) mini-program
+    IDENTITY_CHECK = "identity_check"  # present: the centre checked their identity document that day
+
+
 class Agreement(Base):
     """One resident's signing with one centre for one cycle (a multi-year term renews cycle by cycle).
 
@@ -82,6 +95,9 @@ class Agreement(Base):
     # Insured and insured in the signing region (POLICY.md signing rule 6).
     counts_for_capitation: Mapped[bool]
     signed_by: Mapped[str] = mapped_column(String(120))
+    basis: Mapped[SigningBasis | None] = mapped_column(enum_column(SigningBasis))
+    # The on-site check a signing on the strength of an identity check rests on.
+    identity_check_id: Mapped[int | None] = mapped_column(ForeignKey("identity_checks.id"))
     renewed_from_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"))
     terminated_on: Mapped[date | None]
     termination_reason: Mapped[TerminationReason | None] = mapped_column(enum_column(TerminationReason))

@@ -18,7 +18,15 @@ from core import clock, db
 from registry.models import Centre, PolicyProfile, Region, Resident, Window
 from registry.service import region_and_descendants
 from signing import cycles, events
-from signing.models import HOLDING, Agreement, AgreementStatus, ChangeRequest, ChangeRequestStatus, Channel
+from signing.models import (
+    HOLDING,
+    Agreement,
+    AgreementStatus,
+    ChangeRequest,
+    ChangeRequestStatus,
+    Channel,
+    SigningBasis,
+)
 from signing.service import counts_for_capitation
 
 BATCH = 2000
@@ -74,6 +82,7 @@ def _roll_region(region: Region, profile: PolicyProfile, cycle: int, report: Rol
             region_code=centre.region_code, cycle=cycle, start_date=start, end_date=end, term_years=old.term_years,
             term_end_date=term_end, status=new_status, channel=Channel.RENEWAL,
             counts_for_capitation=counts_for_capitation(old.resident, centre), signed_by=SYSTEM, renewed_from_id=old.id,
+            basis=_renewal_basis(old, change),
         ))
         if change:
             change.status = ChangeRequestStatus.APPLIED
@@ -89,6 +98,14 @@ def _roll_region(region: Region, profile: PolicyProfile, cycle: int, report: Rol
         events.cycle_started.send(None, resident_ids=db.session.scalars(
             select(Agreement.resident_id).where(Agreement.region_code.in_(codes), Agreement.cycle == cycle,
                                                 Agreement.status == AgreementStatus.ACTIVE)).all())
+
+
+def _renewal_basis(old: Agreement, change: ChangeRequest | None) -> SigningBasis | None:
+    """A renewal keeps its agreement's basis; a change of centre the resident asked for is their own choice
+    (POLICY.md signing rule 10), one staff asked for gives the new centre no reach by itself."""
+    if change is None:
+        return old.basis
+    return SigningBasis.SELF if change.requested_by.startswith("wx:") else None
 
 
 def _default_assignments(codes, cycle, start, end, status, signed, report) -> list[dict]:
@@ -109,6 +126,7 @@ def _default_assignments(codes, cycle, start, end, status, signed, report) -> li
             region_code=window.centre.region_code, cycle=cycle, start_date=start, end_date=end, term_years=1,
             term_end_date=end, status=status, channel=Channel.DEFAULT,
             counts_for_capitation=counts_for_capitation(resident, window.centre), signed_by=SYSTEM,
+            basis=SigningBasis.SERVICE_AREA,
         ))
         report.assigned_by_default += 1
     return rows

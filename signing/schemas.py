@@ -6,24 +6,28 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.pagination import PageArgs
-from core.schemas import ID
+from core.schemas import ID, Integer
 from signing.models import AgreementStatus, Channel, TerminationReason
 
 
 class SignRequestSchema(ma.Schema):
-    centre_id = fields.Integer(required=True, validate=ID)
-    window_id = fields.Integer(load_default=None, validate=ID)
-    team_id = fields.Integer(load_default=None, validate=ID)
-    resident_ids = fields.List(fields.Integer(validate=ID), load_default=None, validate=validate.Length(min=1, max=20),
+    centre_id = Integer(required=True, validate=ID)
+    window_id = Integer(load_default=None, validate=ID)
+    team_id = Integer(load_default=None, validate=ID)
+    resident_ids = fields.List(Integer(validate=ID), load_default=None, validate=validate.Length(min=1, max=20),
                                metadata={"description": "default: the caller; household members for residents"})
-    term_years = fields.Integer(required=True, validate=validate.Range(min=1, max=3))
+    term_years = Integer(required=True, validate=validate.Range(min=1, max=3))
     consent_version = fields.String(required=True, validate=validate.Length(max=20),
                                     metadata={"description": "version of the data-processing consent text agreed to"})
-    guardian_id = fields.Integer(load_default=None, validate=ID,
+    guardian_id = Integer(load_default=None, validate=ID,
                                  metadata={"description": "adult household member consenting for a child under 14"})
     package_codes = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list,
                                 validate=validate.Length(max=20),
                                 metadata={"description": "personalised packages; basic + value-added are always included"})
+    presence_codes = fields.List(fields.String(validate=validate.Length(min=1, max=32)), load_default=list,
+                                 validate=validate.Length(max=20), metadata={
+                                     "description": "staff: codes the residents' own mini-programs show, proving them "
+                                                    "present (a code covers its holder's household)"})
 
 
 class AgreementSchema(ma.Schema):
@@ -46,9 +50,9 @@ class AgreementSchema(ma.Schema):
 
 
 class ChangeRequestInSchema(ma.Schema):
-    centre_id = fields.Integer(required=True, validate=ID)
-    window_id = fields.Integer(load_default=None, validate=ID)
-    team_id = fields.Integer(load_default=None, validate=ID)
+    centre_id = Integer(required=True, validate=ID)
+    window_id = Integer(load_default=None, validate=ID)
+    team_id = Integer(load_default=None, validate=ID)
 
 
 class ChangeRequestSchema(ChangeRequestInSchema):
@@ -66,7 +70,7 @@ class TerminationSchema(ma.Schema):
 
 
 class AgreementQuerySchema(PageArgs):
-    cycle = fields.Integer(load_default=None, validate=ID)
+    cycle = Integer(load_default=None, validate=ID)
     status = fields.Enum(AgreementStatus, by_value=True, load_default=None)
 
 

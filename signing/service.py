@@ -10,11 +10,11 @@ from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
 from core.auth import Actor, Role
-from core.errors import Conflict, Invalid
+from core.errors import Conflict, Forbidden, Invalid
 from core.pagination import paginate
-from registry import access
+from registry import access, proofs
 from registry import events as registry_events
-from registry.idcard import age_on
+from registry.idcard import ADULT_AGE, age_on
 from registry.models import Centre, InsuranceScheme, Resident
 from registry.service import pooling_region, profile_for, signable_place
 from signing import agreement_packages, cycles, events
@@ -27,16 +27,22 @@ from signing.models import (
     ChangeRequestStatus,
     Channel,
     Consent,
+    SigningBasis,
     TerminationReason,
 )
 
 GUARDIAN_NEEDED_UNDER = 14  # PIPL art. 31: a child under 14 consents through a guardian
-ADULT_AGE = 18
+NOT_PRESENT = (
+    "Not of your centre's service area and not shown to be present: {ids}. Sign a person present with "
+    "the presence code of their own (or their household's) mini-program (presence_codes), or after "
+    "checking their identity document on site today (POST /api/v1/residents with identity_document)."
+)
 
 
 def counts_for_capitation(resident: Resident, centre: Centre) -> bool:
-    """Insured, and insured in the pooling region the centre belongs to (POLICY.md signing rule 6)."""
-    if resident.insurance_scheme is InsuranceScheme.UNINSURED:
+    """Verified, insured, and insured in the pooling region the centre belongs to (POLICY.md signing
+    rules 6 and 10: a self-registration nobody checked counts for nothing)."""
+    if not resident.verified or resident.insurance_scheme is InsuranceScheme.UNINSURED:
         return False
     insured_in = pooling_region(resident.insurance_region_code)
     return insured_in is not None and insured_in.code == pooling_region(centre.region_code).code
@@ -48,7 +54,15 @@ def holding_agreement(resident_id: int, cycle: int) -> Agreement | None:
     )
 
 
-def _residents_to_sign(actor: Actor, resident_ids: list[int] | None) -> list[Resident]:
+def _residents_to_sign(actor: Actor, centre: Centre, resident_ids: list[int] | None,
+                       presence_codes: list[str]) -> list[tuple[Resident, SigningBasis, int | None]]:
+    """The residents to sign, each with how the centre knows them (POLICY.md signing rule 10).
+
+    A resident signs themself and their household. Staff sign people of the centre's service area,
+    or people present: shown by a presence code of their own or their household's mini-program, or
+    by the centre's on-site check of their identity document today. Ids that do not exist get the
+    same answer as people out of reach, so ids cannot be probed.
+    """
     if actor.role is Role.RESIDENT:
         me = access.resident_of(actor)
         household = {member.id: member for member in access.household_of(me)}
@@ -56,14 +70,34 @@ def _residents_to_sign(actor: Actor, resident_ids: list[int] | None) -> list[Res
         strangers = [rid for rid in wanted if rid not in household]
         if strangers:
             raise Invalid(f"Not members of your household: {strangers}.", field="resident_ids")
-        return [household[rid] for rid in dict.fromkeys(wanted)]
+        return [(household[rid], SigningBasis.SELF, None) for rid in dict.fromkeys(wanted)]
     if not resident_ids:
         raise Invalid("Name the residents to sign.", field="resident_ids")
-    residents = list(db.session.scalars(select(Resident).where(Resident.id.in_(resident_ids))))
-    missing = sorted(set(resident_ids) - {r.id for r in residents})
-    if missing:
-        raise Invalid(f"No such residents: {missing}.", field="resident_ids")
-    return residents
+    present: set[int] = set()
+    for code in dict.fromkeys(presence_codes):
+        holder = proofs.presence_holder(code)
+        if holder is None:
+            raise Invalid("A presence code is wrong or has expired; ask for the one the mini-program shows now.",
+                          field="presence_codes")
+        present |= {member.id for member in access.household_of(holder)}
+    found = {r.id: r for r in db.session.scalars(select(Resident).where(Resident.id.in_(resident_ids)))}
+    chosen, refused = [], []
+    for rid in dict.fromkeys(resident_ids):
+        resident = found.get(rid)
+        if resident is None:
+            refused.append(rid)
+        elif access.in_service_area(resident, centre.id):
+            chosen.append((resident, SigningBasis.SERVICE_AREA, None))
+        elif rid in present:
+            chosen.append((resident, SigningBasis.PRESENCE_CODE, None))
+        elif (check := proofs.checked_today(rid, centre.id)) is not None:
+            chosen.append((resident, SigningBasis.IDENTITY_CHECK, check.id))
+        else:
+            refused.append(rid)
+    if refused:
+        raise Forbidden(NOT_PRESENT.format(ids=refused), field="resident_ids", reason="presence_required",
+                        resident_ids=refused)
+    return chosen
 
 
 def _guardian_for(actor: Actor, child: Resident, guardian_id: int | None, today: date) -> Resident | None:
@@ -100,15 +134,18 @@ def sign(
     resident_ids: list[int] | None = None,
     guardian_id: int | None = None,
     package_codes: list[str] | None = None,
+    presence_codes: list[str] | None = None,
 ) -> tuple[list[Agreement], bool]:
     """Sign residents with one centre for the current cycle (POLICY.md signing rules 2, 5 and 6).
 
     Returns the agreements and whether any was created. Signing again with the same centre gives
     the same agreement back; another centre in the same cycle is a 409 naming the existing one.
     The one-centre rule is the database's unique index: a racing request ends the same way.
-    New agreements get their packages and follow-up plans in the same transaction.
+    New agreements get their packages and follow-up plans in the same transaction. Staff sign only
+    people they may (rule 10, `_residents_to_sign`); nobody with a recorded death is signed.
     """
-    args = (actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id, package_codes or [])
+    args = (actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id,
+            package_codes or [], presence_codes or [])
     try:
         return _sign(*args)
     except IntegrityError:
@@ -116,7 +153,8 @@ def sign(
         return _sign(*args)
 
 
-def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id, package_codes):
+def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id, package_codes,
+          presence_codes):
     centre = signable_place(centre_id, window_id, team_id)
     access.check_centre(actor, centre.id)
     profile = profile_for(centre.region_code)
@@ -128,18 +166,24 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
     cycle = cycles.cycle_of(profile, today)
     _, cycle_end = cycles.cycle_bounds(profile, cycle)
     _, term_end = cycles.cycle_bounds(profile, cycle + term_years - 1)
-    residents = _residents_to_sign(actor, resident_ids)
-    guardians = {r.id: _guardian_for(actor, r, guardian_id, today) for r in residents}
+    chosen = _residents_to_sign(actor, centre, resident_ids, presence_codes)
+    dead = [resident.id for resident, _, _ in chosen if resident.died_on is not None and resident.died_on <= today]
+    if dead:
+        raise Invalid(f"A death is recorded for {dead}: nobody is signed after their death.", field="resident_ids",
+                      resident_ids=dead)
+    guardians = {r.id: _guardian_for(actor, r, guardian_id, today) for r, _, _ in chosen}
 
     agreements, fresh = [], []
     with db.transaction():
-        for resident in residents:
+        for resident, basis, check_id in chosen:
             existing = holding_agreement(resident.id, cycle)
             if existing is not None:
                 if existing.centre_id != centre.id:
+                    # The existing agreement's id is the resident's own business, not another centre's staff's.
+                    mine = {"agreement_id": existing.id} if actor.role is Role.RESIDENT else {}
                     raise Conflict(
                         "Already signed with another centre in this cycle; the centre can change from the next cycle.",
-                        agreement_id=existing.id,
+                        **mine,
                         centre_id=existing.centre_id,
                         resident_id=resident.id,
                         cycle=cycle,
@@ -161,6 +205,8 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
                 channel=Channel.ONLINE if actor.role is Role.RESIDENT else Channel.ON_SITE,
                 counts_for_capitation=counts_for_capitation(resident, centre),
                 signed_by=actor.subject,
+                basis=basis,
+                identity_check_id=check_id,
             )
             guardian = guardians[resident.id]
             db.session.add(agreement)
@@ -263,12 +309,13 @@ def terminate(actor: Actor, agreement_id: int, *, reason: TerminationReason, not
 
 
 def subscribe() -> None:
-    """Capitation follows insurance facts: re-derived when the registry records a change."""
+    """Capitation follows insurance facts and verification: re-derived when the registry records a change."""
     registry_events.insurance_changed.connect(_recount)
+    registry_events.identity_verified.connect(_recount)
 
 
 def _recount(_sender, *, resident: Resident) -> None:
-    """Re-derive counts_for_capitation of the resident's current agreements (POLICY.md signing rule 6)."""
+    """Re-derive counts_for_capitation of the resident's current agreements (POLICY.md signing rules 6 and 10)."""
     for agreement in db.session.scalars(
         select(Agreement).where(Agreement.resident_id == resident.id, Agreement.status.in_(HOLDING))
     ):

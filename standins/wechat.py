@@ -7,6 +7,9 @@ for a reply that comes after the client's timeout.
 Subscribe messages: `fail_send(openid, "timeout" | "5xx" | errcode, …)` queues failures for that
 openid's next sends; `hang_openids` answer 500 only after `hang_seconds` (a send in flight);
 `revoke_token()` makes the current token answer 40001; `token_errcode` fails the token API. `delivered` records accepted messages.
+
+Phone numbers (getuserphonenumber): a code `phone-<11 digits>` or `phone-<11 digits>-<anything>` gives
+that number, once (a spent code answers 40029, as WeChat's do); any other code answers 40029.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class WechatState:
     hang_openids: set[str] = field(default_factory=set)
     hang_seconds: float = 3.0
     delivered: list[dict] = field(default_factory=list)
+    spent_phone_codes: set[str] = field(default_factory=set)
+    token_appids: dict[str, str] = field(default_factory=dict)  # access token -> the appid it was issued to
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_login(self, code: str, *, errcode: int) -> None:
@@ -86,6 +91,7 @@ def create_standin(state: WechatState | None = None) -> Flask:
             current = f"token-{state.tokens_issued}"
             if body.get("force_refresh") or state.tokens_issued == 0 or current in state.revoked:
                 state.tokens_issued += 1
+            state.token_appids[f"token-{state.tokens_issued}"] = body["appid"]
             return jsonify(access_token=f"token-{state.tokens_issued}", expires_in=7200)
 
     @app.post("/cgi-bin/message/subscribe/send")
@@ -110,6 +116,24 @@ def create_standin(state: WechatState | None = None) -> Flask:
             return jsonify(errcode=failure, errmsg="scripted failure")
         state.delivered.append(body)
         return jsonify(errcode=0, errmsg="ok")
+
+    @app.post("/wxa/business/getuserphonenumber")
+    def user_phone_number():
+        body = request.get_json(force=True)
+        token = request.args.get("access_token", "")
+        state.calls.append(("getuserphonenumber", {**body, "access_token": token}))
+        if token in state.revoked or not token.startswith("token-"):
+            return jsonify(errcode=40001, errmsg="invalid credential")
+        code = str(body.get("code", ""))
+        number = code.removeprefix("phone-").split("-", 1)[0]
+        with state.lock:
+            if not code.startswith("phone-") or len(number) != 11 or not number.isascii() or not number.isdigit() \
+                    or code in state.spent_phone_codes:
+                return jsonify(errcode=40029, errmsg="invalid code")
+            state.spent_phone_codes.add(code)
+        return jsonify(errcode=0, errmsg="ok", phone_info={
+            "phoneNumber": number, "purePhoneNumber": number, "countryCode": "86",
+            "watermark": {"timestamp": int(time.time()), "appid": state.token_appids.get(token, "")}})
 
     return app
 

@@ -89,6 +89,9 @@ def settings(database_url, wechat_standin, sms_standin):
         # Tests sign and log in many times from one address; tests/test_hardening_limits.py tests low limits.
         LOGIN_RATE_LIMIT="100000 per minute",
         SIGN_RATE_LIMIT="100000 per minute",
+        IDENTITY_RATE_LIMIT="100000 per minute",
+        IDENTITY_ADDRESS_RATE_LIMIT="100000 per minute",
+        REGISTRATION_RATE_LIMIT="100000 per minute",
         RATE_LIMIT_KEY_PREFIX=f"jiayi-test-{uuid.uuid4().hex[:8]}",
         SMS_GATEWAY_URL=f"{sms_standin.base_url}/send",
         SMS_GATEWAY_KEY=sms_standin_app.KEY,
@@ -138,6 +141,7 @@ def wechat(wechat_state):
     wechat_state.slow_codes.clear()
     wechat_state.broken_codes.clear()
     wechat_state.calls.clear()
+    wechat_state.spent_phone_codes.clear()
     wechat_state.reset_messages()
     return wechat_state
 

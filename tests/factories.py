@@ -9,12 +9,13 @@ from datetime import date
 
 from sqlalchemy import select
 
-from core import crypto
+from core import clock, crypto
 from core import db as core_db
 from core.auth import Actor, Role, hash_secret, issue_token
 from registry.demo import REGIONS
 from registry.idcard import check_character
 from registry.models import (
+    BindingProof,
     Centre,
     Household,
     InsuranceScheme,
@@ -66,19 +67,25 @@ def centre(*, region: str = "430523", name: str | None = None, takes_part: bool 
 
 def resident(*, born: date = date(1980, 5, 1), name: str | None = None, household: Household | None = None,
              openid: str | None = None, insured_in: str | None = "430523",
-             scheme: InsuranceScheme = InsuranceScheme.RESIDENT, sex: Sex = Sex.FEMALE, **fields) -> Resident:
+             scheme: InsuranceScheme = InsuranceScheme.RESIDENT, sex: Sex = Sex.FEMALE, verified: bool = True,
+             phone: str | None = None, **fields) -> Resident:
+    """A resident; by default verified on site (as the people the older tests sign), with any openid proven."""
     number = _unused_id_number(born, sex)
     built = Resident(
         name=name or f"居民{next(_sequence)}",
         id_number=number,
         id_number_hash=crypto.lookup_hash(number),
-        phone=None,
+        phone=phone,
+        phone_hash=crypto.lookup_hash(phone) if phone else None,
         birth_date=born,
         sex=sex,
         household=household or Household(),
         openid=openid,
         insurance_scheme=scheme if insured_in else InsuranceScheme.UNINSURED,
         insurance_region_code=insured_in,
+        verified_at=clock.now() if verified else None,
+        verified_by="test:factory" if verified else None,
+        binding_proof=BindingProof.BINDING_CODE if openid and verified else None,
         **fields,
     )
     core_db.session.add(built)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from core import db as core_db
 from core.auth import Role
 from registry.models import Centre, Household, Resident, Sex, Staff
 from tests import factories as f
@@ -30,6 +31,10 @@ def site() -> Site:
 
 
 def sign(client, place: Site, person: Resident, *, package_codes=(), guardian: Resident | None = None):
+    """The centre's doctor signs a person of its villages (its service area, POLICY.md signing rule 10)."""
+    if person.home_window_id is None:
+        person.home_window_id = place.centre.windows[0].id
+        core_db.session.commit()
     body = {"centre_id": place.centre.id, "team_id": place.team_id, "resident_ids": [person.id], "term_years": 1,
             "consent_version": CONSENT, "package_codes": list(package_codes)}
     if guardian is not None:

@@ -68,6 +68,7 @@ RECORD = {"served_on": "2026-03-16", "mode": "clinic", "systolic": 130, "diastol
 SCOPED_ENDPOINTS = {
     ("GET", "/api/v1/residents/<int:resident_id>"): ({"resident_id": "resident"}, None),
     ("PATCH", "/api/v1/residents/<int:resident_id>"): ({"resident_id": "resident"}, {"has_health_record": True}),
+    ("POST", "/api/v1/residents/<int:resident_id>/binding-codes"): ({"resident_id": "resident"}, {"purpose": "binding"}),
     ("GET", "/api/v1/agreements/<int:agreement_id>"): ({"agreement_id": "agreement"}, None),
     ("POST", "/api/v1/agreements/<int:agreement_id>/change-requests"): (
         {"agreement_id": "agreement"}, {"centre_id": "other_centre"}),

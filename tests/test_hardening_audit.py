@@ -29,7 +29,7 @@ def registered(client):
     f.regions()
     doctor = f.staff(centre=f.centre())
     number = f.id_number(date(1950, 2, 3))
-    body = {"name": "赵六", "id_number": number, "phone": "13700002222"}
+    body = {"name": "赵六", "id_number": number, "phone": "13700002222", "identity_document": "id_card"}
     response = client.post("/api/v1/residents", json=body, headers=f.as_staff(doctor))
     assert response.status_code == 201, response.get_json()
     return doctor, response.get_json()["id"], body
@@ -91,8 +91,10 @@ def test_flows_with_id_numbers_and_phones_log_neither(client, wechat, caplog, re
     doctor, resident_id, body = registered
     login = client.post("/api/v1/auth/wechat-login", json={"code": "ok-logscan"})
     headers = {"Authorization": f"Bearer {login.get_json()['access_token']}"}
-    assert client.post("/api/v1/me/identity", json=body, headers=headers).status_code == 200
-    assert client.post("/api/v1/me/identity", json={**body, "name": "别人"}, headers=headers).status_code == 422
+    claim = {"name": body["name"], "id_number": body["id_number"]}
+    proven = {**claim, "phone_code": f"phone-{body['phone']}"}
+    assert client.post("/api/v1/me/identity", json=proven, headers=headers).status_code == 200
+    assert client.post("/api/v1/me/identity", json={**claim, "name": "别人"}, headers=headers).status_code == 422
     client.post("/api/v1/residents", json={**body, "name": "别人"}, headers=f.as_staff(doctor))
     client.get(f"/api/v1/residents/{resident_id}", headers=f.as_staff(doctor))
     logged = caplog.text

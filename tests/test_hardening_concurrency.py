@@ -49,16 +49,18 @@ def test_200_parallel_signings_of_one_resident_make_one_agreement(live, settings
         assert core_db.session.scalar(count) == 1
 
 
-def test_20_parallel_identity_bindings_of_one_id_number_bind_one_openid_and_the_rest_get_409(live):
+def test_20_parallel_identity_bindings_of_one_id_number_bind_one_openid_and_the_rest_are_refused(live):
     live_app, base_url = live
     number = f.id_number(date(1962, 4, 9))
     with live_app.app_context():
         f.regions()
         tokens = [f.bearer(Actor(role=Role.RESIDENT, subject=f"wx:racer-{i}")) for i in range(BINDERS)]
-    body = {"name": "王五", "id_number": number, "phone": "13900001111"}
+    body = {"name": "王五", "id_number": number}
     calls = [lambda h=h: requests.post(f"{base_url}/api/v1/me/identity", json=body, headers=h, timeout=TIMEOUT)
              for h in tokens]
-    assert in_parallel(calls) == Counter({200: 1, 409: BINDERS - 1})
+    statuses = in_parallel(calls)
+    # One self-registration wins; the rest find the record (403: no proof) or lose the insert race (409).
+    assert statuses[200] == 1 and statuses[403] + statuses[409] == BINDERS - 1
     with live_app.app_context():
         bound = core_db.session.scalars(select(Resident.openid).where(Resident.id_number_hash == f.crypto.lookup_hash(number)))
         assert len(list(bound)) == 1

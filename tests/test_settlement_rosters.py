@@ -70,11 +70,15 @@ def test_bureau_pulls_incrementally_while_signings_and_terminations_happen_and_e
         client, centre, bureau_client):
     doctor = f.staff(centre=centre)
     signed = [agreement(f.resident(), centre) for _ in range(5)]
+
+    def villager():  # the doctor signs people of the centre's villages (POLICY.md signing rule 10)
+        return f.resident(home_window_id=centre.windows[0].id)
+
     changes = iter([
         lambda: client.post(f"/api/v1/agreements/{signed[0].id}/termination", json={"reason": "moved_away"},
                             headers=f.as_staff(doctor)),
         lambda: client.post("/api/v1/agreements", json={"centre_id": centre.id, "term_years": 1, "consent_version": "2025-01",
-                                                        "resident_ids": [f.resident().id]}, headers=f.as_staff(doctor)),
+                                                        "resident_ids": [villager().id]}, headers=f.as_staff(doctor)),
         lambda: client.post(f"/api/v1/agreements/{signed[4].id}/termination", json={"reason": "death"},
                             headers=f.as_staff(doctor)),
     ])
@@ -92,7 +96,7 @@ def test_bureau_pulls_incrementally_while_signings_and_terminations_happen_and_e
     clock.advance(timedelta(seconds=1))
     client.post(f"/api/v1/agreements/{signed[2].id}/termination", json={"reason": "own_request"}, headers=f.as_staff(doctor))
     client.post("/api/v1/agreements", json={"centre_id": centre.id, "term_years": 1, "consent_version": "2025-01",
-                                            "resident_ids": [f.resident().id]}, headers=f.as_staff(doctor))
+                                            "resident_ids": [villager().id]}, headers=f.as_staff(doctor))
     incremental = _page(client, bureau_client, updated_since=since)["items"]
     assert len(incremental) <= 3  # only what changed since (and the rows at that very instant)
     _sync(client, bureau_client, copy, updated_since=since)

@@ -160,9 +160,14 @@ def test_a_resident_who_has_not_bound_identity_cannot_sign(client, db, centres):
     assert client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=headers).status_code == 403
 
 
+def villager(centres, **fields):
+    """A resident whose household is registered in a village of the home centre (its service area)."""
+    return f.resident(home_window_id=centres["home"].windows[0].id, **fields)
+
+
 def test_doctor_signs_a_resident_on_site_with_their_own_centre(client, centres):
     doctor = f.staff(centre=centres["home"])
-    person = f.resident()
+    person = villager(centres)
     response = client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[person.id]),
                            headers=f.as_staff(doctor))
     assert response.status_code == 201
@@ -260,7 +265,7 @@ def test_staff_and_bureau_see_agreements_only_in_their_scope(client, db, centres
 
 def test_doctor_lists_the_centres_agreements_a_page_at_a_time(client, db, centres):
     doctor = f.staff(centre=centres["home"])
-    people = [f.resident() for _ in range(3)]
+    people = [villager(centres) for _ in range(3)]
     client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[p.id for p in people]),
                 headers=f.as_staff(doctor))
     first = client.get("/api/v1/agreements?limit=2", headers=f.as_staff(doctor)).get_json()
@@ -337,7 +342,7 @@ def test_termination_by_a_resident_or_another_centre_is_403(client, db, centres,
 
 def test_recording_insurance_later_rederives_capitation(client, db, centres):
     doctor = f.staff(centre=centres["home"])
-    person = f.resident(insured_in=None)
+    person = villager(centres, insured_in=None)
     client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[person.id]), headers=f.as_staff(doctor))
     response = client.patch(f"/api/v1/residents/{person.id}",
                             json={"insurance_scheme": "resident", "insurance_region_code": "430523"},
@@ -373,7 +378,7 @@ def test_termination_closes_the_open_follow_ups_and_keeps_logged_ones(client, db
 
 def test_an_unknown_insurance_region_or_village_is_422_naming_it_and_nothing_is_written(client, db, centres):
     doctor = f.staff(centre=centres["home"])
-    person = f.resident(insured_in=None)
+    person = villager(centres, insured_in=None)
     client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[person.id]), headers=f.as_staff(doctor))
     for body, field in (({"insurance_region_code": "999999"}, "insurance_region_code"), ({"home_window_id": 99999}, "home_window_id")):
         response = client.patch(f"/api/v1/residents/{person.id}", json={"insurance_scheme": "resident", **body},

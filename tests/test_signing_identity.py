@@ -15,8 +15,8 @@ def login(client, code="ok-wx1"):
     return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
 
 
-def bind(client, headers, number, name="张三", phone="13812345678"):
-    return client.post("/api/v1/me/identity", json={"name": name, "id_number": number, "phone": phone}, headers=headers)
+def bind(client, headers, number, name="张三", **proof):
+    return client.post("/api/v1/me/identity", json={"name": name, "id_number": number, **proof}, headers=headers)
 
 
 def residents(db) -> int:
@@ -58,15 +58,15 @@ def test_wechat_timeout_and_5xx_are_502(client, wechat):
     assert client.post("/api/v1/auth/wechat-login", json={"code": "broken"}).status_code == 502
 
 
-def test_binding_identity_derives_birth_date_and_sex_and_masks_the_answer(client, centres):
+def test_binding_identity_derives_birth_year_and_sex_and_masks_the_answer(client, centres, wechat):
     headers = login(client)
     number = f.id_number(date(1956, 7, 1))
-    response = bind(client, headers, number)
+    response = bind(client, headers, number, phone_code="phone-13812345678")
     body = response.get_json()
     assert response.status_code == 200
-    assert body["birth_date"] == "1956-07-01" and body["sex"] == "F"
+    assert body["birth_year"] == 1956 and "birth_date" not in body and body["sex"] == "F"
     assert body["id_number"] == number[:3] + "*" * 11 + number[-4:]
-    assert body["phone"] == "138****5678"
+    assert body["phone"] == "138****5678" and body["verified"] is False
     assert client.post("/api/v1/auth/wechat-login", json={"code": "ok-wx1"}).get_json()["identity_bound"] is True
 
 
@@ -91,7 +91,7 @@ def test_one_id_number_binds_to_one_openid(client, db, centres):
     number = f.id_number(date(1980, 1, 1))
     assert bind(client, login(client, "ok-first"), number).status_code == 200
     response = bind(client, login(client, "ok-second"), number)
-    assert response.status_code == 409
+    assert response.status_code == 403 and response.get_json()["details"]["reason"] == "proof_required"
     assert db.scalar(select(Resident.openid).where(Resident.birth_date == date(1980, 1, 1))) == "first"
 
 
@@ -103,17 +103,19 @@ def test_one_openid_binds_to_one_id_number(client, db, centres):
     assert residents(db) == before
 
 
-def test_binding_to_a_resident_registered_on_site_needs_the_same_name(client, db, centres):
-    known = f.resident(name="王五")
-    response = bind(client, login(client), known.id_number, name="王六")
-    assert response.status_code == 422
-    assert "name" in response.get_json()["errors"]["json"]
-    assert bind(client, login(client), known.id_number, name="王五").get_json()["id"] == known.id
+def test_binding_to_a_resident_registered_on_site_needs_proof_and_a_wrong_name_gets_the_same_answer(
+        client, db, centres, wechat):
+    known = f.resident(name="王五", phone="13912340000")
+    wrong_name, right_name = (bind(client, login(client), known.id_number, name=name) for name in ("王六", "王五"))
+    assert wrong_name.status_code == right_name.status_code == 403
+    assert wrong_name.get_json() == right_name.get_json()
+    proven = bind(client, login(client), known.id_number, name="王五", phone_code="phone-13912340000")
+    assert proven.status_code == 200 and proven.get_json()["id"] == known.id
 
 
-def test_a_database_dump_shows_no_plaintext_id_number_or_phone(client, db, centres):
+def test_a_database_dump_shows_no_plaintext_id_number_or_phone(client, db, centres, wechat):
     number = f.id_number(date(1980, 1, 1))
-    bind(client, login(client), number, phone="13912345678")
+    bind(client, login(client), number, phone_code="phone-13912345678")
     stored = db.execute(text("SELECT id_number, phone, id_number_hash FROM residents")).all()
     dump = repr(stored)
     assert number not in dump and number[6:14] + number[14:] not in dump
@@ -186,7 +188,8 @@ def test_a_doctor_token_on_a_resident_route_is_403(client, centres):
 def test_doctor_registers_a_resident_on_site_and_finds_them_again(client, db, centres):
     doctor = f.staff(centre=centres["home"])
     number = f.id_number(date(1950, 2, 2))
-    body = {"name": "赵六", "id_number": number, "insurance_scheme": "resident", "insurance_region_code": "430523"}
+    body = {"name": "赵六", "id_number": number, "insurance_scheme": "resident", "insurance_region_code": "430523",
+            "identity_document": "id_card"}
     first = client.post("/api/v1/residents", json=body, headers=f.as_staff(doctor))
     again = client.post("/api/v1/residents", json=body, headers=f.as_staff(doctor))
     assert first.status_code == 201 and again.status_code == 200
