@@ -29,6 +29,8 @@ class PolicyProfile(Base):
     auto_renew: Mapped[bool] = mapped_column(default=True)
     default_assignment: Mapped[bool] = mapped_column(default=False)
     max_term_years: Mapped[int] = mapped_column(default=3)
+    # Signing names a village clinic of the centre too (Zhanjiang [003 §三]: 1 centre + 1 integrated village clinic).
+    requires_village_clinic: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     # Capitation rule and its parameters (the settlement side reads them).
     settlement: Mapped[dict] = mapped_column(JSON, default=dict)
 

@@ -12,7 +12,9 @@ from signing.models import AgreementStatus, Channel, TerminationReason
 
 class SignRequestSchema(ma.Schema):
     centre_id = fields.Integer(required=True, validate=ID)
-    window_id = fields.Integer(load_default=None, validate=ID)
+    window_id = fields.Integer(load_default=None, validate=ID,
+                               metadata={"description": "a village clinic of the centre; required where the region's "
+                                                        "profile says so (Zhanjiang)"})
     team_id = fields.Integer(load_default=None, validate=ID)
     resident_ids = fields.List(fields.Integer(validate=ID), load_default=None, validate=validate.Length(min=1, max=20),
                                metadata={"description": "default: the caller; household members for residents"})
@@ -55,7 +57,9 @@ class AgreementListSchema(ma.Schema):
 
 class ChangeRequestInSchema(ma.Schema):
     centre_id = fields.Integer(required=True, validate=ID)
-    window_id = fields.Integer(load_default=None, validate=ID)
+    window_id = fields.Integer(load_default=None, validate=ID,
+                               metadata={"description": "a village clinic of the centre; required where the region's "
+                                                        "profile says so (Zhanjiang)"})
     team_id = fields.Integer(load_default=None, validate=ID)
 
 

@@ -15,7 +15,7 @@ from core.pagination import paginate
 from registry import access
 from registry import events as registry_events
 from registry.idcard import age_on
-from registry.models import Centre, InsuranceScheme, Resident
+from registry.models import Centre, InsuranceScheme, PolicyProfile, Resident
 from registry.service import pooling_region, profile_for, signable_place
 from signing import agreement_packages, cycles, events
 from signing.access import get_agreement
@@ -40,6 +40,13 @@ def counts_for_capitation(resident: Resident, centre: Centre) -> bool:
         return False
     insured_in = pooling_region(resident.insurance_region_code)
     return insured_in is not None and insured_in.code == pooling_region(centre.region_code).code
+
+
+def check_village_clinic(profile: PolicyProfile, window_id: int | None) -> None:
+    """Where the profile says so, a signing names one village clinic of the centre too (POLICY.md signing rule 2)."""
+    if profile.requires_village_clinic and window_id is None:
+        raise Invalid("In this region a resident signs with a centre and one village clinic integrated with it "
+                      "[003 §三]: name the village clinic.", field="window_id", rule="requires_village_clinic")
 
 
 def holding_agreement(resident_id: int, cycle: int) -> Agreement | None:
@@ -124,6 +131,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
         raise Invalid(f"The term is 1 to {profile.max_term_years} years in this region.", field="term_years")
     if consent_version != current_app.config["SETTINGS"].CONSENT_TEXT_VERSION:
         raise Invalid("Consent to the current consent text is required.", field="consent_version")
+    check_village_clinic(profile, window_id)
     today = clock.today()
     cycle = cycles.cycle_of(profile, today)
     _, cycle_end = cycles.cycle_bounds(profile, cycle)
@@ -219,6 +227,7 @@ def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id
             window_closes=closes.isoformat(),
         )
     target = signable_place(centre_id, window_id, team_id)
+    check_village_clinic(profile_for(target.region_code), window_id)
     if target.id == agreement.centre_id:
         raise Invalid("This is already the agreement's centre.", field="centre_id")
     with db.transaction():

@@ -381,3 +381,26 @@ def test_an_unknown_insurance_region_or_village_is_422_naming_it_and_nothing_is_
         assert response.status_code == 422 and field in response.get_json()["errors"]["json"]
     db.expire_all()
     assert db.get(type(person), person.id).insurance_scheme is InsuranceScheme.UNINSURED
+
+
+def test_zhanjiang_signs_one_centre_and_one_village_clinic_else_422_and_nothing_is_written(client, db, centres, alice):
+    """[003 §三] 1 centre + 1 village clinic integrated with it; the profile says which regions ask for the clinic."""
+    suicheng, other = f.centre(region="440823"), f.centre(region="440823")
+    person = f.resident(openid="openid-zhanjiang", insured_in="440823")
+    refused = client.post("/api/v1/agreements", json=sign_body(suicheng), headers=f.as_resident(person))
+    assert refused.status_code == 422
+    assert "window_id" in refused.get_json()["errors"]["json"]
+    assert refused.get_json()["details"]["rule"] == "requires_village_clinic"
+    assert agreements(db) == 0 and db.scalar(select(func.count(Consent.id))) == 0
+    signed_there = client.post("/api/v1/agreements", json=sign_body(suicheng, window_id=suicheng.windows[0].id),
+                               headers=f.as_resident(person))
+    assert signed_there.status_code == 201 and signed_there.get_json()["agreements"][0]["window_id"] == suicheng.windows[0].id
+    clock.set_today(date(2026, 10, 8))
+    agreement_id = signed_there.get_json()["agreements"][0]["id"]
+    change = client.post(f"/api/v1/agreements/{agreement_id}/change-requests", json={"centre_id": other.id},
+                         headers=f.as_resident(person))
+    assert change.status_code == 422 and "window_id" in change.get_json()["errors"]["json"]
+    assert db.scalar(select(func.count(ChangeRequest.id))) == 0
+    assert db.get(Agreement, agreement_id).status.value == "active"
+    # Hunan's profile does not ask for a village clinic.
+    assert client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(alice)).status_code == 201
