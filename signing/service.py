@@ -55,6 +55,29 @@ def holding_agreement(resident_id: int, cycle: int) -> Agreement | None:
     )
 
 
+def ended_in_cycle(resident_id: int, cycle: int) -> Agreement | None:
+    """The resident's latest agreement of the cycle that was in force and has been terminated.
+
+    Its centre is the resident's centre for the rest of the cycle (POLICY.md signing rule 10). One that never came into
+    force (terminated on or before its first day, e.g. a renewal prepared in December) fixed nothing.
+    """
+    return db.session.scalar(
+        select(Agreement).where(Agreement.resident_id == resident_id, Agreement.cycle == cycle,
+                                Agreement.status == AgreementStatus.TERMINATED,
+                                Agreement.terminated_on > Agreement.start_date)
+        .order_by(Agreement.id.desc()).limit(1))
+
+
+def _lock(residents: list[Resident]) -> None:
+    """Take the residents' rows for this signing transaction, in id order (PostgreSQL; SQLite has one writer anyway).
+
+    A concurrent signing of the same person waits, so the checks below read what is committed when it writes:
+    sign-terminate-sign elsewhere cannot slip in between a check and the insert.
+    """
+    db.session.execute(select(Resident.id).where(Resident.id.in_([r.id for r in residents]))
+                       .order_by(Resident.id).with_for_update())
+
+
 def _residents_to_sign(actor: Actor, resident_ids: list[int] | None) -> list[Resident]:
     if actor.role is Role.RESIDENT:
         me = access.resident_of(actor)
@@ -141,6 +164,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
 
     agreements, fresh = [], []
     with db.transaction():
+        _lock(residents)
         for resident in residents:
             existing = holding_agreement(resident.id, cycle)
             if existing is not None:
@@ -154,6 +178,17 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
                     )
                 agreements.append(existing)
                 continue
+            ended = ended_in_cycle(resident.id, cycle)
+            if ended is not None and ended.centre_id != centre.id:
+                raise Conflict(
+                    "The centre cannot change within a cycle [000 §二(三)]: after a termination this cycle's signing "
+                    "is with the same centre again; another centre from the next cycle.",
+                    reason="centre_fixed_for_cycle",
+                    agreement_id=ended.id,
+                    centre_id=ended.centre_id,
+                    resident_id=resident.id,
+                    cycle=cycle,
+                )
             agreement = Agreement(
                 resident=resident,
                 centre=centre,
