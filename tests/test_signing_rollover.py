@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import pytest
 from sqlalchemy import select, update
 
 from core import clock
@@ -136,3 +137,71 @@ def test_the_new_cycle_gets_its_follow_up_plan_and_the_old_one_closes(client, db
     new_cycle = [v for v in visits if v.window_start.year == 2027 and v.state is VisitState.PLANNED]
     assert new_cycle, "the 2027 plan is built"
     assert all(v.state is not VisitState.PLANNED for v in visits if v.window_end < date(2027, 1, 1))
+
+
+def test_default_assignment_is_only_for_people_who_hold_no_agreement_anywhere_in_the_cycle(app, client, db, centres):
+    """[001 四(三)1, 003 §三] A Shaoyang-style region (新邵县 430522) rolls before 邵阳县 (430523): a resident whose
+    home village lies in 新邵县 but who signed in 邵阳县 is renewed there and not assigned by default as well."""
+    village = centres["xinshao"].windows[0]
+    signed_elsewhere = f.resident(openid="signed-elsewhere", home_window_id=village.id)
+    sign(client, signed_elsewhere, centres["home"])
+    chose_nothing = f.resident(home_window_id=village.id, insured_in="430522")
+    clock.set_today(date(2027, 1, 1))
+    result = app.test_cli_runner().invoke(args=["signing", "roll-over", "--cycle", "2027"])
+    assert result.exit_code == 0, result.output
+    [renewed] = in_cycle(db, signed_elsewhere.id, 2027)
+    assert (renewed.centre_id, renewed.channel.value, renewed.status.value) == (centres["home"].id, "renewal", "active")
+    [assigned] = in_cycle(db, chose_nothing.id, 2027)
+    assert (assigned.centre_id, assigned.channel.value) == (centres["xinshao"].id, "default")
+    assert "'renewed': 1" in result.output and "'assigned_by_default': 1" in result.output
+    assert "'failures': []" in result.output
+
+
+def test_one_persons_or_one_regions_failure_is_reported_and_stops_nobody_else(app, client, db, centres, alice,
+                                                                               monkeypatch):
+    from signing import jobs
+    from signing.models import AgreementStatus, Channel
+
+    bob = f.resident(openid="bob")
+    sign(client, alice, centres["home"])
+    bob_2026 = sign(client, bob, centres["home"])
+    xinshao = f.resident(openid="xinshao", insured_in="430522")
+    xinshao_2026 = sign(client, xinshao, centres["xinshao"])
+    counts, renew_region = rollover.counts_for_capitation, rollover._renew_region
+
+    def bob_signs_meanwhile(resident, centre):
+        """Bob signs the new cycle with another centre between the roll-over's read and its write."""
+        if resident.id == bob.id:
+            db.add(Agreement(resident_id=bob.id, centre_id=centres["other"].id, region_code="430523", cycle=2027,
+                             start_date=date(2027, 1, 1), end_date=date(2027, 12, 31), term_years=1,
+                             term_end_date=date(2027, 12, 31), status=AgreementStatus.ACTIVE, channel=Channel.ON_SITE,
+                             counts_for_capitation=True, signed_by="staff:9"))
+            db.flush()
+        return counts(resident, centre)
+
+    def xinshao_breaks(region_code, cycle):
+        if region_code == "430522":
+            raise RuntimeError("the region's data is broken")
+        return renew_region(region_code, cycle)
+
+    monkeypatch.setattr(rollover, "counts_for_capitation", bob_signs_meanwhile)
+    monkeypatch.setattr(rollover, "_renew_region", xinshao_breaks)
+    clock.set_today(date(2027, 1, 1))
+    result = app.test_cli_runner().invoke(args=["signing", "roll-over", "--cycle", "2027"])
+    assert result.exit_code == 1
+    assert "FAILED renewal in region 430522 for the whole region: RuntimeError: the region's data is broken" in result.output
+    assert f"FAILED renewal in region 430523 for resident {bob.id}: IntegrityError" in result.output
+    [renewed] = in_cycle(db, alice.id, 2027)
+    assert renewed.channel.value == "renewal"  # the others went on
+    assert [a.centre_id for a in in_cycle(db, bob.id, 2027)] == [centres["other"].id]  # nothing written for bob
+    assert in_cycle(db, xinshao.id, 2027) == []  # nor for the failed region
+    assert db.get(Agreement, bob_2026).status.value == "active"  # kept for the next run
+    assert db.get(Agreement, xinshao_2026).status.value == "active"
+    with pytest.raises(jobs.RollOverIncomplete, match="430522"):
+        jobs.roll_over()
+
+    monkeypatch.undo()
+    report = rollover.roll_over(cycle=2027)
+    assert report.failures == [] and report.renewed == 1
+    assert [a.centre_id for a in in_cycle(db, xinshao.id, 2027)] == [centres["xinshao"].id]
+    assert db.get(Agreement, bob_2026).status.value == "expired"

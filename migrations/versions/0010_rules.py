@@ -25,8 +25,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("requires_village_clinic", sa.Boolean(), server_default=sa.text("(false)"),
                                       nullable=False))
     op.execute(profiles.update().where(profiles.c.code.in_(REQUIRE_VILLAGE_CLINIC)).values(requires_village_clinic=True))
+    with op.batch_alter_table("agreements", schema=None) as batch_op:
+        batch_op.create_index("ix_agreements_resident_cycle", ["resident_id", "cycle"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("agreements", schema=None) as batch_op:
+        batch_op.drop_index("ix_agreements_resident_cycle")
     with op.batch_alter_table("policy_profiles", schema=None) as batch_op:
         batch_op.drop_column("requires_village_clinic")
