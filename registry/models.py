@@ -172,6 +172,8 @@ class Resident(Base):
     # Village of household registration: where default assignment puts a resident (signing rule 4).
     home_window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
     registered_by_centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
+    # The date of death, once recorded: nobody dead is signed, renewed, assigned or counted from then (signing rule 10).
+    died_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 

@@ -18,7 +18,7 @@ from core.errors import Invalid
 from registry.models import Centre, Resident, Window
 from registry.populations import key_population_sql
 from registry.service import pooling_region, region_and_descendants
-from settlement.service import tally
+from settlement.service import alive_on, tally
 from signing import cycles
 from signing.models import Agreement, in_force_on
 
@@ -53,7 +53,7 @@ def _coverage(centre_ids: list[int], as_of: date) -> dict[int, tuple[int, int]]:
         .join(Window, Resident.home_window_id == Window.id)
         .outerjoin(Agreement, and_(Agreement.resident_id == Resident.id, Agreement.centre_id == Window.centre_id,
                                    in_force_on(as_of)))
-        .where(Window.centre_id.in_(centre_ids), or_(*key_population_sql(as_of).values()))
+        .where(Window.centre_id.in_(centre_ids), or_(*key_population_sql(as_of).values()), alive_on(as_of))
         .group_by(Window.centre_id)
     )
     return {centre_id: (residents, signed) for centre_id, residents, signed in db.session.execute(query)}

@@ -30,6 +30,11 @@ ROUNDING = ("Amounts are integer fen. A centre-month's payable part is taken fro
             "and rounded ROUND_HALF_UP once; fund and settled are shown rounded; the withheld part is the rest.")
 
 
+def alive_on(day: date) -> ColumnElement[bool]:
+    """No death recorded on or before `day`."""
+    return or_(Resident.died_on.is_(None), Resident.died_on > day)
+
+
 def _heads(condition: ColumnElement[bool]):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -69,7 +74,8 @@ def tally_query(as_of: date, region_codes: list[str], measures: dict, *, by: tup
     query = select(*by, *measures.values()).select_from(Agreement).join(Resident, Agreement.resident_id == Resident.id)
     for target, on in joins:
         query = query.outerjoin(target, on)
-    query = query.where(Agreement.region_code.in_(region_codes), in_force_on(as_of))
+    # Nobody dead is counted from the date of death on (POLICY.md signing rule 10), whatever their agreement says.
+    query = query.where(Agreement.region_code.in_(region_codes), in_force_on(as_of), alive_on(as_of))
     if where is not None:
         query = query.where(where)
     return query.group_by(*by) if by else query

@@ -1,7 +1,7 @@
 """Cycle roll-over: renew agreements into the next cycle (POLICY.md signing rules 3 and 4).
 
 An agreement continues when its term runs on or, past its term, when the region renews
-automatically; a pending change request moves it to the requested centre. Regions with default
+automatically (nobody whose death is recorded is renewed or assigned); a pending change request moves it to the requested centre. Regions with default
 assignment sign residents who chose nothing with the centre of their household registration.
 Running it twice changes nothing: a resident who already holds (or held) an agreement of the next
 cycle is left alone. Once the cycle has begun, the follow-up plans of its agreements are (re)built.
@@ -121,7 +121,7 @@ def _renew_region(region_code: str, cycle: int) -> tuple[Counter, list[Failure]]
         select(ChangeRequest).where(ChangeRequest.effective_cycle == cycle, ChangeRequest.status == ChangeRequestStatus.PENDING))}
     previous = select(Agreement).where(
         Agreement.region_code.in_(codes), Agreement.cycle == cycle - 1, Agreement.status.in_(HOLDING),
-        ~_in_cycle(cycle, Agreement.resident_id),
+        ~_in_cycle(cycle, Agreement.resident_id), Agreement.resident.has(Resident.died_on.is_(None)),
     ).options(joinedload(Agreement.resident), joinedload(Agreement.centre)).execution_options(yield_per=BATCH)
     rows, change_of = [], {}
     for old in db.session.scalars(previous):
@@ -157,7 +157,7 @@ def _renew_region(region_code: str, cycle: int) -> tuple[Counter, list[Failure]]
 def _assign_region(region_code: str, cycle: int, not_renewed: list[str]) -> tuple[Counter, list[Failure]]:
     """Residents who chose nothing go to the centre of their household registration (signing rules 4 and 10).
 
-    Only people who hold no agreement of the cycle anywhere, and none waiting to be renewed in a region whose
+    Only living people who hold no agreement of the cycle anywhere, and none waiting to be renewed in a region whose
     renewal failed in this run.
     """
     region = db.session.get(Region, region_code)
@@ -169,7 +169,8 @@ def _assign_region(region_code: str, cycle: int, not_renewed: list[str]) -> tupl
         select(Resident, Window)
         .join(Window, Resident.home_window_id == Window.id)
         .join(Centre, Window.centre_id == Centre.id)
-        .where(Centre.region_code.in_(codes), Centre.takes_part.is_(True), ~_in_cycle(cycle, Resident.id))
+        .where(Centre.region_code.in_(codes), Centre.takes_part.is_(True), ~_in_cycle(cycle, Resident.id),
+               Resident.died_on.is_(None))
         .options(joinedload(Window.centre))
         .execution_options(yield_per=BATCH)
     )

@@ -74,7 +74,8 @@ class ChangeRequestSchema(ChangeRequestInSchema):
 class TerminationSchema(ma.Schema):
     reason = fields.Enum(TerminationReason, by_value=True, required=True)
     note = fields.String(load_default=None, validate=validate.Length(max=500))
-    on = fields.Date(load_default=None, metadata={"description": "default: today"})
+    on = fields.Date(load_default=None, metadata={"description": "default: today; with reason death, the date of "
+                                                                 "death, which ends every agreement of the person"})
 
 
 class AgreementQuerySchema(PageArgs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
@@ -72,10 +72,11 @@ def _lock(residents: list[Resident]) -> None:
     """Take the residents' rows for this signing transaction, in id order (PostgreSQL; SQLite has one writer anyway).
 
     A concurrent signing of the same person waits, so the checks below read what is committed when it writes:
-    sign-terminate-sign elsewhere cannot slip in between a check and the insert.
+    sign-terminate-sign elsewhere cannot slip in between a check and the insert. The rows are read afresh (a death
+    recorded meanwhile is seen).
     """
-    db.session.execute(select(Resident.id).where(Resident.id.in_([r.id for r in residents]))
-                       .order_by(Resident.id).with_for_update())
+    db.session.execute(select(Resident).where(Resident.id.in_([r.id for r in residents]))
+                       .order_by(Resident.id).with_for_update().execution_options(populate_existing=True))
 
 
 def _residents_to_sign(actor: Actor, resident_ids: list[int] | None) -> list[Resident]:
@@ -166,6 +167,9 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
     with db.transaction():
         _lock(residents)
         for resident in residents:
+            if resident.died_on is not None:
+                raise Conflict(f"The resident's death was recorded ({resident.died_on.isoformat()}): nobody dead is signed.",
+                               reason="dead", resident_id=resident.id)
             existing = holding_agreement(resident.id, cycle)
             if existing is not None:
                 if existing.centre_id != centre.id:
@@ -281,29 +285,57 @@ def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id
 
 def terminate(actor: Actor, agreement_id: int, *, reason: TerminationReason, note: str | None = None,
               on: date | None = None) -> Agreement:
-    """End an agreement early, by staff of its centre, with a reason as recorded in practice."""
+    """End an agreement early, by staff of its centre, with a reason as recorded in practice.
+
+    A death (`on` is the date of death) ends every agreement of the person: see `_record_death`.
+    """
     agreement = get_agreement(actor, agreement_id)
     terminated_on = on or clock.today()
-    if terminated_on > clock.today() or terminated_on < agreement.start_date:
+    if reason is TerminationReason.DEATH:
+        if terminated_on > clock.today():
+            raise Invalid("The date of death cannot lie in the future.", field="on")
+    elif terminated_on > clock.today() or terminated_on < agreement.start_date:
         raise Invalid("The termination date lies between the agreement's start and today.", field="on")
     with db.transaction():
+        if reason is TerminationReason.DEATH:
+            ending, endable = _record_death(agreement.resident_id, terminated_on), (*HOLDING, AgreementStatus.EXPIRED)
+        else:
+            ending, endable = [agreement.id], HOLDING
+        values = dict(status=AgreementStatus.TERMINATED, terminated_on=terminated_on, termination_reason=reason,
+                      termination_note=note)
         ended = db.session.execute(
-            update(Agreement)
-            .where(Agreement.id == agreement.id, Agreement.status.in_(HOLDING))
-            .values(status=AgreementStatus.TERMINATED, terminated_on=terminated_on, termination_reason=reason,
-                    termination_note=note)
+            update(Agreement).where(Agreement.id == agreement.id, Agreement.id.in_(ending), Agreement.status.in_(endable))
+            .values(**values)
         ).rowcount
         if not ended:
             raise Conflict(f"The agreement is already {agreement.status.value}.")
+        if len(ending) > 1:
+            db.session.execute(update(Agreement).where(Agreement.id.in_(ending), Agreement.id != agreement.id,
+                                                       Agreement.status.in_(endable)).values(**values))
         events.ended.send(None, resident_ids=[agreement.resident_id])
         db.session.execute(
             update(ChangeRequest)
-            .where(ChangeRequest.agreement_id == agreement.id, ChangeRequest.status == ChangeRequestStatus.PENDING)
+            .where(ChangeRequest.agreement_id.in_(ending), ChangeRequest.status == ChangeRequestStatus.PENDING)
             .values(status=ChangeRequestStatus.WITHDRAWN)
         )
     db.session.refresh(agreement)
     return agreement
 
+
+def _record_death(resident_id: int, died_on: date) -> list[int]:
+    """Mark the resident dead and return every agreement the death ends (POLICY.md signing rule 10).
+
+    That is each one holding a place (active, changing, or prepared for a cycle not yet begun, which then never
+    comes into force), and an expired one that was still running on the date of death: it ended that day.
+    """
+    resident = db.session.scalar(select(Resident).where(Resident.id == resident_id).with_for_update()
+                                 .execution_options(populate_existing=True))
+    if resident.died_on is None or died_on < resident.died_on:
+        resident.died_on = died_on
+    return list(db.session.scalars(select(Agreement.id).where(
+        Agreement.resident_id == resident_id,
+        or_(Agreement.status.in_(HOLDING), and_(Agreement.status == AgreementStatus.EXPIRED, Agreement.end_date >= died_on)),
+    )))
 
 
 def subscribe() -> None:

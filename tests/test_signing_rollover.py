@@ -3,7 +3,7 @@
 from datetime import date
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from core import clock
 from registry.models import PolicyProfile
@@ -205,3 +205,59 @@ def test_one_persons_or_one_regions_failure_is_reported_and_stops_nobody_else(ap
     assert report.failures == [] and report.renewed == 1
     assert [a.centre_id for a in in_cycle(db, xinshao.id, 2027)] == [centres["xinshao"].id]
     assert db.get(Agreement, bob_2026).status.value == "expired"
+
+
+def test_a_recorded_death_ends_every_agreement_and_nobody_dead_is_renewed_assigned_or_counted(client, db, centres):
+    """POLICY.md signing rule 10: a death recorded in December also ends next cycle's prepared agreement."""
+    from registry.models import Resident
+    from settlement.service import signed_counts
+    from signing.models import Consent
+
+    village = centres["xinshao"].windows[0]  # 新邵县 assigns residents who chose nothing by default
+    person = f.resident(openid="dies", home_window_id=village.id, insured_in="430522")
+    current_id = sign(client, person, centres["xinshao"])
+    died_in_june = f.resident(openid="died-in-june", home_window_id=village.id, insured_in="430522")
+    june_id = sign(client, died_in_june, centres["xinshao"])
+    clock.set_today(date(2026, 6, 2))
+    assert client.post(f"/api/v1/agreements/{june_id}/termination", json={"reason": "death", "on": "2026-06-01"},
+                       headers=f.as_staff(f.staff(centre=centres["xinshao"]))).status_code == 200
+    clock.set_today(date(2026, 12, 20))
+    rollover.roll_over(cycle=2027)
+    assert in_cycle(db, died_in_june.id, 2027) == []  # not assigned by default
+    [prepared] = in_cycle(db, person.id, 2027)
+    assert prepared.status.value == "pending"
+    clock.set_today(date(2026, 12, 22))
+    doctor = f.staff(centre=centres["xinshao"])
+    url = f"/api/v1/agreements/{current_id}/termination"
+    future = client.post(url, json={"reason": "death", "on": "2026-12-23"}, headers=f.as_staff(doctor))
+    assert future.status_code == 422 and "on" in future.get_json()["errors"]["json"]
+    db.expire_all()
+    assert db.get(Resident, person.id).died_on is None  # nothing written
+    assert [a.status.value for a in in_cycle(db, person.id, 2026) + in_cycle(db, person.id, 2027)] == ["active", "pending"]
+
+    recorded = client.post(url, json={"reason": "death", "on": "2026-12-21"}, headers=f.as_staff(doctor))
+    assert recorded.status_code == 200, recorded.get_json()
+    db.expire_all()
+    assert db.get(Resident, person.id).died_on == date(2026, 12, 21)
+    ended = in_cycle(db, person.id, 2026) + in_cycle(db, person.id, 2027)
+    assert {(a.status.value, a.termination_reason.value, a.terminated_on) for a in ended} == {
+        ("terminated", "death", date(2026, 12, 21))}
+    assert not db.get(Agreement, prepared.id).is_in_force_on(date(2027, 1, 1))
+    assert client.post(url, json={"reason": "death"}, headers=f.as_staff(doctor)).status_code == 409
+    consents = db.scalar(select(func.count(Consent.id)))
+    again = client.post("/api/v1/agreements", json={"centre_id": centres["xinshao"].id, "term_years": 1,
+                                                    "consent_version": CONSENT, "resident_ids": [person.id]},
+                        headers=f.as_staff(doctor))
+    assert again.status_code == 409 and again.get_json()["details"]["reason"] == "dead"
+    assert db.scalar(select(func.count(Consent.id))) == consents  # nothing written
+
+    clock.set_today(date(2027, 1, 1))
+    report = rollover.roll_over(cycle=2027)
+    assert (report.renewed, report.assigned_by_default, report.activated) == (0, 0, 0)
+    assert [a.status.value for a in in_cycle(db, person.id, 2027)] == ["terminated"]
+    assert in_cycle(db, died_in_june.id, 2027) == []
+
+    def signed_on(day):
+        return signed_counts(region="430522", as_of=day, group_by="centre")["total"]["signed"]
+
+    assert (signed_on(date(2026, 12, 20)), signed_on(date(2026, 12, 21)), signed_on(date(2027, 1, 1))) == (1, 0, 0)

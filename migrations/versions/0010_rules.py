@@ -27,9 +27,13 @@ def upgrade() -> None:
     op.execute(profiles.update().where(profiles.c.code.in_(REQUIRE_VILLAGE_CLINIC)).values(requires_village_clinic=True))
     with op.batch_alter_table("agreements", schema=None) as batch_op:
         batch_op.create_index("ix_agreements_resident_cycle", ["resident_id", "cycle"], unique=False)
+    with op.batch_alter_table("residents", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("died_on", sa.Date(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("residents", schema=None) as batch_op:
+        batch_op.drop_column("died_on")
     with op.batch_alter_table("agreements", schema=None) as batch_op:
         batch_op.drop_index("ix_agreements_resident_cycle")
     with op.batch_alter_table("policy_profiles", schema=None) as batch_op:
