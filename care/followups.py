@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from care import plans
 from care.models import Reading, Timeliness, Visit, VisitRecord, VisitState
 from core import clock, db
 from core.auth import Actor, Role
@@ -27,9 +28,12 @@ DANGER_SYSTOLIC, DANGER_DIASTOLIC = 180, 110
 DANGER_GLUCOSE_HIGH, DANGER_GLUCOSE_LOW = Decimal("16.7"), Decimal("3.9")
 TARGET_SYSTOLIC, TARGET_DIASTOLIC, TARGET_FASTING_GLUCOSE = 140, 90, Decimal("7.0")
 FEEDBACK_PROGRAMMES = ("hypertension", "diabetes")
-# How soon the next visit comes after a reading: a danger sign within two weeks, an uncontrolled
-# reading within a month; a controlled one keeps the quarterly rhythm.
-NEXT_VISIT_WITHIN: dict[Reading, Offset] = {Reading.DANGER: days(14), Reading.UNCONTROLLED: months(1)}
+# A danger sign calls for an early re-visit within two weeks of the referral: an extra visit, the quarter's
+# routine one stays as planned (POLICY.md, national standard). An uncontrolled reading brings the next routine
+# visit within a month (a re-visit when none is left); a controlled one keeps the quarterly rhythm.
+RECHECK_WITHIN: dict[Reading, Offset] = {Reading.DANGER: days(14)}
+NEXT_VISIT_WITHIN: dict[Reading, Offset] = {Reading.UNCONTROLLED: months(1)}
+RECHECK = "-recheck"  # the code of a visit's re-visit: its own code and this
 
 
 def status_of(visit: Visit, today: date) -> str:
@@ -141,27 +145,71 @@ def log_visit(actor: Actor, *, visit_id: int, served_on: date, mode, referral: b
         db.session.add(record)
         db.session.flush()
         db.session.refresh(visit)
-        if visit.programme in FEEDBACK_PROGRAMMES and record.reading in NEXT_VISIT_WITHIN:
-            _feed_back(visit, served_on + timedelta(days=1), NEXT_VISIT_WITHIN[record.reading].after(served_on))
+        _feed_back(visit, None, record)
     return record
 
 
-def _feed_back(visit: Visit, earliest: date, latest: date) -> None:
-    """Bring the programme's next visit to `latest` at the latest, or plan a re-visit when none is left."""
-    following = db.session.scalar(
+def _feed_back(visit: Visit, previous: VisitRecord | None, record: VisitRecord) -> None:
+    """Make the plan follow the visit's current record: undo what the record it replaces asked for, then do what
+    this one asks for (a logging has no previous record; a correction replaces one)."""
+    if visit.programme not in FEEDBACK_PROGRAMMES:
+        return
+    if previous is not None:
+        _undo_feedback(visit, previous)
+    earliest = record.served_on + timedelta(days=1)
+    if record.reading in RECHECK_WITHIN:
+        _plan_recheck(visit, earliest, RECHECK_WITHIN[record.reading].after(record.served_on))
+    elif record.reading in NEXT_VISIT_WITHIN:
+        latest = NEXT_VISIT_WITHIN[record.reading].after(record.served_on)
+        following = _following(visit)
+        if following is None:
+            _plan_recheck(visit, earliest, latest)
+        elif following.due_date > latest or following.window_end > latest:
+            following.window_start = min(following.window_start, earliest)
+            following.due_date = following.window_end = latest
+            following.rescheduled = True
+
+
+def _undo_feedback(visit: Visit, previous: VisitRecord) -> None:
+    """Take back what `previous` asked for: its open re-visit is cancelled, the next visit it brought forward gets
+    the plan's window back (a re-visit already made stays made)."""
+    recheck = _recheck_of(visit)
+    if recheck is not None and recheck.state is VisitState.PLANNED:
+        recheck.state = VisitState.CANCELLED
+    if previous.reading in NEXT_VISIT_WITHIN:
+        following = _following(visit)
+        if (following is not None and following.rescheduled
+                and following.window_end == NEXT_VISIT_WITHIN[previous.reading].after(previous.served_on)):
+            following.rescheduled = False
+            plans.rebuild_plans([visit.resident_id])
+
+
+def _following(visit: Visit) -> Visit | None:
+    """The programme's next routine visit still planned (re-visits are extra, never the next routine one)."""
+    return db.session.scalar(
         select(Visit).where(Visit.resident_id == visit.resident_id, Visit.programme == visit.programme,
                             Visit.state == VisitState.PLANNED, Visit.window_start >= visit.window_start,
-                            Visit.id != visit.id)
+                            Visit.id != visit.id, ~Visit.code.endswith(RECHECK))
         .order_by(Visit.window_start, Visit.id).limit(1).with_for_update())
-    if following is None:
+
+
+def _recheck_of(visit: Visit) -> Visit | None:
+    return db.session.scalar(select(Visit).where(Visit.resident_id == visit.resident_id,
+                                                 Visit.programme == visit.programme,
+                                                 Visit.code == visit.code + RECHECK).with_for_update())
+
+
+def _plan_recheck(visit: Visit, earliest: date, latest: date) -> None:
+    """Plan the visit's re-visit in [earliest, latest], or plan it again there (unless it was already made)."""
+    recheck = _recheck_of(visit)
+    if recheck is None:
         db.session.add(Visit(resident_id=visit.resident_id, agreement_id=visit.agreement_id, centre_id=visit.centre_id,
-                             team_id=visit.team_id, programme=visit.programme, code=f"{visit.code}-recheck",
+                             team_id=visit.team_id, programme=visit.programme, code=visit.code + RECHECK,
                              title=f"{visit.title}（复诊）", protocol_version=visit.protocol_version, due_date=latest,
                              window_start=earliest, window_end=latest, rescheduled=True))
-    elif following.due_date > latest or following.window_end > latest:
-        following.window_start = min(following.window_start, earliest)
-        following.due_date = following.window_end = latest
-        following.rescheduled = True
+    elif recheck.state in (VisitState.PLANNED, VisitState.CANCELLED):
+        recheck.state = VisitState.PLANNED
+        recheck.window_start, recheck.due_date, recheck.window_end = earliest, latest, latest
 
 
 def visit_records(actor: Actor, *, visit_id: int) -> list[VisitRecord]:
@@ -175,7 +223,8 @@ def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, refer
                    **findings) -> VisitRecord:
     """Correct a record, by its author only: a new revision; the earlier stays as history.
 
-    Timeliness is judged against the window the visit had when it was first logged.
+    Timeliness is judged against the window the visit had when it was first logged. Clinical feedback follows
+    the corrected record, as it would have followed it at logging (see `_feed_back`).
     """
     old = db.session.get(VisitRecord, record_id)
     if old is None:
@@ -193,6 +242,8 @@ def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, refer
             raise Conflict("Only the latest revision of a record can be corrected.")
         db.session.add(record)
         visit.served_on, visit.timeliness, visit.referral = served_on, record.timeliness, record.referral
+        db.session.flush()
+        _feed_back(visit, old, record)
     db.session.refresh(old)
     return record
 

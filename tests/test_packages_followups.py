@@ -26,7 +26,8 @@ def visit(db, person, code, programme=None):
     if programme:
         query = query.where(Visit.programme == programme)
     found = db.scalar(query)
-    db.refresh(found)
+    if found is not None:
+        db.refresh(found)
     return found
 
 
@@ -209,13 +210,22 @@ def test_another_centres_doctor_cannot_log_a_visit(client, db):
     assert db.scalar(select(func.count()).select_from(VisitRecord)) == 0
 
 
-def test_danger_sign_flags_referral_and_pulls_next_visit_two_weeks_forward(client, db):
+def window(found):
+    return found.due_date, found.window_start, found.window_end
+
+
+Q2 = (date(2026, 6, 30), date(2026, 4, 1), date(2026, 6, 30))
+RECHECK_BY_MARCH_30 = (date(2026, 3, 30), date(2026, 3, 17), date(2026, 3, 30))
+
+
+def test_danger_sign_flags_referral_and_plans_an_extra_re_visit_within_two_weeks_beside_the_quarters_visit(client, db):
     place = site()
     person = hypertensive(client, place)
     logged = log(client, place, visit(db, person, "2026-q1"), systolic=185, diastolic=100)
     assert logged.get_json()["reading"] == "danger" and logged.get_json()["referral"] is True
-    q2 = visit(db, person, "2026-q2")
-    assert (q2.due_date, q2.window_start, q2.window_end) == (date(2026, 3, 30), date(2026, 3, 17), date(2026, 3, 30))
+    recheck = visit(db, person, "2026-q1-recheck")
+    assert (window(recheck), recheck.state) == (RECHECK_BY_MARCH_30, VisitState.PLANNED)
+    assert window(visit(db, person, "2026-q2")) == Q2  # the quarter's routine visit stays
     assert visit(db, person, "2026-q1").referral is True
 
 
@@ -224,7 +234,45 @@ def test_low_glucose_in_a_diabetic_is_a_danger_sign_too(client, db):
     person = signed(client, place, born=date(1976, 6, 1))
     record_condition(client, place, person, "diabetes")
     log(client, place, visit(db, person, "2026-q1"), glucose="3.5", glucose_fasting=True)
-    assert visit(db, person, "2026-q2").due_date == date(2026, 3, 30)
+    assert visit(db, person, "2026-q1-recheck").due_date == date(2026, 3, 30)
+    assert visit(db, person, "2026-q2").due_date == date(2026, 6, 30)
+
+
+def test_correcting_a_record_makes_clinical_feedback_follow_its_current_state(client, db):
+    place = site()
+    person = hypertensive(client, place)
+    headers = f.as_staff(place.doctor)
+
+    def correct(record, **vitals):
+        response = client.put(f"/api/v1/visit-records/{record['id']}",
+                              json={"served_on": "2026-03-16", "mode": "clinic"} | vitals, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    first = log(client, place, visit(db, person, "2026-q1")).get_json()
+    assert visit(db, person, "2026-q1-recheck") is None
+    danger = correct(first, systolic=185, diastolic=100)  # the reading was mistyped at first
+    assert (danger["reading"], danger["referral"], visit(db, person, "2026-q1").referral) == ("danger", True, True)
+    assert (window(visit(db, person, "2026-q1-recheck")), visit(db, person, "2026-q1-recheck").state) == (
+        RECHECK_BY_MARCH_30, VisitState.PLANNED)
+    assert window(visit(db, person, "2026-q2")) == Q2
+
+    records, visits = (db.scalar(select(func.count()).select_from(model)) for model in (VisitRecord, Visit))
+    stale = client.put(f"/api/v1/visit-records/{first['id']}", json={"served_on": "2026-03-16", "mode": "clinic",
+                                                                     **VITALS_OK}, headers=headers)
+    assert stale.status_code == 409  # only the latest revision is corrected: nothing written, nothing moved
+    assert (db.scalar(select(func.count()).select_from(VisitRecord)), db.scalar(select(func.count()).select_from(Visit))) \
+        == (records, visits)
+    assert visit(db, person, "2026-q1-recheck").state is VisitState.PLANNED
+
+    uncontrolled = correct(danger, systolic=150, diastolic=85)
+    assert visit(db, person, "2026-q1-recheck").state is VisitState.CANCELLED
+    assert window(visit(db, person, "2026-q2")) == (date(2026, 4, 16), date(2026, 3, 17), date(2026, 4, 16))
+    controlled = correct(uncontrolled, **VITALS_OK)
+    assert (controlled["reading"], controlled["referral"], visit(db, person, "2026-q1").referral) == (
+        "controlled", False, False)
+    assert window(visit(db, person, "2026-q2")) == Q2 and visit(db, person, "2026-q2").rescheduled is False
+    assert visit(db, person, "2026-q1-recheck").state is VisitState.CANCELLED
 
 
 def test_uncontrolled_reading_shortens_the_interval_to_a_month(client, db):
