@@ -14,7 +14,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from care import plans
-from care.models import Reading, Timeliness, Visit, VisitRecord, VisitState
+from care.models import Reading, Timeliness, Visit, VisitMode, VisitRecord, VisitState
 from core import clock, db
 from core.auth import Actor, Role
 from core.calendar import Offset, days, months
@@ -108,9 +108,13 @@ def get_visit(actor: Actor, visit_id: int) -> Visit:
     return visit
 
 
-def _new_record(actor: Actor, *, visit_id: int, revision: int, window: tuple[date, date], served_on: date, mode,
+def _new_record(actor: Actor, *, visit: Visit, revision: int, window: tuple[date, date], served_on: date, mode,
                 referral: bool, findings: dict) -> VisitRecord:
-    """A record of a visit served on `served_on`, judged against `window`; 422 for what cannot be."""
+    """A record of a visit served on `served_on`, judged against `window`; 422 for what cannot be.
+
+    It completes the visit when its mode is one the visit's protocol accepts (POLICY.md "Packages": a phone
+    contact can be recorded but does not complete a face-to-face or home visit).
+    """
     window_start, window_end = window
     systolic, diastolic = findings.get("systolic"), findings.get("diastolic")
     if served_on > clock.today():
@@ -120,33 +124,50 @@ def _new_record(actor: Actor, *, visit_id: int, revision: int, window: tuple[dat
     if systolic is not None and diastolic is not None and diastolic >= systolic:
         raise Invalid("The diastolic pressure is below the systolic.", field="diastolic")
     reading = classify(**{name: findings.get(name) for name in ("systolic", "diastolic", "glucose", "glucose_fasting")})
-    return VisitRecord(visit_id=visit_id, revision=revision, author_id=actor.staff_id, served_on=served_on, mode=mode,
-                       referral=referral or reading is Reading.DANGER, reading=reading, window_start=window_start,
-                       window_end=window_end, timeliness=timeliness_of(served_on, window_end), **findings)
+    return VisitRecord(visit_id=visit.id, revision=revision, author_id=actor.staff_id, served_on=served_on, mode=mode,
+                       completes=VisitMode(mode).value in visit.modes, referral=referral or reading is Reading.DANGER,
+                       reading=reading, window_start=window_start, window_end=window_end,
+                       timeliness=timeliness_of(served_on, window_end), **findings)
 
 
 def log_visit(actor: Actor, *, visit_id: int, served_on: date, mode, referral: bool = False, **findings) -> VisitRecord:
-    """Log a visit made: the visit is done, on time or late against its window as it stands today.
+    """Log a contact made for a visit. In a mode the visit's protocol accepts, the visit is done, on time or late
+    against its window as it stands today; in another (a phone call for a face-to-face or home visit) the contact
+    is recorded and the visit is still to be made: logging it later supersedes that record, kept as history.
 
-    A hypertension or diabetes reading feeds back into the plan (see `_feed_back`). Logging a visit
-    twice is a 409: a record is corrected, not logged again.
+    A hypertension or diabetes reading feeds back into the plan (see `_feed_back`). Logging a done visit
+    again is a 409: a record is corrected, not logged again.
     """
     visit = get_visit(actor, visit_id)
-    record = _new_record(actor, visit_id=visit.id, revision=1, window=(visit.window_start, visit.window_end),
+    previous = db.session.scalar(select(VisitRecord).where(VisitRecord.visit_id == visit.id, VisitRecord.current.is_(True)))
+    revision = (db.session.scalar(select(func.max(VisitRecord.revision)).where(VisitRecord.visit_id == visit.id)) or 0) + 1
+    record = _new_record(actor, visit=visit, revision=revision, window=(visit.window_start, visit.window_end),
                          served_on=served_on, mode=mode, referral=referral, findings=findings)
+    done = dict(state=VisitState.DONE, served_on=served_on, timeliness=record.timeliness) if record.completes else {}
     with db.transaction():
         logged = db.session.execute(
             update(Visit).where(Visit.id == visit.id, Visit.state.in_((VisitState.PLANNED, VisitState.MISSED)))
-            .values(state=VisitState.DONE, served_on=served_on, timeliness=record.timeliness, referral=record.referral)
+            .values(referral=record.referral, **done)
             .execution_options(synchronize_session=False)).rowcount
         if not logged:
             raise Conflict(f"The visit is {visit.state.value}; a logged visit is corrected, not logged again.",
                            state=visit.state.value)
+        if previous is not None:
+            _supersede(previous)
         db.session.add(record)
         db.session.flush()
         db.session.refresh(visit)
-        _feed_back(visit, None, record)
+        _feed_back(visit, previous, record)
     return record
+
+
+def _supersede(record: VisitRecord) -> None:
+    """Make `record` history; 409 when another request did so first."""
+    superseded = db.session.execute(
+        update(VisitRecord).where(VisitRecord.id == record.id, VisitRecord.current.is_(True)).values(current=False)
+        .execution_options(synchronize_session=False)).rowcount
+    if not superseded:
+        raise Conflict("Only the latest revision of a record can be corrected.")
 
 
 def _feed_back(visit: Visit, previous: VisitRecord | None, record: VisitRecord) -> None:
@@ -223,8 +244,9 @@ def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, refer
                    **findings) -> VisitRecord:
     """Correct a record, by its author only: a new revision; the earlier stays as history.
 
-    Timeliness is judged against the window the visit had when it was first logged. Clinical feedback follows
-    the corrected record, as it would have followed it at logging (see `_feed_back`).
+    Timeliness is judged against the window the visit had when it was first logged. The visit's state and
+    clinical feedback follow the corrected record, as they would have followed it at logging: a visit is done
+    only while its current record completes it (see `_new_record`, `_feed_back`).
     """
     old = db.session.get(VisitRecord, record_id)
     if old is None:
@@ -232,16 +254,20 @@ def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, refer
     visit = get_visit(actor, old.visit_id)
     if old.author_id != actor.staff_id:
         raise Forbidden("Only the author of a record corrects it.")
-    record = _new_record(actor, visit_id=visit.id, revision=old.revision + 1, window=(old.window_start, old.window_end),
+    record = _new_record(actor, visit=visit, revision=old.revision + 1, window=(old.window_start, old.window_end),
                          served_on=served_on, mode=mode, referral=referral, findings=findings)
     with db.transaction():
-        superseded = db.session.execute(
-            update(VisitRecord).where(VisitRecord.id == old.id, VisitRecord.current.is_(True)).values(current=False)
-            .execution_options(synchronize_session=False)).rowcount
-        if not superseded:
-            raise Conflict("Only the latest revision of a record can be corrected.")
+        _supersede(old)
         db.session.add(record)
-        visit.served_on, visit.timeliness, visit.referral = served_on, record.timeliness, record.referral
+        if record.completes:
+            if visit.state is not VisitState.CANCELLED:
+                visit.state = VisitState.DONE
+            visit.served_on, visit.timeliness = served_on, record.timeliness
+        else:  # the visit is still to be made
+            if visit.state is VisitState.DONE:
+                visit.state = VisitState.PLANNED
+            visit.served_on = visit.timeliness = None
+        visit.referral = record.referral
         db.session.flush()
         _feed_back(visit, old, record)
     db.session.refresh(old)

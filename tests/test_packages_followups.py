@@ -396,3 +396,45 @@ def test_when_the_cycle_rolls_the_plan_moves_to_the_new_cycle_and_undone_visits_
     assert states["2026-q1"] is VisitState.DONE
     assert {states[f"2026-q{q}"] for q in (2, 3, 4)} == {VisitState.MISSED}
     assert {states[f"2027-q{q}"] for q in (1, 2, 3, 4)} == {VisitState.PLANNED}
+
+
+def test_a_phone_contact_is_recorded_but_completes_no_face_to_face_or_home_visit(client, db):
+    """Annex 1 of 000: face-to-face (面对面) chronic follow-ups, a home (上门) visit for people 80+."""
+    place = site()
+    person = hypertensive(client, place)  # 80 in 2026: the yearly home visit too
+    headers = f.as_staff(place.doctor)
+    q1, home_visit = visit(db, person, "2026-q1"), visit(db, person, "2026-home-visit")
+    assert (q1.modes, home_visit.modes) == (["clinic", "home"], ["home"])
+
+    phoned = client.post(f"/api/v1/visits/{q1.id}/records", json={"served_on": "2026-03-16", "mode": "phone"} | VITALS_OK,
+                         headers=headers)
+    assert phoned.status_code == 201 and phoned.get_json()["completes"] is False
+    q1 = visit(db, person, "2026-q1")
+    assert (q1.state, q1.served_on) == (VisitState.PLANNED, None)  # still to be made
+    met = log(client, place, q1)  # then seen at the clinic
+    assert (met.status_code, met.get_json()["completes"], met.get_json()["revision"]) == (201, True, 2)
+    assert visit(db, person, "2026-q1").state is VisitState.DONE
+    history = client.get(f"/api/v1/visits/{q1.id}/records", headers=headers).get_json()["records"]
+    assert [(r["revision"], r["mode"], r["current"], r["completes"]) for r in history] == [
+        (1, "phone", False, False), (2, "clinic", True, True)]
+
+    records = db.scalar(select(func.count()).select_from(VisitRecord))
+    again = log(client, place, q1)
+    assert again.status_code == 409 and db.scalar(select(func.count()).select_from(VisitRecord)) == records
+
+    at_clinic = client.post(f"/api/v1/visits/{home_visit.id}/records", json={"served_on": "2026-03-16", "mode": "clinic"},
+                            headers=headers)
+    assert at_clinic.status_code == 201 and at_clinic.get_json()["completes"] is False
+    assert visit(db, person, "2026-home-visit").state is VisitState.PLANNED
+    at_home = client.put(f"/api/v1/visit-records/{at_clinic.get_json()['id']}", json={"served_on": "2026-03-16",
+                         "mode": "home"}, headers=headers)  # it was at home after all
+    assert at_home.status_code == 200 and at_home.get_json()["completes"] is True
+    assert visit(db, person, "2026-home-visit").state is VisitState.DONE
+    by_phone = client.put(f"/api/v1/visit-records/{at_home.get_json()['id']}", json={"served_on": "2026-03-16",
+                          "mode": "phone"}, headers=headers)
+    assert by_phone.status_code == 200
+    assert (visit(db, person, "2026-home-visit").state, visit(db, person, "2026-home-visit").served_on) == (
+        VisitState.PLANNED, None)
+    figures = client.get("/api/v1/followups/completion?from=2026-01-01&to=2026-12-31",
+                         headers=headers).get_json()["rows"]
+    assert {r["programme"]: r["done_on_time"] for r in figures} == {"elderly": 0, "elderly-80": 0, "hypertension": 1}

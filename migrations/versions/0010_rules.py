@@ -16,8 +16,16 @@ depends_on: Union[str, Sequence[str], None] = None
 
 profiles = sa.table("policy_profiles", sa.column("code", sa.String), sa.column("requires_village_clinic", sa.Boolean))
 
+visits = sa.table("visits", sa.column("programme", sa.String), sa.column("code", sa.String), sa.column("modes", sa.JSON))
+
 # [003 §三] Zhanjiang: one centre and one village clinic integrated with it.
 REQUIRE_VILLAGE_CLINIC = ("zhanjiang-2024",)
+# [000 annex 1] Visits are completed face to face (clinic or home); home visits (80+, newborn, after birth) at home.
+FACE_TO_FACE = sa.text("""'["clinic", "home"]'""")
+HOME_VISITS = sa.or_(
+    sa.and_(visits.c.programme.in_(("elderly-80", "postpartum")), visits.c.code.like("%home-visit")),
+    sa.and_(visits.c.programme == "child", visits.c.code == "newborn-home"),
+)
 
 
 def upgrade() -> None:
@@ -29,9 +37,18 @@ def upgrade() -> None:
         batch_op.create_index("ix_agreements_resident_cycle", ["resident_id", "cycle"], unique=False)
     with op.batch_alter_table("residents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("died_on", sa.Date(), nullable=True))
+    with op.batch_alter_table("visits", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("modes", sa.JSON(), server_default=FACE_TO_FACE, nullable=False))
+    op.execute(visits.update().where(HOME_VISITS).values(modes=["home"]))
+    with op.batch_alter_table("visit_records", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("completes", sa.Boolean(), server_default=sa.text("(true)"), nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("visit_records", schema=None) as batch_op:
+        batch_op.drop_column("completes")
+    with op.batch_alter_table("visits", schema=None) as batch_op:
+        batch_op.drop_column("modes")
     with op.batch_alter_table("residents", schema=None) as batch_op:
         batch_op.drop_column("died_on")
     with op.batch_alter_table("agreements", schema=None) as batch_op:
