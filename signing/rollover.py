@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased, joinedload
 from sqlalchemy.sql.expression import Exists
 
 from core import clock, db
-from registry.models import Centre, Region, Resident, Window
+from registry.models import Centre, InsuranceScheme, Region, Resident, Window
 from registry.service import region_and_descendants
 from signing import cycles, events
 from signing.models import HOLDING, Agreement, AgreementStatus, ChangeRequest, ChangeRequestStatus, Channel
@@ -157,8 +157,8 @@ def _renew_region(region_code: str, cycle: int) -> tuple[Counter, list[Failure]]
 def _assign_region(region_code: str, cycle: int, not_renewed: list[str]) -> tuple[Counter, list[Failure]]:
     """Residents who chose nothing go to the centre of their household registration (signing rules 4 and 10).
 
-    Only living people who hold no agreement of the cycle anywhere, and none waiting to be renewed in a region whose
-    renewal failed in this run.
+    Only living people insured in this pooling region [001 四(三)1: 参保居民未选择…] who hold no agreement of the cycle
+    anywhere, and none waiting to be renewed in a region whose renewal failed in this run.
     """
     region = db.session.get(Region, region_code)
     codes = region_and_descendants(region_code)
@@ -170,7 +170,8 @@ def _assign_region(region_code: str, cycle: int, not_renewed: list[str]) -> tupl
         .join(Window, Resident.home_window_id == Window.id)
         .join(Centre, Window.centre_id == Centre.id)
         .where(Centre.region_code.in_(codes), Centre.takes_part.is_(True), ~_in_cycle(cycle, Resident.id),
-               Resident.died_on.is_(None))
+               Resident.died_on.is_(None), Resident.insurance_scheme != InsuranceScheme.UNINSURED,
+               Resident.insurance_region_code.in_(codes))
         .options(joinedload(Window.centre))
         .execution_options(yield_per=BATCH)
     )

@@ -261,3 +261,15 @@ def test_a_recorded_death_ends_every_agreement_and_nobody_dead_is_renewed_assign
         return signed_counts(region="430522", as_of=day, group_by="centre")["total"]["signed"]
 
     assert (signed_on(date(2026, 12, 20)), signed_on(date(2026, 12, 21)), signed_on(date(2027, 1, 1))) == (1, 0, 0)
+
+
+def test_default_assignment_is_only_for_people_insured_in_the_region(db, centres):
+    """[001 四(三)1] 参保居民未选择…: the uninsured and those insured elsewhere are not assigned by default."""
+    village = centres["xinshao"].windows[0]
+    uninsured = f.resident(home_window_id=village.id, insured_in=None)
+    insured_elsewhere = f.resident(home_window_id=village.id, insured_in="430523")
+    insured_here = f.resident(home_window_id=village.id, insured_in="430522")
+    clock.set_today(date(2027, 1, 1))
+    report = rollover.roll_over(cycle=2027)
+    assert report.assigned_by_default == 1 and len(in_cycle(db, insured_here.id, 2027)) == 1
+    assert in_cycle(db, uninsured.id, 2027) == [] and in_cycle(db, insured_elsewhere.id, 2027) == []
