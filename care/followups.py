@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import joinedload
 
-from care.models import Reading, Timeliness, Visit, VisitRecord, VisitState
+from care import plans
+from care.models import Reading, Timeliness, Visit, VisitMode, VisitRecord, VisitState
 from core import clock, db
 from core.auth import Actor, Role
 from core.calendar import Offset, days, months
@@ -27,9 +28,12 @@ DANGER_SYSTOLIC, DANGER_DIASTOLIC = 180, 110
 DANGER_GLUCOSE_HIGH, DANGER_GLUCOSE_LOW = Decimal("16.7"), Decimal("3.9")
 TARGET_SYSTOLIC, TARGET_DIASTOLIC, TARGET_FASTING_GLUCOSE = 140, 90, Decimal("7.0")
 FEEDBACK_PROGRAMMES = ("hypertension", "diabetes")
-# How soon the next visit comes after a reading: a danger sign within two weeks, an uncontrolled
-# reading within a month; a controlled one keeps the quarterly rhythm.
-NEXT_VISIT_WITHIN: dict[Reading, Offset] = {Reading.DANGER: days(14), Reading.UNCONTROLLED: months(1)}
+# A danger sign calls for an early re-visit within two weeks of the referral: an extra visit, the quarter's
+# routine one stays as planned (POLICY.md, national standard). An uncontrolled reading brings the next routine
+# visit within a month (a re-visit when none is left); a controlled one keeps the quarterly rhythm.
+RECHECK_WITHIN: dict[Reading, Offset] = {Reading.DANGER: days(14)}
+NEXT_VISIT_WITHIN: dict[Reading, Offset] = {Reading.UNCONTROLLED: months(1)}
+RECHECK = "-recheck"  # the code of a visit's re-visit: its own code and this
 
 
 def status_of(visit: Visit, today: date) -> str:
@@ -102,9 +106,13 @@ def get_visit(actor: Actor, visit_id: int) -> Visit:
     return visit
 
 
-def _new_record(actor: Actor, *, visit_id: int, revision: int, window: tuple[date, date], served_on: date, mode,
+def _new_record(actor: Actor, *, visit: Visit, revision: int, window: tuple[date, date], served_on: date, mode,
                 referral: bool, findings: dict) -> VisitRecord:
-    """A record of a visit served on `served_on`, judged against `window`; 422 for what cannot be."""
+    """A record of a visit served on `served_on`, judged against `window`; 422 for what cannot be.
+
+    It completes the visit when its mode is one the visit's protocol accepts (POLICY.md "Packages": a phone
+    contact can be recorded but does not complete a face-to-face or home visit).
+    """
     window_start, window_end = window
     systolic, diastolic = findings.get("systolic"), findings.get("diastolic")
     if served_on > clock.today():
@@ -114,52 +122,113 @@ def _new_record(actor: Actor, *, visit_id: int, revision: int, window: tuple[dat
     if systolic is not None and diastolic is not None and diastolic >= systolic:
         raise Invalid("The diastolic pressure is below the systolic.", field="diastolic")
     reading = classify(**{name: findings.get(name) for name in ("systolic", "diastolic", "glucose", "glucose_fasting")})
-    return VisitRecord(visit_id=visit_id, revision=revision, author_id=actor.staff_id, served_on=served_on, mode=mode,
-                       referral=referral or reading is Reading.DANGER, reading=reading, window_start=window_start,
-                       window_end=window_end, timeliness=timeliness_of(served_on, window_end), **findings)
+    return VisitRecord(visit_id=visit.id, revision=revision, author_id=actor.staff_id, served_on=served_on, mode=mode,
+                       completes=VisitMode(mode).value in visit.modes, referral=referral or reading is Reading.DANGER,
+                       reading=reading, window_start=window_start, window_end=window_end,
+                       timeliness=timeliness_of(served_on, window_end), **findings)
 
 
 def log_visit(actor: Actor, *, visit_id: int, served_on: date, mode, referral: bool = False, **findings) -> VisitRecord:
-    """Log a visit made: the visit is done, on time or late against its window as it stands today.
+    """Log a contact made for a visit. In a mode the visit's protocol accepts, the visit is done, on time or late
+    against its window as it stands today; in another (a phone call for a face-to-face or home visit) the contact
+    is recorded and the visit is still to be made: logging it later supersedes that record, kept as history.
 
-    A hypertension or diabetes reading feeds back into the plan (see `_feed_back`). Logging a visit
-    twice is a 409: a record is corrected, not logged again.
+    A hypertension or diabetes reading feeds back into the plan (see `_feed_back`). Logging a done visit
+    again is a 409: a record is corrected, not logged again.
     """
     visit = get_visit(actor, visit_id)
-    record = _new_record(actor, visit_id=visit.id, revision=1, window=(visit.window_start, visit.window_end),
+    previous = db.session.scalar(select(VisitRecord).where(VisitRecord.visit_id == visit.id, VisitRecord.current.is_(True)))
+    revision = (db.session.scalar(select(func.max(VisitRecord.revision)).where(VisitRecord.visit_id == visit.id)) or 0) + 1
+    record = _new_record(actor, visit=visit, revision=revision, window=(visit.window_start, visit.window_end),
                          served_on=served_on, mode=mode, referral=referral, findings=findings)
+    done = dict(state=VisitState.DONE, served_on=served_on, timeliness=record.timeliness) if record.completes else {}
     with db.transaction():
         logged = db.session.execute(
             update(Visit).where(Visit.id == visit.id, Visit.state.in_((VisitState.PLANNED, VisitState.MISSED)))
-            .values(state=VisitState.DONE, served_on=served_on, timeliness=record.timeliness, referral=record.referral)
+            .values(referral=record.referral, **done)
             .execution_options(synchronize_session=False)).rowcount
         if not logged:
             raise Conflict(f"The visit is {visit.state.value}; a logged visit is corrected, not logged again.",
                            state=visit.state.value)
+        if previous is not None:
+            _supersede(previous)
         db.session.add(record)
         db.session.flush()
         db.session.refresh(visit)
-        if visit.programme in FEEDBACK_PROGRAMMES and record.reading in NEXT_VISIT_WITHIN:
-            _feed_back(visit, served_on + timedelta(days=1), NEXT_VISIT_WITHIN[record.reading].after(served_on))
+        _feed_back(visit, previous, record)
     return record
 
 
-def _feed_back(visit: Visit, earliest: date, latest: date) -> None:
-    """Bring the programme's next visit to `latest` at the latest, or plan a re-visit when none is left."""
-    following = db.session.scalar(
+def _supersede(record: VisitRecord) -> None:
+    """Make `record` history; 409 when another request did so first."""
+    superseded = db.session.execute(
+        update(VisitRecord).where(VisitRecord.id == record.id, VisitRecord.current.is_(True)).values(current=False)
+        .execution_options(synchronize_session=False)).rowcount
+    if not superseded:
+        raise Conflict("Only the latest revision of a record can be corrected.")
+
+
+def _feed_back(visit: Visit, previous: VisitRecord | None, record: VisitRecord) -> None:
+    """Make the plan follow the visit's current record: undo what the record it replaces asked for, then do what
+    this one asks for (a logging has no previous record; a correction replaces one)."""
+    if visit.programme not in FEEDBACK_PROGRAMMES:
+        return
+    if previous is not None:
+        _undo_feedback(visit, previous)
+    earliest = record.served_on + timedelta(days=1)
+    if record.reading in RECHECK_WITHIN:
+        _plan_recheck(visit, earliest, RECHECK_WITHIN[record.reading].after(record.served_on))
+    elif record.reading in NEXT_VISIT_WITHIN:
+        latest = NEXT_VISIT_WITHIN[record.reading].after(record.served_on)
+        following = _following(visit)
+        if following is None:
+            _plan_recheck(visit, earliest, latest)
+        elif following.due_date > latest or following.window_end > latest:
+            following.window_start = min(following.window_start, earliest)
+            following.due_date = following.window_end = latest
+            following.rescheduled = True
+
+
+def _undo_feedback(visit: Visit, previous: VisitRecord) -> None:
+    """Take back what `previous` asked for: its open re-visit is cancelled, the next visit it brought forward gets
+    the plan's window back (a re-visit already made stays made)."""
+    recheck = _recheck_of(visit)
+    if recheck is not None and recheck.state is VisitState.PLANNED:
+        recheck.state = VisitState.CANCELLED
+    if previous.reading in NEXT_VISIT_WITHIN:
+        following = _following(visit)
+        if (following is not None and following.rescheduled
+                and following.window_end == NEXT_VISIT_WITHIN[previous.reading].after(previous.served_on)):
+            following.rescheduled = False
+            plans.rebuild_plans([visit.resident_id])
+
+
+def _following(visit: Visit) -> Visit | None:
+    """The programme's next routine visit still planned (re-visits are extra, never the next routine one)."""
+    return db.session.scalar(
         select(Visit).where(Visit.resident_id == visit.resident_id, Visit.programme == visit.programme,
                             Visit.state == VisitState.PLANNED, Visit.window_start >= visit.window_start,
-                            Visit.id != visit.id)
+                            Visit.id != visit.id, ~Visit.code.endswith(RECHECK))
         .order_by(Visit.window_start, Visit.id).limit(1).with_for_update())
-    if following is None:
+
+
+def _recheck_of(visit: Visit) -> Visit | None:
+    return db.session.scalar(select(Visit).where(Visit.resident_id == visit.resident_id,
+                                                 Visit.programme == visit.programme,
+                                                 Visit.code == visit.code + RECHECK).with_for_update())
+
+
+def _plan_recheck(visit: Visit, earliest: date, latest: date) -> None:
+    """Plan the visit's re-visit in [earliest, latest], or plan it again there (unless it was already made)."""
+    recheck = _recheck_of(visit)
+    if recheck is None:
         db.session.add(Visit(resident_id=visit.resident_id, agreement_id=visit.agreement_id, centre_id=visit.centre_id,
-                             team_id=visit.team_id, programme=visit.programme, code=f"{visit.code}-recheck",
+                             team_id=visit.team_id, programme=visit.programme, code=visit.code + RECHECK,
                              title=f"{visit.title}（复诊）", protocol_version=visit.protocol_version, due_date=latest,
                              window_start=earliest, window_end=latest, rescheduled=True))
-    elif following.due_date > latest or following.window_end > latest:
-        following.window_start = min(following.window_start, earliest)
-        following.due_date = following.window_end = latest
-        following.rescheduled = True
+    elif recheck.state in (VisitState.PLANNED, VisitState.CANCELLED):
+        recheck.state = VisitState.PLANNED
+        recheck.window_start, recheck.due_date, recheck.window_end = earliest, latest, latest
 
 
 def visit_records(actor: Actor, *, visit_id: int) -> list[VisitRecord]:
@@ -173,22 +242,30 @@ def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, refer
                    **findings) -> VisitRecord:
     """Correct a record, by its author only: a new revision; the earlier stays as history.
 
-    Timeliness is judged against the window the visit had when it was first logged.
+    Timeliness is judged against the window the visit had when it was first logged. The visit's state and
+    clinical feedback follow the corrected record, as they would have followed it at logging: a visit is done
+    only while its current record completes it (see `_new_record`, `_feed_back`).
     """
     old = db.get_or_404(VisitRecord, record_id, "visit record")
     visit = get_visit(actor, old.visit_id)
     if old.author_id != actor.staff_id:
         raise Forbidden("Only the author of a record corrects it.")
-    record = _new_record(actor, visit_id=visit.id, revision=old.revision + 1, window=(old.window_start, old.window_end),
+    record = _new_record(actor, visit=visit, revision=old.revision + 1, window=(old.window_start, old.window_end),
                          served_on=served_on, mode=mode, referral=referral, findings=findings)
     with db.transaction():
-        superseded = db.session.execute(
-            update(VisitRecord).where(VisitRecord.id == old.id, VisitRecord.current.is_(True)).values(current=False)
-            .execution_options(synchronize_session=False)).rowcount
-        if not superseded:
-            raise Conflict("Only the latest revision of a record can be corrected.")
+        _supersede(old)
         db.session.add(record)
-        visit.served_on, visit.timeliness, visit.referral = served_on, record.timeliness, record.referral
+        if record.completes:
+            if visit.state is not VisitState.CANCELLED:
+                visit.state = VisitState.DONE
+            visit.served_on, visit.timeliness = served_on, record.timeliness
+        else:  # the visit is still to be made
+            if visit.state is VisitState.DONE:
+                visit.state = VisitState.PLANNED
+            visit.served_on = visit.timeliness = None
+        visit.referral = record.referral
+        db.session.flush()
+        _feed_back(visit, old, record)
     db.session.refresh(old)
     return record
 

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     ForeignKey,
     Index,
     Numeric,
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
 from core.db import Base, enum_column
+from packages import protocols
+from packages.protocols import FACE_TO_FACE
 from registry.models import Resident
 
 
@@ -69,14 +72,17 @@ class Visit(Base):
     served_on: Mapped[date | None]
     timeliness: Mapped[Timeliness | None] = mapped_column(enum_column(Timeliness))
     referral: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # The modes of contact that complete the visit, from its protocol (packages.protocols); others are recorded only.
+    modes: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(FACE_TO_FACE),
+                                             server_default=text("'[\"clinic\", \"home\"]'"))
 
     resident: Mapped[Resident] = relationship()
 
 
 class VisitMode(str, enum.Enum):
-    CLINIC = "clinic"
-    HOME = "home"
-    PHONE = "phone"
+    CLINIC = protocols.CLINIC
+    HOME = protocols.HOME
+    PHONE = protocols.PHONE
 
 
 class Reading(str, enum.Enum):
@@ -111,6 +117,8 @@ class VisitRecord(Base):
     weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
     findings: Mapped[str | None] = mapped_column(String(2000))
     referral: Mapped[bool] = mapped_column(default=False)
+    # Whether the mode is one that completes the visit (a phone contact on a face-to-face visit does not).
+    completes: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     notes: Mapped[str | None] = mapped_column(String(2000))
     reading: Mapped[Reading | None] = mapped_column(enum_column(Reading))
     window_start: Mapped[date]

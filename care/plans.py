@@ -81,7 +81,7 @@ def _reconcile(agreement: Agreement | None, desired: list[schedule.PlannedVisit]
         wanted.add((planned.programme, planned.code))
         values = dict(programme=planned.programme, code=planned.code, title=planned.title,
                       protocol_version=planned.protocol_version, due_date=planned.due_date,
-                      window_start=planned.window_start, window_end=planned.window_end,
+                      window_start=planned.window_start, window_end=planned.window_end, modes=list(planned.modes),
                       agreement_id=agreement.id, centre_id=agreement.centre_id, team_id=agreement.team_id)
         visit = existing.get((planned.programme, planned.code))
         if visit is None:

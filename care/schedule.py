@@ -28,6 +28,7 @@ class PlannedVisit:
     window_start: date
     window_end: date
     protocol_version: str
+    modes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def plan(enrolment: Enrolment) -> list[PlannedVisit]:
         if end < enrolment.registered_on or start > enrolment.until:
             continue
         visits.append(PlannedVisit(enrolment.protocol.programme, enrolment.prefix + visit.code, visit.title,
-                                   visit.at.after(enrolment.anchor), start, end, enrolment.protocol.version))
+                                   visit.at.after(enrolment.anchor), start, end, enrolment.protocol.version, visit.modes))
     return visits
 
 

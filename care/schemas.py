@@ -35,6 +35,9 @@ class VisitSchema(ma.Schema):
     served_on = fields.Date(allow_none=True)
     timeliness = fields.Enum(Timeliness, by_value=True, allow_none=True)
     referral = fields.Boolean(required=True)
+    modes = fields.List(fields.String(), required=True,
+                        metadata={"description": "the modes of contact that complete this visit (its protocol); "
+                                                 "a contact in another mode is recorded but leaves the visit to be made"})
 
 
 class WorklistQuerySchema(PageArgs):
@@ -66,6 +69,7 @@ class VisitRecordSchema(VisitRecordInSchema):
     visit_id = fields.Integer(required=True)
     revision = fields.Integer(required=True)
     current = fields.Boolean(required=True)
+    completes = fields.Boolean(required=True, metadata={"description": "whether this record's mode completes the visit"})
     author_id = fields.Integer(required=True)
     reading = fields.Enum(Reading, by_value=True, allow_none=True)
     timeliness = fields.Enum(Timeliness, by_value=True, required=True)

@@ -2,8 +2,10 @@
 the national basic public-health service standard, 3rd edition, for the windows).
 
 A protocol names its anchor (birth date, last menstrual period, delivery date, or the start of the
-signing cycle for yearly series) and its visits as offsets from that anchor: the due date and the
-window (earliest, latest) in which the visit counts as on time.
+signing cycle for yearly series) and its visits as offsets from that anchor: the due date, the
+window (earliest, latest) in which the visit counts as on time, and the modes of contact that
+complete it. Annex 1 of 000 asks for face-to-face (面对面) chronic follow-ups and a home (上门) visit
+for people 80+; a phone contact can be recorded but completes no visit here.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ VERSION = "2025.1"
 
 BIRTH, LMP, DELIVERY, CYCLE = "birth_date", "last_menstrual_period", "delivery_date", "cycle_start"
 
+# Modes of contact (care.models.VisitMode has the same values).
+CLINIC, HOME, PHONE = "clinic", "home", "phone"
+FACE_TO_FACE = (CLINIC, HOME)
+AT_HOME = (HOME,)
+
 
 @dataclass(frozen=True)
 class VisitDef:
@@ -25,6 +32,7 @@ class VisitDef:
     kind: str
     at: Offset
     window: tuple[Offset, Offset]
+    modes: tuple[str, ...] = FACE_TO_FACE  # the modes that complete the visit
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ def _around(code: str, title: str, kind: str, at: Offset) -> VisitDef:
 def _child_visits() -> tuple[VisitDef, ...]:
     """Newborn and full-month visits, 8 infant visits, tests, screenings, TCM guidance, preschool checks."""
     visits = [
-        VisitDef("newborn-home", "新生儿家庭访视", HOME_SERVICE, days(0), (days(0), days(7))),
+        VisitDef("newborn-home", "新生儿家庭访视", HOME_SERVICE, days(0), (days(0), days(7)), AT_HOME),
         VisitDef("full-month", "满月健康管理", VISIT, days(28), (days(28), days(30))),
     ]
     visits += [_around(f"{m}m", f"{m}月龄健康管理", VISIT, months(m)) for m in (3, 6, 8, 12, 18, 24, 30, 36)]
@@ -70,7 +78,7 @@ PRENATAL = Protocol("prenatal", LMP, (
 ))
 
 POSTPARTUM = Protocol("postpartum", DELIVERY, (
-    VisitDef("home-visit", "产后访视", HOME_SERVICE, days(3), (days(3), days(7))),
+    VisitDef("home-visit", "产后访视", HOME_SERVICE, days(3), (days(3), days(7)), AT_HOME),
     VisitDef("42-day", "产后42天健康检查", VISIT, days(42), (days(42), days(56))),
 ))
 
@@ -82,14 +90,15 @@ ELDERLY = Protocol("elderly", CYCLE, (
 ))
 
 ELDERLY_80 = Protocol("elderly-80", CYCLE, (
-    VisitDef("home-visit", "80岁以上老年人上门健康随访", HOME_SERVICE, _WHOLE_CYCLE[1], _WHOLE_CYCLE),
+    VisitDef("home-visit", "80岁以上老年人上门健康随访", HOME_SERVICE, _WHOLE_CYCLE[1], _WHOLE_CYCLE, AT_HOME),
 ))
 
 
 def _quarterly(programme: str, title: str) -> Protocol:
     """Four face-to-face follow-ups a year, one per quarter of the cycle, due by the quarter's end."""
     quarters = tuple(
-        VisitDef(f"q{q}", f"{title}随访（第{q}季度）", VISIT, months(3 * q) - days(1), (months(3 * q - 3), months(3 * q) - days(1)))
+        VisitDef(f"q{q}", f"{title}随访（第{q}季度）", VISIT, months(3 * q) - days(1), (months(3 * q - 3), months(3 * q) - days(1)),
+                 FACE_TO_FACE)
         for q in (1, 2, 3, 4)
     )
     return Protocol(programme, CYCLE, quarters)

@@ -13,3 +13,5 @@ health_facts_changed = _signals.signal("health-facts-changed")
 insurance_changed = _signals.signal("insurance-changed")
 # sender: None; resident: a Resident whose identity an on-site check verified (capitation counts follow).
 identity_verified = _signals.signal("identity-verified")
+# sender: None; resident_id, died_on: a date of death recorded on the resident (signing ends their agreements).
+death_recorded = _signals.signal("death-recorded")

@@ -31,6 +31,8 @@ class PolicyProfile(Base):
     auto_renew: Mapped[bool] = mapped_column(default=True)
     default_assignment: Mapped[bool] = mapped_column(default=False)
     max_term_years: Mapped[int] = mapped_column(default=3)
+    # Signing names a village clinic of the centre too (Zhanjiang [003 §三]: 1 centre + 1 integrated village clinic).
+    requires_village_clinic: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     # Capitation rule and its parameters (the settlement side reads them).
     settlement: Mapped[dict] = mapped_column(JSON, default=dict)
 
@@ -194,6 +196,7 @@ class Resident(Base):
     binding_proof: Mapped[BindingProof | None] = mapped_column(enum_column(BindingProof))
     # In this household by another member's unproven claim (added online as a new child).
     household_claimed: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # The date of death, once recorded: nobody dead is signed, renewed, assigned or counted from then (signing rule 10).
     died_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)

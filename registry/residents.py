@@ -24,4 +24,6 @@ def update_resident(actor: Actor, resident_id: int, **changes) -> Resident:
         for name, value in changes.items():
             setattr(resident, name, value)
         events.insurance_changed.send(None, resident=resident)
+        if died_on is not None:
+            events.death_recorded.send(None, resident_id=resident.id, died_on=died_on)
     return resident

@@ -20,7 +20,7 @@ from registry.access import check_region
 from registry.models import Centre, Resident, Window
 from registry.populations import key_population_sql
 from registry.service import pooling_region, region_and_descendants
-from settlement.service import tally
+from settlement.service import alive_on, tally
 from signing import cycles
 from signing.models import Agreement, in_force_on
 
@@ -55,7 +55,7 @@ def _coverage(centre_ids: list[int], as_of: date) -> dict[int, tuple[int, int]]:
         .join(Window, Resident.home_window_id == Window.id)
         .outerjoin(Agreement, and_(Agreement.resident_id == Resident.id, Agreement.centre_id == Window.centre_id,
                                    in_force_on(as_of)))
-        .where(Window.centre_id.in_(centre_ids), or_(*key_population_sql(as_of).values()))
+        .where(Window.centre_id.in_(centre_ids), or_(*key_population_sql(as_of).values()), alive_on(as_of))
         .group_by(Window.centre_id)
     )
     return {centre_id: (residents, signed) for centre_id, residents, signed in db.session.execute(query)}
@@ -74,12 +74,14 @@ def _renewals(centre_ids: list[int], previous_end: date, as_of: date) -> dict[in
     return {centre_id: (previous, renewed) for centre_id, previous, renewed in db.session.execute(query)}
 
 
-def _follow_ups(centre_ids: list[int], start: date, as_of: date) -> dict[int, tuple[int, int]]:
-    """Follow-up visits whose window closed in the cycle before `as_of` (not cancelled), and how many were done."""
+def _follow_ups(centre_ids: list[int], start: date, end: date, today: date) -> dict[int, tuple[int, int]]:
+    """Follow-up visits whose window closes within the cycle and has closed by today (not cancelled), and how many
+    were done. A window closing on the cycle's last day counts once that day is over: the year's 65+ and 80+ visits
+    and the fourth quarter's follow-ups all close on 31 December."""
     query = (
         select(Visit.centre_id, func.count(Visit.id), func.count(Visit.id).filter(Visit.state == VisitState.DONE))
-        .where(Visit.centre_id.in_(centre_ids), Visit.window_end >= start, Visit.window_end < as_of,
-               Visit.state != VisitState.CANCELLED)
+        .where(Visit.centre_id.in_(centre_ids), Visit.window_end >= start, Visit.window_end <= end,
+               Visit.window_end < today, Visit.state != VisitState.CANCELLED)
         .group_by(Visit.centre_id)
     )
     return {centre_id: (due, done) for centre_id, due, done in db.session.execute(query)}
@@ -104,7 +106,7 @@ def evaluate(actor: Actor, *, region: str, cycle: int) -> dict:
     [(_, county)] = tally(as_of, codes)
     county_rate = exact_rate(county["effective"], county["counted"])
     coverage, renewals = _coverage(ids, as_of), _renewals(ids, start - timedelta(days=1), as_of)
-    follow_ups = _follow_ups(ids, start, as_of)
+    follow_ups = _follow_ups(ids, start, end, clock.today())
     rows = []
     for centre in centres:
         figures = counts.get(centre.id, {"effective": 0, "counted": 0})

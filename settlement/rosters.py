@@ -4,6 +4,11 @@ Keyset order is (updated_at, id) and every agreement change bumps updated_at, so
 during a sync moves behind the cursor and is served again: a sync that pages to the end holds the
 database's state. Terminated agreements come as tombstones so the bureau can delete them. CSV and
 XLSX are written row by row from a server-side cursor, in constant memory whatever the size.
+
+updated_at is stamped when a row is written, not when its transaction commits: a slow transaction can
+commit a row stamped earlier than one a faster transaction committed meanwhile. So a pull serves only
+rows stamped before a settled horizon (`settled_before`), which no transaction still running can reach
+back behind; the cursor never passes a row that is yet to appear.
 """
 
 from __future__ import annotations
@@ -11,11 +16,11 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Callable, Iterable, Iterator
 
 from openpyxl import Workbook
-from sqlalchemy import Select, event, inspect, select, update
+from sqlalchemy import Select, event, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from core import audit, clock, db
@@ -29,6 +34,12 @@ from signing import cycles
 from signing.models import HOLDING, Agreement, AgreementPackage, AgreementStatus
 
 STREAM_BATCH = 1000
+# Longer than a write can take between stamping updated_at and reaching the database (SQLite's busy
+# timeout is 30 s); on PostgreSQL the horizon also waits for every transaction that is still writing.
+SETTLE = timedelta(seconds=30)
+_OLDEST_WRITER = text(
+    "SELECT max(clock_timestamp() - xact_start) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()")
 COLUMNS = (
     Agreement.id, Agreement.resident_id, Resident.name, Resident.id_number, Resident.sex, Resident.birth_date,
     Resident.insurance_scheme, Resident.insurance_region_code, Agreement.centre_id, Centre.code.label("centre_code"),
@@ -87,11 +98,27 @@ def _current_cycle(region: str | None) -> int:
     return cycles.cycle_of(pooling.profile, clock.today()) if pooling else clock.today().year
 
 
+def settled_before() -> datetime:
+    """The instant before which every agreement change is committed, or rolled back, for good.
+
+    A change stamped before it can no longer appear: its transaction would be SETTLE old or, on PostgreSQL,
+    older than the oldest transaction still writing, whose changes are stamped after it began. Time is
+    measured as ages (the database's clock against itself), so the app's clock and the database's need not agree.
+    """
+    held_back = SETTLE
+    if not db.is_sqlite():
+        oldest = db.session.scalar(_OLDEST_WRITER)
+        if oldest is not None:
+            held_back += oldest
+    return clock.now() - held_back
+
+
 def roster_query(actor: Actor, *, region: str | None, cycle: int | None, updated_since: datetime | None) -> tuple[Select, str | None]:
-    """The agreements of a cycle the actor may pull: bureaus their region, staff their own centre."""
+    """The agreements of a cycle the actor may pull: bureaus their region, staff their own centre; changes only
+    once settled (see `settled_before`)."""
     region = region or actor.region_code
     query = select(*COLUMNS).join(Resident, Agreement.resident_id == Resident.id).join(Centre, Agreement.centre_id == Centre.id)
-    query = query.where(Agreement.cycle == (cycle or _current_cycle(region)))
+    query = query.where(Agreement.cycle == (cycle or _current_cycle(region)), Agreement.updated_at < settled_before())
     if region:
         check_region(actor, region)
         query = query.where(Agreement.region_code.in_(region_and_descendants(region)))

@@ -95,7 +95,9 @@ class Rosters(MethodView):
         """The signed people and their agreements, a page at a time (Accept: text/csv or XLSX for the whole roster)
 
         Pages run in (updated_at, id) order; pass the last updated_at as updated_since for the next
-        incremental pull. Terminated agreements come as tombstones. Every pull is audited.
+        incremental pull. A change is served once settled: 30 seconds after it was made and after every
+        transaction that was still writing then has ended, so a cursor never passes a change yet to commit.
+        Terminated agreements come as tombstones. Every pull is audited.
         """
         wanted = request.accept_mimetypes.best_match([JSON, CSV, XLSX], default=JSON)
         pull = rosters.pull(current_actor(), form=FORMS[wanted], **query)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from core import audit, clock, db
@@ -28,7 +28,13 @@ from registry.service import pooling_region, region_and_descendants
 from settlement.models import ActualCost, ActualCostFiling, LineKind, Snapshot, SnapshotLine
 from signing.models import Agreement, in_force_on
 
-ROUNDING = "Amounts are integer fen, rounded ROUND_HALF_UP to the fen per centre; the withheld part is the rest."
+ROUNDING = ("Amounts are integer fen. A centre-month's payable part is taken from the exact fund (fee x heads / 12) "
+            "and rounded ROUND_HALF_UP once; fund and settled are shown rounded; the withheld part is the rest.")
+
+
+def alive_on(day: date) -> ColumnElement[bool]:
+    """No death recorded on or before `day`."""
+    return or_(Resident.died_on.is_(None), Resident.died_on > day)
 
 
 def measures_of(as_of: date, age_groups: list[dict]) -> dict:
@@ -66,7 +72,8 @@ def tally_query(as_of: date, region_codes: list[str], measures: dict, *, by: tup
     query = select(*by, *measures.values()).select_from(Agreement).join(Resident, Agreement.resident_id == Resident.id)
     for target, on in joins:
         query = query.outerjoin(target, on)
-    query = query.where(Agreement.region_code.in_(region_codes), in_force_on(as_of))
+    # Nobody dead is counted from the date of death on (POLICY.md signing rule 10), whatever their agreement says.
+    query = query.where(Agreement.region_code.in_(region_codes), in_force_on(as_of), alive_on(as_of))
     if where is not None:
         query = query.where(where)
     return query.group_by(*by) if by else query
@@ -227,37 +234,41 @@ def fen(amount: Decimal) -> int:
     return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def monthly_fund(figures: dict[str, int], settlement: dict) -> int:
-    """A centre's capitation fund for one month: counted heads x yearly fee / 12, per age group where set [004 一]."""
+def monthly_fund(figures: dict[str, int], settlement: dict) -> Decimal:
+    """A centre's capitation fund for one month, exact: counted heads x yearly fee / 12, per age group where set [004 一].
+
+    Not rounded: the rules take their shares of the exact fund and round once, at the end (POLICY.md "Settlement").
+    """
     yearly, rest = Decimal(0), figures.get("counted", 0)
     for group in settlement.get("age_groups", []):
         heads = figures.get(f"counted_{group['group']}", 0)
         yearly += heads * group["fee_fen_per_year"]
         rest -= heads
-    return fen((yearly + rest * settlement["fee_fen_per_year"]) / 12)
+    return (yearly + rest * settlement["fee_fen_per_year"]) / Decimal(12)
 
 
-def _prepay(fund: int, settlement: dict, actual_cost: int | None) -> tuple[int, int, str]:
+def _prepay(fund: Decimal, settlement: dict, actual_cost: int | None) -> tuple[Decimal, int, str]:
     """Prepay `pay_share` of the month's fund; the rest after the year-end evaluation [000 §二(一)3]."""
     return fund, fen(fund * Decimal(settlement["pay_share"])), "year_end_remainder"
 
 
-def _reserve(fund: int, settlement: dict, actual_cost: int | None) -> tuple[int, int, str]:
+def _reserve(fund: Decimal, settlement: dict, actual_cost: int | None) -> tuple[Decimal, int, str]:
     """Hold `reserve_share` of the fund as risk reserve, prepay the rest by head count [001 五(一)1]."""
-    return fund, fund - fen(fund * Decimal(settlement["reserve_share"])), "risk_reserve"
+    return fund, fen(fund * (1 - Decimal(settlement["reserve_share"]))), "risk_reserve"
 
 
-def _cost_capped(fund: int, settlement: dict, actual_cost: int | None) -> tuple[int, int, str]:
+def _cost_capped(fund: Decimal, settlement: dict, actual_cost: int | None) -> tuple[Decimal, int, str]:
     """Settle min(actual cost, monthly fund), pay `pay_share` of it, keep the rest as quality deposit [003 §六]."""
     if actual_cost is None:
         raise Invalid("This region settles the actual cost: file it with PUT /api/v1/settlement/actual-costs/YYYY-MM "
                       "or ask month by month with actual_cost=CENTRE_ID:FEN.",
                       field="actual_cost", location="query")
-    settled = min(actual_cost, fund)
+    settled = min(Decimal(actual_cost), fund)
     return settled, fen(settled * Decimal(settlement["pay_share"])), "quality_deposit"
 
 
-# The capitation rules a profile's settlement["rule"] names: (settled, payable, what the rest is held as).
+# The capitation rules a profile's settlement["rule"] names: the exact fund in; out the settled amount (exact),
+# the payable amount (rounded once, in fen) and what the rest is held as. The withheld part is the rest in fen.
 RULES = {"prepay": _prepay, "reserve": _reserve, "cost-capped": _cost_capped}
 
 
@@ -280,8 +291,9 @@ def _owed(snapshot: Snapshot, actual_costs: dict[int, int]) -> list[dict]:
         settled, payable, withheld_as = rule(fund, settlement, actual_costs.get(centre_id))
         rows.append({
             "centre_id": centre_id, "pooling_region": snapshot.region_code, "rule": settlement["rule"],
-            "counted": figures.get("counted", 0), "fund_fen": fund, "actual_cost_fen": actual_costs.get(centre_id),
-            "settled_fen": settled, "payable_fen": payable, "withheld_fen": settled - payable, "withheld_as": withheld_as,
+            "counted": figures.get("counted", 0), "fund_fen": fen(fund), "actual_cost_fen": actual_costs.get(centre_id),
+            "settled_fen": fen(settled), "payable_fen": payable, "withheld_fen": fen(settled) - payable,
+            "withheld_as": withheld_as,
         })
     return rows
 

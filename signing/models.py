@@ -74,6 +74,8 @@ class Agreement(Base):
             postgresql_where=text("status <> 'terminated'"),
         ),
         Index("ix_agreements_region_cycle", "region_code", "cycle"),
+        # Whether a resident holds or held an agreement of a cycle, terminated ones too (signing rule 10).
+        Index("ix_agreements_resident_cycle", "resident_id", "cycle"),
         Index("ix_agreements_centre_cycle", "centre_id", "cycle"),
         # Rosters page by (updated_at, id) within a region and cycle.
         Index("ix_agreements_roster", "region_code", "cycle", "updated_at", "id"),

@@ -12,7 +12,9 @@ from signing.models import AgreementStatus, Channel, TerminationReason
 
 class SignRequestSchema(ma.Schema):
     centre_id = Integer(required=True, validate=ID)
-    window_id = Integer(load_default=None, validate=ID)
+    window_id = Integer(load_default=None, validate=ID,
+                        metadata={"description": "a village clinic of the centre; required where the region's "
+                                                 "profile says so (Zhanjiang)"})
     team_id = Integer(load_default=None, validate=ID)
     resident_ids = fields.List(Integer(validate=ID), load_default=None, validate=validate.Length(min=1, max=20),
                                metadata={"description": "default: the caller; household members for residents"})
@@ -51,7 +53,9 @@ class AgreementSchema(ma.Schema):
 
 class ChangeRequestInSchema(ma.Schema):
     centre_id = Integer(required=True, validate=ID)
-    window_id = Integer(load_default=None, validate=ID)
+    window_id = Integer(load_default=None, validate=ID,
+                        metadata={"description": "a village clinic of the centre; required where the region's "
+                                                 "profile says so (Zhanjiang)"})
     team_id = Integer(load_default=None, validate=ID)
 
 
@@ -66,7 +70,8 @@ class ChangeRequestSchema(ChangeRequestInSchema):
 class TerminationSchema(ma.Schema):
     reason = fields.Enum(TerminationReason, by_value=True, required=True)
     note = fields.String(load_default=None, validate=validate.Length(max=500))
-    on = fields.Date(load_default=None, metadata={"description": "default: today"})
+    on = fields.Date(load_default=None, metadata={"description": "default: today; with reason death, the date of "
+                                                                 "death, which ends every agreement of the person"})
 
 
 class AgreementQuerySchema(PageArgs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
@@ -15,7 +15,7 @@ from core.pagination import paginate
 from registry import access, proofs
 from registry import events as registry_events
 from registry.idcard import ADULT_AGE, age_on
-from registry.models import Centre, InsuranceScheme, Resident
+from registry.models import Centre, InsuranceScheme, PolicyProfile, Resident
 from registry.service import pooling_region, profile_for, signable_place
 from signing import agreement_packages, cycles, events
 from signing.access import get_agreement
@@ -48,10 +48,41 @@ def counts_for_capitation(resident: Resident, centre: Centre) -> bool:
     return insured_in is not None and insured_in.code == pooling_region(centre.region_code).code
 
 
+def check_village_clinic(profile: PolicyProfile, window_id: int | None) -> None:
+    """Where the profile says so, a signing names one village clinic of the centre too (POLICY.md signing rule 2)."""
+    if profile.requires_village_clinic and window_id is None:
+        raise Invalid("In this region a resident signs with a centre and one village clinic integrated with it "
+                      "[003 §三]: name the village clinic.", field="window_id", rule="requires_village_clinic")
+
+
 def holding_agreement(resident_id: int, cycle: int) -> Agreement | None:
     return db.session.scalar(
         select(Agreement).where(Agreement.resident_id == resident_id, Agreement.cycle == cycle, Agreement.status.in_(HOLDING))
     )
+
+
+def ended_in_cycle(resident_id: int, cycle: int) -> Agreement | None:
+    """The resident's latest agreement of the cycle that was in force and has been terminated.
+
+    Its centre is the resident's centre for the rest of the cycle (POLICY.md signing rule 10). One that never came into
+    force (terminated on or before its first day, e.g. a renewal prepared in December) fixed nothing.
+    """
+    return db.session.scalar(
+        select(Agreement).where(Agreement.resident_id == resident_id, Agreement.cycle == cycle,
+                                Agreement.status == AgreementStatus.TERMINATED,
+                                Agreement.terminated_on > Agreement.start_date)
+        .order_by(Agreement.id.desc()).limit(1))
+
+
+def _lock(residents: list[Resident]) -> None:
+    """Take the residents' rows for this signing transaction, in id order (PostgreSQL; SQLite has one writer anyway).
+
+    A concurrent signing of the same person waits, so the checks below read what is committed when it writes:
+    sign-terminate-sign elsewhere cannot slip in between a check and the insert. The rows are read afresh (a death
+    recorded meanwhile is seen).
+    """
+    db.session.execute(select(Resident).where(Resident.id.in_([r.id for r in residents]))
+                       .order_by(Resident.id).with_for_update().execution_options(populate_existing=True))
 
 
 def _residents_to_sign(actor: Actor, centre: Centre, resident_ids: list[int] | None,
@@ -162,20 +193,21 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
         raise Invalid(f"The term is 1 to {profile.max_term_years} years in this region.", field="term_years")
     if consent_version != current_app.config["SETTINGS"].CONSENT_TEXT_VERSION:
         raise Invalid("Consent to the current consent text is required.", field="consent_version")
+    check_village_clinic(profile, window_id)
     today = clock.today()
     cycle = cycles.cycle_of(profile, today)
     _, cycle_end = cycles.cycle_bounds(profile, cycle)
     _, term_end = cycles.cycle_bounds(profile, cycle + term_years - 1)
     chosen = _residents_to_sign(actor, centre, resident_ids, presence_codes)
-    dead = [resident.id for resident, _, _ in chosen if resident.died_on is not None and resident.died_on <= today]
-    if dead:
-        raise Invalid(f"A death is recorded for {dead}: nobody is signed after their death.", field="resident_ids",
-                      resident_ids=dead)
     guardians = {r.id: _guardian_for(actor, r, guardian_id, today) for r, _, _ in chosen}
 
     agreements, fresh = [], []
     with db.transaction():
+        _lock([resident for resident, _, _ in chosen])
         for resident, basis, check_id in chosen:
+            if resident.died_on is not None:
+                raise Conflict(f"The resident's death was recorded ({resident.died_on.isoformat()}): nobody dead is signed.",
+                               reason="dead", resident_id=resident.id)
             existing = holding_agreement(resident.id, cycle)
             if existing is not None:
                 if existing.centre_id != centre.id:
@@ -190,6 +222,17 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
                     )
                 agreements.append(existing)
                 continue
+            ended = ended_in_cycle(resident.id, cycle)
+            if ended is not None and ended.centre_id != centre.id:
+                raise Conflict(
+                    "The centre cannot change within a cycle [000 §二(三)]: after a termination this cycle's signing "
+                    "is with the same centre again; another centre from the next cycle.",
+                    reason="centre_fixed_for_cycle",
+                    agreement_id=ended.id,
+                    centre_id=ended.centre_id,
+                    resident_id=resident.id,
+                    cycle=cycle,
+                )
             agreement = Agreement(
                 resident=resident,
                 centre=centre,
@@ -265,6 +308,7 @@ def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id
             window_closes=closes.isoformat(),
         )
     target = signable_place(centre_id, window_id, team_id)
+    check_village_clinic(profile_for(target.region_code), window_id)
     if target.id == agreement.centre_id:
         raise Invalid("This is already the agreement's centre.", field="centre_id")
     with db.transaction():
@@ -283,35 +327,83 @@ def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id
 
 def terminate(actor: Actor, agreement_id: int, *, reason: TerminationReason, note: str | None = None,
               on: date | None = None) -> Agreement:
-    """End an agreement early, by staff of its centre, with a reason as recorded in practice."""
+    """End an agreement early, by staff of its centre, with a reason as recorded in practice.
+
+    A death (`on` is the date of death) ends every agreement of the person: see `_record_death`.
+    """
     agreement = get_agreement(actor, agreement_id)
     terminated_on = on or clock.today()
-    if terminated_on > clock.today() or terminated_on < agreement.start_date:
+    if reason is TerminationReason.DEATH:
+        if terminated_on > clock.today():
+            raise Invalid("The date of death cannot lie in the future.", field="on")
+    elif terminated_on > clock.today() or terminated_on < agreement.start_date:
         raise Invalid("The termination date lies between the agreement's start and today.", field="on")
     with db.transaction():
-        ended = db.session.execute(
-            update(Agreement)
-            .where(Agreement.id == agreement.id, Agreement.status.in_(HOLDING))
-            .values(status=AgreementStatus.TERMINATED, terminated_on=terminated_on, termination_reason=reason,
-                    termination_note=note)
-        ).rowcount
+        if reason is TerminationReason.DEATH:
+            ended = agreement.id in end_for_death(agreement.resident_id, terminated_on, note=note)
+        else:
+            ended = db.session.execute(
+                update(Agreement).where(Agreement.id == agreement.id, Agreement.status.in_(HOLDING))
+                .values(status=AgreementStatus.TERMINATED, terminated_on=terminated_on, termination_reason=reason,
+                        termination_note=note)
+            ).rowcount
+            _withdraw_changes([agreement.id])
+            events.ended.send(None, resident_ids=[agreement.resident_id])
         if not ended:
             raise Conflict(f"The agreement is already {agreement.status.value}.")
-        events.ended.send(None, resident_ids=[agreement.resident_id])
-        db.session.execute(
-            update(ChangeRequest)
-            .where(ChangeRequest.agreement_id == agreement.id, ChangeRequest.status == ChangeRequestStatus.PENDING)
-            .values(status=ChangeRequestStatus.WITHDRAWN)
-        )
     db.session.refresh(agreement)
     return agreement
 
+
+def end_for_death(resident_id: int, died_on: date, note: str | None = None) -> list[int]:
+    """Record a death and end every agreement it ends, in the caller's transaction; returns their ids.
+
+    However the death is recorded (a termination with reason death, or the registry's date of death),
+    this is what follows: POLICY.md signing rule 10.
+    """
+    ending = _record_death(resident_id, died_on)
+    if ending:
+        db.session.execute(update(Agreement).where(Agreement.id.in_(ending)).values(
+            status=AgreementStatus.TERMINATED, terminated_on=died_on, termination_reason=TerminationReason.DEATH,
+            termination_note=note))
+        _withdraw_changes(ending)
+        events.ended.send(None, resident_ids=[resident_id])
+    return ending
+
+
+def _withdraw_changes(agreement_ids: list[int]) -> None:
+    db.session.execute(
+        update(ChangeRequest)
+        .where(ChangeRequest.agreement_id.in_(agreement_ids), ChangeRequest.status == ChangeRequestStatus.PENDING)
+        .values(status=ChangeRequestStatus.WITHDRAWN)
+    )
+
+
+def _record_death(resident_id: int, died_on: date) -> list[int]:
+    """Mark the resident dead and return every agreement the death ends (POLICY.md signing rule 10).
+
+    That is each one holding a place (active, changing, or prepared for a cycle not yet begun, which then never
+    comes into force), and an expired one that was still running on the date of death: it ended that day.
+    """
+    resident = db.session.scalar(select(Resident).where(Resident.id == resident_id).with_for_update()
+                                 .execution_options(populate_existing=True))
+    if resident.died_on is None or died_on < resident.died_on:
+        resident.died_on = died_on
+    return list(db.session.scalars(select(Agreement.id).where(
+        Agreement.resident_id == resident_id,
+        or_(Agreement.status.in_(HOLDING), and_(Agreement.status == AgreementStatus.EXPIRED, Agreement.end_date >= died_on)),
+    )))
 
 
 def subscribe() -> None:
     """Capitation follows insurance facts and verification: re-derived when the registry records a change."""
     registry_events.insurance_changed.connect(_recount)
     registry_events.identity_verified.connect(_recount)
+    registry_events.death_recorded.connect(_on_death)
+
+
+def _on_death(_sender, *, resident_id: int, died_on: date) -> None:
+    end_for_death(resident_id, died_on)
 
 
 def _recount(_sender, *, resident: Resident) -> None:

@@ -158,7 +158,7 @@ def test_false_signing_of_a_person_with_a_recorded_death_is_refused_and_nothing_
     died = client.patch(f"/api/v1/residents/{villager.id}", json={"died_on": "2026-02-01"}, headers=f.as_staff(doctor))
     assert died.status_code == 200 and died.get_json()["died_on"] == "2026-02-01"
     response = client.post("/api/v1/agreements", json=sign_body(a, resident_ids=[villager.id]), headers=f.as_staff(doctor))
-    assert response.status_code == 422 and "resident_ids" in response.get_json()["errors"]["json"]
+    assert response.status_code == 409 and response.get_json()["details"]["reason"] == "dead"
     assert agreements() == 0
 
 

@@ -26,7 +26,8 @@ def visit(db, person, code, programme=None):
     if programme:
         query = query.where(Visit.programme == programme)
     found = db.scalar(query)
-    db.refresh(found)
+    if found is not None:
+        db.refresh(found)
     return found
 
 
@@ -209,13 +210,22 @@ def test_another_centres_doctor_cannot_log_a_visit(client, db):
     assert db.scalar(select(func.count()).select_from(VisitRecord)) == 0
 
 
-def test_danger_sign_flags_referral_and_pulls_next_visit_two_weeks_forward(client, db):
+def window(found):
+    return found.due_date, found.window_start, found.window_end
+
+
+Q2 = (date(2026, 6, 30), date(2026, 4, 1), date(2026, 6, 30))
+RECHECK_BY_MARCH_30 = (date(2026, 3, 30), date(2026, 3, 17), date(2026, 3, 30))
+
+
+def test_danger_sign_flags_referral_and_plans_an_extra_re_visit_within_two_weeks_beside_the_quarters_visit(client, db):
     place = site()
     person = hypertensive(client, place)
     logged = log(client, place, visit(db, person, "2026-q1"), systolic=185, diastolic=100)
     assert logged.get_json()["reading"] == "danger" and logged.get_json()["referral"] is True
-    q2 = visit(db, person, "2026-q2")
-    assert (q2.due_date, q2.window_start, q2.window_end) == (date(2026, 3, 30), date(2026, 3, 17), date(2026, 3, 30))
+    recheck = visit(db, person, "2026-q1-recheck")
+    assert (window(recheck), recheck.state) == (RECHECK_BY_MARCH_30, VisitState.PLANNED)
+    assert window(visit(db, person, "2026-q2")) == Q2  # the quarter's routine visit stays
     assert visit(db, person, "2026-q1").referral is True
 
 
@@ -224,7 +234,45 @@ def test_low_glucose_in_a_diabetic_is_a_danger_sign_too(client, db):
     person = signed(client, place, born=date(1976, 6, 1))
     record_condition(client, place, person, "diabetes")
     log(client, place, visit(db, person, "2026-q1"), glucose="3.5", glucose_fasting=True)
-    assert visit(db, person, "2026-q2").due_date == date(2026, 3, 30)
+    assert visit(db, person, "2026-q1-recheck").due_date == date(2026, 3, 30)
+    assert visit(db, person, "2026-q2").due_date == date(2026, 6, 30)
+
+
+def test_correcting_a_record_makes_clinical_feedback_follow_its_current_state(client, db):
+    place = site()
+    person = hypertensive(client, place)
+    headers = f.as_staff(place.doctor)
+
+    def correct(record, **vitals):
+        response = client.put(f"/api/v1/visit-records/{record['id']}",
+                              json={"served_on": "2026-03-16", "mode": "clinic"} | vitals, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    first = log(client, place, visit(db, person, "2026-q1")).get_json()
+    assert visit(db, person, "2026-q1-recheck") is None
+    danger = correct(first, systolic=185, diastolic=100)  # the reading was mistyped at first
+    assert (danger["reading"], danger["referral"], visit(db, person, "2026-q1").referral) == ("danger", True, True)
+    assert (window(visit(db, person, "2026-q1-recheck")), visit(db, person, "2026-q1-recheck").state) == (
+        RECHECK_BY_MARCH_30, VisitState.PLANNED)
+    assert window(visit(db, person, "2026-q2")) == Q2
+
+    records, visits = (db.scalar(select(func.count()).select_from(model)) for model in (VisitRecord, Visit))
+    stale = client.put(f"/api/v1/visit-records/{first['id']}", json={"served_on": "2026-03-16", "mode": "clinic",
+                                                                     **VITALS_OK}, headers=headers)
+    assert stale.status_code == 409  # only the latest revision is corrected: nothing written, nothing moved
+    assert (db.scalar(select(func.count()).select_from(VisitRecord)), db.scalar(select(func.count()).select_from(Visit))) \
+        == (records, visits)
+    assert visit(db, person, "2026-q1-recheck").state is VisitState.PLANNED
+
+    uncontrolled = correct(danger, systolic=150, diastolic=85)
+    assert visit(db, person, "2026-q1-recheck").state is VisitState.CANCELLED
+    assert window(visit(db, person, "2026-q2")) == (date(2026, 4, 16), date(2026, 3, 17), date(2026, 4, 16))
+    controlled = correct(uncontrolled, **VITALS_OK)
+    assert (controlled["reading"], controlled["referral"], visit(db, person, "2026-q1").referral) == (
+        "controlled", False, False)
+    assert window(visit(db, person, "2026-q2")) == Q2 and visit(db, person, "2026-q2").rescheduled is False
+    assert visit(db, person, "2026-q1-recheck").state is VisitState.CANCELLED
 
 
 def test_uncontrolled_reading_shortens_the_interval_to_a_month(client, db):
@@ -348,3 +396,45 @@ def test_when_the_cycle_rolls_the_plan_moves_to_the_new_cycle_and_undone_visits_
     assert states["2026-q1"] is VisitState.DONE
     assert {states[f"2026-q{q}"] for q in (2, 3, 4)} == {VisitState.MISSED}
     assert {states[f"2027-q{q}"] for q in (1, 2, 3, 4)} == {VisitState.PLANNED}
+
+
+def test_a_phone_contact_is_recorded_but_completes_no_face_to_face_or_home_visit(client, db):
+    """Annex 1 of 000: face-to-face (面对面) chronic follow-ups, a home (上门) visit for people 80+."""
+    place = site()
+    person = hypertensive(client, place)  # 80 in 2026: the yearly home visit too
+    headers = f.as_staff(place.doctor)
+    q1, home_visit = visit(db, person, "2026-q1"), visit(db, person, "2026-home-visit")
+    assert (q1.modes, home_visit.modes) == (["clinic", "home"], ["home"])
+
+    phoned = client.post(f"/api/v1/visits/{q1.id}/records", json={"served_on": "2026-03-16", "mode": "phone"} | VITALS_OK,
+                         headers=headers)
+    assert phoned.status_code == 201 and phoned.get_json()["completes"] is False
+    q1 = visit(db, person, "2026-q1")
+    assert (q1.state, q1.served_on) == (VisitState.PLANNED, None)  # still to be made
+    met = log(client, place, q1)  # then seen at the clinic
+    assert (met.status_code, met.get_json()["completes"], met.get_json()["revision"]) == (201, True, 2)
+    assert visit(db, person, "2026-q1").state is VisitState.DONE
+    history = client.get(f"/api/v1/visits/{q1.id}/records", headers=headers).get_json()["items"]
+    assert [(r["revision"], r["mode"], r["current"], r["completes"]) for r in history] == [
+        (1, "phone", False, False), (2, "clinic", True, True)]
+
+    records = db.scalar(select(func.count()).select_from(VisitRecord))
+    again = log(client, place, q1)
+    assert again.status_code == 409 and db.scalar(select(func.count()).select_from(VisitRecord)) == records
+
+    at_clinic = client.post(f"/api/v1/visits/{home_visit.id}/records", json={"served_on": "2026-03-16", "mode": "clinic"},
+                            headers=headers)
+    assert at_clinic.status_code == 201 and at_clinic.get_json()["completes"] is False
+    assert visit(db, person, "2026-home-visit").state is VisitState.PLANNED
+    at_home = client.put(f"/api/v1/visit-records/{at_clinic.get_json()['id']}", json={"served_on": "2026-03-16",
+                         "mode": "home"}, headers=headers)  # it was at home after all
+    assert at_home.status_code == 200 and at_home.get_json()["completes"] is True
+    assert visit(db, person, "2026-home-visit").state is VisitState.DONE
+    by_phone = client.put(f"/api/v1/visit-records/{at_home.get_json()['id']}", json={"served_on": "2026-03-16",
+                          "mode": "phone"}, headers=headers)
+    assert by_phone.status_code == 200
+    assert (visit(db, person, "2026-home-visit").state, visit(db, person, "2026-home-visit").served_on) == (
+        VisitState.PLANNED, None)
+    figures = client.get("/api/v1/followups/completion?from=2026-01-01&to=2026-12-31",
+                         headers=headers).get_json()["items"]
+    assert {r["programme"]: r["done_on_time"] for r in figures} == {"elderly": 0, "elderly-80": 0, "hypertension": 1}

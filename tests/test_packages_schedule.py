@@ -144,3 +144,12 @@ def test_key_populations_are_derived_from_age_conditions_pregnancy_and_recorded_
                             pregnancies=[pregnancy(date(2025, 6, 1), delivered_on=date(2026, 2, 2))])
     assert tags_from(delivered, today) == {"postpartum"}
     assert tags_from(delivered, date(2026, 3, 17)) == set()
+
+
+def test_the_modes_that_complete_a_visit_are_protocol_data():
+    """Annex 1 of 000: chronic follow-ups face to face, the 80+ visit at home; a phone call completes none."""
+    from packages import protocols as p
+
+    assert {v.modes for v in p.CHRONIC["hypertension"].visits} == {("clinic", "home")}
+    assert [v.modes for v in p.ELDERLY_80.visits] == [("home",)]
+    assert all(p.PHONE not in v.modes for protocol in p.PROTOCOLS.values() for v in protocol.visits)

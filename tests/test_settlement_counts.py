@@ -112,3 +112,13 @@ def test_termination_through_the_api_bumps_updated_at(client, county):
     from core import db as core_db
     core_db.session.refresh(signed)
     assert signed.updated_at > before
+
+
+def test_nobody_dead_is_counted_from_the_date_of_death_whatever_the_agreement_says(client, county):
+    """POLICY.md signing rule 10; a death recorded by the registry alone still stops the count."""
+    centre, _ = county
+    agreement(f.resident(died_on=date(2026, 3, 1)), centre)  # agreement not (yet) ended
+    agreement(f.resident(died_on=date(2026, 3, 2)), centre)
+    agreement(f.resident(), centre)
+    assert _counts(client)["total"]["signed"] == 2
+    assert _counts(client, as_of="2026-03-02")["total"]["signed"] == 1

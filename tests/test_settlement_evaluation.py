@@ -4,6 +4,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from care.models import Visit, VisitState
 from core import db as core_db
@@ -80,3 +81,34 @@ def test_bureau_of_one_region_cannot_evaluate_another(client, db):
     f.regions()
     response = client.get("/api/v1/settlement/evaluation?region=430522&cycle=2026", headers=as_bureau("430523"))
     assert response.status_code == 403
+
+
+def test_follow_up_completion_counts_the_visits_whose_window_closes_on_the_cycles_last_day(client, db):
+    """65+ and 80+ visits and the fourth quarter close on 31 December: they count once that day is over."""
+    from core import clock
+    from tests.packages_support import signed, site
+
+    place = site()
+    elder = signed(client, place, born=date(1945, 6, 1))  # 81 in 2026: yearly check, TCM and home visit
+    assert client.post(f"/api/v1/residents/{elder.id}/conditions", json={"kind": "hypertension", "diagnosed_on": "2024-05-01"},
+                       headers=f.as_staff(place.doctor)).status_code == 201
+    clock.set_today(date(2026, 12, 20))
+    for code in ("2026-q4", "2026-health-check", "2026-tcm", "2026-home-visit"):
+        visit = core_db.session.scalar(select(Visit).where(Visit.resident_id == elder.id, Visit.code == code))
+        logged = client.post(f"/api/v1/visits/{visit.id}/records", json={"served_on": "2026-12-20", "mode": "home",
+                             "systolic": 130, "diastolic": 80}, headers=f.as_staff(place.doctor))
+        assert logged.status_code == 201, logged.get_json()
+
+    def follow_ups():
+        response = client.get("/api/v1/settlement/evaluation?region=430523&cycle=2026", headers=as_bureau())
+        assert response.status_code == 200, response.get_json()
+        row = {r["centre_id"]: r for r in response.get_json()["centres"]}[place.centre.id]
+        return row["follow_ups_due"], row["follow_ups_done"], row["follow_up_completion"]
+
+    clock.set_today(date(2026, 12, 31))  # the last day: those windows are still open
+    assert follow_ups() == (3, 0, "0.0000")  # q1-q3 closed undone (signed in March)
+    clock.set_today(date(2027, 1, 5))
+    # q1-q3 missed, q4 + health check + TCM + home visit done: 4 of 7.
+    assert follow_ups() == (7, 4, "0.5714")
+    not_begun = client.get("/api/v1/settlement/evaluation?region=430523&cycle=2028", headers=as_bureau())
+    assert not_begun.status_code == 422 and "cycle" in not_begun.get_json()["errors"]["query"]

@@ -132,6 +132,7 @@ def signed_with_packages(regions):
     plain = agreement(f.resident(), centre)
     _packages(plain, "basic", "value-added")
     bare = agreement(f.resident(), centre)
+    clock.advance(rosters.SETTLE + timedelta(seconds=1))  # rosters serve settled changes
     return {elder.id: ["basic", "value-added", "elderly"], plain.id: ["basic", "value-added"], bare.id: []}
 
 

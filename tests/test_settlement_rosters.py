@@ -13,6 +13,7 @@ from core import db as core_db
 from core.auth import Role, hash_secret
 from core.models import AuditEvent
 from registry.models import ApiClient, InsuranceScheme
+from settlement import rosters
 from signing.models import HOLDING, Agreement
 from tests import factories as f
 from tests.settlement_helpers import agreement, as_bureau
@@ -38,17 +39,24 @@ def bureau_client(client, centre):
     return {"Authorization": f"Bearer {token.get_json()['access_token']}"}
 
 
-def _page(client, headers, **params):
+def settle():
+    """Let the changes made so far settle: a pull serves them once SETTLE has passed since they were made."""
+    clock.advance(rosters.SETTLE + timedelta(seconds=1))
+
+
+def _page(client, headers, *, settled=True, **params):
+    if settled:
+        settle()
     response = client.get("/api/v1/rosters", query_string=params, headers=headers)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
 
-def _sync(client, headers, copy: dict, *, between=lambda: None, **params):
+def _sync(client, headers, copy: dict, *, between=lambda: None, settled=True, **params):
     """Page to the end, applying upserts and tombstones to `copy`; `between` runs after each page."""
     cursor, latest = None, params.get("updated_since")
     while True:
-        page = _page(client, headers, limit=2, **params, **({"cursor": cursor} if cursor else {}))
+        page = _page(client, headers, settled=settled, limit=2, **params, **({"cursor": cursor} if cursor else {}))
         for item in page["items"]:
             latest = max(latest or item["updated_at"], item["updated_at"])
             if item["tombstone"]:
@@ -139,6 +147,7 @@ def test_roster_streams_as_csv_and_audits_the_rows_sent(client, centre):
     people = [f.resident(name="=HYPERLINK(1)")] + [f.resident() for _ in range(2)]
     for person in people:
         agreement(person, centre)
+    settle()
     response = client.get("/api/v1/rosters?region=430523", headers={**as_bureau(), "Accept": "text/csv"})
     assert response.status_code == 200 and response.is_streamed
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
@@ -163,6 +172,7 @@ def test_a_roster_download_is_audited_when_it_starts_even_if_aborted(client, cen
 def test_roster_as_xlsx_opens_in_a_spreadsheet(client, centre):
     for _ in range(2):
         agreement(f.resident(), centre)
+    settle()
     response = client.get("/api/v1/rosters?region=430523", headers={**as_bureau(), "Accept": XLSX})
     assert response.status_code == 200 and response.mimetype == XLSX
     sheet = openpyxl.load_workbook(io.BytesIO(response.get_data()), read_only=True)["roster"]
@@ -199,3 +209,65 @@ def test_a_change_to_a_residents_insurance_reaches_the_next_incremental_pull(cli
     later = (clock.now() - timedelta(milliseconds=1500)).isoformat()
     [item] = _page(client, as_bureau(), updated_since=later)["items"]
     assert (item["insurance_scheme"], item["updated_at"] > since) == ("employee", True)
+
+
+def test_a_change_stamped_before_a_faster_transactions_is_not_passed_by_the_cursor(client, centre):
+    """A slow transaction stamps its change, a faster one commits a later-stamped change first: a pull in between
+    must not move the client's cursor past the slow one's stamp."""
+    for _ in range(2):
+        agreement(f.resident(), centre)
+    copy: dict = {}
+    since = _sync(client, as_bureau(), copy)
+    slow_stamp = clock.now()  # the slow transaction stamps its change here, and commits it only later
+    clock.advance(timedelta(seconds=1))
+    fast = agreement(f.resident(), centre)
+    clock.advance(timedelta(seconds=5))
+    since = _sync(client, as_bureau(), copy, settled=False, updated_since=since)
+    assert fast.id not in copy  # not settled: held back, the cursor stays before the slow stamp
+    slow = agreement(f.resident(), centre)
+    slow.updated_at = slow_stamp  # what the slow transaction wrote, committed now
+    core_db.session.commit()
+    _sync(client, as_bureau(), copy, updated_since=since)
+    assert copy == _database_state() and {fast.id, slow.id} <= set(copy)
+
+
+def test_on_postgresql_a_transaction_still_writing_holds_the_roster_back(app, committed_db, monkeypatch):
+    """The horizon also waits for every transaction still writing, however long it runs."""
+    import time
+
+    from sqlalchemy import create_engine, insert
+
+    from signing.models import AgreementStatus, Channel
+
+    if committed_db.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: no transaction commits while another is writing")
+    monkeypatch.setattr(rosters, "SETTLE", timedelta(seconds=0.2))
+    clock.set_now(None)  # the database's clock and ours run together, as in production
+    f.regions()
+    centre = f.centre(region="430523")
+    slow_person, fast_person = f.resident(), f.resident()
+    engine = create_engine(committed_db)
+    client = app.test_client()
+
+    def roster_ids():
+        response = client.get("/api/v1/rosters", headers=as_bureau())
+        assert response.status_code == 200, response.get_json()
+        return {item["resident_id"] for item in response.get_json()["items"]}
+
+    try:
+        with engine.connect() as slow:
+            slow.begin()
+            slow.execute(insert(Agreement).values(
+                resident_id=slow_person.id, centre_id=centre.id, region_code="430523", cycle=clock.today().year,
+                start_date=clock.today(), end_date=date(clock.today().year, 12, 31), term_years=1,
+                term_end_date=date(clock.today().year, 12, 31), status=AgreementStatus.ACTIVE, channel=Channel.ON_SITE,
+                counts_for_capitation=True, signed_by="staff:slow"))
+            time.sleep(0.1)
+            agreement(fast_person, centre, start=clock.today(), end=date(clock.today().year, 12, 31))
+            time.sleep(0.5)  # well past SETTLE
+            assert roster_ids() == set()  # the slow transaction is still writing: nothing after its start is served
+            slow.commit()
+        time.sleep(0.5)
+        assert roster_ids() == {slow_person.id, fast_person.id}
+    finally:
+        engine.dispose()

@@ -113,14 +113,30 @@ def test_hunan_prepays_90_percent_of_a_twelfth_of_counted_times_85_yuan(client, 
         3, 2125, 1913, 212, "year_end_remainder")
 
 
+def test_capitation_takes_90_percent_of_the_exact_monthly_fund_and_rounds_half_up_once(client, regions):
+    """POLICY.md "Settlement": budget / 12 x 90%, not round(budget / 12) x 90%."""
+    one, seven = f.centre(region="430523"), f.centre(region="430523")
+    agreement(f.resident(), one)
+    for _ in range(7):
+        agreement(f.resident(), seven)
+    assert _get(client, "/api/v1/settlement/capitation?region=430523&period=2026-03").status_code == 404  # not frozen
+    assert core_db.session.scalar(select(func.count(Snapshot.id))) == 0  # asking froze nothing
+    _freeze_on(date(2026, 3, 1))
+    rows = {row["centre_id"]: row for row in _capitation(client, "430523")["centres"]}
+    # 1 x 8500 / 12 = 708.333...; x 0.90 = 637.5 -> 638 (rounding the fund first gave 708 x 0.90 = 637.2 -> 637).
+    assert (rows[one.id]["fund_fen"], rows[one.id]["payable_fen"], rows[one.id]["withheld_fen"]) == (708, 638, 70)
+    # 7 x 8500 / 12 = 4958.333...; x 0.90 = 4462.5 -> 4463 (rounding first gave 4958 x 0.90 = 4462.2 -> 4462).
+    assert (rows[seven.id]["fund_fen"], rows[seven.id]["payable_fen"], rows[seven.id]["withheld_fen"]) == (4958, 4463, 495)
+
+
 def test_shaoyang_holds_20_percent_as_risk_reserve_and_prepays_the_rest(client, regions):
     centre = f.centre(region="430522")
     for _ in range(2):
         agreement(f.resident(insured_in="430522"), centre)
     _freeze_on(date(2026, 3, 1))
     [row] = _capitation(client, "430522")["centres"]
-    # 2 x 4000 / 12 = 666.67 -> 667; reserve 667 x 0.20 = 133.4 -> 133; prepaid 534.
-    assert (row["fund_fen"], row["payable_fen"], row["withheld_fen"], row["withheld_as"]) == (667, 534, 133, "risk_reserve")
+    # 2 x 4000 / 12 = 666.666...; prepaid 80% of it = 533.33 -> 533 (rounded once); fund shown 667, reserve the rest 134.
+    assert (row["fund_fen"], row["payable_fen"], row["withheld_fen"], row["withheld_as"]) == (667, 533, 134, "risk_reserve")
 
 
 def test_zhanjiang_pays_95_percent_of_the_lesser_of_actual_cost_and_a_twelfth_of_the_lump(client, regions):

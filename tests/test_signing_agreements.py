@@ -311,15 +311,37 @@ def test_change_request_to_the_same_centre_is_422(client, db, centres, alice):
     assert response.status_code == 422
 
 
-def test_staff_terminate_with_a_reason_and_the_resident_may_sign_elsewhere(client, db, centres, alice):
+def test_staff_terminate_with_a_reason(client, db, centres, alice):
     agreement_id = signed(client, centres, alice)
     admin = f.staff(role=Role.CENTRE_ADMIN, centre=centres["home"])
     response = client.post(f"/api/v1/agreements/{agreement_id}/termination", json={"reason": "moved_away"},
                            headers=f.as_staff(admin))
     assert response.status_code == 200
     assert response.get_json()["status"] == "terminated" and response.get_json()["terminated_on"] == "2026-03-16"
-    again = client.post("/api/v1/agreements", json=sign_body(centres["other"]), headers=f.as_resident(alice))
+
+
+def test_after_a_termination_the_resident_signs_again_in_the_cycle_only_with_the_same_centre(client, db, centres, alice):
+    """[000 §二(三)] 参保人在一个签约周期内不得变更签约医疗卫生机构: terminate-and-re-sign cannot change it."""
+    agreement_id = signed(client, centres, alice)
+    clock.set_today(date(2026, 5, 20))
+    client.post(f"/api/v1/agreements/{agreement_id}/termination", json={"reason": "own_request"},
+                headers=f.as_staff(f.staff(centre=centres["home"])))
+    before = agreements(db)
+    elsewhere = client.post("/api/v1/agreements", json=sign_body(centres["other"]), headers=f.as_resident(alice))
+    assert elsewhere.status_code == 409
+    body = elsewhere.get_json()
+    assert "000 §二(三)" in body["message"] and body["details"]["reason"] == "centre_fixed_for_cycle"
+    assert (body["details"]["agreement_id"], body["details"]["centre_id"]) == (agreement_id, centres["home"].id)
+    assert agreements(db) == before and db.scalar(select(func.count(Consent.id))) == 1
+    present = client.post("/api/v1/me/presence-codes", headers=f.as_resident(alice)).get_json()["code"]
+    by_staff = client.post("/api/v1/agreements", json=sign_body(centres["other"], resident_ids=[alice.id],
+                                                                presence_codes=[present]),
+                           headers=f.as_staff(f.staff(centre=centres["other"])))
+    assert by_staff.status_code == 409 and agreements(db) == before
+    again = client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(alice))
     assert again.status_code == 201
+    assert again.get_json()["items"][0]["id"] != agreement_id
+    assert again.get_json()["items"][0]["start_date"] == "2026-05-20"
 
 
 def test_terminating_twice_is_409(client, db, centres, alice):
@@ -386,3 +408,34 @@ def test_an_unknown_insurance_region_or_village_is_422_naming_it_and_nothing_is_
         assert response.status_code == 422 and field in response.get_json()["errors"]["json"]
     db.expire_all()
     assert db.get(type(person), person.id).insurance_scheme is InsuranceScheme.UNINSURED
+
+
+def test_zhanjiang_signs_one_centre_and_one_village_clinic_else_422_and_nothing_is_written(client, db, centres, alice):
+    """[003 §三] 1 centre + 1 village clinic integrated with it; the profile says which regions ask for the clinic."""
+    suicheng, other = f.centre(region="440823"), f.centre(region="440823")
+    person = f.resident(openid="openid-zhanjiang", insured_in="440823")
+    refused = client.post("/api/v1/agreements", json=sign_body(suicheng), headers=f.as_resident(person))
+    assert refused.status_code == 422
+    assert "window_id" in refused.get_json()["errors"]["json"]
+    assert refused.get_json()["details"]["rule"] == "requires_village_clinic"
+    assert agreements(db) == 0 and db.scalar(select(func.count(Consent.id))) == 0
+    signed_there = client.post("/api/v1/agreements", json=sign_body(suicheng, window_id=suicheng.windows[0].id),
+                               headers=f.as_resident(person))
+    assert signed_there.status_code == 201 and signed_there.get_json()["items"][0]["window_id"] == suicheng.windows[0].id
+    clock.set_today(date(2026, 10, 8))
+    agreement_id = signed_there.get_json()["items"][0]["id"]
+    change = client.post(f"/api/v1/agreements/{agreement_id}/change-requests", json={"centre_id": other.id},
+                         headers=f.as_resident(person))
+    assert change.status_code == 422 and "window_id" in change.get_json()["errors"]["json"]
+    assert db.scalar(select(func.count(ChangeRequest.id))) == 0
+    assert db.get(Agreement, agreement_id).status.value == "active"
+    # Hunan's profile does not ask for a village clinic.
+    assert client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=f.as_resident(alice)).status_code == 201
+
+
+def test_an_agreement_ended_on_its_first_day_was_never_in_force_and_fixes_no_centre(client, db, centres, alice):
+    agreement_id = signed(client, centres, alice)
+    client.post(f"/api/v1/agreements/{agreement_id}/termination", json={"reason": "own_request"},
+                headers=f.as_staff(f.staff(centre=centres["home"])))
+    assert db.get(Agreement, agreement_id).is_in_force_on(date(2026, 3, 16)) is False
+    assert client.post("/api/v1/agreements", json=sign_body(centres["other"]), headers=f.as_resident(alice)).status_code == 201
