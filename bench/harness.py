@@ -7,9 +7,12 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
+from bench import load
 from bench.county import CountyShape
 from core.config import ROOT, Settings
 
@@ -49,6 +52,10 @@ def scenario(fn: Callable[[Bench], None]) -> Callable[[Bench], None]:
     return fn
 
 
+def child_pids(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -56,29 +63,68 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """gunicorn with 4 sync workers on 127.0.0.1, for the duration of a `with` block."""
+    """gunicorn with `workers` workers (sync unless `options` say otherwise) on 127.0.0.1 serving `app` ("module:attribute") through
+    bench.serve, for the duration of a `with` block.
 
-    def __init__(self, target: str, env: dict[str, str], workers: int = 4):
+    The block starts only when every worker has answered the probe, i.e. has imported the app.
+    """
+
+    def __init__(self, app: str, env: dict[str, str], workers: int = 4, options: tuple[str, ...] = ()):
+        self.app, self.workers = app, workers
         self.port = free_port()
+        self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "--log-level",
-             "warning", target], env=env, cwd=ROOT)
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), *options, "-b", f"127.0.0.1:{self.port}",
+             "--log-level", "warning", "bench.serve:app"], env={**env, "BENCH_APP": app}, cwd=ROOT)
+        self.worker_pids: list[int] = []
+        self.boot_seconds = 0.0
+
+    def wait_ready(self) -> None:
+        """Return when every worker has answered the probe; stop the server and raise if that does not happen."""
+        answered: set[int] = set()
+        deadline = self.started + 180
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"gunicorn for {self.app} exited with {self.process.returncode}")
+                answered |= load.answering_workers(self.port, self.workers)
+                if len(answered) >= self.workers and answered <= set(child_pids(self.process.pid)):
+                    self.worker_pids = sorted(answered)
+                    self.boot_seconds = time.monotonic() - self.started
+                    return
+                time.sleep(0.1)
+            raise RuntimeError(f"gunicorn for {self.app}: {len(answered)} of {self.workers} workers answered in 180 s")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def __enter__(self) -> "Gunicorn":
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                time.sleep(1.0)  # let every worker boot
-                return self
-            except OSError:
-                time.sleep(0.2)
-        self.process.kill()
-        raise RuntimeError(f"gunicorn {self.port} did not start")
+        self.wait_ready()
+        return self
 
     def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        self.stop()
+
+
+@contextmanager
+def serving(*servers: Gunicorn) -> Iterator[None]:
+    """Servers started together (they boot side by side), once every worker of each answers; all stop at the end."""
+    try:
+        for server in servers:
+            server.wait_ready()
+        yield
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def ratio_row(name: str, ours: float, limit: float, unit: str, target: str, met: Callable[[float], bool],
