@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from sqlalchemy.engine import Engine
+
 from bench import load
 from bench.county import CountyShape
 from core.config import ROOT, Settings
@@ -19,13 +21,30 @@ from core.config import ROOT, Settings
 
 @dataclass
 class Row:
+    """One line of the table: our figure beside its limit, measured in the same run.
+
+    `ratio` is ours / limit; the target says which way is good. A detail (e.g. latencies) is
+    printed beside its figure.
+    """
+
     scenario: str
-    ours: str
-    limit: str
-    ratio: float | None
+    ours: float | None
+    limit: float | None
+    unit: str
     target: str
     met: bool | None
     note: str = ""
+    ours_detail: str = ""
+    limit_detail: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.ours / self.limit if self.ours is not None and self.limit else None
+
+    def as_json(self) -> dict:
+        return {"scenario": self.scenario, "ours": self.ours, "limit": self.limit, "unit": self.unit,
+                "ratio": None if self.ratio is None else round(self.ratio, 4), "target": self.target, "met": self.met,
+                "note": self.note}
 
 
 @dataclass
@@ -34,14 +53,23 @@ class Bench:
     app: object
     shape: CountyShape
     rows: list[Row] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return self.settings.DATABASE_URL
 
+    @property
+    def engine(self) -> Engine:
+        return self.app.extensions["engine"]
+
     def server_env(self) -> dict[str, str]:
         return {**os.environ, "DATABASE_URL": self.url, "SECRET_KEY": self.settings.SECRET_KEY,
                 "FIELD_KEY": self.settings.FIELD_KEY}
+
+    def note(self, key: str, text: str) -> None:
+        """A note printed once under the table."""
+        self.notes.setdefault(key, text)
 
 
 SCENARIOS: dict[str, Callable[[Bench], None]] = {}
@@ -52,14 +80,14 @@ def scenario(fn: Callable[[Bench], None]) -> Callable[[Bench], None]:
     return fn
 
 
-def child_pids(pid: int) -> list[int]:
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def child_pids(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 class Gunicorn:
@@ -127,10 +155,12 @@ def serving(*servers: Gunicorn) -> Iterator[None]:
             server.stop()
 
 
-def ratio_row(name: str, ours: float, limit: float, unit: str, target: str, met: Callable[[float], bool],
-              note: str = "", higher_is_better: bool = False) -> Row:
-    ratio = ours / limit if limit else None
-    return Row(name, f"{ours:,.2f} {unit}", f"{limit:,.2f} {unit}", ratio, target,
-               met(ratio) if ratio is not None else None, note)
-
-
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    """`with timed() as took:` … `took[0]` is the block's seconds."""
+    took = [0.0]
+    started = time.perf_counter()
+    try:
+        yield took
+    finally:
+        took[0] = time.perf_counter() - started

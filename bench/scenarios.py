@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from sqlalchemy import String, cast, exists, func, insert, literal, select, upda
 
 from bench import load
 from bench.county import COUNTY
-from bench.harness import Bench, Gunicorn, free_port, ratio_row, scenario
+from bench.harness import Bench, Gunicorn, Row, free_port, scenario, timed
 from core import clock, db
 from core.auth import Actor, Role, issue_token
 from core.config import ROOT
@@ -69,14 +70,12 @@ def schedule_rebuild(bench: Bench) -> None:
     """Build, then rebuild, the follow-up plans of every signed resident of the county."""
     resident_ids = db.session.scalars(select(Agreement.resident_id).order_by(Agreement.resident_id)).all()
     for label in ("build", "rebuild"):
-        started = time.perf_counter()
-        with db.transaction():
-            packages_service.rebuild_plans(resident_ids)
-        seconds = time.perf_counter() - started
+        with timed() as took:
+            with db.transaction():
+                packages_service.rebuild_plans(resident_ids)
         visits = db.session.scalar(select(func.count(Visit.id)))
-        bench.rows.append(ratio_row(
-            f"schedule {label}, {len(resident_ids):,} agreements (s)", seconds, 300, "s", "< 300 s", lambda r: r < 1,
-            note=f"{visits:,} visits"))
+        bench.rows.append(Row(f"schedule {label} (s)", took[0], 300, "s", "< 300 s", took[0] < 300,
+                              note=f"{len(resident_ids):,} agreements, {visits:,} visits; the limit is the time budget"))
 
 
 @scenario
@@ -99,13 +98,14 @@ def sign_throughput(bench: Bench) -> None:
 
 
 def _throughput_row(bench: Bench, name: str, calls: list[tuple], warmup: list[tuple], method: str) -> None:
+    bench.note("load", f"HTTP rows: the load generator's {CLIENTS} client processes run on the same {os.cpu_count()} "
+                       "cores as the gunicorn workers and PostgreSQL, so ours and the limits alike are below what a "
+                       "dedicated server gives.")
     with Gunicorn("wsgi:app", bench.server_env()) as server:
         ours = _load(server, calls, warmup, repeat=method == "GET")
     bare = _bare_throughput(bench, method)
-    bench.rows.append(ratio_row(
-        name, ours.rps, bare.rps, "req/s", "≥ 0.40 of bare", lambda r: r >= 0.40,
-        note=f"p50 {ours.p50_ms:.1f} ms, p99 {ours.p99_ms:.1f} ms, errors {ours.errors or 'none'}; "
-             f"bare p50 {bare.p50_ms:.1f} ms, p99 {bare.p99_ms:.1f} ms"))
+    bench.rows.append(Row(name, ours.rps, bare.rps, "req/s", "≥ 0.40 of bare", ours.rps / bare.rps >= 0.40,
+                          note=f"errors {ours.errors or 'none'}", ours_detail=ours.latency, limit_detail=bare.latency))
 
 
 
@@ -138,8 +138,8 @@ def reminders_dispatch(bench: Bench) -> None:
     started = time.perf_counter()
     created = jobs.remind_visits()
     scan = time.perf_counter() - started
-    bench.rows.append(ratio_row(f"reminder scan, {created:,} messages (s)", scan, 300, "s", "< 300 s",
-                                lambda r: r < 1, note=f"{created / scan:,.0f} messages/s"))
+    bench.rows.append(Row("reminder scan (s)", scan, 300, "s", "< 300 s", scan < 300,
+                          note=f"{created:,} messages, {created / scan:,.0f} messages/s; the limit is the time budget"))
     port = free_port()
     standin = subprocess.Popen([sys.executable, "-m", "standins.wechat", str(port)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -159,9 +159,9 @@ def reminders_dispatch(bench: Bench) -> None:
         bare = load.run(port, [calls[i::DISPATCHERS] for i in range(DISPATCHERS)], 3600)
     finally:
         standin.terminate()
-    bench.rows.append(ratio_row(
-        f"dispatch of {created:,} reminders (messages/s)", sent / ours, bare.rps, "msg/s", "≥ 0.40 of bare sends",
-        lambda r: r >= 0.40, note=f"{sent:,} sent in {ours:,.0f} s by {DISPATCHERS} dispatchers"))
+    bench.rows.append(Row(
+        "reminder dispatch vs bare sends to the stand-in (msg/s)", sent / ours, bare.rps, "msg/s", "≥ 0.40",
+        sent / ours / bare.rps >= 0.40, note=f"{sent:,} of {created:,} sent in {ours:,.0f} s by {DISPATCHERS} dispatchers"))
 
 
 def _bureau_token() -> str:
@@ -191,10 +191,9 @@ def signed_counts(bench: Bench) -> None:
     count_only = _median_seconds(lambda: db.session.execute(
         select(Agreement.centre_id, func.count()).where(Agreement.region_code == COUNTY, signed_on(today))
         .group_by(Agreement.centre_id)).all())
-    bench.rows.append(ratio_row("signed-counts, county by centre (s)", ours, bare, "s", "≤ 1.5 × bare GROUP BY",
-                                lambda r: r <= 1.5,
-                                note=f"median of 5; the same {len(settlement.measures_of(today, []))} figures per centre; "
-                                     f"a count(*)-only GROUP BY takes {count_only:.2f} s"))
+    bench.rows.append(Row("signed-counts, county by centre vs bare GROUP BY (s)", ours, bare, "s", "≤ 1.5", ours / bare <= 1.5,
+                          note=f"median of 5; the same {len(settlement.measures_of(today, []))} figures per centre; "
+                               f"a count(*)-only GROUP BY takes {count_only:.2f} s"))
 
 
 def _peak_rss_mb(pids: list[int]) -> float:
@@ -235,7 +234,8 @@ def roster_csv(bench: Bench) -> None:
             for block in copy:
                 copied += len(block)
     bare = time.perf_counter() - started
-    bench.rows.append(ratio_row(
-        f"roster CSV, {lines - 1:,} rows (s)", ours, bare, "s", "≤ 2 × COPY", lambda r: r <= 2,
-        note=f"{size / 1e6:,.0f} MB vs COPY {copied / 1e6:,.0f} MB; web worker peak RSS {before:,.0f} MB before, "
+    bench.rows.append(Row(
+        "roster CSV vs COPY (s)", ours, bare, "s", "≤ 2", ours / bare <= 2,
+        note=f"{lines - 1:,} rows; "
+             f"{size / 1e6:,.0f} MB vs COPY {copied / 1e6:,.0f} MB; web worker peak RSS {before:,.0f} MB before, "
              f"{peak:,.0f} MB after (target < 200 MB, flat)"))
