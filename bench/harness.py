@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bench import load
@@ -153,6 +156,48 @@ def serving(*servers: Gunicorn) -> Iterator[None]:
     finally:
         for server in servers:
             server.stop()
+
+
+class Statements:
+    """Counts the statements an engine sends while the `with` block runs (SQLAlchemy's before_cursor_execute)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.count = 0
+        self.kinds: Counter[str] = Counter()
+        # What the listener does not see but the database answers too: the pool's ping on checkout
+        # (pool_pre_ping), BEGIN (psycopg sends it before the first statement), COMMIT and ROLLBACK.
+        self.others = 0
+
+    @property
+    def round_trips(self) -> int:
+        return self.count + self.others
+
+    def _seen(self, _conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        self.count += 1
+        table = re.search(r"\b(?:FROM|INTO|UPDATE)\s+(\w+)", statement)
+        self.kinds[f"{statement.split(None, 1)[0]} {table.group(1) if table else ''}".strip()] += 1
+
+    def summary(self, most: int = 4) -> str:
+        """The commonest kinds of statement, e.g. "INSERT outbox_messages × 100,000"."""
+        return ", ".join(f"{kind} × {count:,}" for kind, count in self.kinds.most_common(most))
+
+    def _other(self, *_args) -> None:
+        self.others += 1
+
+    def _events(self) -> list[tuple[str, Callable]]:
+        events = [("before_cursor_execute", self._seen), ("begin", self._other), ("commit", self._other),
+                  ("rollback", self._other)]
+        return events + ([("checkout", self._other)] if getattr(self.engine.pool, "_pre_ping", False) else [])
+
+    def __enter__(self) -> "Statements":
+        for name, listener in self._events():
+            event.listen(self.engine, name, listener)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name, listener in self._events():
+            event.remove(self.engine, name, listener)
 
 
 @contextmanager

@@ -1,4 +1,9 @@
-"""The benchmark scenarios: each measures ours and its yardstick in the same run and adds a Row."""
+"""The benchmark scenarios: each measures ours and its limit in the same run and adds a Row.
+
+HTTP limits are bench.handwritten (the same work by hand: psycopg, no ORM, no schemas) served by the
+same gunicorn; the constant endpoint there is the ceiling. Every server is probed until each worker
+has answered, and warmed up before the timed load.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,16 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
-from sqlalchemy import String, cast, exists, func, insert, literal, select, update
+from sqlalchemy import String, cast, exists, func, insert, literal, select, text, update
 
-from bench import load
+from bench import handwritten, load
 from bench.county import COUNTY
-from bench.harness import Bench, Gunicorn, Row, free_port, scenario, timed
+from bench.harness import Bench, Gunicorn, Row, Statements, free_port, scenario, serving, timed
 from core import clock, db
 from core.auth import Actor, Role, issue_token
 from core.config import ROOT
@@ -26,9 +33,31 @@ from signing import rosters, settlement
 from signing.models import Agreement, Centre, Resident
 from signing.settlement import signed_on
 
-SECONDS = 10
+SECONDS = 10  # timed per contender, in ROUNDS interleaved rounds
+ROUNDS = 4
 WARMUP_SECONDS = 3
 CLIENTS = 4
+WORKERS = 4
+SIGNERS = 20_000
+OURS = "wsgi:app"
+HANDWRITTEN = "bench.handwritten:create_app()"
+VISITS, AGREEMENTS = "/api/v1/me/visits", "/api/v1/agreements"
+
+LOAD_NOTE = (f"HTTP rows: gunicorn, {WORKERS} sync workers per app, ours and the hand-written one up side by side; the "
+             f"load starts when every worker has answered a probe (the app imported) and each contender has had "
+             f"{WARMUP_SECONDS} s of warm-up; each is timed {SECONDS} s in {ROUNDS} interleaved rounds, the order turning "
+             "each round, so a change in the machine's other load falls on all alike. The load generator's "
+             f"{CLIENTS} client processes run on the same {os.cpu_count()} cores as the workers and PostgreSQL, so "
+             "ours and the limits alike are below what a dedicated server gives; a sync worker closes each "
+             "connection, so every request is a new TCP connection.")
+
+
+@dataclass
+class Contender:
+    name: str
+    server: Gunicorn
+    calls: list[tuple]
+    repeat: bool  # send the calls round and round (reads), or each once (signings)
 
 
 def _unsigned_adults(limit: int) -> list[int]:
@@ -53,16 +82,60 @@ def _split(calls: list[tuple]) -> list[list[tuple]]:
     return [calls[i::CLIENTS] for i in range(CLIENTS)]
 
 
-def _load(server: Gunicorn, calls: list[tuple], warmup: list[tuple], repeat: bool) -> load.LoadResult:
-    """Warm every worker up, then time the load."""
-    load.run(server.port, _split(warmup), WARMUP_SECONDS, repeat=repeat)
-    return load.run(server.port, _split(calls), SECONDS, repeat=repeat)
+def _contest(contenders: list[Contender], after_each: Callable[[], None] = lambda: None) -> dict[str, load.LoadResult]:
+    """Warm each contender up, then time them in interleaved rounds; `after_each` runs after every run (e.g. to
+    undo what it wrote, so that each run starts from the same database)."""
+    for contender in contenders:
+        load.run(contender.server.port, _split(contender.calls), WARMUP_SECONDS, repeat=contender.repeat)
+        after_each()
+    parts: dict[str, list[load.LoadResult]] = {contender.name: [] for contender in contenders}
+    for turn in range(ROUNDS):
+        for contender in contenders[turn % len(contenders):] + contenders[:turn % len(contenders)]:
+            parts[contender.name].append(
+                load.run(contender.server.port, _split(contender.calls), SECONDS / ROUNDS, repeat=contender.repeat))
+            after_each()
+    return {name: load.merged(runs) for name, runs in parts.items()}
 
 
-def _bare_throughput(bench: Bench, method: str) -> load.LoadResult:
-    calls = [load.json_call(method, "/bare", body={"x": 1} if method == "POST" else None)]
-    with Gunicorn("bench.bare:app", bench.server_env()) as server:
-        return _load(server, calls, calls, repeat=True)
+def _outcome(result: load.LoadResult) -> str:
+    ran_out = "; ran out of calls before the time was up" if result.ran_out else ""
+    return f"{result.requests:,} requests, errors {result.errors or 'none'}{ran_out}"
+
+
+def _throughput_row(name: str, ours: load.LoadResult, limit: load.LoadResult, target: float | None, note: str) -> Row:
+    ratio = ours.rps / limit.rps if limit.rps else None
+    return Row(name, ours.rps, limit.rps, "req/s", f"≥ {target:.2f}" if target else "— (ceiling)",
+               None if target is None or ratio is None else ratio >= target,
+               note=note, ours_detail=ours.latency, limit_detail=limit.latency)
+
+
+def _round_trips(statements: Statements) -> str:
+    return f"{statements.count} statements ({statements.round_trips} round trips with ping, BEGIN, COMMIT/ROLLBACK)"
+
+
+def _by_hand(statements: int, round_trips: int) -> str:
+    return f"{statements} statements ({round_trips} round trips)"
+
+
+def _in_process_visits(bench: Bench, calls: list[tuple]) -> tuple[Statements, str]:
+    """One GET /me/visits through ours and through the hand-written app in this process: the same JSON, and
+    the statements each sends."""
+    ours, limit = bench.app.test_client(), handwritten.create_app(bench.settings).test_client()
+    _, path, headers, _ = calls[0]
+    ours.get(path, headers=headers)  # the first request of a process also sets up the dialect
+    _, path, headers, _ = calls[1]
+    db.session.remove()  # under gunicorn each request starts without a session and ends removing it
+    with Statements(bench.engine) as statements:
+        answer = ours.get(path, headers=headers)
+        db.session.remove()
+    before = handwritten.statements, handwritten.round_trips
+    by_hand = limit.get(path, headers=headers)
+    sent = _by_hand(handwritten.statements - before[0], handwritten.round_trips - before[1])
+    handwritten.disconnect()
+    if answer.status_code != 200 or answer.get_json() != by_hand.get_json():
+        raise AssertionError(f"the hand-written /me/visits answers differently: {answer.status_code} {answer.get_data()[:300]!r} "
+                             f"vs {by_hand.status_code} {by_hand.get_data()[:300]!r}")
+    return statements, sent
 
 
 @scenario
@@ -78,35 +151,144 @@ def schedule_rebuild(bench: Bench) -> None:
                               note=f"{len(resident_ids):,} agreements, {visits:,} visits; the limit is the time budget"))
 
 
+def _plans_built() -> None:
+    """Build the follow-up plans unless schedule_rebuild did (with --only): /me/visits lists them."""
+    if db.session.scalar(select(func.count()).select_from(select(Visit.id).limit(1).subquery())) == 0:
+        resident_ids = db.session.scalars(select(Agreement.resident_id)).all()
+        with db.transaction():
+            packages_service.rebuild_plans(resident_ids)
+
+
 @scenario
 def my_visits_throughput(bench: Bench) -> None:
-    """GET /api/v1/me/visits under gunicorn (4 workers) vs a bare Flask GET on the same server."""
+    """GET /api/v1/me/visits under gunicorn vs the same by hand, and vs a constant endpoint (the ceiling)."""
+    bench.note("load", LOAD_NOTE)
+    _plans_built()
     signed = db.session.scalars(select(Agreement.resident_id).order_by(Agreement.id).limit(20_000)).all()
-    tokens = _resident_tokens(signed)
-    calls = [load.json_call("GET", "/api/v1/me/visits", token) for token in tokens]
-    _throughput_row(bench, "GET /api/v1/me/visits (req/s)", calls, calls, "GET")
+    calls = [load.json_call("GET", VISITS, token) for token in _resident_tokens(signed)]
+    statements, by_hand = _in_process_visits(bench, calls)
+    env = bench.server_env()
+    ours_server, limit_server = Gunicorn(OURS, env, WORKERS), Gunicorn(HANDWRITTEN, env, WORKERS)
+    with serving(ours_server, limit_server):
+        results = _contest([Contender("ours", ours_server, calls, True), Contender("limit", limit_server, calls, True),
+                            Contender("bare", limit_server, [load.json_call("GET", "/bare")], True)])
+    ours, limit, bare = results["ours"], results["limit"], results["bare"]
+    bench.rows.append(_throughput_row(
+        "GET /api/v1/me/visits vs hand-written (req/s)", ours, limit, 0.5,
+        f"ours {_round_trips(statements)} a request ({statements.summary()}), by hand {by_hand}, the same JSON; "
+        f"ours {_outcome(ours)}; by hand {_outcome(limit)}; our workers all answered {ours_server.boot_seconds:.1f} s "
+        f"after start"))
+    bench.rows.append(_throughput_row("ceiling: GET /api/v1/me/visits vs a constant Flask endpoint (req/s)", ours, bare,
+                                      None, f"constant endpoint {_outcome(bare)}"))
+
+
+SIGNED_ROWS = "SELECT id FROM agreements WHERE resident_id = ANY(:ids)"
+
+
+def _undo_signings(resident_ids: list[int]) -> None:
+    """Remove what signing these (before unsigned) residents wrote, so the next run signs them again."""
+    with db.transaction():
+        for table in ("visits", "consents"):
+            db.session.execute(text(f"DELETE FROM {table} WHERE resident_id = ANY(:ids)"), {"ids": resident_ids})
+        db.session.execute(text(f"DELETE FROM agreement_packages WHERE agreement_id IN ({SIGNED_ROWS})"), {"ids": resident_ids})
+        db.session.execute(text("DELETE FROM agreements WHERE resident_id = ANY(:ids)"), {"ids": resident_ids})
+        db.session.execute(text("DELETE FROM idempotency_records WHERE actor LIKE 'wx:bench-%'"))
+
+
+def _written_by_signing(resident_id: int) -> dict:
+    """The rows a signing wrote for a resident, without ids and instants."""
+    ids = {"ids": [resident_id]}
+    return {
+        "agreements": db.session.execute(text(
+            "SELECT resident_id, centre_id, window_id, team_id, region_code, cycle, start_date, end_date, term_years, "
+            "term_end_date, status, channel, counts_for_capitation, signed_by FROM agreements WHERE resident_id = ANY(:ids)"),
+            ids).all(),
+        "consents": db.session.execute(text(
+            f"SELECT resident_id, text_version, guardian_id, recorded_by FROM consents WHERE agreement_id IN ({SIGNED_ROWS})"),
+            ids).all(),
+        "packages": db.session.execute(text(
+            f"SELECT edition, package_code, price_fen, added_on, added_by, dropped_on FROM agreement_packages "
+            f"WHERE agreement_id IN ({SIGNED_ROWS}) ORDER BY id"), ids).all(),
+        "visits": db.session.execute(text(
+            "SELECT programme, code, title, protocol_version, due_date, window_start, window_end, state, centre_id, "
+            "team_id, rescheduled, referral FROM visits WHERE resident_id = ANY(:ids) ORDER BY programme, code"), ids).all(),
+    }
+
+
+def _in_process_signing(bench: Bench, resident_ids: list[int], calls: list[tuple]) -> tuple[Statements, str]:
+    """Sign the same resident through ours and by hand in this process: the same rows written, the same JSON
+    (but the agreement id), and the statements each sends."""
+    ours, limit = bench.app.test_client(), handwritten.create_app(bench.settings).test_client()
+    _, path, headers, body = calls[0]
+    ours.post(path, headers=headers, data=body)  # the first request of a process also sets up the dialect
+    _, path, headers, body = calls[1]
+    db.session.remove()  # under gunicorn each request starts without a session and ends removing it
+    with Statements(bench.engine) as statements:
+        answer = ours.post(path, headers=headers, data=body)
+        db.session.remove()
+    written = _written_by_signing(resident_ids[1])
+    _undo_signings(resident_ids[:2])
+    before = handwritten.statements, handwritten.round_trips
+    by_hand = limit.post(path, headers=headers, data=body)
+    sent = _by_hand(handwritten.statements - before[0], handwritten.round_trips - before[1])
+    handwritten.disconnect()
+    by_hand_written = _written_by_signing(resident_ids[1])
+    _undo_signings(resident_ids[:2])
+
+    def without_id(answer) -> list:
+        return [{**agreement, "id": None} for agreement in answer.get_json()["agreements"]]
+
+    if answer.status_code != 201 or by_hand.status_code != 201 or without_id(answer) != without_id(by_hand):
+        raise AssertionError(f"the hand-written signing answers differently: {answer.status_code} {answer.get_data()[:300]!r} "
+                             f"vs {by_hand.status_code} {by_hand.get_data()[:300]!r}")
+    if written != by_hand_written:
+        raise AssertionError(f"the hand-written signing writes other rows: {written} vs {by_hand_written}")
+    return statements, sent
 
 
 @scenario
 def sign_throughput(bench: Bench) -> None:
-    """POST /api/v1/agreements under gunicorn (4 workers) vs a bare Flask endpoint on the same server."""
+    """POST /api/v1/agreements under gunicorn vs the same by hand; with an Idempotency-Key vs without; and vs a
+    constant endpoint (the ceiling). Each run signs the same residents: what a run wrote is removed after it."""
+    bench.note("load", LOAD_NOTE)
     centre_id = db.session.scalar(select(Centre.id).order_by(Centre.id))
-    tokens = _resident_tokens(_unsigned_adults(20_400))
+    resident_ids = _unsigned_adults(SIGNERS)
+    tokens = _resident_tokens(resident_ids)
     body = {"centre_id": centre_id, "term_years": 1, "consent_version": bench.settings.CONSENT_TEXT_VERSION}
-    calls = [load.json_call("POST", "/api/v1/agreements", token, body) for token in tokens]
-    _throughput_row(bench, "POST /api/v1/agreements (req/s)", calls[400:], calls[:400], "POST")
 
+    def calls(keyed: bool) -> list[tuple]:
+        return [load.json_call("POST", AGREEMENTS, token, body, {"Idempotency-Key": f"bench-{n}"} if keyed else None)
+                for n, token in enumerate(tokens)]
 
-def _throughput_row(bench: Bench, name: str, calls: list[tuple], warmup: list[tuple], method: str) -> None:
-    bench.note("load", f"HTTP rows: the load generator's {CLIENTS} client processes run on the same {os.cpu_count()} "
-                       "cores as the gunicorn workers and PostgreSQL, so ours and the limits alike are below what a "
-                       "dedicated server gives.")
-    with Gunicorn("wsgi:app", bench.server_env()) as server:
-        ours = _load(server, calls, warmup, repeat=method == "GET")
-    bare = _bare_throughput(bench, method)
-    bench.rows.append(Row(name, ours.rps, bare.rps, "req/s", "≥ 0.40 of bare", ours.rps / bare.rps >= 0.40,
-                          note=f"errors {ours.errors or 'none'}", ours_detail=ours.latency, limit_detail=bare.latency))
-
+    plain, keyed = calls(False), calls(True)
+    statements, by_hand = _in_process_signing(bench, resident_ids, plain)
+    db.session.remove()
+    with Statements(bench.engine) as keyed_statements:
+        bench.app.test_client().post(AGREEMENTS, headers=keyed[1][2], data=keyed[1][3])
+        db.session.remove()
+    _undo_signings(resident_ids[:2])
+    env = bench.server_env()
+    ours_server, limit_server = Gunicorn(OURS, env, WORKERS), Gunicorn(HANDWRITTEN, env, WORKERS)
+    with serving(ours_server, limit_server):
+        results = _contest([Contender("ours", ours_server, plain, False), Contender("keyed", ours_server, keyed, False),
+                            Contender("limit", limit_server, plain, False),
+                            Contender("bare", limit_server, [load.json_call("POST", "/bare", body={"x": 1})], True)],
+                           after_each=lambda: _undo_signings(resident_ids))
+    with db.transaction():
+        db.session.execute(text("ANALYZE agreements, agreement_packages, consents, visits"))
+    ours, with_key, limit, bare = results["ours"], results["keyed"], results["limit"], results["bare"]
+    bench.rows.append(_throughput_row(
+        "POST /api/v1/agreements vs hand-written (req/s)", ours, limit, 0.4,
+        f"ours {_round_trips(statements)} a signing ({statements.summary(6)}, …), by hand {by_hand} in one "
+        f"transaction; the same rows and "
+        f"JSON; every run signs from the same {len(resident_ids):,} unsigned residents (what a run wrote is removed "
+        f"after it); ours {_outcome(ours)}; by hand {_outcome(limit)}"))
+    bench.rows.append(_throughput_row(
+        "POST /api/v1/agreements with Idempotency-Key vs without (req/s)", with_key, ours, 0.85,
+        f"with a key {_round_trips(keyed_statements)} (the key is claimed, and the answer stored, each in a "
+        f"transaction of its own), {_outcome(with_key)}"))
+    bench.rows.append(_throughput_row("ceiling: POST /api/v1/agreements vs a constant Flask endpoint (req/s)", ours, bare,
+                                      None, f"constant endpoint {_outcome(bare)}"))
 
 
 REMINDERS = 100_000
