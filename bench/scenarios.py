@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -115,29 +116,44 @@ def _round_trips(statements: Statements) -> str:
     return f"{statements.count} statements ({statements.round_trips} round trips with ping, BEGIN, COMMIT/ROLLBACK)"
 
 
-def _by_hand(statements: int, round_trips: int) -> str:
-    return f"{statements} statements ({round_trips} round trips)"
+class _ByHand:
+    """Counts what the hand-written app sends in this process while the `with` block runs."""
+
+    def __enter__(self) -> "_ByHand":
+        self.before = handwritten.statements, handwritten.round_trips
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.statements = handwritten.statements - self.before[0]
+        self.round_trips = handwritten.round_trips - self.before[1]
+
+    def __str__(self) -> str:
+        return f"{self.statements} statements ({self.round_trips} round trips)"
 
 
-def _in_process_visits(bench: Bench, calls: list[tuple]) -> tuple[Statements, str]:
-    """One GET /me/visits through ours and through the hand-written app in this process: the same JSON, and
-    the statements each sends."""
+def _in_process_visits(bench: Bench, calls: list[tuple], compared: int = 50) -> tuple[Statements, _ByHand, str]:
+    """GET /me/visits through ours and through the hand-written app in this process: the same JSON for the first
+    `compared` callers, and the statements each sends for one of them."""
     ours, limit = bench.app.test_client(), handwritten.create_app(bench.settings).test_client()
     _, path, headers, _ = calls[0]
     ours.get(path, headers=headers)  # the first request of a process also sets up the dialect
-    _, path, headers, _ = calls[1]
     db.session.remove()  # under gunicorn each request starts without a session and ends removing it
+    _, path, headers, _ = calls[1]
     with Statements(bench.engine) as statements:
-        answer = ours.get(path, headers=headers)
+        ours.get(path, headers=headers)
         db.session.remove()
-    before = handwritten.statements, handwritten.round_trips
-    by_hand = limit.get(path, headers=headers)
-    sent = _by_hand(handwritten.statements - before[0], handwritten.round_trips - before[1])
+    with _ByHand() as sent:
+        limit.get(path, headers=headers)
+    visits = 0
+    for _, path, headers, _ in calls[:compared]:
+        answer, by_hand = ours.get(path, headers=headers), limit.get(path, headers=headers)
+        db.session.remove()
+        if answer.status_code != 200 or answer.get_json() != by_hand.get_json():
+            raise AssertionError(f"the hand-written /me/visits answers differently: {answer.status_code} "
+                                 f"{answer.get_data()[:300]!r} vs {by_hand.status_code} {by_hand.get_data()[:300]!r}")
+        visits += len(answer.get_json()["visits"])
     handwritten.disconnect()
-    if answer.status_code != 200 or answer.get_json() != by_hand.get_json():
-        raise AssertionError(f"the hand-written /me/visits answers differently: {answer.status_code} {answer.get_data()[:300]!r} "
-                             f"vs {by_hand.status_code} {by_hand.get_data()[:300]!r}")
-    return statements, sent
+    return statements, sent, f"the same JSON for the first {compared} callers ({visits} visits)"
 
 
 @scenario
@@ -168,7 +184,7 @@ def my_visits_throughput(bench: Bench) -> None:
     _plans_built()
     signed = db.session.scalars(select(Agreement.resident_id).order_by(Agreement.id).limit(20_000)).all()
     calls = [load.json_call("GET", VISITS, token) for token in _resident_tokens(signed)]
-    statements, by_hand = _in_process_visits(bench, calls)
+    statements, by_hand, same = _in_process_visits(bench, calls)
     env = bench.server_env()
     ours_server, limit_server = Gunicorn(OURS, env, WORKERS), Gunicorn(HANDWRITTEN, env, WORKERS)
     with serving(ours_server, limit_server):
@@ -177,7 +193,7 @@ def my_visits_throughput(bench: Bench) -> None:
     ours, limit, bare = results["ours"], results["limit"], results["bare"]
     bench.rows.append(_throughput_row(
         "GET /api/v1/me/visits vs hand-written (req/s)", ours, limit, 0.5,
-        f"ours {_round_trips(statements)} a request ({statements.summary()}), by hand {by_hand}, the same JSON; "
+        f"ours {_round_trips(statements)} a request ({statements.summary()}), by hand {by_hand}; {same}; "
         f"ours {_outcome(ours)}; by hand {_outcome(limit)}; our workers all answered {ours_server.boot_seconds:.1f} s "
         f"after start"))
     bench.rows.append(_throughput_row("ceiling: GET /api/v1/me/visits vs a constant Flask endpoint (req/s)", ours, bare,
@@ -217,35 +233,43 @@ def _written_by_signing(resident_id: int) -> dict:
     }
 
 
-def _in_process_signing(bench: Bench, resident_ids: list[int], calls: list[tuple]) -> tuple[Statements, str]:
-    """Sign the same resident through ours and by hand in this process: the same rows written, the same JSON
-    (but the agreement id), and the statements each sends."""
+def _in_process_signing(bench: Bench, resident_ids: list[int], calls: list[tuple],
+                        compared: int = 20) -> tuple[Statements, _ByHand, str]:
+    """Sign the same residents through ours and by hand in this process: the same rows written and the same JSON
+    (but the agreement id) for `compared` of them, and the statements each sends for one."""
     ours, limit = bench.app.test_client(), handwritten.create_app(bench.settings).test_client()
     _, path, headers, body = calls[0]
     ours.post(path, headers=headers, data=body)  # the first request of a process also sets up the dialect
-    _, path, headers, body = calls[1]
     db.session.remove()  # under gunicorn each request starts without a session and ends removing it
-    with Statements(bench.engine) as statements:
-        answer = ours.post(path, headers=headers, data=body)
-        db.session.remove()
-    written = _written_by_signing(resident_ids[1])
-    _undo_signings(resident_ids[:2])
-    before = handwritten.statements, handwritten.round_trips
-    by_hand = limit.post(path, headers=headers, data=body)
-    sent = _by_hand(handwritten.statements - before[0], handwritten.round_trips - before[1])
+    signers = range(1, compared + 1)
+
+    def sign(client, counted) -> tuple[list, list]:
+        answers = []
+        for n in signers:
+            _, path, headers, body = calls[n]
+            with counted if n == 1 else nullcontext():
+                answers.append(client.post(path, headers=headers, data=body))
+                db.session.remove()
+        written = [_written_by_signing(resident_ids[n]) for n in signers]
+        _undo_signings(resident_ids[:compared + 1])
+        return answers, written
+
+    statements, sent = Statements(bench.engine), _ByHand()
+    answers, written = sign(ours, statements)
+    by_hand_answers, by_hand_written = sign(limit, sent)
     handwritten.disconnect()
-    by_hand_written = _written_by_signing(resident_ids[1])
-    _undo_signings(resident_ids[:2])
 
     def without_id(answer) -> list:
         return [{**agreement, "id": None} for agreement in answer.get_json()["agreements"]]
 
-    if answer.status_code != 201 or by_hand.status_code != 201 or without_id(answer) != without_id(by_hand):
-        raise AssertionError(f"the hand-written signing answers differently: {answer.status_code} {answer.get_data()[:300]!r} "
-                             f"vs {by_hand.status_code} {by_hand.get_data()[:300]!r}")
-    if written != by_hand_written:
-        raise AssertionError(f"the hand-written signing writes other rows: {written} vs {by_hand_written}")
-    return statements, sent
+    for answer, by_hand, rows, by_hand_rows in zip(answers, by_hand_answers, written, by_hand_written, strict=True):
+        if answer.status_code != 201 or by_hand.status_code != 201 or without_id(answer) != without_id(by_hand):
+            raise AssertionError(f"the hand-written signing answers differently: {answer.status_code} "
+                                 f"{answer.get_data()[:300]!r} vs {by_hand.status_code} {by_hand.get_data()[:300]!r}")
+        if rows != by_hand_rows:
+            raise AssertionError(f"the hand-written signing writes other rows: {rows} vs {by_hand_rows}")
+    visits = sum(len(rows["visits"]) for rows in written)
+    return statements, sent, f"the same rows and JSON for {compared} signings ({visits} visits planned)"
 
 
 @scenario
@@ -263,7 +287,7 @@ def sign_throughput(bench: Bench) -> None:
                 for n, token in enumerate(tokens)]
 
     plain, keyed = calls(False), calls(True)
-    statements, by_hand = _in_process_signing(bench, resident_ids, plain)
+    statements, by_hand, same = _in_process_signing(bench, resident_ids, plain)
     db.session.remove()
     with Statements(bench.engine) as keyed_statements:
         bench.app.test_client().post(AGREEMENTS, headers=keyed[1][2], data=keyed[1][3])
@@ -282,9 +306,8 @@ def sign_throughput(bench: Bench) -> None:
     bench.rows.append(_throughput_row(
         "POST /api/v1/agreements vs hand-written (req/s)", ours, limit, 0.4,
         f"ours {_round_trips(statements)} a signing ({statements.summary(6)}, …), by hand {by_hand} in one "
-        f"transaction; the same rows and "
-        f"JSON; every run signs from the same {len(resident_ids):,} unsigned residents (what a run wrote is removed "
-        f"after it); ours {_outcome(ours)}; by hand {_outcome(limit)}"))
+        f"transaction; {same}; every run signs from the same {len(resident_ids):,} unsigned residents (what a run "
+        f"wrote is removed after it); ours {_outcome(ours)}; by hand {_outcome(limit)}"))
     bench.rows.append(_throughput_row(
         "POST /api/v1/agreements with Idempotency-Key vs without (req/s)", with_key, ours, 0.85,
         f"with a key {_round_trips(keyed_statements)} (the key is claimed, and the answer stored, each in a "
