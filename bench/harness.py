@@ -22,11 +22,17 @@ from bench.county import CountyShape
 from core.config import ROOT, Settings
 
 
+def ratio_of(ours: float | None, limit: float | None) -> float | None:
+    """ours / limit to three decimals: what the table prints, latest.json holds and targets are judged on."""
+    return round(ours / limit, 3) if ours is not None and limit else None
+
+
 @dataclass
 class Row:
     """One line of the table: our figure beside its limit, measured in the same run.
 
-    `ratio` is ours / limit; the target says which way is good. A detail (e.g. latencies) is
+    `ratio` is ours / limit as printed (three decimals), and what a target is judged on; the target says which
+    way is good. A detail (e.g. latencies) is
     printed beside its figure.
     """
 
@@ -42,11 +48,11 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
-        return self.ours / self.limit if self.ours is not None and self.limit else None
+        return ratio_of(self.ours, self.limit)
 
     def as_json(self) -> dict:
         return {"scenario": self.scenario, "ours": self.ours, "limit": self.limit, "unit": self.unit,
-                "ratio": None if self.ratio is None else round(self.ratio, 4), "target": self.target, "met": self.met,
+                "ratio": self.ratio, "target": self.target, "met": self.met,
                 "note": self.note}
 
 

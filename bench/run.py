@@ -52,7 +52,7 @@ def _figure(value: float | None, unit: str, detail: str) -> str:
 def render(rows: list[Row], notes: list[str]) -> str:
     lines = ["| scenario | ours | limit (same run) | ours / limit | target | met |", "|---|---|---|---|---|---|"]
     for row in rows:
-        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
+        ratio = f"{row.ratio:.3f}" if row.ratio is not None else "—"
         met = {True: "yes", False: "**no**", None: "n/a"}[row.met]
         lines.append(f"| {row.scenario} | {_figure(row.ours, row.unit, row.ours_detail)} | "
                      f"{_figure(row.limit, row.unit, row.limit_detail)} | {ratio} | {row.target} | {met}"

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from bench import handwritten, load
 from bench.county import COUNTY
-from bench.harness import Bench, Gunicorn, Row, Statements, scenario, serving, timed
+from bench.harness import Bench, Gunicorn, Row, Statements, ratio_of, scenario, serving, timed
 from core import clock, db
 from core.auth import Actor, Role, issue_token
 from core.config import ROOT
@@ -106,7 +106,7 @@ def _outcome(result: load.LoadResult) -> str:
 
 
 def _throughput_row(name: str, ours: load.LoadResult, limit: load.LoadResult, target: float | None, note: str) -> Row:
-    ratio = ours.rps / limit.rps if limit.rps else None
+    ratio = ratio_of(ours.rps, limit.rps)
     return Row(name, ours.rps, limit.rps, "req/s", f"≥ {target:.2f}" if target else "— (ceiling)",
                None if target is None or ratio is None else ratio >= target,
                note=note, ours_detail=ours.latency, limit_detail=limit.latency)
@@ -413,7 +413,7 @@ def reminders_dispatch(bench: Bench) -> None:
     ours = sent / sending
     bench.rows.append(Row(
         "reminder dispatch vs bare kept-alive sends to the stand-in (msg/s)", ours, bare.rps, "msg/s", "≥ 0.40",
-        ours / bare.rps >= 0.40 if bare.rps else None,
+        ratio_of(ours, bare.rps) >= 0.40 if bare.rps else None,
         note=f"{sent:,} of {created:,} sent by {DISPATCHERS} dispatchers in {sending:,.1f} s from the first send to the "
              f"last ({wall[0]:,.1f} s with their start-up"
              f"{f'; stopped after {DISPATCH_SECONDS} s' if stopped else ''}); bare sends {bare.latency} on "
@@ -465,7 +465,8 @@ def signed_counts(bench: Bench) -> None:
     count_only = _median_seconds(lambda: db.session.execute(
         select(Agreement.centre_id, func.count()).where(Agreement.region_code == COUNTY, signed_on(today))
         .group_by(Agreement.centre_id)).all())
-    bench.rows.append(Row("signed-counts, county by centre vs bare GROUP BY (s)", ours, bare, "s", "≤ 1.5", ours / bare <= 1.5,
+    bench.rows.append(Row("signed-counts, county by centre vs bare GROUP BY (s)", ours, bare, "s", "≤ 1.5",
+                          ratio_of(ours, bare) <= 1.5,
                           note=f"median of 5; the same {len(settlement.measures_of(today, []))} figures per centre; "
                                f"a count(*)-only GROUP BY takes {count_only:.2f} s"))
 
@@ -540,7 +541,7 @@ def roster_csv(bench: Bench) -> None:
                     copied += len(block)
     rows = lines - 1
     bench.rows.append(Row(
-        "roster CSV vs COPY of the same columns with packages (s)", ours, bare[0], "s", "≤ 2", ours / bare[0] <= 2,
+        "roster CSV vs COPY of the same columns with packages (s)", ours, bare[0], "s", "≤ 2", ratio_of(ours, bare[0]) <= 2,
         note=f"{rows:,} rows; {size / 1e6:,.1f} MB vs COPY {copied / 1e6:,.1f} MB (COPY ships the ID number's ciphertext, "
              f"ours decrypts it); ours {first_took[0]:,.2f} s on the first stream"))
     growth = max([before, *second.samples]) - before
