@@ -1,5 +1,5 @@
 """Fill a database with a realistic county: 1,000,000 residents, 30 centres, 300 village clinics,
-700,000 agreements for the current cycle.
+700,000 agreements for the current cycle, each with the basic and value-added packages every signing gets.
 
 Age shares follow China's 2020 census roughly (0–6: 7%, 65+: 14%, 80+: 2.5%); 92% are insured in
 the resident scheme and 5% in the employee scheme, mostly in the county; 70% of residents are
@@ -16,10 +16,11 @@ from datetime import date, timedelta
 from sqlalchemy import func, insert, select, text
 
 from core import clock, crypto, db
+from packages import catalogue
 from registry.demo import REGIONS
 from registry.idcard import check_character
 from registry.models import Centre, Condition, Household, Region, Resident, Team, Window
-from signing.models import Agreement
+from signing.models import Agreement, AgreementPackage
 
 COUNTY = "430523"
 BATCH = 20_000
@@ -93,16 +94,19 @@ def generate(shape: CountyShape) -> dict:
     cycle_end = date(today.year, 12, 31)
     first_id = (db.session.scalar(select(func.max(Resident.id))) or 0) + 1
     first_household = (db.session.scalar(select(func.max(Household.id))) or 0) + 1
+    next_agreement = (db.session.scalar(select(func.max(Agreement.id))) or 0) + 1
+    mandatory = [p.code for p in catalogue.PACKAGES_2025 if p.tier in catalogue.MANDATORY_TIERS]
     resident_columns = ["id", "name", "id_number", "id_number_hash", "phone", "phone_hash", "birth_date", "sex",
                         "household_id", "insurance_scheme", "insurance_region_code", "has_health_record",
                         "in_insurance_master", "home_window_id", "created_at", "updated_at"]
-    agreement_columns = ["resident_id", "centre_id", "window_id", "team_id", "region_code", "cycle", "start_date",
+    agreement_columns = ["id", "resident_id", "centre_id", "window_id", "team_id", "region_code", "cycle", "start_date",
                          "end_date", "term_years", "term_end_date", "status", "channel", "counts_for_capitation",
                          "signed_by", "created_at", "updated_at"]
     condition_columns = ["resident_id", "kind", "diagnosed_on", "recorded_on", "recorded_by"]
+    package_columns = ["agreement_id", "edition", "package_code", "price_fen", "added_on", "added_by"]
     signed = 0
     for batch_start in range(0, shape.residents, BATCH):
-        households, residents, agreements, conditions = [], [], [], []
+        households, residents, agreements, conditions, packages = [], [], [], [], []
         for n in range(batch_start, min(batch_start + BATCH, shape.residents)):
             rid, hid = first_id + n, first_household + n // 3
             if n % 3 == 0:
@@ -125,14 +129,17 @@ def generate(shape: CountyShape) -> dict:
             if rng.random() < shape.signed_share:
                 signed += 1
                 start = date(today.year, 1, 1) + timedelta(days=rng.randrange(max(1, (today - date(today.year, 1, 1)).days)))
-                agreements.append((rid, centre_id, window_id, rng.choice(teams), COUNTY, today.year, start, cycle_end, 1,
+                agreements.append((next_agreement, rid, centre_id, window_id, rng.choice(teams), COUNTY, today.year, start, cycle_end, 1,
                                    cycle_end, "active", "online" if rng.random() < 0.4 else "on_site",
                                    region == COUNTY and scheme != "uninsured", "bench", now, now))
+                packages += [(next_agreement, catalogue.EDITION, code, 0, start, "bench") for code in mandatory]
+                next_agreement += 1
         with db.transaction():
             _copy_or_insert(Household.__table__, ["id", "created_at"], households)
             _copy_or_insert(Resident.__table__, resident_columns, residents)
             _copy_or_insert(Agreement.__table__, agreement_columns, agreements)
             _copy_or_insert(Condition.__table__, condition_columns, conditions)
+            _copy_or_insert(AgreementPackage.__table__, package_columns, packages)
     if db.session.get_bind().dialect.name == "postgresql":
         with db.transaction():
             for table in ("households", "residents", "agreements"):

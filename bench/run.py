@@ -9,6 +9,8 @@ Without --database-url it creates (and afterwards drops) the PostgreSQL database
 from __future__ import annotations
 
 import argparse
+import json
+import time
 from typing import Callable
 
 from sqlalchemy import create_engine, text
@@ -41,14 +43,30 @@ def _prepare_database(url: str | None) -> tuple[str, Callable[[], None]]:
     return make_url(ADMIN_URL).set(database=BENCH_DB).render_as_string(hide_password=False), drop
 
 
-def render(rows: list[Row]) -> str:
+def _figure(value: float | None, unit: str, detail: str) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.2f} {unit}" + (f" ({detail})" if detail else "")
+
+
+def render(rows: list[Row], notes: list[str]) -> str:
     lines = ["| scenario | ours | limit (same run) | ours / limit | target | met |", "|---|---|---|---|---|---|"]
     for row in rows:
-        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
-        met = {True: "yes", False: "**no**", None: "—"}[row.met]
-        lines.append(f"| {row.scenario} | {row.ours} | {row.limit} | {ratio} | {row.target} | {met}"
+        ratio = f"{row.ratio:.3f}" if row.ratio is not None else "—"
+        met = {True: "yes", False: "**no**", None: "n/a"}[row.met]
+        lines.append(f"| {row.scenario} | {_figure(row.ours, row.unit, row.ours_detail)} | "
+                     f"{_figure(row.limit, row.unit, row.limit_detail)} | {ratio} | {row.target} | {met}"
                      f"{' — ' + row.note if row.note else ''} |")
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + [f"- {note}" for note in notes])
+
+
+def write(rows: list[Row], notes: list[str], seconds: float) -> str:
+    """Print-ready table; also bench/out/latest.md and, for programs, bench/out/latest.json."""
+    table = render(rows, notes + [f"The run took {seconds / 60:,.1f} min."])
+    OUT.mkdir(exist_ok=True)
+    (OUT / "latest.md").write_text(table + "\n")
+    (OUT / "latest.json").write_text(json.dumps([row.as_json() for row in rows], ensure_ascii=False, indent=1) + "\n")
+    return table
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS))
     args = parser.parse_args(argv)
 
+    started = time.monotonic()
     url, drop = _prepare_database(args.database_url)
     settings = Settings().replace(DATABASE_URL=url, SECRET_KEY="bench-secret-" + "x" * 32, FIELD_KEY="22" * 32)
     migrate.upgrade(url)
@@ -71,14 +90,11 @@ def main(argv: list[str] | None = None) -> None:
         run = Bench(settings=settings, app=app, shape=shape)
         try:
             for name in args.only or list(SCENARIOS):
-                print(f"running {name} …", flush=True)
+                print(f"running {name} … ({(time.monotonic() - started) / 60:.1f} min in)", flush=True)
                 SCENARIOS[name](run)
                 db.session.remove()
         finally:
-            table = render(run.rows)
-            OUT.mkdir(exist_ok=True)
-            (OUT / "latest.md").write_text(table + "\n")
-            print(table)
+            print(write(run.rows, list(run.notes.values()), time.monotonic() - started))
             app.extensions["engine"].dispose()
             if not args.keep:
                 drop()
