@@ -1,11 +1,20 @@
-"""`flask demo load`."""
+"""`flask demo load`; `flask registry load-profile FILE --effective-from YYYY-MM-DD`."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
 
 import click
+from flask import g
 from flask.cli import AppGroup
 
-from registry import demo
+from core.auth import Actor, Role
+from core.errors import DomainError
+from registry import admin, demo, profiles
 
 demo_cli = AppGroup("demo", help="Demo data.")
+registry_cli = AppGroup("registry", help="The registry: policy profiles, imports.")
 
 
 @demo_cli.command("load")
@@ -17,3 +26,32 @@ def load() -> None:
             click.echo(f"  {role:14} {username} / {secret}")
     else:
         click.echo("Demo data already present.")
+
+
+def as_operator() -> None:
+    """The audit log names the operator at the server's shell for what the CLI changes."""
+    g.actor = Actor(role=Role.ADMIN, subject=f"cli:{getpass.getuser()}")
+
+
+def fail(error: DomainError) -> click.ClickException:
+    """A refusal as the CLI says it: the message and every field with why."""
+    fields = (error.body().get("errors") or {}).get(error.location, {})
+    lines = [error.message, *(f"  {name}: {'; '.join(why)}" for name, why in fields.items())]
+    return click.ClickException("\n".join(dict.fromkeys(lines)))
+
+
+@registry_cli.command("load-profile")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--effective-from", "effective_from", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="YYYY-MM-DD: the day the version takes effect.")
+def load_profile(file: Path, effective_from) -> None:
+    """Load a policy profile file (JSON) as a new version; a typo is refused naming the field."""
+    as_operator()
+    try:
+        version, created = admin.load_profile(None, profile=profiles.read_file(file), effective_from=effective_from.date(),
+                                              source=file.name)
+    except DomainError as error:
+        raise fail(error) from None
+    what = "loaded" if created else "already loaded"
+    click.echo(f"{version.code} version {version.version} {what}, effective from {version.effective_from.isoformat()}.")
+

@@ -31,6 +31,31 @@ class PolicyProfile(Base):
     max_term_years: Mapped[int] = mapped_column(default=3)
     # Capitation rule and its parameters (the settlement side reads them).
     settlement: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The PolicyProfileVersion these values come from: the one in force today (registry.profiles).
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class PolicyProfileVersion(Base):
+    """One loaded version of a profile, in force from `effective_from`; never changed once loaded, so a frozen
+    month can always be settled under the version it was computed with (registry.profiles)."""
+
+    __tablename__ = "policy_profile_versions"
+    __table_args__ = (UniqueConstraint("code", "version"),
+                      Index("ix_policy_profile_versions_effective", "code", "effective_from"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(ForeignKey("policy_profiles.code"))
+    version: Mapped[int]
+    effective_from: Mapped[date]
+    # The canonical profile JSON (registry.profiles.Profile.as_json), validated when it was loaded.
+    body: Mapped[dict] = mapped_column(JSON)
+    source: Mapped[str | None] = mapped_column(String(200))
+    loaded_by: Mapped[str] = mapped_column(String(120))
+    loaded_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    @property
+    def settlement(self) -> dict:
+        return self.body["settlement"]
 
 
 class Region(Base):

@@ -1,0 +1,93 @@
+"""county: versioned policy profiles (frozen snapshots keep theirs)
+
+Revision ID: 0011
+Revises: 0008
+Create Date: 2026-11-25
+"""
+import json
+from datetime import date, datetime, timezone
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011"
+down_revision: Union[str, Sequence[str], None] = "0008"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+ROW_FIELDS = ("name", "cycle_start_month", "cycle_start_day", "change_window_start", "change_window_end", "auto_renew",
+              "default_assignment", "max_term_years")
+# The profiles as they stood before they had versions: in force since before any data this backend holds.
+BEFORE_VERSIONS = date(2000, 1, 1)
+
+
+def _versions_of_existing_profiles() -> None:
+    """Version 1 of every profile is what its row holds now."""
+    profiles = sa.table("policy_profiles", sa.column("code", sa.String), sa.column("settlement", sa.JSON),
+                        *(sa.column(name) for name in ROW_FIELDS))
+    versions = sa.table("policy_profile_versions", sa.column("code", sa.String), sa.column("version", sa.Integer),
+                        sa.column("effective_from", sa.Date), sa.column("body", sa.JSON),
+                        sa.column("source", sa.String), sa.column("loaded_by", sa.String),
+                        sa.column("loaded_at", sa.DateTime(timezone=True)))
+    rows = op.get_bind().execute(sa.select(profiles)).mappings().all()
+    now = datetime.now(timezone.utc).replace(tzinfo=None) if op.get_bind().dialect.name == "sqlite" else datetime.now(timezone.utc)
+    if rows:
+        op.bulk_insert(versions, [
+            dict(code=row["code"], version=1, effective_from=BEFORE_VERSIONS, source="migration 0011",
+                 loaded_by="system:migration", loaded_at=now,
+                 body={"code": row["code"], **{name: row[name] for name in ROW_FIELDS},
+                       "settlement": row["settlement"] if isinstance(row["settlement"], dict) else json.loads(row["settlement"])})
+            for row in rows])
+
+
+SNAPSHOT_FK = "fk_settlement_snapshots_profile_version"  # the conventional name is too long for PostgreSQL
+
+
+def _add_snapshot_profile_version() -> None:
+    """Snapshots refuse UPDATE (0008): the column is added and never filled in; null means version 1.
+
+    On SQLite a plain ADD COLUMN with its REFERENCES inline: batch mode would rebuild the table and lose
+    0008's triggers (and the rebuild's DROP would trip the lines' foreign key).
+    """
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE settlement_snapshots ADD COLUMN profile_version_id INTEGER "
+                   f"CONSTRAINT {SNAPSHOT_FK} REFERENCES policy_profile_versions (id)")
+    else:
+        op.add_column("settlement_snapshots", sa.Column("profile_version_id", sa.Integer(), nullable=True))
+        op.create_foreign_key(SNAPSHOT_FK, "settlement_snapshots", "policy_profile_versions", ["profile_version_id"], ["id"])
+
+
+def upgrade() -> None:
+    op.create_table(
+        "policy_profile_versions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("effective_from", sa.Date(), nullable=False),
+        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=True),
+        sa.Column("loaded_by", sa.String(length=120), nullable=False),
+        sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["code"], ["policy_profiles.code"], name=op.f("fk_policy_profile_versions_code_policy_profiles")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_policy_profile_versions")),
+        sa.UniqueConstraint("code", "version", name=op.f("uq_policy_profile_versions_code_version")),
+    )
+    with op.batch_alter_table("policy_profile_versions", schema=None) as batch_op:
+        batch_op.create_index("ix_policy_profile_versions_effective", ["code", "effective_from"], unique=False)
+    with op.batch_alter_table("policy_profiles", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
+    _versions_of_existing_profiles()
+    # Snapshots refuse UPDATE (0008): the column is added, never filled in; null means version 1.
+    _add_snapshot_profile_version()
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE settlement_snapshots DROP COLUMN profile_version_id")
+    else:
+        op.drop_constraint(SNAPSHOT_FK, "settlement_snapshots", type_="foreignkey")
+        op.drop_column("settlement_snapshots", "profile_version_id")
+    op.drop_column("policy_profiles", "version")  # plain ALTER on both: a SQLite rebuild would trip the regions' keys
+    with op.batch_alter_table("policy_profile_versions", schema=None) as batch_op:
+        batch_op.drop_index("ix_policy_profile_versions_effective")
+    op.drop_table("policy_profile_versions")
