@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import clock, crypto, db, lockout
 from core.auth import DUMMY_HASH, Actor, Role, issue_token, verify_secret
-from core.errors import Conflict, Invalid, Unauthorized
+from core.errors import Conflict, Forbidden, Invalid, Unauthorized
 from core.wechat import WechatClient
 from registry.access import resident_of
 from registry.idcard import IdNumber, InvalidIdNumber, parse_id_number
@@ -37,6 +37,8 @@ def staff_login(*, username: str, password: str) -> dict:
         lockout.record_failure(username)
         raise Unauthorized("Wrong username or password.")
     lockout.record_success(username)
+    if staff.must_change_password:  # set by an administrator: the first login replaces the one-time password
+        raise Forbidden("Set a new password first: POST /api/v1/auth/password.", reason="password_change_required")
     actor = Actor(
         role=Role(staff.role.value),
         subject=f"staff:{staff.id}",

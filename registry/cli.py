@@ -55,3 +55,17 @@ def load_profile(file: Path, effective_from) -> None:
     what = "loaded" if created else "already loaded"
     click.echo(f"{version.code} version {version.version} {what}, effective from {version.effective_from.isoformat()}.")
 
+
+
+@registry_cli.command("create-admin")
+@click.argument("username")
+@click.argument("name")
+@click.option("--region", "region_code", required=True, help="GB/T 2260 code of the county (or city) administered.")
+def create_admin(username: str, name: str, region_code: str) -> None:
+    """Open a county administrator account; prints a one-time password the first login replaces."""
+    as_operator()
+    try:
+        staff, password = admin.create_administrator(username=username, name=name, region_code=region_code)
+    except DomainError as error:
+        raise fail(error) from None
+    click.echo(f"Administrator {staff.username} of {region_code} created. One-time password: {password}")

@@ -82,6 +82,11 @@ class Centre(Base):
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
     # POLICY.md signing rule 7: institutions at second-level-hospital standard do not take part.
     takes_part: Mapped[bool] = mapped_column(default=True)
+    address: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    opening_hours: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
 
     region: Mapped[Region] = relationship()
     windows: Mapped[list[Window]] = relationship(back_populates="centre", order_by="Window.id")
@@ -114,6 +119,32 @@ class Team(Base):
     centre: Mapped[Centre] = relationship(back_populates="teams")
 
 
+class MemberRole(str, enum.Enum):
+    """Who a family-doctor team holds (POLICY.md glossary)."""
+
+    DOCTOR = "doctor"
+    NURSE = "nurse"
+    PUBLIC_HEALTH = "public_health"
+    VILLAGE_DOCTOR = "village_doctor"
+
+
+class TeamMember(Base):
+    """A member of a family-doctor team, as the resident sees them; `staff_id` is their login, if any."""
+
+    __tablename__ = "team_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
+    role: Mapped[MemberRole] = mapped_column(enum_column(MemberRole))
+    name: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str | None] = mapped_column(String(60))  # 职称, e.g. 主治医师
+    speciality: Mapped[str | None] = mapped_column(String(120))
+    photo_url: Mapped[str | None] = mapped_column(String(500))
+    contact: Mapped[str | None] = mapped_column(String(60))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
 class StaffRole(str, enum.Enum):
     DOCTOR = "doctor"
     CENTRE_ADMIN = "centre_admin"
@@ -135,6 +166,8 @@ class Staff(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Set by an administrator who creates the account or resets its password: the first login sets a new one.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
 
 
 class ApiClient(Base):

@@ -1,4 +1,5 @@
-"""county: versioned policy profiles (frozen snapshots keep theirs)
+"""county: versioned policy profiles (frozen snapshots keep theirs); administration (centre details, team members,
+one-time staff passwords)
 
 Revision ID: 0011
 Revises: 0008
@@ -80,8 +81,39 @@ def upgrade() -> None:
     _versions_of_existing_profiles()
     # Snapshots refuse UPDATE (0008): the column is added, never filled in; null means version 1.
     _add_snapshot_profile_version()
+    with op.batch_alter_table("centres", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("address", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("phone", sa.String(length=30), nullable=True))
+        batch_op.add_column(sa.Column("opening_hours", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("latitude", sa.Double(), nullable=True))
+        batch_op.add_column(sa.Column("longitude", sa.Double(), nullable=True))
+    with op.batch_alter_table("staff", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.create_table(
+        "team_members",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("team_id", sa.Integer(), nullable=False),
+        sa.Column("role", sa.Enum("doctor", "nurse", "public_health", "village_doctor", name="memberrole",
+                                  native_enum=False, length=32), nullable=False),
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("title", sa.String(length=60), nullable=True),
+        sa.Column("speciality", sa.String(length=120), nullable=True),
+        sa.Column("photo_url", sa.String(length=500), nullable=True),
+        sa.Column("contact", sa.String(length=60), nullable=True),
+        sa.Column("staff_id", sa.Integer(), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["staff_id"], ["staff.id"], name=op.f("fk_team_members_staff_id_staff")),
+        sa.ForeignKeyConstraint(["team_id"], ["teams.id"], name=op.f("fk_team_members_team_id_teams")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_team_members")),
+    )
+    with op.batch_alter_table("team_members", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_team_members_team_id"), ["team_id"], unique=False)
 
 def downgrade() -> None:
+    op.drop_table("team_members")
+    op.drop_column("staff", "must_change_password")
+    for column in ("address", "phone", "opening_hours", "latitude", "longitude"):
+        op.drop_column("centres", column)
     if op.get_bind().dialect.name == "sqlite":
         op.execute("ALTER TABLE settlement_snapshots DROP COLUMN profile_version_id")
     else:
