@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import Response, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from core import db
 from core.auth import Role, current_actor, public, requires
 from core.errors import NotFound
 from core.pagination import PageArgs, page_schema, paginate
-from registry import admin, passwords
+from registry import admin, imports, passwords
 from registry import admin_schemas as s
 from registry.models import PolicyProfile, PolicyProfileVersion
 
@@ -263,3 +264,41 @@ class AdminClientSecret(MethodView):
     def post(self, client_id):
         """Rotate a client's secret: the old one stops working at once, the new one is shown once"""
         return _client_with_secret(admin.rotate_secret(current_actor(), client_id))
+
+
+imports_blp = Blueprint("imports", __name__, url_prefix="/api/v1/imports",
+                        description="Bulk imports of residents and households from a county system's export")
+blueprints.append(imports_blp)
+
+
+@imports_blp.route("")
+class Imports(MethodView):
+    @requires(*CENTRE_SIDE)
+    @imports_blp.arguments(s.ImportFileSchema, location="files")
+    @imports_blp.arguments(s.ImportFormSchema, location="form")
+    @imports_blp.response(202, s.ImportSchema)
+    def post(self, files, form):
+        """Import residents and households from CSV or XLSX (large files continue in the background)"""
+        upload = files["file"]
+        return imports.start(current_actor(), centre_id=form["centre_id"], filename=upload.filename or "upload.csv",
+                             content=upload.read(), started_by=current_actor().subject)
+
+
+@imports_blp.route("/<int:import_id>")
+class ImportById(MethodView):
+    @requires(*CENTRE_SIDE)
+    @imports_blp.response(200, s.ImportSchema)
+    def get(self, import_id):
+        """An import's status and progress (rows done of total)"""
+        return imports.get_import(current_actor(), import_id)
+
+
+@imports_blp.route("/<int:import_id>/report.csv")
+class ImportReport(MethodView):
+    @requires(*CENTRE_SIDE)
+    @imports_blp.response(200, {"type": "string"}, content_type="text/csv")
+    def get(self, import_id):
+        """The refused rows of an import as CSV: row number, column, why"""
+        job = imports.get_import(current_actor(), import_id)
+        return Response(stream_with_context(imports.report_csv(job)), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename=import-{job.id}-report.csv"})

@@ -4,10 +4,11 @@ bureau API clients."""
 from __future__ import annotations
 
 import marshmallow as ma
+from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from core.schemas import ID
-from registry.models import MemberRole, StaffRole
+from registry.models import ImportStatus, MemberRole, StaffRole
 
 
 class ProfileLoadSchema(ma.Schema):
@@ -198,3 +199,26 @@ class ClientSchema(ma.Schema):
 
 class ClientSecretSchema(ClientSchema):
     client_secret = fields.String(required=True, metadata={"description": "shown once; only its hash is kept"})
+
+
+class ImportFileSchema(ma.Schema):
+    file = Upload(required=True, metadata={"description": "CSV (UTF-8 or GBK/GB18030) or XLSX export of residents"})
+
+
+class ImportFormSchema(ma.Schema):
+    centre_id = fields.Integer(required=True, validate=ID, metadata={"description": "the centre the residents belong to"})
+
+
+class ImportSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    centre_id = fields.Integer(required=True)
+    filename = fields.String(required=True)
+    status = fields.Enum(ImportStatus, by_value=True, required=True)
+    total_rows = fields.Integer(required=True)
+    rows_done = fields.Integer(required=True)
+    created = fields.Integer(required=True, metadata={"description": "residents registered"})
+    unchanged = fields.Integer(required=True, metadata={"description": "rows of residents already registered"})
+    refused = fields.Integer(required=True, metadata={"description": "rows refused: see the report"})
+    failure = fields.String(allow_none=True)
+    started_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(allow_none=True)

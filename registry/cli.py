@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from core.auth import Actor, Role
 from core.errors import DomainError
-from registry import admin, demo, profiles
+from registry import admin, demo, imports, profiles
 
 demo_cli = AppGroup("demo", help="Demo data.")
 registry_cli = AppGroup("registry", help="The registry: policy profiles, imports.")
@@ -69,3 +69,22 @@ def create_admin(username: str, name: str, region_code: str) -> None:
     except DomainError as error:
         raise fail(error) from None
     click.echo(f"Administrator {staff.username} of {region_code} created. One-time password: {password}")
+
+
+@registry_cli.command("import-residents")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--centre", "centre_id", required=True, type=int, help="Id of the centre the residents belong to.")
+def import_residents(file: Path, centre_id: int) -> None:
+    """Import residents and households from a CSV or XLSX export, with a progress bar."""
+    as_operator()
+    try:
+        source = imports.open_source(file.read_bytes(), file.name)
+        job = imports.begin(None, centre_id=centre_id, filename=file.name, source=source, started_by=g.actor.subject)
+    except DomainError as error:
+        raise fail(error) from None
+    with click.progressbar(length=source.total, label=f"Import {job.id}") as bar:
+        job = imports.run(job.id, source, progress=bar.update)
+    click.echo(f"Import {job.id} {job.status.value}: {job.created} registered, {job.unchanged} already registered, "
+               f"{job.refused} refused.")
+    if job.refused:
+        click.echo(f"Report: GET /api/v1/imports/{job.id}/report.csv")

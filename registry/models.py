@@ -190,6 +190,8 @@ class Household(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # The household number (户号) of the county system an import came from, as "<region>:<number>".
+    external_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     members: Mapped[list[Resident]] = relationship(back_populates="household", order_by="Resident.id")
 
@@ -291,3 +293,42 @@ class PopulationTag(Base):
     tag: Mapped[RecordedTag] = mapped_column(enum_column(RecordedTag), primary_key=True)
     recorded_on: Mapped[date]
     recorded_by: Mapped[str] = mapped_column(String(120))
+
+
+class ImportStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Import(Base):
+    """A bulk import of residents and households from a county system's export, and its progress."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    status: Mapped[ImportStatus] = mapped_column(enum_column(ImportStatus), default=ImportStatus.QUEUED)
+    total_rows: Mapped[int] = mapped_column(default=0)
+    rows_done: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    refused: Mapped[int] = mapped_column(default=0)
+    failure: Mapped[str | None] = mapped_column(String(500))
+    started_by: Mapped[str] = mapped_column(String(120))
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None]
+
+
+class ImportProblem(Base):
+    """Why one row of an import was refused (nothing of that row was written)."""
+
+    __tablename__ = "import_problems"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"), index=True)
+    row: Mapped[int]
+    column: Mapped[str] = mapped_column(String(40))
+    why: Mapped[str] = mapped_column(String(300))

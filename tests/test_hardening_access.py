@@ -13,7 +13,7 @@ import pytest
 
 from core import db as core_db
 from core.auth import Actor, Role
-from registry.models import ApiClient, MemberRole, StaffRole, TeamMember
+from registry.models import ApiClient, Import, MemberRole, StaffRole, TeamMember
 from settlement import service as settlement
 from tests import factories as f
 from tests.county_helpers import as_admin
@@ -111,6 +111,8 @@ SCOPED_ENDPOINTS = {
     ("PATCH", "/api/v1/admin/staff/<int:staff_id>"): ({"staff_id": "staff"}, {"name": "李医生"}),
     ("PATCH", "/api/v1/admin/api-clients/<int:client_id>"): ({"client_id": "client"}, {"name": "医保系统"}),
     ("POST", "/api/v1/admin/api-clients/<int:client_id>/secret"): ({"client_id": "client"}, None),
+    ("GET", "/api/v1/imports/<int:import_id>"): ({"import_id": "import"}, None),
+    ("GET", "/api/v1/imports/<int:import_id>/report.csv"): ({"import_id": "import"}, None),
 }
 
 
@@ -153,13 +155,14 @@ def scene(client, settings):
     settlement.freeze_month("2026-03")
     member = TeamMember(team_id=home.teams[0].id, role=MemberRole.DOCTOR, name="李医生")
     client_row = ApiClient(client_id="scoped-bureau", secret_hash="x", name="医保", region_code="430523")
-    core_db.session.add_all([member, client_row])
+    job = Import(centre_id=home.id, filename="export.csv", started_by="staff:1")
+    core_db.session.add_all([member, client_row, job])
     core_db.session.commit()
     return SimpleNamespace(
         ids={"resident": resident.id, "mother": mother.id, "agreement": agreement_id, "other_centre": other.id,
              "centre": home.id, "package": "elderly", "pregnancy": pregnancy.get_json()["id"], "visit": visit_id,
              "record": record.get_json()["id"], "month": "2026-03", "region": "430523", "window": home.windows[0].id,
-             "team": home.teams[0].id, "member": member.id, "staff": f.staff(centre=home).id, "client": client_row.id},
+             "team": home.teams[0].id, "member": member.id, "staff": f.staff(centre=home).id, "client": client_row.id, "import": job.id},
         insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here),
                   Role.ADMIN: as_admin("430523")},
         outsiders={

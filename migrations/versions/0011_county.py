@@ -1,5 +1,5 @@
 """county: versioned policy profiles (frozen snapshots keep theirs); administration (centre details, team members,
-one-time staff passwords)
+one-time staff passwords); bulk imports
 
 Revision ID: 0011
 Revises: 0008
@@ -108,8 +108,53 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("team_members", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_team_members_team_id"), ["team_id"], unique=False)
+    _imports()
+
+
+def _imports() -> None:
+    with op.batch_alter_table("households", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("external_ref", sa.String(length=64), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f("uq_households_external_ref"), ["external_ref"])
+    op.create_table(
+        "imports",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("centre_id", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.Enum("queued", "running", "done", "failed", name="importstatus", native_enum=False,
+                                    length=32), nullable=False),
+        sa.Column("total_rows", sa.Integer(), nullable=False),
+        sa.Column("rows_done", sa.Integer(), nullable=False),
+        sa.Column("created", sa.Integer(), nullable=False),
+        sa.Column("unchanged", sa.Integer(), nullable=False),
+        sa.Column("refused", sa.Integer(), nullable=False),
+        sa.Column("failure", sa.String(length=500), nullable=True),
+        sa.Column("started_by", sa.String(length=120), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["centre_id"], ["centres.id"], name=op.f("fk_imports_centre_id_centres")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_imports")),
+    )
+    with op.batch_alter_table("imports", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_imports_centre_id"), ["centre_id"], unique=False)
+    op.create_table(
+        "import_problems",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("import_id", sa.Integer(), nullable=False),
+        sa.Column("row", sa.Integer(), nullable=False),
+        sa.Column("column", sa.String(length=40), nullable=False),
+        sa.Column("why", sa.String(length=300), nullable=False),
+        sa.ForeignKeyConstraint(["import_id"], ["imports.id"], name=op.f("fk_import_problems_import_id_imports")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_problems")),
+    )
+    with op.batch_alter_table("import_problems", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_import_problems_import_id"), ["import_id"], unique=False)
 
 def downgrade() -> None:
+    op.drop_table("import_problems")
+    op.drop_table("imports")
+    with op.batch_alter_table("households", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_households_external_ref"), type_="unique")
+        batch_op.drop_column("external_ref")
     op.drop_table("team_members")
     op.drop_column("staff", "must_change_password")
     for column in ("address", "phone", "opening_hours", "latitude", "longitude"):
