@@ -1,10 +1,10 @@
-"""The registry's scheduled job: bring policy profiles to the version in force today (idempotent)."""
+"""The registry's scheduled jobs: policy profiles and insurance facts brought to those in force today (idempotent)."""
 
 from __future__ import annotations
 
 from core import clock
 from core.scheduler import Job
-from registry import profiles
+from registry import insurance, profiles
 
 
 def apply_profiles() -> list[str]:
@@ -12,4 +12,9 @@ def apply_profiles() -> list[str]:
     return profiles.apply_due(clock.today())
 
 
-JOBS = [Job("profiles", apply_profiles)]
+def apply_insurance_facts() -> int:
+    """At 00:00: a fact the bureau reported for a later date takes effect on its day (POLICY.md rule 10)."""
+    return insurance.apply_due(clock.today())
+
+
+JOBS = [Job("profiles", apply_profiles), Job("insurance_facts", apply_insurance_facts)]

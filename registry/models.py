@@ -332,3 +332,20 @@ class ImportProblem(Base):
     row: Mapped[int]
     column: Mapped[str] = mapped_column(String(40))
     why: Mapped[str] = mapped_column(String(300))
+
+
+class InsuranceFact(Base):
+    """What the bureau reported of a person's insurance, in force from `valid_from` to `valid_to` (inclusive;
+    null: open). The resident's scheme and insurance region are the fact in force today (registry.insurance)."""
+
+    __tablename__ = "insurance_facts"
+    __table_args__ = (UniqueConstraint("resident_id", "valid_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    scheme: Mapped[InsuranceScheme] = mapped_column(enum_column(InsuranceScheme))
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    valid_from: Mapped[date] = mapped_column(index=True)
+    valid_to: Mapped[date | None] = mapped_column(index=True)
+    reported_by: Mapped[str] = mapped_column(String(120))
+    reported_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -1,5 +1,5 @@
 """county: versioned policy profiles (frozen snapshots keep theirs); administration (centre details, team members,
-one-time staff passwords); bulk imports
+one-time staff passwords); bulk imports; insurance facts
 
 Revision ID: 0011
 Revises: 0008
@@ -109,6 +109,25 @@ def upgrade() -> None:
     with op.batch_alter_table("team_members", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_team_members_team_id"), ["team_id"], unique=False)
     _imports()
+    op.create_table(
+        "insurance_facts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("resident_id", sa.Integer(), nullable=False),
+        sa.Column("scheme", sa.Enum("resident", "employee", "uninsured", name="insurancescheme", native_enum=False,
+                                    length=32), nullable=False),
+        sa.Column("region_code", sa.String(length=6), nullable=False),
+        sa.Column("valid_from", sa.Date(), nullable=False),
+        sa.Column("valid_to", sa.Date(), nullable=True),
+        sa.Column("reported_by", sa.String(length=120), nullable=False),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["region_code"], ["regions.code"], name=op.f("fk_insurance_facts_region_code_regions")),
+        sa.ForeignKeyConstraint(["resident_id"], ["residents.id"], name=op.f("fk_insurance_facts_resident_id_residents")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_insurance_facts")),
+        sa.UniqueConstraint("resident_id", "valid_from", name=op.f("uq_insurance_facts_resident_id_valid_from")),
+    )
+    with op.batch_alter_table("insurance_facts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_insurance_facts_valid_from"), ["valid_from"], unique=False)
+        batch_op.create_index(batch_op.f("ix_insurance_facts_valid_to"), ["valid_to"], unique=False)
 
 
 def _imports() -> None:
@@ -150,6 +169,7 @@ def _imports() -> None:
         batch_op.create_index(batch_op.f("ix_import_problems_import_id"), ["import_id"], unique=False)
 
 def downgrade() -> None:
+    op.drop_table("insurance_facts")
     op.drop_table("import_problems")
     op.drop_table("imports")
     with op.batch_alter_table("households", schema=None) as batch_op:
