@@ -100,11 +100,12 @@ def _register_blueprints(api: Api) -> None:
     from packages.routes import blueprints as packages
     from registry.admin_routes import blueprints as registry_admin
     from registry.insurance_routes import blueprints as registry_insurance
+    from registry.newborn_routes import blueprints as registry_newborns
     from registry.routes import blueprints as registry
     from settlement.routes import blueprints as settlement
     from signing.routes import blueprints as signing
 
-    for blueprint in registry + registry_admin + registry_insurance + packages + signing + care + notifications + settlement:
+    for blueprint in registry + registry_admin + registry_insurance + registry_newborns + packages + signing + care + notifications + settlement:
         api.register_blueprint(blueprint)
 
 

@@ -214,8 +214,9 @@ class Resident(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
-    id_number: Mapped[str] = mapped_column(Encrypted())
-    id_number_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Null until a newborn's number is issued (registry.newborns); unique among those that have one.
+    id_number: Mapped[str | None] = mapped_column(Encrypted())
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     phone: Mapped[str | None] = mapped_column(Encrypted())
     phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     birth_date: Mapped[date]

@@ -134,7 +134,7 @@ class RosterEntrySchema(AgreementSchema):
     """One signed person with their agreement. The ID number is in full for the bureau only."""
 
     name = fields.String(required=True)
-    id_number = fields.String(required=True)
+    id_number = fields.String(required=True, allow_none=True, metadata={"description": "null for a newborn whose number is not issued yet"})
     sex = fields.Enum(Sex, by_value=True, required=True)
     birth_date = fields.Date(required=True)
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True, required=True)

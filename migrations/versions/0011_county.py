@@ -1,5 +1,5 @@
 """county: versioned policy profiles (frozen snapshots keep theirs); administration (centre details, team members,
-one-time staff passwords); bulk imports; insurance facts
+one-time staff passwords); bulk imports; insurance facts; newborns without an ID number
 
 Revision ID: 0011
 Revises: 0008
@@ -59,6 +59,17 @@ def _add_snapshot_profile_version() -> None:
         op.create_foreign_key(SNAPSHOT_FK, "settlement_snapshots", "policy_profile_versions", ["profile_version_id"], ["id"])
 
 
+def _sqlite_foreign_keys(on: bool) -> None:
+    """SQLite rebuilds a table to change it (batch mode); its DROP of the old table would trip the foreign keys
+    of rows pointing at it, so they are off around the rebuilds. The PRAGMA only works outside a transaction,
+    and the engine begins one for every statement (core.db), so it goes to the driver between COMMIT and BEGIN."""
+    if op.get_bind().dialect.name == "sqlite":
+        driver = op.get_bind().connection.driver_connection
+        driver.execute("COMMIT")
+        driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+        driver.execute("BEGIN")
+
+
 def upgrade() -> None:
     op.create_table(
         "policy_profile_versions",
@@ -108,7 +119,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("team_members", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_team_members_team_id"), ["team_id"], unique=False)
+    _sqlite_foreign_keys(False)
     _imports()
+    with op.batch_alter_table("residents", schema=None) as batch_op:
+        batch_op.alter_column("id_number", existing_type=sa.String(length=255), nullable=True)
+        batch_op.alter_column("id_number_hash", existing_type=sa.String(length=64), nullable=True)
+    _sqlite_foreign_keys(True)
     op.create_table(
         "insurance_facts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -170,11 +186,16 @@ def _imports() -> None:
 
 def downgrade() -> None:
     op.drop_table("insurance_facts")
+    _sqlite_foreign_keys(False)
+    with op.batch_alter_table("residents", schema=None) as batch_op:
+        batch_op.alter_column("id_number_hash", existing_type=sa.String(length=64), nullable=False)
+        batch_op.alter_column("id_number", existing_type=sa.String(length=255), nullable=False)
     op.drop_table("import_problems")
     op.drop_table("imports")
     with op.batch_alter_table("households", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_households_external_ref"), type_="unique")
         batch_op.drop_column("external_ref")
+    _sqlite_foreign_keys(True)
     op.drop_table("team_members")
     op.drop_column("staff", "must_change_password")
     for column in ("address", "phone", "opening_hours", "latitude", "longitude"):
