@@ -103,9 +103,10 @@ def _register_blueprints(api: Api) -> None:
     from registry.newborn_routes import blueprints as registry_newborns
     from registry.routes import blueprints as registry
     from settlement.routes import blueprints as settlement
+    from signing.document_routes import blueprints as signing_documents
     from signing.routes import blueprints as signing
 
-    for blueprint in registry + registry_admin + registry_insurance + registry_newborns + packages + signing + care + notifications + settlement:
+    for blueprint in registry + registry_admin + registry_insurance + registry_newborns + packages + signing + signing_documents + care + notifications + settlement:
         api.register_blueprint(blueprint)
 
 

@@ -112,6 +112,8 @@ SCOPED_ENDPOINTS = {
     ("PATCH", "/api/v1/admin/api-clients/<int:client_id>"): ({"client_id": "client"}, {"name": "医保系统"}),
     ("POST", "/api/v1/admin/api-clients/<int:client_id>/secret"): ({"client_id": "client"}, None),
     ("GET", "/api/v1/imports/<int:import_id>"): ({"import_id": "import"}, None),
+    ("GET", "/api/v1/agreements/<int:agreement_id>/document.pdf"): ({"agreement_id": "agreement"}, None),
+    ("GET", "/api/v1/agreements/<int:agreement_id>/document.html"): ({"agreement_id": "agreement"}, None),
     ("POST", "/api/v1/residents/<int:resident_id>/newborns"): ({"resident_id": "mother"}, {"sex": "F", "birth_date": "2026-03-10"}),
     ("PUT", "/api/v1/residents/<int:resident_id>/id-number"): ({"resident_id": "resident"}, {"id_number": "430523195005010000"}),
     ("GET", "/api/v1/imports/<int:import_id>/report.csv"): ({"import_id": "import"}, None),
