@@ -39,9 +39,9 @@ class Newborns(MethodView):
 
 @newborns_blp.route("/<int:resident_id>/id-number")
 class IdNumber(MethodView):
-    @requires(Role.RESIDENT, *STAFF)
+    @requires(*STAFF)
     @newborns_blp.arguments(IdNumberSchema)
     @newborns_blp.response(200, ResidentSchema)
     def put(self, body, resident_id):
-        """Add the ID number issued to a person registered without one (the same person, no duplicate)"""
+        """Add the ID number issued to a person registered without one, seen on site (the same person, no duplicate)"""
         return newborns.add_id_number(current_actor(), resident_id=resident_id, **body)

@@ -47,7 +47,11 @@ def register_newborn(actor: Actor, *, guardian_id: int, sex: Sex, birth_date: da
 
 
 def add_id_number(actor: Actor, *, resident_id: int, id_number: str) -> Resident:
-    """Add the ID number issued to a person registered without one; the same person, never a duplicate."""
+    """Add the ID number issued to a person registered without one; the same person, never a duplicate.
+
+    Staff only, from the household register or birth certificate seen on site: a number typed in by anyone
+    would let them claim a real child's identity (POLICY.md rule 10: knowing a number proves nothing).
+    """
     resident = access.get_resident(actor, resident_id)
     try:
         parsed = parse_id_number(id_number, today=clock.today())

@@ -7,7 +7,7 @@ from datetime import date
 
 from core import db as core_db
 from registry.idcard import check_character
-from registry.models import Resident, Sex
+from registry.models import Resident, Sex, StaffRole
 from tests import factories as f
 from tests.county_helpers import count
 
@@ -15,6 +15,10 @@ from tests.county_helpers import count
 def _newborn(client, mother, **body):
     return client.post(f"/api/v1/residents/{mother.id}/newborns", headers=f.as_resident(mother),
                        json={"sex": "M", "birth_date": "2026-03-12", **body})
+
+
+def _staff(centres):
+    return f.as_staff(f.staff(role=StaffRole.DOCTOR, centre=centres["home"]))
 
 
 def _number(birth: date, sex: Sex) -> str:
@@ -47,27 +51,46 @@ def test_a_birth_date_more_than_a_year_ago_is_refused_and_nothing_is_written(cli
     assert count(Resident) == before
 
 
-def test_the_issued_id_number_is_added_to_the_same_person(client, alice):
+def test_the_issued_id_number_is_added_to_the_same_person_by_the_centres_staff(client, alice, centres, settings):
     child = _newborn(client, alice).get_json()
+    client.post("/api/v1/agreements", headers=f.as_resident(alice), json={  # the child is the centre's through signing
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION,
+        "resident_ids": [child["id"]]})
     number = _number(date(2026, 3, 12), Sex.MALE)
-    response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=f.as_resident(alice), json={"id_number": number})
+    response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=_staff(centres), json={"id_number": number})
     assert response.status_code == 200, response.get_json()
     assert core_db.session.get(Resident, child["id"]).id_number == number
     assert count(Resident, Resident.id_number_hash.is_not(None), Resident.name.like("李爱丽之%")) == 1
 
 
-def test_an_id_number_whose_birth_date_differs_is_refused_and_nothing_is_written(client, alice):
+def test_a_resident_cannot_type_in_an_id_number_and_nothing_is_written(client, alice):
     child = _newborn(client, alice).get_json()
     response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=f.as_resident(alice),
+                          json={"id_number": _number(date(2026, 3, 12), Sex.MALE)})
+    assert response.status_code == 403
+    assert core_db.session.get(Resident, child["id"]).id_number is None
+
+
+def _signed_child(client, alice, centres, settings):
+    child = _newborn(client, alice).get_json()
+    client.post("/api/v1/agreements", headers=f.as_resident(alice), json={
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION,
+        "resident_ids": [child["id"]]})
+    return child
+
+
+def test_an_id_number_whose_birth_date_differs_is_refused_and_nothing_is_written(client, alice, centres, settings):
+    child = _signed_child(client, alice, centres, settings)
+    response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=_staff(centres),
                           json={"id_number": _number(date(2026, 3, 11), Sex.MALE)})
     assert response.status_code == 422
     assert core_db.session.get(Resident, child["id"]).id_number is None
 
 
-def test_an_id_number_another_resident_holds_is_409_not_a_duplicate(client, alice):
-    child = _newborn(client, alice).get_json()
+def test_an_id_number_another_resident_holds_is_409_not_a_duplicate(client, alice, centres, settings):
+    child = _signed_child(client, alice, centres, settings)
     holder = f.resident(born=date(2026, 3, 12), sex=Sex.MALE)
-    response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=f.as_resident(alice),
+    response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=_staff(centres),
                           json={"id_number": holder.id_number})
     assert response.status_code == 409
     assert core_db.session.get(Resident, child["id"]).id_number is None

@@ -57,35 +57,45 @@ def test_unknown_capitation_rule_is_refused_naming_the_field_and_nothing_is_writ
 
 
 def test_missing_share_of_the_rule_is_refused_naming_the_field(client):
+    before = count(PolicyProfileVersion)
     response = _load(client, _with(rule="reserve", fee_fen_per_year=4000))
     assert response.status_code == 422
     assert "profile.settlement.reserve_share" in response.get_json()["errors"]["json"]
+    assert count(PolicyProfileVersion) == before
 
 
 def test_misspelt_parameter_is_refused_as_an_unknown_field(client):
+    before = count(PolicyProfileVersion)
     response = _load(client, _with(rule="prepay", fee_fen_per_year=8500, pay_share="0.90", pay_shares="0.9"))
     assert response.status_code == 422
     assert response.get_json()["errors"]["json"]["profile.settlement.pay_shares"] == ["Unknown field."]
+    assert count(PolicyProfileVersion) == before
 
 
 def test_share_of_another_rule_is_refused(client):
+    before = count(PolicyProfileVersion)
     response = _load(client, _with(rule="prepay", fee_fen_per_year=8500, pay_share="0.90", reserve_share="0.2"))
     assert response.status_code == 422
     assert "profile.settlement.reserve_share" in response.get_json()["errors"]["json"]
+    assert count(PolicyProfileVersion) == before
 
 
 def test_share_above_one_and_fee_not_a_number_are_both_named(client):
+    before = count(PolicyProfileVersion)
     response = _load(client, _with(rule="prepay", fee_fen_per_year="85", pay_share="1.5"))
     assert response.status_code == 422
     assert {"profile.settlement.pay_share", "profile.settlement.fee_fen_per_year"} <= set(response.get_json()["errors"]["json"])
+    assert count(PolicyProfileVersion) == before
 
 
 def test_overlapping_age_groups_are_refused_as_they_would_count_a_person_twice(client):
     groups = [{"group": "0-6", "max_age": 6, "fee_fen_per_year": 9000}, {"group": "5-10", "min_age": 5, "max_age": 10,
                                                                           "fee_fen_per_year": 7000}]
+    before = count(PolicyProfileVersion)
     response = _load(client, _with(rule="prepay", fee_fen_per_year=6000, pay_share="1", age_groups=groups))
     assert response.status_code == 422
     assert "profile.settlement.age_groups.1" in response.get_json()["errors"]["json"]
+    assert count(PolicyProfileVersion) == before
 
 
 def test_a_float_share_is_kept_as_exact_decimal_text():
