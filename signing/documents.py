@@ -24,8 +24,9 @@ from packages import catalogue
 from packages.models import PackageDef
 from packages.service import _prices
 from registry.models import Centre, MemberRole, Staff, StaffRole, Team, TeamMember, Window
+from registry.service import profile_for
 from signing.access import get_agreement
-from signing.models import Agreement, AgreementPackage, Consent
+from signing.models import Agreement, AgreementPackage, AgreementStatus, Consent
 
 TITLE = "家庭医生签约服务协议"
 # Rights and duties of both sides [000 §二, 002 §(三)]; a new text is a new version here and in the config.
@@ -110,6 +111,10 @@ def sheet(actor: Actor, agreement_id: int) -> Sheet:
                  team, _doctors(team, agreement.signed_by), [tuple(row) for row in packages], consent)
 
 
+STATUS = {AgreementStatus.PENDING: "待生效", AgreementStatus.ACTIVE: "有效", AgreementStatus.CHANGE_PENDING: "已申请下周期变更机构",
+          AgreementStatus.TERMINATED: "已解约", AgreementStatus.EXPIRED: "已到期"}
+
+
 def _yuan(fen: int | None) -> str:
     return "免费" if not fen else f"{fen / 100:.2f} 元"
 
@@ -128,14 +133,15 @@ def sections(s: Sheet) -> list[tuple[str, list[str]]]:
     if s.window is not None:
         parties.append(f"服务站点（村卫生室）：{s.window.name}")
     team = [f"家庭医生团队：{s.team.name if s.team else '—'}", f"签约家庭医生：{'、'.join(s.doctors) or '—'}"]
+    renews = "期满未变更的自动续约" if profile_for(a.region_code).auto_renew else "期满需重新签约"
     term = [f"签约周期：{a.cycle} 年度，{a.start_date.isoformat()} 至 {a.end_date.isoformat()}",
-            f"签约期限：{a.term_years} 年（至 {a.term_end_date.isoformat()}），期满未变更的自动续约",
-            f"协议编号：{a.id}　状态：{a.status.value}"]
+            f"签约期限：{a.term_years} 年（至 {a.term_end_date.isoformat()}），{renews}",
+            f"协议编号：{a.id}　状态：{STATUS[a.status]}"]
     packages = []
     for held, package in s.packages:
         ended = f"（{held.dropped_on.isoformat()} 终止）" if held.dropped_on else ""
         packages.append(f"{package.title}：{_yuan(held.price_fen)}{ended}")
-        packages += [f"　· {item.title}" for item in package.items]
+        packages += [f"　{number}. {item.title}" for number, item in enumerate(package.items, start=1)]
     consent = [f"知情同意书版本：{s.consent.text_version if s.consent else '—'}",
                f"同意时间：{_when(s.consent.consented_at if s.consent else None)}"]
     return [("签约双方", parties), ("家庭医生团队", team), ("签约期限", term), ("服务包与服务内容", packages),
