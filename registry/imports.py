@@ -2,7 +2,8 @@
 
 What such exports look like: UTF-8 with or without a BOM, or GBK/GB18030; Chinese column headers
 (姓名, 身份证号, 性别, 出生日期, 联系电话, 户号, 参保类型, 参保地, 村卫生室) or English ones; old 15-digit
-ID numbers beside 18-digit ones; many more columns than we need (ignored).
+ID numbers beside 18-digit ones; many more columns than we need (ignored). Chronic conditions
+(慢病, with 确诊日期) are recorded too, so follow-up programmes start as they do for one recorded by hand.
 
 Each row is checked with the API's rules (registry.idcard, the schemas' name and phone rules); a bad
 row is refused whole and reported (row, column, why) — never half-written. A resident already
@@ -31,10 +32,13 @@ from sqlalchemy import insert, select, update
 from core import audit, clock, crypto, db
 from core.auth import Actor
 from core.errors import Invalid, NotFound
+from registry import events
 from registry.admin import administered_centre
 from registry.idcard import InvalidIdNumber, check_character, parse_id_number
 from registry.models import (
     Centre,
+    Condition,
+    ConditionKind,
     Household,
     Import,
     ImportProblem,
@@ -61,7 +65,15 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "insurance_scheme": ("insurance_scheme", "参保类型", "险种类型"),
     "insurance_region": ("insurance_region", "insurance_region_code", "参保地", "参保地编码"),
     "window": ("window", "村卫生室", "村卫生室编码"),
+    "conditions": ("conditions", "慢病", "疾病", "慢病类型"),
+    "diagnosed_on": ("diagnosed_on", "确诊日期"),
 }
+# What county systems call the conditions that start follow-up programmes (POLICY.md signing rule 8).
+CONDITIONS = {"高血压": ConditionKind.HYPERTENSION, "糖尿病": ConditionKind.DIABETES, "2型糖尿病": ConditionKind.DIABETES,
+              "慢阻肺": ConditionKind.COPD, "慢性阻塞性肺疾病": ConditionKind.COPD, "结核病": ConditionKind.TB,
+              "肺结核": ConditionKind.TB, "严重精神障碍": ConditionKind.SEVERE_MENTAL, "肿瘤": ConditionKind.TUMOUR,
+              "脑卒中": ConditionKind.STROKE, **{kind.value: kind for kind in ConditionKind}}
+_LIST = re.compile(r"[;；,，、/\s]+")
 REQUIRED = ("name", "id_number")
 SEXES = {"男": Sex.MALE, "女": Sex.FEMALE, "m": Sex.MALE, "f": Sex.FEMALE, "male": Sex.MALE, "female": Sex.FEMALE,
          "1": Sex.MALE, "2": Sex.FEMALE}  # GB/T 2261.1: 1 male, 2 female
@@ -241,6 +253,7 @@ def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, lis
     household = _text(values.get("household"))
     if len(household) > 40:
         problems.append(("household", "A household number has at most 40 characters."))
+    conditions, diagnosed_on = _conditions(values, parsed, place.today, problems)
     if problems:
         return None, problems
     fields.update(
@@ -250,8 +263,30 @@ def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, lis
         insurance_region_code=region_code, home_window_id=place.windows.get(window),
         registered_by_centre_id=place.centre.id,
         household_ref=f"{place.centre.region_code}:{household}" if household else None,
+        conditions=conditions, diagnosed_on=diagnosed_on,
     )
     return fields, []
+
+
+def _conditions(values: dict, parsed, today: date, problems: list) -> tuple[list[ConditionKind], date | None]:
+    """The chronic conditions a row lists, with the diagnosis date they need (as recording one by hand does)."""
+    names = [name for name in _LIST.split(_text(values.get("conditions"))) if name]
+    kinds = [CONDITIONS.get(name.lower()) for name in names]
+    if None in kinds:
+        problems.append(("conditions", f"Not a condition: {names[kinds.index(None)]} (高血压, 糖尿病, 慢阻肺, 肺结核, "
+                                       "严重精神障碍, 肿瘤, 脑卒中)."))
+        return [], None
+    if not kinds:
+        return [], None
+    try:
+        diagnosed_on = _date(values.get("diagnosed_on")) if _text(values.get("diagnosed_on")) else None
+    except ValueError:
+        diagnosed_on = None
+    if diagnosed_on is None:
+        problems.append(("diagnosed_on", "A condition needs its diagnosis date, written YYYY-MM-DD."))
+    elif parsed and not parsed.birth_date <= diagnosed_on <= today:
+        problems.append(("diagnosed_on", "The diagnosis date lies between birth and today."))
+    return list(dict.fromkeys(kinds)), diagnosed_on
 
 
 # Batches -------------------------------------------------------------------------------------------
@@ -291,6 +326,7 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
             tally.refused += 1
         else:
             fresh.append((number, fields))
+    diagnoses = {fields["id_number_hash"]: (fields.pop("conditions"), fields.pop("diagnosed_on")) for _, fields in fresh}
     known = dict(db.session.execute(select(Resident.id_number_hash, Resident.name).where(
         Resident.id_number_hash.in_([fields["id_number_hash"] for _, fields in fresh]))).all()) if fresh else {}
     rows = []
@@ -305,6 +341,7 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
             problems.append(dict(import_id=job.id, row=number, column=source.headers["name"],
                                  why="The name does not match the record held for this ID number."))
             tally.refused += 1
+            diagnoses.pop(fields["id_number_hash"])
     if rows:
         now = clock.now()
         household_ids = _households([row.pop("household_ref") for row in rows])
@@ -312,10 +349,24 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
         db.session.execute(Resident.__table__.insert(), [dict(row, household_id=household_id, created_at=now, updated_at=now)
                                                          for row, household_id in zip(rows, household_ids, strict=True)])
         tally.created += len(rows)
+    _record_conditions({key: value for key, value in diagnoses.items() if value[0]}, job.started_by, place.today)
     if problems:
         db.session.execute(ImportProblem.__table__.insert(), problems)
     job.rows_done += len(batch)
     job.created, job.unchanged, job.refused = tally.created, tally.unchanged, tally.refused
+
+
+def _record_conditions(diagnoses: dict[str, tuple[list[ConditionKind], date]], recorded_by: str, today: date) -> None:
+    """Record the conditions the rows list that the residents do not have yet; their plans follow (registry.events)."""
+    if not diagnoses:
+        return
+    ids = dict(db.session.execute(select(Resident.id_number_hash, Resident.id).where(Resident.id_number_hash.in_(diagnoses))).all())
+    held = set(db.session.execute(select(Condition.resident_id, Condition.kind).where(Condition.resident_id.in_(ids.values()))).all())
+    rows = [dict(resident_id=ids[key], kind=kind, diagnosed_on=diagnosed_on, recorded_on=today, recorded_by=recorded_by)
+            for key, (kinds, diagnosed_on) in diagnoses.items() for kind in kinds if (ids[key], kind) not in held]
+    if rows:
+        db.session.execute(Condition.__table__.insert(), rows)
+        events.health_facts_changed.send(None, resident_ids=sorted({row["resident_id"] for row in rows}))
 
 
 def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None = None) -> Import:

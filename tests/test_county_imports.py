@@ -14,7 +14,7 @@ import pytest
 from core import db as core_db
 from registry import imports
 from registry.idcard import check_character
-from registry.models import Household, Import, ImportStatus, Resident, StaffRole
+from registry.models import Condition, Household, Import, ImportStatus, Resident, StaffRole
 from tests import factories as f
 from tests.county_helpers import as_admin, count
 
@@ -178,3 +178,34 @@ def test_a_large_file_runs_in_the_background_and_reports_progress(app, committed
 @pytest.mark.parametrize("raw,sex", [("男", "M"), ("2", "F"), ("female", "F")])
 def test_sex_is_read_in_the_ways_exports_write_it(raw, sex):
     assert imports.SEXES[raw.lower()].value == sex
+
+
+def test_chronic_conditions_are_recorded_once_with_their_diagnosis_date(client, centres):
+    number = _id(date(1950, 1, 1), "M")
+    content = _csv([["赵六", number, "高血压、2型糖尿病", "2020-05-01"]], header=["姓名", "身份证号", "慢病", "确诊日期"])
+    assert _upload(client, centres["home"], content).get_json()["created"] == 1
+    person = core_db.session.query(Resident).filter(Resident.name == "赵六").one()
+    kinds = {c.kind.value for c in core_db.session.query(Condition).filter(Condition.resident_id == person.id)}
+    assert kinds == {"hypertension", "diabetes"}
+    assert _upload(client, centres["home"], content).get_json()["unchanged"] == 1
+    assert count(Condition, Condition.resident_id == person.id) == 2
+
+
+def test_a_condition_without_its_diagnosis_date_refuses_the_row_whole(client, centres):
+    before = (count(Resident), count(Condition))
+    content = _csv([["钱七", _id(date(1950, 1, 1)), "高血压", ""], ["孙八", _id(date(1951, 1, 1)), "感冒", "2020-01-01"]],
+                   header=["姓名", "身份证号", "慢病", "确诊日期"])
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["created"], body["refused"]) == (0, 2)
+    assert (count(Resident), count(Condition)) == before
+
+
+def test_a_signed_residents_imported_condition_starts_their_follow_ups(client, alice, centres, settings):
+    signed = client.post("/api/v1/agreements", headers=f.as_resident(alice), json={
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION})
+    assert signed.status_code == 201
+    before = len(client.get("/api/v1/me/visits", headers=f.as_resident(alice)).get_json()["visits"])
+    content = _csv([[alice.name, alice.id_number, "高血压", "2025-06-01"]], header=["姓名", "身份证号", "慢病", "确诊日期"])
+    assert _upload(client, centres["home"], content).get_json()["unchanged"] == 1
+    after = client.get("/api/v1/me/visits", headers=f.as_resident(alice)).get_json()["visits"]
+    assert len(after) > before and any(v["programme"].startswith("hypertension") for v in after)
