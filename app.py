@@ -107,11 +107,15 @@ def _register_blueprints(api: Api) -> None:
     from care.routes import blueprints as care
     from notifications.routes import blueprints as notifications
     from packages.routes import blueprints as packages
+    from registry.admin_routes import blueprints as registry_admin
+    from registry.insurance_routes import blueprints as registry_insurance
+    from registry.newborn_routes import blueprints as registry_newborns
     from registry.routes import blueprints as registry
     from settlement.routes import blueprints as settlement
+    from signing.document_routes import blueprints as signing_documents
     from signing.routes import blueprints as signing
 
-    for blueprint in registry + packages + signing + care + notifications + settlement:
+    for blueprint in registry + registry_admin + registry_insurance + registry_newborns + packages + signing + signing_documents + care + notifications + settlement:
         api.register_blueprint(blueprint)
 
 
@@ -120,21 +124,22 @@ def _register_cli(app: Flask) -> None:
     from core.cli import db_cli
     from core.scheduler import scheduler_cli
     from notifications.cli import notifications_cli
-    from registry.cli import demo_cli
+    from registry.cli import demo_cli, registry_cli
     from settlement.cli import settlement_cli
     from signing.cli import signing_cli
 
-    for group in (db_cli, demo_cli, signing_cli, care_cli, scheduler_cli, notifications_cli, settlement_cli):
+    for group in (db_cli, demo_cli, registry_cli, signing_cli, care_cli, scheduler_cli, notifications_cli, settlement_cli):
         app.cli.add_command(group)
 
 
 def scheduled_jobs() -> list:
     """Every domain's jobs.py JOBS, in the order they are listed here."""
     from notifications.jobs import JOBS as notifications
+    from registry.jobs import JOBS as registry
     from settlement.jobs import JOBS as settlement
     from signing.jobs import JOBS as signing
 
-    return [*signing, *notifications, *settlement]
+    return [*registry, *signing, *notifications, *settlement]
 
 
 def _connect_events() -> None:

@@ -7,7 +7,7 @@ so at least the 180 days the security rules ask for. Never put an ID number or a
 
 from __future__ import annotations
 
-from flask import g, has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 
 from core import db
 from core.models import AuditEvent
@@ -17,7 +17,8 @@ ANONYMOUS = "anonymous"
 
 def record(action: str, target_type: str, target_id=None, outcome: str = "ok", **detail) -> AuditEvent:
     """Write one event for the calling actor and client address, committed at once."""
-    actor = getattr(g, "actor", None) if has_request_context() else None
+    # g lives in the app context: a CLI command that names its operator (g.actor) is recorded as them.
+    actor = getattr(g, "actor", None) if has_app_context() else None
     event = AuditEvent(
         actor=actor.subject if actor else ANONYMOUS,
         action=action,

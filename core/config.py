@@ -104,7 +104,8 @@ def _days(name: str, default: str) -> tuple[int, ...] | Unreadable:
 # When the scheduler's jobs run (APScheduler cron fields, Asia/Shanghai); SCHEDULES overrides per job id.
 DEFAULT_SCHEDULES = (
     "reminders=hour=8 minute=0;overdue=hour=7 minute=30;lectures=hour=9 minute=0;"
-    "roll_over=day=1 hour=0 minute=30;dispatch=second=*/20;settlement_snapshot=day=1 hour=0 minute=0"
+    "roll_over=day=1 hour=0 minute=30;dispatch=second=*/20;settlement_snapshot=day=1 hour=0 minute=0;"
+    "profiles=hour=0 minute=0;insurance_facts=hour=0 minute=0"
 )
 
 

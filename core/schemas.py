@@ -48,6 +48,17 @@ class Decimal(fields.Decimal):
         return super()._validated(value)
 
 
+class Float(fields.Float):
+    """A coordinate or measure; written as a string it is ASCII digits and one point after NFKC."""
+
+    def _validated(self, value):
+        if isinstance(value, str):
+            value = nfkc(value)
+            if not _ASCII_DECIMAL.fullmatch(value):
+                raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 class Digits(fields.String):
     """A code written in digits (a region code, a phone number, a month): NFKC, then an ASCII pattern.
 

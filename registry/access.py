@@ -45,7 +45,8 @@ def check_centre(actor: Actor, centre_id: int) -> None:
 
 
 def check_region(actor: Actor, region_code: str) -> None:
-    if actor.role is Role.BUREAU and region_code not in region_and_descendants(actor.region_code or ""):
+    """Bureau users and systems, and county administrators, act within their region and the regions below it."""
+    if actor.role in (Role.BUREAU, Role.ADMIN) and region_code not in region_and_descendants(actor.region_code or ""):
         raise Forbidden("You see only your own pooling region.")
 
 

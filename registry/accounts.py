@@ -61,6 +61,8 @@ def staff_login(*, username: str, password: str) -> dict:
         lockout.record_failure(username)
         raise Unauthorized("Wrong username or password.")
     lockout.record_success(username)
+    if staff.must_change_password:  # set by an administrator: the first login replaces the one-time password
+        raise Forbidden("Set a new password first: POST /api/v1/auth/password.", reason="password_change_required")
     actor = Actor(
         role=staff.role,
         subject=f"staff:{staff.id}",

@@ -33,6 +33,7 @@ LOGINS = {
     "centre_admin": ("admin.tdk", "demo-admin-2025"),
     "bureau_user": ("bureau.shaoyang", "demo-bureau-2025"),
     "bureau_client": ("shaoyang-county-bureau", "demo-client-secret-2025"),
+    "county_admin": ("admin.shaoyang", "demo-county-2025"),
 }
 
 
@@ -55,6 +56,7 @@ def load() -> bool:
             "doctor": dict(name="李医生", role=Role.DOCTOR, centre_id=first.id, team_id=first.teams[0].id),
             "centre_admin": dict(name="塘渡口管理员", role=Role.CENTRE_ADMIN, centre_id=first.id),
             "bureau_user": dict(name="邵阳县医保局", role=Role.BUREAU, region_code="430523"),
+            "county_admin": dict(name="邵阳县卫健局管理员", role=Role.ADMIN, region_code="430523"),
         }
         for login, fields in staff.items():
             username, password = LOGINS[login]

@@ -35,6 +35,31 @@ class PolicyProfile(Base):
     requires_village_clinic: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     # Capitation rule and its parameters (the settlement side reads them).
     settlement: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The PolicyProfileVersion these values come from: the one in force today (registry.profiles).
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class PolicyProfileVersion(Base):
+    """One loaded version of a profile, in force from `effective_from`; never changed once loaded, so a frozen
+    month can always be settled under the version it was computed with (registry.profiles)."""
+
+    __tablename__ = "policy_profile_versions"
+    __table_args__ = (UniqueConstraint("code", "version"),
+                      Index("ix_policy_profile_versions_effective", "code", "effective_from"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(ForeignKey("policy_profiles.code"))
+    version: Mapped[int]
+    effective_from: Mapped[date]
+    # The canonical profile JSON (registry.profiles.Profile.as_json), validated when it was loaded.
+    body: Mapped[dict] = mapped_column(JSON)
+    source: Mapped[str | None] = mapped_column(String(200))
+    loaded_by: Mapped[str] = mapped_column(String(120))
+    loaded_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    @property
+    def settlement(self) -> dict:
+        return self.body["settlement"]
 
 
 class Region(Base):
@@ -61,6 +86,11 @@ class Centre(Base):
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
     # POLICY.md signing rule 7: institutions at second-level-hospital standard do not take part.
     takes_part: Mapped[bool] = mapped_column(default=True)
+    address: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    opening_hours: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
 
     region: Mapped[Region] = relationship()
     windows: Mapped[list[Window]] = relationship(back_populates="centre", order_by="Window.id")
@@ -93,6 +123,32 @@ class Team(Base):
     centre: Mapped[Centre] = relationship(back_populates="teams")
 
 
+class MemberRole(str, enum.Enum):
+    """Who a family-doctor team holds (POLICY.md glossary)."""
+
+    DOCTOR = "doctor"
+    NURSE = "nurse"
+    PUBLIC_HEALTH = "public_health"
+    VILLAGE_DOCTOR = "village_doctor"
+
+
+class TeamMember(Base):
+    """A member of a family-doctor team, as the resident sees them; `staff_id` is their login, if any."""
+
+    __tablename__ = "team_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
+    role: Mapped[MemberRole] = mapped_column(enum_column(MemberRole))
+    name: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str | None] = mapped_column(String(60))  # 职称, e.g. 主治医师
+    speciality: Mapped[str | None] = mapped_column(String(120))
+    photo_url: Mapped[str | None] = mapped_column(String(500))
+    contact: Mapped[str | None] = mapped_column(String(60))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
 class Staff(Base):
     """A person who logs in with a password: doctor, centre admin, bureau user, administrator."""
 
@@ -107,6 +163,8 @@ class Staff(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Set by an administrator who creates the account or resets its password: the first login sets a new one.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
 
     @validates("role")
     def _staff_role(self, _key, role: Role) -> Role:
@@ -135,6 +193,8 @@ class Household(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # The household number (户号) of the county system an import came from, as "<region>:<number>".
+    external_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     members: Mapped[list[Resident]] = relationship(back_populates="household", order_by="Resident.id")
 
@@ -171,8 +231,9 @@ class Resident(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
-    id_number: Mapped[str] = mapped_column(Encrypted("residents.id_number"))
-    id_number_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Null until a newborn's number is issued (registry.newborns); unique among those that have one.
+    id_number: Mapped[str | None] = mapped_column(Encrypted("residents.id_number"))
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     phone: Mapped[str | None] = mapped_column(Encrypted("residents.phone"))
     phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     birth_date: Mapped[date]
@@ -313,3 +374,59 @@ class PopulationTag(Base):
     tag: Mapped[RecordedTag] = mapped_column(enum_column(RecordedTag), primary_key=True)
     recorded_on: Mapped[date]
     recorded_by: Mapped[str] = mapped_column(String(120))
+
+
+class ImportStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Import(Base):
+    """A bulk import of residents and households from a county system's export, and its progress."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    status: Mapped[ImportStatus] = mapped_column(enum_column(ImportStatus), default=ImportStatus.QUEUED)
+    total_rows: Mapped[int] = mapped_column(default=0)
+    rows_done: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    refused: Mapped[int] = mapped_column(default=0)
+    failure: Mapped[str | None] = mapped_column(String(500))
+    started_by: Mapped[str] = mapped_column(String(120))
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None]
+
+
+class ImportProblem(Base):
+    """Why one row of an import was refused (nothing of that row was written)."""
+
+    __tablename__ = "import_problems"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"), index=True)
+    row: Mapped[int]
+    column: Mapped[str] = mapped_column(String(40))
+    why: Mapped[str] = mapped_column(String(300))
+
+
+class InsuranceFact(Base):
+    """What the bureau reported of a person's insurance, in force from `valid_from` to `valid_to` (inclusive;
+    null: open). The resident's scheme and insurance region are the fact in force today (registry.insurance)."""
+
+    __tablename__ = "insurance_facts"
+    __table_args__ = (UniqueConstraint("resident_id", "valid_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    scheme: Mapped[InsuranceScheme] = mapped_column(enum_column(InsuranceScheme))
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    valid_from: Mapped[date] = mapped_column(index=True)
+    valid_to: Mapped[date | None] = mapped_column(index=True)
+    reported_by: Mapped[str] = mapped_column(String(120))
+    reported_at: Mapped[datetime] = mapped_column(default=clock.now)

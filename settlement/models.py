@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
 from core.db import Base, enum_column
+from registry.models import PolicyProfileVersion
 
 
 class Snapshot(Base):
@@ -24,8 +25,12 @@ class Snapshot(Base):
     as_of: Mapped[date]
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # The profile version the month is settled under (null: frozen before profiles had versions, i.e. the first).
+    profile_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("policy_profile_versions.id", name="fk_settlement_snapshots_profile_version"))
 
     lines: Mapped[list[SnapshotLine]] = relationship(order_by="SnapshotLine.id")
+    profile_version: Mapped[PolicyProfileVersion | None] = relationship()
 
 
 class LineKind(str, enum.Enum):

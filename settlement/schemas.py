@@ -129,7 +129,7 @@ class RosterEntrySchema(AgreementSchema):
     """One signed person with their agreement. The ID number and birth date are in full for the bureau only."""
 
     name = fields.String(required=True)
-    id_number = fields.String(required=True, metadata={"description": "masked for staff"})
+    id_number = fields.String(required=True, allow_none=True, metadata={"description": "masked for staff; null for a newborn whose number is not issued yet"})
     sex = fields.Enum(Sex, by_value=True, required=True)
     birth_date = fields.Date(allow_none=True, metadata={"description": "bureau only: beside a mask it rebuilds the number"})
     birth_year = fields.Integer(required=True)

@@ -21,8 +21,9 @@ from core import audit, clock, db
 from core.auth import Actor
 from core.calendar import add_months
 from core.errors import Invalid, NotFound
+from registry import profiles
 from registry.access import check_region
-from registry.models import Centre, InsuranceScheme, PolicyProfile, Region, Resident, Team, Window
+from registry.models import Centre, InsuranceScheme, Region, Resident, Team, Window
 from registry.populations import aged, key_population_sql
 from registry.service import pooling_region, region_and_descendants
 from settlement.models import ActualCost, ActualCostFiling, LineKind, Snapshot, SnapshotLine
@@ -134,8 +135,18 @@ def content_hash(snapshot: Snapshot) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
 
 
-def _age_groups(profile: PolicyProfile) -> list[dict]:
-    return list(profile.settlement.get("age_groups", []))
+def rules_of(snapshot: Snapshot) -> dict:
+    """The capitation rules a snapshot is settled under: the profile version it was frozen with, so a later
+    version never reprices a frozen month (registry.profiles)."""
+    if snapshot.profile_version is not None:
+        return snapshot.profile_version.settlement
+    region = db.session.get(Region, snapshot.region_code)
+    first = profiles.version_on(region.profile_code, date.min)
+    return first.settlement if first is not None else region.profile.settlement
+
+
+def _age_groups(settlement: dict) -> list[dict]:
+    return list(settlement.get("age_groups", []))
 
 
 def _recorded(region_code: str, months: list[str]) -> dict[tuple[str, int], dict[str, int]]:
@@ -164,7 +175,7 @@ def _adjustments(region: Region, codes: list[str], as_of: date) -> list[Snapshot
     lines = []
     for snapshot in earlier:
         for (centre_id,), figures in sorted(tally(snapshot.as_of, codes, by=(Agreement.centre_id,),
-                                                  age_groups=_age_groups(region.profile))):
+                                                  age_groups=_age_groups(rules_of(snapshot)))):
             was = recorded.pop((snapshot.month, centre_id), {})
             delta = {name: figures.get(name, 0) - was.get(name, 0) for name in figures.keys() | was.keys()}
             lines += _adjustment_line(centre_id, snapshot.month, delta)
@@ -190,8 +201,11 @@ def freeze(region: Region, month: str) -> Snapshot | None:
             if db.session.scalar(select(Snapshot.id).where(Snapshot.region_code == region.code, Snapshot.month == month)):
                 return None
             codes = region_and_descendants(region.code)
-            counts = sorted(tally(as_of, codes, by=(Agreement.centre_id,), age_groups=_age_groups(region.profile)))
-            snapshot = Snapshot(region_code=region.code, month=month, as_of=as_of, content_hash="")
+            version = profiles.version_on(region.profile_code, as_of)
+            settlement = version.settlement if version is not None else region.profile.settlement
+            counts = sorted(tally(as_of, codes, by=(Agreement.centre_id,), age_groups=_age_groups(settlement)))
+            snapshot = Snapshot(region_code=region.code, month=month, as_of=as_of, content_hash="",
+                                profile_version=version)
             snapshot.lines = [SnapshotLine(centre_id=centre_id, kind=LineKind.COUNT, figures=figures)
                               for (centre_id,), figures in counts] + _adjustments(region, codes, as_of)
             snapshot.content_hash = content_hash(snapshot)
@@ -283,7 +297,7 @@ def _centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
 
 def _owed(snapshot: Snapshot, actual_costs: dict[int, int]) -> list[dict]:
     """Each centre's capitation for the snapshot's month under its pooling region's rule."""
-    settlement = db.session.get(Region, snapshot.region_code).profile.settlement
+    settlement = rules_of(snapshot)
     rule = RULES[settlement["rule"]]
     rows = []
     for centre_id, figures in sorted(_centre_figures(snapshot).items()):

@@ -11,9 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from core import db as core_db
 from core.auth import Actor, Role
+from registry.models import ApiClient, Import, MemberRole, TeamMember
 from settlement import service as settlement
 from tests import factories as f
+from tests.county_helpers import as_admin
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 PUBLIC = "public"
@@ -96,6 +99,25 @@ SCOPED_ENDPOINTS = {
         {"month": "month"}, {"region": "region", "costs": [{"centre_id": 1, "cost_fen": 1000}]}),
     ("POST", "/api/v1/centres/<int:centre_id>/lectures"): (
         {"centre_id": "centre"}, {"title": "高血压健康讲座", "place": "卫生院会议室", "starts_at": "2026-04-01T09:00:00+08:00"}),
+    # Administration (registry/admin_routes.py): county administrators of the region, the centre's administrator.
+    ("PATCH", "/api/v1/admin/regions/<code>"): ({"code": "region"}, {"name": "邵阳县"}),
+    ("PATCH", "/api/v1/admin/centres/<int:centre_id>"): ({"centre_id": "centre"}, {"phone": "0739-1234567"}),
+    ("POST", "/api/v1/admin/centres/<int:centre_id>/windows"): ({"centre_id": "centre"}, {"code": "NEW-1", "name": "新村卫生室"}),
+    ("POST", "/api/v1/admin/centres/<int:centre_id>/teams"): ({"centre_id": "centre"}, {"name": "新团队"}),
+    ("PATCH", "/api/v1/admin/windows/<int:window_id>"): ({"window_id": "window"}, {"name": "新村卫生室"}),
+    ("PATCH", "/api/v1/admin/teams/<int:team_id>"): ({"team_id": "team"}, {"name": "新团队"}),
+    ("GET", "/api/v1/admin/teams/<int:team_id>/members"): ({"team_id": "team"}, None),
+    ("POST", "/api/v1/admin/teams/<int:team_id>/members"): ({"team_id": "team"}, {"role": "nurse", "name": "护士"}),
+    ("PATCH", "/api/v1/admin/team-members/<int:member_id>"): ({"member_id": "member"}, {"title": "主管护师"}),
+    ("PATCH", "/api/v1/admin/staff/<int:staff_id>"): ({"staff_id": "staff"}, {"name": "李医生"}),
+    ("PATCH", "/api/v1/admin/api-clients/<int:client_id>"): ({"client_id": "client"}, {"name": "医保系统"}),
+    ("POST", "/api/v1/admin/api-clients/<int:client_id>/secret"): ({"client_id": "client"}, None),
+    ("GET", "/api/v1/imports/<int:import_id>"): ({"import_id": "import"}, None),
+    ("GET", "/api/v1/agreements/<int:agreement_id>/document.pdf"): ({"agreement_id": "agreement"}, None),
+    ("GET", "/api/v1/agreements/<int:agreement_id>/document.html"): ({"agreement_id": "agreement"}, None),
+    ("POST", "/api/v1/residents/<int:resident_id>/newborns"): ({"resident_id": "mother"}, {"sex": "F", "birth_date": "2026-03-10"}),
+    ("PUT", "/api/v1/residents/<int:resident_id>/id-number"): ({"resident_id": "resident"}, {"id_number": "430523195005010000"}),
+    ("GET", "/api/v1/imports/<int:import_id>/report.csv"): ({"import_id": "import"}, None),
 }
 
 
@@ -136,16 +158,24 @@ def scene(client, settings):
     bureau_elsewhere = Actor(role=Role.BUREAU, subject="client:elsewhere", region_code="440823")
     bureau_here = Actor(role=Role.BUREAU, subject="client:here", region_code="430523")
     settlement.freeze_month("2026-03")
+    member = TeamMember(team_id=home.teams[0].id, role=MemberRole.DOCTOR, name="李医生")
+    client_row = ApiClient(client_id="scoped-bureau", secret_hash="x", name="医保", region_code="430523")
+    job = Import(centre_id=home.id, filename="export.csv", started_by="staff:1")
+    core_db.session.add_all([member, client_row, job])
+    core_db.session.commit()
     return SimpleNamespace(
         ids={"resident": resident.id, "mother": mother.id, "agreement": agreement_id, "other_centre": other.id,
              "centre": home.id, "package": "elderly", "pregnancy": pregnancy.get_json()["id"], "visit": visit_id,
-             "record": record.get_json()["id"], "month": "2026-03", "region": "430523"},
-        insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here)},
+             "record": record.get_json()["id"], "month": "2026-03", "region": "430523", "window": home.windows[0].id,
+             "team": home.teams[0].id, "member": member.id, "staff": f.staff(centre=home).id, "client": client_row.id, "import": job.id},
+        insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here),
+                  Role.ADMIN: as_admin("430523")},
         outsiders={
             Role.RESIDENT: f.as_resident(f.resident(openid="wx-stranger")),
             Role.DOCTOR: f.as_staff(f.staff(centre=other)),
             Role.CENTRE_ADMIN: f.as_staff(f.staff(role=Role.CENTRE_ADMIN, centre=other)),
             Role.BUREAU: f.bearer(bureau_elsewhere),
+            Role.ADMIN: as_admin("440823"),
         },
     )
 

@@ -124,7 +124,7 @@ def _field(field, path):
     elif isinstance(field, ma.fields.List):
         yield from _field(field.inner, f"{path}[]")
     elif isinstance(field, ma.fields.Number):
-        yield path, isinstance(field, (core_schemas.Integer, core_schemas.Decimal))
+        yield path, isinstance(field, (core_schemas.Integer, core_schemas.Decimal, core_schemas.Float))
     for validator in getattr(field, "validators", []):
         if isinstance(validator, ma.validate.Regexp):
             yield f"{path} ~ {validator.regex.pattern}", "\\d" not in validator.regex.pattern

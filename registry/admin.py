@@ -1,0 +1,371 @@
+"""Administration of the registry by county and centre administrators (POLICY.md glossary: regions, centres,
+village clinics, teams, staff, API clients, policy profiles).
+
+A county administrator is Role.ADMIN scoped to a region: they administer that region and every region
+below it (a city's administrator its counties), and nothing else (403). An administrator account without
+a region administers nothing through the API; the server's operator works through the CLI. A centre
+administrator administers their own centre's village clinics, teams and doctors. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from core import audit, db
+from core.auth import Actor, Role, hash_secret
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.pagination import paginate
+from registry import profiles
+from registry.models import (
+    ApiClient,
+    Centre,
+    PolicyProfile,
+    PolicyProfileVersion,
+    Region,
+    Staff,
+    Team,
+    TeamMember,
+    Window,
+)
+from registry.service import region_and_descendants
+
+
+def administered_regions(actor: Actor) -> list[str]:
+    """The region codes a county administrator administers: their own and every one below it."""
+    if actor.role is not Role.ADMIN or not actor.region_code:
+        raise Forbidden("Only a county administrator administers regions.")
+    return region_and_descendants(actor.region_code)
+
+
+def check_administers_region(actor: Actor, region_code: str | None) -> None:
+    if region_code not in administered_regions(actor):
+        raise Forbidden("You administer only your own county.", region_code=region_code)
+
+
+def load_profile(actor: Actor | None, *, profile: dict, effective_from: date, source: str | None = None,
+                 path: str = "") -> tuple[PolicyProfileVersion, bool]:
+    """Load a policy profile as a new version (registry.profiles); None as actor is the server's operator (CLI)."""
+    allowed = None if actor is None else administered_regions(actor)
+    version, created = profiles.load(profile, effective_from=effective_from, source=source, path=path,
+                                     loaded_by=actor.subject if actor else "cli", allowed_regions=allowed)
+    if created:
+        audit.record("profile.load", "policy_profile", version.code, version=version.version,
+                     effective_from=effective_from.isoformat(), source=source)
+    return version, created
+
+
+# Scopes ------------------------------------------------------------------------------------------
+
+def _found(model, key, what: str):
+    row = db.session.get(model, key)
+    if row is None:
+        raise NotFound(f"No such {what}.")
+    return row
+
+
+def administered_centre(actor: Actor, centre_id: int) -> Centre:
+    """A centre the actor administers: a county administrator's within their county, a centre administrator's own."""
+    centre = _found(Centre, centre_id, "centre")
+    if actor.role is Role.CENTRE_ADMIN:
+        if actor.centre_id != centre.id:
+            raise Forbidden("You administer only your own centre.")
+    else:
+        check_administers_region(actor, centre.region_code)
+    return centre
+
+
+def _changed(action: str, target_type: str, row, changes: dict) -> None:
+    """Apply `changes` to `row` in a transaction and audit which fields changed (never their values)."""
+    with db.transaction():
+        for name, value in changes.items():
+            setattr(row, name, value)
+        db.session.flush()
+    audit.record(action, target_type, getattr(row, "id", None) or getattr(row, "code", None), fields=sorted(changes))
+
+
+def _created(action: str, target_type: str, row, conflict: str, **detail):
+    try:
+        with db.transaction():
+            db.session.add(row)
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(conflict) from None
+    audit.record(action, target_type, getattr(row, "id", None) or getattr(row, "code", None), **detail)
+    return row
+
+
+# Regions (GB/T 2260) ------------------------------------------------------------------------------
+
+def _check_profile(profile_code: str | None) -> None:
+    if profile_code is not None and db.session.get(PolicyProfile, profile_code) is None:
+        raise Invalid("No such policy profile; load it first.", field="profile_code")
+
+
+def _check_code_under(code: str, parent_code: str) -> None:
+    """A GB/T 2260 code shares its parent's province (2 digits) or city (4 digits) prefix."""
+    prefix = parent_code[:2] if parent_code.endswith("0000") else parent_code[:4]
+    if not code.startswith(prefix) or code == parent_code:
+        raise Invalid(f"A region under {parent_code} has a code starting {prefix} (GB/T 2260).", field="code")
+
+
+def regions(actor: Actor, *, cursor: str | None, limit: int) -> dict:
+    """The regions the administrator administers."""
+    query = select(Region).where(Region.code.in_(administered_regions(actor)))
+    return paginate(query, key_columns=[Region.code], cursor=cursor, limit=limit)
+
+
+def create_region(actor: Actor, *, code: str, name: str, parent_code: str, profile_code: str | None) -> Region:
+    """Add a region under one the administrator administers (a county under their city, a town under their county)."""
+    check_administers_region(actor, parent_code)
+    _check_code_under(code, parent_code)
+    _check_profile(profile_code)
+    return _created("admin.region.create", "region", Region(code=code, name=name, parent_code=parent_code,
+                                                             profile_code=profile_code),
+                    f"Region {code} exists already.")
+
+
+def update_region(actor: Actor, code: str, **changes) -> Region:
+    """Rename a region or change the policy profile it settles under (from the next frozen month)."""
+    region = _found(Region, code, "region")
+    check_administers_region(actor, region.code)
+    _check_profile(changes.get("profile_code"))
+    _changed("admin.region.update", "region", region, changes)
+    return region
+
+
+# Centres, village clinics, teams -------------------------------------------------------------------
+
+COUNTY_ONLY_CENTRE_FIELDS = {"name", "takes_part"}
+
+
+def centres(actor: Actor, *, cursor: str | None, limit: int) -> dict:
+    """The centres the actor administers (a centre administrator: their own)."""
+    query = select(Centre)
+    if actor.role is Role.CENTRE_ADMIN:
+        query = query.where(Centre.id == actor.centre_id)
+    else:
+        query = query.where(Centre.region_code.in_(administered_regions(actor)))
+    return paginate(query, key_columns=[Centre.id], cursor=cursor, limit=limit)
+
+
+def create_centre(actor: Actor, *, region_code: str, **fields) -> Centre:
+    """Add a centre to a region of the administrator's county; takes_part=false for a second-level hospital."""
+    if db.session.get(Region, region_code) is None:
+        raise Invalid("No such region.", field="region_code")
+    check_administers_region(actor, region_code)
+    return _created("admin.centre.create", "centre", Centre(region_code=region_code, **fields),
+                    f"A centre with code {fields['code']!r} exists already.")
+
+
+def update_centre(actor: Actor, centre_id: int, **changes) -> Centre:
+    """Change a centre's details; whether it takes part and its name are the county administrator's."""
+    centre = administered_centre(actor, centre_id)
+    if actor.role is Role.CENTRE_ADMIN and COUNTY_ONLY_CENTRE_FIELDS & set(changes):
+        field = sorted(COUNTY_ONLY_CENTRE_FIELDS & set(changes))[0]
+        raise Forbidden("Only the county administrator changes this.", field=field)
+    _changed("admin.centre.update", "centre", centre, changes)
+    return centre
+
+
+def create_window(actor: Actor, *, centre_id: int, code: str, name: str) -> Window:
+    """Add a village clinic to the centre's service area."""
+    centre = administered_centre(actor, centre_id)
+    return _created("admin.window.create", "window", Window(centre_id=centre.id, code=code, name=name),
+                    f"The centre has a village clinic with code {code!r} already.")
+
+
+def update_window(actor: Actor, window_id: int, **changes) -> Window:
+    window = _found(Window, window_id, "village clinic")
+    administered_centre(actor, window.centre_id)
+    try:
+        _changed("admin.window.update", "window", window, changes)
+    except IntegrityError:
+        raise Conflict("The centre has a village clinic with this code already.") from None
+    return window
+
+
+def create_team(actor: Actor, *, centre_id: int, name: str) -> Team:
+    centre = administered_centre(actor, centre_id)
+    return _created("admin.team.create", "team", Team(centre_id=centre.id, name=name), "")
+
+
+def update_team(actor: Actor, team_id: int, **changes) -> Team:
+    team = _found(Team, team_id, "team")
+    administered_centre(actor, team.centre_id)
+    _changed("admin.team.update", "team", team, changes)
+    return team
+
+
+def _check_member_staff(team: Team, staff_id: int | None) -> None:
+    if staff_id is None:
+        return
+    staff = db.session.get(Staff, staff_id)
+    if staff is None or staff.centre_id != team.centre_id:
+        raise Invalid("The login must be a staff account of the team's centre.", field="staff_id")
+
+
+def team_members(actor: Actor, team_id: int, *, cursor: str | None, limit: int) -> dict:
+    team = _found(Team, team_id, "team")
+    administered_centre(actor, team.centre_id)
+    return paginate(select(TeamMember).where(TeamMember.team_id == team.id), key_columns=[TeamMember.id],
+                    cursor=cursor, limit=limit)
+
+
+def add_member(actor: Actor, *, team_id: int, **fields) -> TeamMember:
+    """Add a doctor, nurse, public-health worker or village doctor to a team."""
+    team = _found(Team, team_id, "team")
+    administered_centre(actor, team.centre_id)
+    _check_member_staff(team, fields.get("staff_id"))
+    return _created("admin.team_member.create", "team_member", TeamMember(team_id=team.id, **fields), "")
+
+
+def update_member(actor: Actor, member_id: int, **changes) -> TeamMember:
+    member = _found(TeamMember, member_id, "team member")
+    team = db.session.get(Team, member.team_id)
+    administered_centre(actor, team.centre_id)
+    if "staff_id" in changes:
+        _check_member_staff(team, changes["staff_id"])
+    _changed("admin.team_member.update", "team_member", member, changes)
+    return member
+
+
+# Staff accounts -----------------------------------------------------------------------------------
+
+CENTRE_ROLES = (Role.DOCTOR, Role.CENTRE_ADMIN)
+
+
+def _temporary_password() -> str:
+    """A one-time password the administrator hands over; the first login must replace it."""
+    return secrets.token_urlsafe(12)
+
+
+def _check_staff_place(actor: Actor, role: Role, centre_id: int | None, team_id: int | None,
+                       region_code: str | None) -> None:
+    """Doctors and centre administrators belong to a centre (and team); bureau users and administrators to a region."""
+    if role in CENTRE_ROLES:
+        if centre_id is None:
+            raise Invalid("A doctor or centre administrator belongs to a centre.", field="centre_id")
+        if region_code is not None:
+            raise Invalid("A centre's staff have no region of their own.", field="region_code")
+        administered_centre(actor, centre_id)
+        if role is Role.CENTRE_ADMIN and actor.role is Role.CENTRE_ADMIN:
+            raise Forbidden("The county administrator appoints centre administrators.", field="role")
+        if team_id is not None:
+            team = db.session.get(Team, team_id)
+            if team is None or team.centre_id != centre_id:
+                raise Invalid("The team belongs to another centre.", field="team_id")
+    else:
+        if actor.role is not Role.ADMIN:
+            raise Forbidden("The county administrator creates bureau users and administrators.", field="role")
+        if region_code is None or centre_id is not None or team_id is not None:
+            raise Invalid("Bureau users and administrators belong to a region, not a centre.", field="region_code")
+        if db.session.get(Region, region_code) is None:
+            raise Invalid("No such region.", field="region_code")
+        check_administers_region(actor, region_code)
+
+
+def administered_staff(actor: Actor, staff_id: int) -> Staff:
+    staff = _found(Staff, staff_id, "staff account")
+    if staff.role in CENTRE_ROLES:
+        administered_centre(actor, staff.centre_id)
+        if actor.role is Role.CENTRE_ADMIN and staff.role is Role.CENTRE_ADMIN and staff.id != actor.staff_id:
+            raise Forbidden("The county administrator administers centre administrators.")
+    else:
+        check_administers_region(actor, staff.region_code)
+    return staff
+
+
+def staff_accounts(actor: Actor, *, cursor: str | None, limit: int) -> dict:
+    if actor.role is Role.CENTRE_ADMIN:
+        query = select(Staff).where(Staff.centre_id == actor.centre_id)
+    else:
+        regions = administered_regions(actor)
+        in_county = select(Centre.id).where(Centre.region_code.in_(regions))
+        query = select(Staff).where(or_(Staff.region_code.in_(regions), Staff.centre_id.in_(in_county)))
+    return paginate(query, key_columns=[Staff.id], cursor=cursor, limit=limit)
+
+
+def create_staff(actor: Actor, *, username: str, name: str, role: Role, centre_id: int | None = None,
+                 team_id: int | None = None, region_code: str | None = None) -> tuple[Staff, str]:
+    """Open a staff account with a one-time password (returned once); the first login sets a new one."""
+    _check_staff_place(actor, role, centre_id, team_id, region_code)
+    password = _temporary_password()
+    staff = Staff(username=username, name=name, role=role, centre_id=centre_id, team_id=team_id, region_code=region_code,
+                  password_hash=hash_secret(password), must_change_password=True)
+    _created("admin.staff.create", "staff", staff, f"The username {username!r} is taken.", role=role.value)
+    return staff, password
+
+
+def update_staff(actor: Actor, staff_id: int, *, reset_password: bool = False, **changes) -> tuple[Staff, str | None]:
+    """Rename, move between teams, disable or re-enable an account, or reset its password (returned once)."""
+    staff = administered_staff(actor, staff_id)
+    if "team_id" in changes and changes["team_id"] is not None:
+        team = db.session.get(Team, changes["team_id"])
+        if team is None or team.centre_id != staff.centre_id:
+            raise Invalid("The team belongs to another centre.", field="team_id")
+    password = None
+    if reset_password:
+        password = _temporary_password()
+        changes.update(password_hash=hash_secret(password), must_change_password=True)
+    _changed("admin.staff.update", "staff", staff, changes)
+    return staff, password
+
+
+# Bureau API clients -------------------------------------------------------------------------------
+
+def _client_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def administered_client(actor: Actor, client_id: int) -> ApiClient:
+    client = _found(ApiClient, client_id, "API client")
+    check_administers_region(actor, client.region_code)
+    return client
+
+
+def api_clients(actor: Actor, *, cursor: str | None, limit: int) -> dict:
+    query = select(ApiClient).where(ApiClient.region_code.in_(administered_regions(actor)))
+    return paginate(query, key_columns=[ApiClient.id], cursor=cursor, limit=limit)
+
+
+def create_client(actor: Actor, *, client_id: str, name: str, region_code: str) -> tuple[ApiClient, str]:
+    """Give a bureau system of the county credentials; the secret is shown once and only its hash kept."""
+    if db.session.get(Region, region_code) is None:
+        raise Invalid("No such region.", field="region_code")
+    check_administers_region(actor, region_code)
+    secret = _client_secret()
+    client = ApiClient(client_id=client_id, name=name, region_code=region_code, secret_hash=hash_secret(secret))
+    _created("admin.api_client.create", "api_client", client, f"The client id {client_id!r} is taken.")
+    return client, secret
+
+
+def rotate_secret(actor: Actor, client_id: int) -> tuple[ApiClient, str]:
+    """Replace a client's secret (the old one stops working at once); the new one is shown once."""
+    client = administered_client(actor, client_id)
+    secret = _client_secret()
+    with db.transaction():
+        client.secret_hash = hash_secret(secret)
+    audit.record("admin.api_client.rotate_secret", "api_client", client.id)
+    return client, secret
+
+
+def update_client(actor: Actor, client_id: int, **changes) -> ApiClient:
+    """Rename, disable or re-enable a bureau client."""
+    client = administered_client(actor, client_id)
+    _changed("admin.api_client.update", "api_client", client, changes)
+    return client
+
+
+def create_administrator(*, username: str, name: str, region_code: str) -> tuple[Staff, str]:
+    """Open a county administrator's account from the server's shell (the first administrator has no one above)."""
+    if db.session.get(Region, region_code) is None:
+        raise Invalid("No such region.", field="region_code")
+    password = _temporary_password()
+    staff = Staff(username=username, name=name, role=Role.ADMIN, region_code=region_code,
+                  password_hash=hash_secret(password), must_change_password=True)
+    _created("admin.staff.create", "staff", staff, f"The username {username!r} is taken.", role=Role.ADMIN.value)
+    return staff, password

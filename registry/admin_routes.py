@@ -1,0 +1,304 @@
+"""HTTP for registry administration (county and centre administrators). Thin: the rules are in registry.admin."""
+
+from __future__ import annotations
+
+from flask import Response, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from core import db
+from core.auth import Role, current_actor, public, requires
+from core.errors import NotFound
+from core.pagination import PageArgs, page_schema, paginate
+from registry import admin, imports, passwords
+from registry import admin_schemas as s
+from registry.models import PolicyProfile, PolicyProfileVersion
+
+profiles_blp = Blueprint("policy-profiles", __name__, url_prefix="/api/v1/policy-profiles",
+                         description="Pooling regions' signing and payment rules, versioned")
+blueprints = [profiles_blp]
+
+
+@profiles_blp.route("")
+class Profiles(MethodView):
+    @public
+    @profiles_blp.arguments(PageArgs, location="query")
+    @profiles_blp.response(200, page_schema(s.ProfileSchema))
+    def get(self, query):
+        """The policy profiles, each as its version in force today"""
+        return paginate(select(PolicyProfile), key_columns=[PolicyProfile.code], **query)
+
+    @requires(Role.ADMIN)
+    @profiles_blp.arguments(s.ProfileLoadSchema)
+    @profiles_blp.response(201, s.ProfileVersionSchema)
+    @profiles_blp.alt_response(200, schema=s.ProfileVersionSchema, description="The same profile and date: already loaded")
+    def post(self, body):
+        """Load a policy profile as a new version from a date (a typo is a 422 naming the field)"""
+        version, created = admin.load_profile(current_actor(), profile=body["profile"], effective_from=body["effective_from"],
+                                              source=body["source"], path="profile")
+        return version, 201 if created else 200
+
+
+@profiles_blp.route("/<code>/versions")
+class ProfileVersions(MethodView):
+    @public
+    @profiles_blp.arguments(PageArgs, location="query")
+    @profiles_blp.response(200, page_schema(s.ProfileVersionSchema))
+    def get(self, query, code):
+        """Every version of a profile, oldest first: frozen months are settled under theirs"""
+        if db.session.get(PolicyProfile, code) is None:
+            raise NotFound("No such policy profile.")
+        return paginate(select(PolicyProfileVersion).where(PolicyProfileVersion.code == code),
+                        key_columns=[PolicyProfileVersion.version], **query)
+
+
+admin_blp = Blueprint("administration", __name__, url_prefix="/api/v1/admin",
+                      description="County and centre administration: regions, centres, village clinics, teams, staff, "
+                                  "bureau clients")
+password_blp = Blueprint("staff-password", __name__, url_prefix="/api/v1/auth", description="Logins: residents, staff, bureau systems")
+blueprints += [admin_blp, password_blp]
+COUNTY = (Role.ADMIN,)
+CENTRE_SIDE = (Role.ADMIN, Role.CENTRE_ADMIN)
+
+
+def _staff_with_password(pair) -> dict:
+    staff, password = pair
+    return {**{name: getattr(staff, name) for name in s.StaffSchema().fields}, "one_time_password": password}
+
+
+def _client_with_secret(pair) -> dict:
+    client, secret = pair
+    return {**{name: getattr(client, name) for name in s.ClientSchema().fields}, "client_secret": secret}
+
+
+@password_blp.route("/password")
+class Password(MethodView):
+    @public
+    @password_blp.arguments(s.PasswordChangeSchema)
+    @password_blp.response(204)
+    def post(self, body):
+        """Replace a staff password (required after an administrator set a one-time one)"""
+        passwords.change_password(**body)
+
+
+@admin_blp.route("/regions")
+class Regions(MethodView):
+    @requires(*COUNTY)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.RegionSchema))
+    def get(self, query):
+        """The regions the county administrator administers"""
+        return admin.regions(current_actor(), **query)
+
+    @requires(*COUNTY)
+    @admin_blp.arguments(s.RegionInSchema)
+    @admin_blp.response(201, s.RegionSchema)
+    def post(self, body):
+        """Add a region (GB/T 2260) under one the administrator administers"""
+        return admin.create_region(current_actor(), **body)
+
+
+@admin_blp.route("/regions/<code>")
+class RegionByCode(MethodView):
+    @requires(*COUNTY)
+    @admin_blp.arguments(s.RegionUpdateSchema)
+    @admin_blp.response(200, s.RegionSchema)
+    def patch(self, body, code):
+        """Rename a region or set the policy profile it settles under"""
+        return admin.update_region(current_actor(), code, **body)
+
+
+@admin_blp.route("/centres")
+class AdminCentres(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.AdminCentreSchema))
+    def get(self, query):
+        """The centres the caller administers, with their village clinics and teams"""
+        return admin.centres(current_actor(), **query)
+
+    @requires(*COUNTY)
+    @admin_blp.arguments(s.CentreInSchema)
+    @admin_blp.response(201, s.AdminCentreSchema)
+    def post(self, body):
+        """Add a centre (takes_part=false: a second-level hospital)"""
+        return admin.create_centre(current_actor(), **body)
+
+
+@admin_blp.route("/centres/<int:centre_id>")
+class AdminCentreById(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.CentreUpdateSchema)
+    @admin_blp.response(200, s.AdminCentreSchema)
+    def patch(self, body, centre_id):
+        """Change a centre's address, phone, opening hours, location (name and taking part: county only)"""
+        return admin.update_centre(current_actor(), centre_id, **body)
+
+
+@admin_blp.route("/centres/<int:centre_id>/windows")
+class AdminWindows(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.WindowInSchema)
+    @admin_blp.response(201, s.WindowSchema)
+    def post(self, body, centre_id):
+        """Add a village clinic to the centre's service area"""
+        return admin.create_window(current_actor(), centre_id=centre_id, **body)
+
+
+@admin_blp.route("/windows/<int:window_id>")
+class AdminWindowById(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.WindowUpdateSchema)
+    @admin_blp.response(200, s.WindowSchema)
+    def patch(self, body, window_id):
+        """Rename or recode a village clinic"""
+        return admin.update_window(current_actor(), window_id, **body)
+
+
+@admin_blp.route("/centres/<int:centre_id>/teams")
+class AdminTeams(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.TeamInSchema)
+    @admin_blp.response(201, s.TeamSchema)
+    def post(self, body, centre_id):
+        """Add a family-doctor team to a centre"""
+        return admin.create_team(current_actor(), centre_id=centre_id, **body)
+
+
+@admin_blp.route("/teams/<int:team_id>")
+class AdminTeamById(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.TeamInSchema)
+    @admin_blp.response(200, s.TeamSchema)
+    def patch(self, body, team_id):
+        """Rename a team"""
+        return admin.update_team(current_actor(), team_id, **body)
+
+
+@admin_blp.route("/teams/<int:team_id>/members")
+class AdminMembers(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.MemberSchema))
+    def get(self, query, team_id):
+        """A team's members"""
+        return admin.team_members(current_actor(), team_id, **query)
+
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.MemberInSchema)
+    @admin_blp.response(201, s.MemberSchema)
+    def post(self, body, team_id):
+        """Add a doctor, nurse, public-health worker or village doctor to a team"""
+        return admin.add_member(current_actor(), team_id=team_id, **body)
+
+
+@admin_blp.route("/team-members/<int:member_id>")
+class AdminMemberById(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.MemberUpdateSchema)
+    @admin_blp.response(200, s.MemberSchema)
+    def patch(self, body, member_id):
+        """Change a team member's title, speciality, photo, contact, or retire them (active=false)"""
+        return admin.update_member(current_actor(), member_id, **body)
+
+
+@admin_blp.route("/staff")
+class AdminStaff(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.StaffSchema))
+    def get(self, query):
+        """The staff accounts the caller administers"""
+        return admin.staff_accounts(current_actor(), **query)
+
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.StaffInSchema)
+    @admin_blp.response(201, s.StaffCreatedSchema)
+    def post(self, body):
+        """Open a staff account with a one-time password (the first login sets a new one)"""
+        return _staff_with_password(admin.create_staff(current_actor(), **body))
+
+
+@admin_blp.route("/staff/<int:staff_id>")
+class AdminStaffById(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.StaffUpdateSchema)
+    @admin_blp.response(200, s.StaffCreatedSchema)
+    def patch(self, body, staff_id):
+        """Rename, move, disable or re-enable an account, or reset its password"""
+        return _staff_with_password(admin.update_staff(current_actor(), staff_id, **body))
+
+
+@admin_blp.route("/api-clients")
+class AdminClients(MethodView):
+    @requires(*COUNTY)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.ClientSchema))
+    def get(self, query):
+        """The county's bureau API clients"""
+        return admin.api_clients(current_actor(), **query)
+
+    @requires(*COUNTY)
+    @admin_blp.arguments(s.ClientInSchema)
+    @admin_blp.response(201, s.ClientSecretSchema)
+    def post(self, body):
+        """Give a bureau system credentials (the secret is shown once)"""
+        return _client_with_secret(admin.create_client(current_actor(), **body))
+
+
+@admin_blp.route("/api-clients/<int:client_id>")
+class AdminClientById(MethodView):
+    @requires(*COUNTY)
+    @admin_blp.arguments(s.ClientUpdateSchema)
+    @admin_blp.response(200, s.ClientSchema)
+    def patch(self, body, client_id):
+        """Rename, disable or re-enable a bureau client"""
+        return admin.update_client(current_actor(), client_id, **body)
+
+
+@admin_blp.route("/api-clients/<int:client_id>/secret")
+class AdminClientSecret(MethodView):
+    @requires(*COUNTY)
+    @admin_blp.response(201, s.ClientSecretSchema)
+    def post(self, client_id):
+        """Rotate a client's secret: the old one stops working at once, the new one is shown once"""
+        return _client_with_secret(admin.rotate_secret(current_actor(), client_id))
+
+
+imports_blp = Blueprint("imports", __name__, url_prefix="/api/v1/imports",
+                        description="Bulk imports of residents and households from a county system's export")
+blueprints.append(imports_blp)
+
+
+@imports_blp.route("")
+class Imports(MethodView):
+    @requires(*CENTRE_SIDE)
+    @imports_blp.arguments(s.ImportFileSchema, location="files")
+    @imports_blp.arguments(s.ImportFormSchema, location="form")
+    @imports_blp.response(202, s.ImportSchema)
+    def post(self, files, form):
+        """Import residents and households from CSV or XLSX (large files continue in the background)"""
+        upload = files["file"]
+        return imports.start(current_actor(), centre_id=form["centre_id"], filename=upload.filename or "upload.csv",
+                             content=upload.read(), started_by=current_actor().subject)
+
+
+@imports_blp.route("/<int:import_id>")
+class ImportById(MethodView):
+    @requires(*CENTRE_SIDE)
+    @imports_blp.response(200, s.ImportSchema)
+    def get(self, import_id):
+        """An import's status and progress (rows done of total)"""
+        return imports.get_import(current_actor(), import_id)
+
+
+@imports_blp.route("/<int:import_id>/report.csv")
+class ImportReport(MethodView):
+    @requires(*CENTRE_SIDE)
+    @imports_blp.response(200, {"type": "string"}, content_type="text/csv")
+    def get(self, import_id):
+        """The refused rows of an import as CSV: row number, column, why"""
+        job = imports.get_import(current_actor(), import_id)
+        return Response(stream_with_context(imports.report_csv(job)), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename=import-{job.id}-report.csv"})

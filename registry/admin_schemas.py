@@ -1,0 +1,225 @@
+"""Request and response shapes of registry administration: policy profiles, regions, centres, teams, staff,
+bureau API clients."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask_smorest.fields import Upload
+from marshmallow import fields, validate
+
+from core.auth import Role
+from core.schemas import ID, Float, Integer
+from registry.models import ImportStatus, MemberRole
+
+
+class ProfileLoadSchema(ma.Schema):
+    profile = fields.Dict(required=True, metadata={"description": "a profile file's JSON (see registry/profiles/*.json)"})
+    effective_from = fields.Date(required=True)
+    source = fields.String(load_default=None, validate=validate.Length(max=200),
+                           metadata={"description": "where the profile comes from, e.g. the notice it follows"})
+
+
+class ProfileSchema(ma.Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    version = Integer(required=True, metadata={"description": "the version in force today"})
+    cycle_start_month = Integer(required=True)
+    cycle_start_day = Integer(required=True)
+    change_window_start = fields.String(required=True)
+    change_window_end = fields.String(required=True)
+    auto_renew = fields.Boolean(required=True)
+    default_assignment = fields.Boolean(required=True)
+    max_term_years = Integer(required=True)
+    settlement = fields.Dict(required=True)
+
+
+class ProfileVersionSchema(ma.Schema):
+    code = fields.String(required=True)
+    version = Integer(required=True)
+    effective_from = fields.Date(required=True)
+    body = fields.Dict(required=True, metadata={"description": "the validated profile"})
+    source = fields.String(allow_none=True)
+    loaded_at = fields.DateTime(required=True)
+
+
+REGION_CODE = validate.Regexp(r"^[0-9]{6}$", error="A GB/T 2260 code has 6 digits.")
+CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", error="A code has 1-32 letters, digits, _ or -.")
+NAME = validate.Length(min=1, max=120)
+LANDLINE = validate.Regexp(r"^[0-9+][0-9 -]{6,29}$", error="A phone number has 7-30 digits, spaces or -.")
+URL = validate.URL(schemes={"http", "https"}, require_tld=False)
+
+
+class RegionInSchema(ma.Schema):
+    code = fields.String(required=True, validate=REGION_CODE)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    parent_code = fields.String(required=True, validate=REGION_CODE)
+    profile_code = fields.String(load_default=None, validate=validate.Length(min=1, max=40),
+                                 metadata={"description": "set on a pooling region (county): the rules it settles under"})
+
+
+class RegionUpdateSchema(ma.Schema):
+    name = fields.String(validate=validate.Length(min=1, max=80))
+    profile_code = fields.String(allow_none=True, validate=validate.Length(min=1, max=40))
+
+
+class RegionSchema(ma.Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    parent_code = fields.String(allow_none=True)
+    profile_code = fields.String(allow_none=True)
+
+
+class CentreDetailsSchema(ma.Schema):
+    address = fields.String(allow_none=True, validate=validate.Length(max=200))
+    phone = fields.String(allow_none=True, validate=LANDLINE)
+    opening_hours = fields.String(allow_none=True, validate=validate.Length(max=200),
+                                  metadata={"description": "e.g. 周一至周日 8:00-17:30"})
+    latitude = Float(allow_none=True, validate=validate.Range(min=-90, max=90))
+    longitude = Float(allow_none=True, validate=validate.Range(min=-180, max=180))
+
+
+class CentreUpdateSchema(CentreDetailsSchema):
+    name = fields.String(validate=NAME)
+    takes_part = fields.Boolean(metadata={"description": "false: a second-level hospital, which does not take part"})
+
+
+class CentreInSchema(CentreDetailsSchema):
+    code = fields.String(required=True, validate=CODE)
+    name = fields.String(required=True, validate=NAME)
+    region_code = fields.String(required=True, validate=REGION_CODE)
+    takes_part = fields.Boolean(load_default=True)
+
+
+class WindowInSchema(ma.Schema):
+    code = fields.String(required=True, validate=CODE)
+    name = fields.String(required=True, validate=NAME)
+
+
+class WindowUpdateSchema(ma.Schema):
+    code = fields.String(validate=CODE)
+    name = fields.String(validate=NAME)
+
+
+class WindowSchema(WindowInSchema):
+    id = Integer(required=True)
+    centre_id = Integer(required=True)
+
+
+class TeamInSchema(ma.Schema):
+    name = fields.String(required=True, validate=NAME)
+
+
+class TeamSchema(TeamInSchema):
+    id = Integer(required=True)
+    centre_id = Integer(required=True)
+
+
+class AdminCentreSchema(CentreInSchema):
+    id = Integer(required=True)
+    windows = fields.List(fields.Nested(WindowSchema), required=True)
+    teams = fields.List(fields.Nested(TeamSchema), required=True)
+
+
+class MemberUpdateSchema(ma.Schema):
+    role = fields.Enum(MemberRole, by_value=True)
+    name = fields.String(validate=validate.Length(min=1, max=80))
+    title = fields.String(allow_none=True, validate=validate.Length(max=60), metadata={"description": "职称, e.g. 主治医师"})
+    speciality = fields.String(allow_none=True, validate=validate.Length(max=120))
+    photo_url = fields.String(allow_none=True, validate=[validate.Length(max=500), URL])
+    contact = fields.String(allow_none=True, validate=validate.Length(max=60))
+    staff_id = Integer(allow_none=True, validate=ID, metadata={"description": "the member's login, if any"})
+    active = fields.Boolean()
+
+
+class MemberInSchema(MemberUpdateSchema):
+    role = fields.Enum(MemberRole, by_value=True, required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+
+
+class MemberSchema(MemberInSchema):
+    id = Integer(required=True)
+    team_id = Integer(required=True)
+
+
+class StaffInSchema(ma.Schema):
+    username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{3,64}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    role = fields.Enum(Role, by_value=True, required=True, validate=validate.NoneOf([Role.RESIDENT], error="Residents log in through WeChat, not as staff."))
+    centre_id = Integer(load_default=None, validate=ID)
+    team_id = Integer(load_default=None, validate=ID)
+    region_code = fields.String(load_default=None, validate=REGION_CODE)
+
+
+class StaffUpdateSchema(ma.Schema):
+    name = fields.String(validate=validate.Length(min=1, max=80))
+    team_id = Integer(allow_none=True, validate=ID)
+    active = fields.Boolean()
+    reset_password = fields.Boolean(metadata={"description": "issue a new one-time password"})
+
+
+class StaffSchema(ma.Schema):
+    id = Integer(required=True)
+    username = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.Enum(Role, by_value=True, required=True, validate=validate.NoneOf([Role.RESIDENT], error="Residents log in through WeChat, not as staff."))
+    centre_id = Integer(allow_none=True)
+    team_id = Integer(allow_none=True)
+    region_code = fields.String(allow_none=True)
+    active = fields.Boolean(required=True)
+    must_change_password = fields.Boolean(required=True)
+
+
+class StaffCreatedSchema(StaffSchema):
+    one_time_password = fields.String(allow_none=True, metadata={"description": "shown once; the first login replaces it"})
+
+
+class PasswordChangeSchema(ma.Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    new_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+
+
+class ClientInSchema(ma.Schema):
+    client_id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{2,63}$"))
+    name = fields.String(required=True, validate=NAME)
+    region_code = fields.String(required=True, validate=REGION_CODE)
+
+
+class ClientUpdateSchema(ma.Schema):
+    name = fields.String(validate=NAME)
+    active = fields.Boolean(metadata={"description": "false disables the client: no new tokens (issued ones run out within their lifetime)"})
+
+
+class ClientSchema(ma.Schema):
+    id = Integer(required=True)
+    client_id = fields.String(required=True)
+    name = fields.String(required=True)
+    region_code = fields.String(required=True)
+    active = fields.Boolean(required=True)
+
+
+class ClientSecretSchema(ClientSchema):
+    client_secret = fields.String(required=True, metadata={"description": "shown once; only its hash is kept"})
+
+
+class ImportFileSchema(ma.Schema):
+    file = Upload(required=True, metadata={"description": "CSV (UTF-8 or GBK/GB18030) or XLSX export of residents"})
+
+
+class ImportFormSchema(ma.Schema):
+    centre_id = Integer(required=True, validate=ID, metadata={"description": "the centre the residents belong to"})
+
+
+class ImportSchema(ma.Schema):
+    id = Integer(required=True)
+    centre_id = Integer(required=True)
+    filename = fields.String(required=True)
+    status = fields.Enum(ImportStatus, by_value=True, required=True)
+    total_rows = Integer(required=True)
+    rows_done = Integer(required=True)
+    created = Integer(required=True, metadata={"description": "residents registered"})
+    unchanged = Integer(required=True, metadata={"description": "rows of residents already registered"})
+    refused = Integer(required=True, metadata={"description": "rows refused: see the report"})
+    failure = fields.String(allow_none=True)
+    started_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(allow_none=True)

@@ -1,0 +1,66 @@
+"""HTTP for the bureau's insurance enrolment pushes. Thin: the rules are in registry.insurance."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from core import audit
+from core.auth import Role, current_actor, requires
+from core.idempotency import idempotent
+from core.schemas import Integer
+from registry import insurance
+from registry.models import InsuranceScheme
+
+insurance_blp = Blueprint("insurance", __name__, url_prefix="/api/v1/insurance",
+                          description="Insured-person facts the bureau reports")
+blueprints = [insurance_blp]
+MAX_BATCH = 1000
+
+
+class EnrolmentSchema(ma.Schema):
+    id_number = fields.String(required=True, validate=validate.Length(min=15, max=18), load_only=True)
+    scheme = fields.Enum(InsuranceScheme, by_value=True, required=True,
+                         validate=validate.OneOf([InsuranceScheme.RESIDENT, InsuranceScheme.EMPLOYEE]))
+    region_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}$"),
+                                metadata={"description": "insurance region (GB/T 2260), within the bureau's region"})
+    valid_from = fields.Date(required=True)
+    valid_to = fields.Date(load_default=None, metadata={"description": "last day insured; null: open"})
+
+
+class EnrolmentBatchSchema(ma.Schema):
+    items = fields.List(fields.Nested(EnrolmentSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+class UnmatchedSchema(ma.Schema):
+    index = Integer(required=True)
+    id_number = fields.String(required=True, metadata={"description": "masked"})
+
+
+class RefusedItemSchema(ma.Schema):
+    index = Integer(required=True)
+    field = fields.String(required=True)
+    why = fields.String(required=True)
+
+
+class EnrolmentReportSchema(ma.Schema):
+    applied = Integer(required=True)
+    unchanged = Integer(required=True)
+    unmatched = fields.List(fields.Nested(UnmatchedSchema), required=True, metadata={"description": "nobody registered with this ID number"})
+    refused = fields.List(fields.Nested(RefusedItemSchema), required=True)
+
+
+@insurance_blp.route("/enrolments")
+class Enrolments(MethodView):
+    @requires(Role.BUREAU)
+    @idempotent
+    @insurance_blp.arguments(EnrolmentBatchSchema)
+    @insurance_blp.response(200, EnrolmentReportSchema)
+    def post(self, body):
+        """Report insured-person facts (batch; the same batch again changes nothing; unmatched come back)"""
+        report = insurance.report_enrolments(current_actor(), items=body["items"])
+        audit.record("insurance.enrolments", "region", current_actor().region_code, applied=report.applied,
+                     unchanged=report.unchanged, unmatched=len(report.unmatched), refused=len(report.refused))
+        return report

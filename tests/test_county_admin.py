@@ -1,0 +1,173 @@
+"""Administration (issue part B): county administrators administer their county only, centre administrators
+their centre; every change is audited; new staff set their own password at the first login."""
+
+from __future__ import annotations
+
+from core.auth import Role
+from core.models import AuditEvent
+from registry.models import ApiClient, Centre, Region, Staff, TeamMember, Window
+from tests import factories as f
+from tests.county_helpers import as_admin, count
+
+CENTRE = {"code": "430523-XH", "name": "邵阳县下花桥镇卫生院", "region_code": "430523", "address": "下花桥镇人民路1号",
+          "phone": "0739-6512345", "opening_hours": "周一至周日 8:00-17:30", "latitude": 27.0, "longitude": 111.27}
+
+
+def test_county_administrator_adds_a_centre_of_their_county_and_it_is_audited(client, centres):
+    response = client.post("/api/v1/admin/centres", headers=as_admin(), json=CENTRE)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["opening_hours"] == "周一至周日 8:00-17:30"
+    assert count(AuditEvent, AuditEvent.action == "admin.centre.create") == 1
+
+
+def test_administrator_of_another_county_is_refused_and_nothing_is_written(client, centres):
+    before = count(Centre)
+    response = client.post("/api/v1/admin/centres", headers=as_admin("440823"), json=CENTRE)
+    assert response.status_code == 403
+    assert count(Centre) == before
+
+
+def test_second_level_hospital_is_added_not_taking_part_and_is_not_offered_to_residents(client, centres):
+    response = client.post("/api/v1/admin/centres", headers=as_admin(), json={**CENTRE, "takes_part": False})
+    assert response.status_code == 201
+    offered = client.get("/api/v1/centres?region=430523").get_json()["items"]
+    assert CENTRE["code"] not in {c["code"] for c in offered}
+
+
+def test_centre_administrator_cannot_change_whether_their_centre_takes_part(client, centres):
+    admin = f.as_staff(f.staff(role=Role.CENTRE_ADMIN, centre=centres["home"]))
+    response = client.patch(f"/api/v1/admin/centres/{centres['home'].id}", headers=admin, json={"takes_part": False})
+    assert response.status_code == 403
+    assert count(Centre, Centre.id == centres["home"].id, Centre.takes_part.is_(True)) == 1
+    assert count(AuditEvent, AuditEvent.action == "admin.centre.update") == 0
+
+
+def test_centre_administrator_keeps_their_centres_details_village_clinics_and_team(client, centres):
+    home = centres["home"]
+    admin = f.as_staff(f.staff(role=Role.CENTRE_ADMIN, centre=home))
+    assert client.patch(f"/api/v1/admin/centres/{home.id}", headers=admin,
+                        json={"opening_hours": "8:00-17:00", "phone": "0739-7654321"}).status_code == 200
+    window = client.post(f"/api/v1/admin/centres/{home.id}/windows", headers=admin, json={"code": "V9", "name": "九村卫生室"})
+    assert window.status_code == 201
+    member = client.post(f"/api/v1/admin/teams/{home.teams[0].id}/members", headers=admin, json={
+        "role": "village_doctor", "name": "赵乡医", "title": "乡村医生", "speciality": "全科",
+        "photo_url": "https://example.org/zhao.jpg", "contact": "13800001111"})
+    assert member.status_code == 201, member.get_json()
+    listed = client.get(f"/api/v1/admin/teams/{home.teams[0].id}/members", headers=admin).get_json()
+    assert [m["name"] for m in listed["items"]] == ["赵乡医"] and listed["next_cursor"] is None
+
+
+def test_centre_administrator_cannot_touch_another_centres_village_clinics(client, centres):
+    admin = f.as_staff(f.staff(role=Role.CENTRE_ADMIN, centre=centres["home"]))
+    before = count(Window)
+    response = client.post(f"/api/v1/admin/centres/{centres['other'].id}/windows", headers=admin,
+                           json={"code": "V9", "name": "九村卫生室"})
+    assert response.status_code == 403
+    assert count(Window) == before
+
+
+def test_same_village_clinic_code_twice_in_a_centre_is_409_and_nothing_is_written(client, centres):
+    home = centres["home"]
+    before = count(Window)
+    response = client.post(f"/api/v1/admin/centres/{home.id}/windows", headers=as_admin(),
+                           json={"code": home.windows[0].code, "name": "重复"})
+    assert response.status_code == 409
+    assert count(Window) == before
+
+
+def test_region_code_outside_its_parents_prefix_is_refused_naming_the_field(client, centres):
+    before = count(Region)
+    response = client.post("/api/v1/admin/regions", headers=as_admin("430500"),
+                           json={"code": "440599", "name": "错", "parent_code": "430500"})
+    assert response.status_code == 422
+    assert "code" in response.get_json()["errors"]["json"]
+    assert count(Region) == before
+
+
+def test_city_administrator_adds_a_county_with_its_profile(client, centres):
+    response = client.post("/api/v1/admin/regions", headers=as_admin("430500"),
+                           json={"code": "430599", "name": "新县", "parent_code": "430500", "profile_code": "hunan-2025"})
+    assert response.status_code == 201, response.get_json()
+
+
+def test_team_member_login_from_another_centre_is_refused(client, centres):
+    stranger = f.staff(centre=centres["other"])
+    before = count(TeamMember)
+    response = client.post(f"/api/v1/admin/teams/{centres['home'].teams[0].id}/members", headers=as_admin(),
+                           json={"role": "doctor", "name": "外人", "staff_id": stranger.id})
+    assert response.status_code == 422
+    assert count(TeamMember) == before
+
+
+def test_new_staff_account_must_set_a_new_password_at_its_first_login(client, centres):
+    created = client.post("/api/v1/admin/staff", headers=as_admin(), json={
+        "username": "doctor.wang", "name": "王医生", "role": "doctor", "centre_id": centres["home"].id,
+        "team_id": centres["home"].teams[0].id})
+    assert created.status_code == 201, created.get_json()
+    one_time = created.get_json()["one_time_password"]
+    first = client.post("/api/v1/auth/staff-login", json={"username": "doctor.wang", "password": one_time})
+    assert first.status_code == 403 and first.get_json()["details"]["reason"] == "password_change_required"
+    weak = client.post("/api/v1/auth/password", json={"username": "doctor.wang", "password": one_time, "new_password": "short"})
+    assert weak.status_code == 422
+    changed = client.post("/api/v1/auth/password", json={"username": "doctor.wang", "password": one_time,
+                                                         "new_password": "a much longer secret 2026"})
+    assert changed.status_code == 204
+    login = client.post("/api/v1/auth/staff-login", json={"username": "doctor.wang", "password": "a much longer secret 2026"})
+    assert login.status_code == 200
+
+
+def test_centre_administrator_cannot_appoint_centre_administrators(client, centres):
+    admin = f.as_staff(f.staff(role=Role.CENTRE_ADMIN, centre=centres["home"]))
+    before = count(Staff)
+    response = client.post("/api/v1/admin/staff", headers=admin, json={
+        "username": "admin.two", "name": "二号", "role": "centre_admin", "centre_id": centres["home"].id})
+    assert response.status_code == 403
+    assert count(Staff) == before
+
+
+def test_taken_username_is_409_and_nothing_is_written(client, centres):
+    taken = f.staff(centre=centres["home"])
+    before = count(Staff)
+    response = client.post("/api/v1/admin/staff", headers=as_admin(), json={
+        "username": taken.username, "name": "重名", "role": "doctor", "centre_id": centres["home"].id})
+    assert response.status_code == 409
+    assert count(Staff) == before
+
+
+def test_rotating_a_bureau_clients_secret_stops_the_old_one(client, centres):
+    created = client.post("/api/v1/admin/api-clients", headers=as_admin(),
+                          json={"client_id": "shaoyang-his", "name": "邵阳县医保信息系统", "region_code": "430523"})
+    assert created.status_code == 201
+    body = created.get_json()
+    rotated = client.post(f"/api/v1/admin/api-clients/{body['id']}/secret", headers=as_admin())
+    assert rotated.status_code == 201
+    token = {"grant_type": "client_credentials", "client_id": "shaoyang-his"}
+    assert client.post("/api/v1/auth/token", data={**token, "client_secret": body["client_secret"]}).status_code == 401
+    assert client.post("/api/v1/auth/token", data={**token, "client_secret": rotated.get_json()["client_secret"]}).status_code == 200
+
+
+def test_disabled_bureau_client_gets_no_token(client, centres):
+    created = client.post("/api/v1/admin/api-clients", headers=as_admin(),
+                          json={"client_id": "shaoyang-his", "name": "邵阳县医保信息系统", "region_code": "430523"}).get_json()
+    assert client.patch(f"/api/v1/admin/api-clients/{created['id']}", headers=as_admin(), json={"active": False}).status_code == 200
+    response = client.post("/api/v1/auth/token", data={"grant_type": "client_credentials", "client_id": "shaoyang-his",
+                                                       "client_secret": created["client_secret"]})
+    assert response.status_code == 401
+
+
+def test_bureau_client_of_another_county_is_refused_and_nothing_is_written(client, centres):
+    before = count(ApiClient)
+    response = client.post("/api/v1/admin/api-clients", headers=as_admin("440823"),
+                           json={"client_id": "sneaky", "name": "x", "region_code": "430523"})
+    assert response.status_code == 403
+    assert count(ApiClient) == before
+
+
+def test_cli_opens_the_first_county_administrator_with_a_one_time_password(app, client, centres):
+    result = app.test_cli_runner().invoke(args=["registry", "create-admin", "admin.sy", "邵阳县管理员", "--region", "430523"])
+    assert result.exit_code == 0, result.output
+    one_time = result.output.rsplit(": ", 1)[1].strip()
+    first = client.post("/api/v1/auth/staff-login", json={"username": "admin.sy", "password": one_time})
+    assert first.status_code == 403
+    refused = app.test_cli_runner().invoke(args=["registry", "create-admin", "admin.x", "x", "--region", "999999"])
+    assert refused.exit_code == 1 and "region_code" in refused.output

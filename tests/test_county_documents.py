@@ -1,0 +1,52 @@
+"""The agreement itself (issue part F): the current text, and each agreement as HTML and PDF in Chinese."""
+
+from __future__ import annotations
+
+import io
+
+from pypdf import PdfReader
+
+from core.auth import Role
+from core.crypto import mask_id_number
+from tests import factories as f
+
+
+def _sign(client, settings, person, centre):
+    response = client.post("/api/v1/agreements", headers=f.as_resident(person), json={
+        "centre_id": centre.id, "team_id": centre.teams[0].id, "term_years": 1,
+        "consent_version": settings.CONSENT_TEXT_VERSION})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["items"][0]["id"]
+
+
+def test_agreement_text_gives_the_consent_version_a_signing_needs(client, centres, settings):
+    text = client.get(f"/api/v1/agreement-text?centre_id={centres['home'].id}").get_json()
+    assert text["version"] == settings.CONSENT_TEXT_VERSION
+    assert text["resident_rights"] and text["centre_duties"]
+    assert {"basic", "value-added"} <= {p["code"] for p in text["packages"]}
+
+
+def test_the_pdf_names_the_resident_by_masked_id_number_and_the_doctor(client, alice, centres, settings):
+    f.staff(centre=centres["home"])  # the team's doctor: 医生
+    agreement_id = _sign(client, settings, alice, centres["home"])
+    response = client.get(f"/api/v1/agreements/{agreement_id}/document.pdf", headers=f.as_resident(alice))
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+    assert mask_id_number(alice.id_number) in text
+    assert alice.id_number not in text
+    assert "签约家庭医生：医生" in text and "家庭医生签约服务协议" in text and settings.CONSENT_TEXT_VERSION in text
+
+
+def test_staff_of_the_centre_get_the_html_and_staff_elsewhere_are_refused(client, alice, centres, settings):
+    agreement_id = _sign(client, settings, alice, centres["home"])
+    mine = f.as_staff(f.staff(role=Role.CENTRE_ADMIN, centre=centres["home"]))
+    page = client.get(f"/api/v1/agreements/{agreement_id}/document.html", headers=mine)
+    assert page.status_code == 200 and "基础服务包" in page.get_data(as_text=True)
+    elsewhere = f.as_staff(f.staff(centre=centres["other"]))
+    assert client.get(f"/api/v1/agreements/{agreement_id}/document.pdf", headers=elsewhere).status_code == 403
+
+
+def test_another_resident_does_not_learn_the_agreement_exists(client, alice, centres, settings):
+    agreement_id = _sign(client, settings, alice, centres["home"])
+    stranger = f.resident(openid="wx-stranger-doc")
+    assert client.get(f"/api/v1/agreements/{agreement_id}/document.pdf", headers=f.as_resident(stranger)).status_code == 404

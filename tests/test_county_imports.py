@@ -1,0 +1,212 @@
+"""Bulk import of residents and households (issue part C): county exports as they come, every row checked
+with the API's rules, a bad row refused whole and reported, the same file twice changing nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import date
+
+import openpyxl
+import pytest
+
+from core import db as core_db
+from core.auth import Role
+from registry import imports
+from registry.idcard import check_character
+from registry.models import Condition, Household, Import, ImportStatus, Resident
+from tests import factories as f
+from tests.county_helpers import as_admin, count
+
+HEADER_ZH = ["序号", "姓名", "身份证号", "性别", "出生日期", "联系电话", "户号", "参保类型", "参保地", "村卫生室", "备注"]
+
+
+def _id(birth: date, sex: str = "F") -> str:
+    return f.id_number(birth, sex=f.Sex.MALE if sex == "M" else f.Sex.FEMALE)
+
+
+def _csv(rows, header=HEADER_ZH, encoding="gbk") -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+def _upload(client, centre, content: bytes, filename="export.csv", headers=None):
+    return client.post("/api/v1/imports", headers=headers or as_admin(), content_type="multipart/form-data",
+                       data={"centre_id": str(centre.id), "file": (io.BytesIO(content), filename)})
+
+
+def _family(centre):
+    father, mother, child = _id(date(1970, 2, 3), "M"), _id(date(1972, 4, 5)), _id(date(2021, 6, 7), "M")
+    clinic = centre.windows[0]
+    return father, [
+        ["1", "张大山", father, "男", "1970-02-03", "13812345678", "HH-001", "城乡居民", "430523", clinic.name, ""],
+        ["2", "王秀英", mother, "女", "1972/04/05", "", "HH-001", "居民医保", "邵阳县", clinic.code, ""],
+        ["3", "张小明", child, "男", "20210607", "", "HH-001", "", "", "", "新生儿"],
+    ]
+
+
+def test_gbk_export_with_chinese_headers_registers_residents_and_their_household(client, centres):
+    father, rows = _family(centres["home"])
+    response = _upload(client, centres["home"], _csv(rows))
+    assert response.status_code == 202, response.get_json()
+    body = response.get_json()
+    assert (body["status"], body["created"], body["refused"], body["rows_done"], body["total_rows"]) == ("done", 3, 0, 3, 3)
+    people = core_db.session.query(Resident).filter(Resident.registered_by_centre_id == centres["home"].id).all()
+    assert len({person.household_id for person in people}) == 1
+    dad = next(p for p in people if p.id_number == father)
+    assert dad.home_window_id == centres["home"].windows[0].id and dad.insurance_region_code == "430523"
+
+
+def test_utf8_export_with_a_bom_and_english_headers_is_read(client, centres):
+    number = _id(date(1960, 1, 1))
+    content = b"\xef\xbb\xbf" + _csv([["Ann", number, "13900001111"]], header=["name", "id_number", "phone"], encoding="utf-8")
+    response = _upload(client, centres["home"], content)
+    assert response.get_json()["created"] == 1
+
+
+def test_xlsx_export_is_read(client, centres):
+    _, rows = _family(centres["home"])
+    book = openpyxl.Workbook()
+    book.active.append(HEADER_ZH)
+    for row in rows:
+        book.active.append(row)
+    content = io.BytesIO()
+    book.save(content)
+    response = _upload(client, centres["home"], content.getvalue(), filename="export.xlsx")
+    assert response.get_json()["created"] == 3, response.get_json()
+
+
+def test_old_15_digit_id_number_becomes_18_digits_with_its_check_character(client, centres):
+    old = "430523560701001"  # born 1956-07-01
+    first17 = "43052319560701001"
+    assert imports.eighteen_digits(old) == first17 + check_character(first17)
+    response = _upload(client, centres["home"], _csv([["老人", old]], header=["姓名", "身份证号"]))
+    assert response.get_json()["created"] == 1
+    person = core_db.session.query(Resident).filter(Resident.name == "老人").one()
+    assert person.id_number == first17 + check_character(first17) and person.birth_date == date(1956, 7, 1)
+
+
+def test_bad_rows_are_refused_whole_and_reported_with_row_column_and_why(client, centres):
+    good, wrong_check = _id(date(1980, 1, 1)), _id(date(1981, 1, 1))
+    wrong_check = wrong_check[:17] + ("0" if wrong_check[17] != "0" else "1")
+    rows = [["甲", good, "女", "", "13812345678"], ["乙", wrong_check, "", "", ""], ["丙", _id(date(1982, 1, 1)), "", "", "12345"],
+            ["丁", _id(date(1983, 1, 1), "M"), "女", "", ""]]
+    before = count(Resident)
+    response = _upload(client, centres["home"], _csv(rows, header=["姓名", "身份证号", "性别", "出生日期", "联系电话"]))
+    assert (response.get_json()["created"], response.get_json()["refused"]) == (1, 3)
+    assert count(Resident) == before + 1
+    report = client.get(f"/api/v1/imports/{response.get_json()['id']}/report.csv", headers=as_admin())
+    assert report.status_code == 200 and report.mimetype == "text/csv"
+    lines = list(csv.reader(io.StringIO(report.get_data(as_text=True).lstrip("\ufeff"))))
+    assert lines[0] == list(imports.REPORT_HEADER)
+    assert [(row, column) for row, column, _ in lines[1:]] == [("3", "身份证号"), ("4", "联系电话"), ("5", "性别")]
+
+
+def test_running_the_same_file_again_changes_nothing(client, centres):
+    _, rows = _family(centres["home"])
+    content = _csv(rows)
+    assert _upload(client, centres["home"], content).get_json()["created"] == 3
+    residents, households = count(Resident), count(Household)
+    again = _upload(client, centres["home"], content).get_json()
+    assert (again["created"], again["unchanged"], again["refused"]) == (0, 3, 0)
+    assert (count(Resident), count(Household)) == (residents, households)
+
+
+def test_a_different_name_for_a_registered_id_number_is_refused(client, centres):
+    known = f.resident(name="李四")
+    response = _upload(client, centres["home"], _csv([["李五", known.id_number]], header=["姓名", "身份证号"]))
+    assert (response.get_json()["created"], response.get_json()["refused"]) == (0, 1)
+    assert core_db.session.get(Resident, known.id).name == "李四"
+
+
+def test_id_number_stored_as_an_excel_number_is_refused_with_a_hint(client, centres):
+    book = openpyxl.Workbook()
+    book.active.append(["姓名", "身份证号"])
+    book.active.append(["王五", 430523198001010000])
+    content = io.BytesIO()
+    book.save(content)
+    response = _upload(client, centres["home"], content.getvalue(), filename="export.xlsx")
+    assert response.get_json()["refused"] == 1
+
+
+def test_a_file_without_an_id_number_column_is_422_and_nothing_is_written(client, centres):
+    response = _upload(client, centres["home"], _csv([["王五", "x"]], header=["姓名", "住址"]))
+    assert response.status_code == 422 and "file" in response.get_json()["errors"]["json"]
+    assert count(Import) == 0
+
+
+def test_centre_administrator_cannot_import_into_another_centre_and_nothing_is_written(client, centres):
+    admin = f.as_staff(f.staff(role=Role.CENTRE_ADMIN, centre=centres["home"]))
+    _, rows = _family(centres["other"])
+    before = count(Resident)
+    response = _upload(client, centres["other"], _csv(rows), headers=admin)
+    assert response.status_code == 403
+    assert (count(Resident), count(Import)) == (before, 0)
+
+
+def test_cli_imports_a_file_with_a_progress_bar(app, centres, tmp_path):
+    _, rows = _family(centres["home"])
+    path = tmp_path / "export.csv"
+    path.write_bytes(_csv(rows, encoding="gb18030"))
+    result = app.test_cli_runner().invoke(args=["registry", "import-residents", str(path), "--centre", str(centres["home"].id)])
+    assert result.exit_code == 0, result.output
+    assert "3 registered, 0 already registered, 0 refused" in result.output
+
+
+def test_a_large_file_runs_in_the_background_and_reports_progress(app, committed_db, monkeypatch):
+    monkeypatch.setattr(imports, "BACKGROUND_ROWS", 10)
+    monkeypatch.setattr(imports, "BATCH", 7)
+    f.regions()
+    centre = f.centre()
+    rows = [[f"居民{i}", _id(date(1950 + i % 50, 1 + i % 12, 1 + i % 28))] for i in range(40)]
+    client = app.test_client()
+    response = _upload(client, centre, _csv(rows, header=["姓名", "身份证号"]))
+    assert response.status_code == 202 and response.get_json()["total_rows"] == 40
+    deadline = time.monotonic() + 30
+    while True:
+        core_db.session.remove()  # the test's app context outlives requests: end its read transaction, as a request would
+        status = client.get(f"/api/v1/imports/{response.get_json()['id']}", headers=as_admin()).get_json()
+        if status["status"] in (ImportStatus.DONE.value, ImportStatus.FAILED.value) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert (status["status"], status["rows_done"], status["created"]) == ("done", 40, 40)
+
+
+@pytest.mark.parametrize("raw,sex", [("男", "M"), ("2", "F"), ("female", "F")])
+def test_sex_is_read_in_the_ways_exports_write_it(raw, sex):
+    assert imports.SEXES[raw.lower()].value == sex
+
+
+def test_chronic_conditions_are_recorded_once_with_their_diagnosis_date(client, centres):
+    number = _id(date(1950, 1, 1), "M")
+    content = _csv([["赵六", number, "高血压、2型糖尿病", "2020-05-01"]], header=["姓名", "身份证号", "慢病", "确诊日期"])
+    assert _upload(client, centres["home"], content).get_json()["created"] == 1
+    person = core_db.session.query(Resident).filter(Resident.name == "赵六").one()
+    kinds = {c.kind.value for c in core_db.session.query(Condition).filter(Condition.resident_id == person.id)}
+    assert kinds == {"hypertension", "diabetes"}
+    assert _upload(client, centres["home"], content).get_json()["unchanged"] == 1
+    assert count(Condition, Condition.resident_id == person.id) == 2
+
+
+def test_a_condition_without_its_diagnosis_date_refuses_the_row_whole(client, centres):
+    before = (count(Resident), count(Condition))
+    content = _csv([["钱七", _id(date(1950, 1, 1)), "高血压", ""], ["孙八", _id(date(1951, 1, 1)), "感冒", "2020-01-01"]],
+                   header=["姓名", "身份证号", "慢病", "确诊日期"])
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["created"], body["refused"]) == (0, 2)
+    assert (count(Resident), count(Condition)) == before
+
+
+def test_a_signed_residents_imported_condition_starts_their_follow_ups(client, alice, centres, settings):
+    signed = client.post("/api/v1/agreements", headers=f.as_resident(alice), json={
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION})
+    assert signed.status_code == 201
+    before = len(client.get("/api/v1/me/visits", headers=f.as_resident(alice)).get_json()["items"])
+    content = _csv([[alice.name, alice.id_number, "高血压", "2025-06-01"]], header=["姓名", "身份证号", "慢病", "确诊日期"])
+    assert _upload(client, centres["home"], content).get_json()["unchanged"] == 1
+    after = client.get("/api/v1/me/visits", headers=f.as_resident(alice)).get_json()["items"]
+    assert len(after) > before and any(v["programme"].startswith("hypertension") for v in after)

@@ -1,0 +1,102 @@
+"""Newborns (issue part E): registered under a guardian without an ID number, planned from the birth date,
+the number added to the same person when issued."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from core import db as core_db
+from core.auth import Role
+from registry.idcard import check_character
+from registry.models import Resident, Sex
+from tests import factories as f
+from tests.county_helpers import count
+
+
+def _newborn(client, mother, **body):
+    return client.post(f"/api/v1/residents/{mother.id}/newborns", headers=f.as_resident(mother),
+                       json={"sex": "M", "birth_date": "2026-03-12", **body})
+
+
+def _staff(centres):
+    return f.as_staff(f.staff(role=Role.DOCTOR, centre=centres["home"]))
+
+
+def _number(birth: date, sex: Sex) -> str:
+    first17 = f"430523{birth:%Y%m%d}{'013' if sex is Sex.MALE else '024'}"
+    return first17 + check_character(first17)
+
+
+def test_a_newborn_is_registered_under_the_guardian_without_an_id_number(client, alice):
+    response = _newborn(client, alice)
+    assert response.status_code == 201, response.get_json()
+    child = core_db.session.get(Resident, response.get_json()["id"])
+    assert (child.name, child.id_number, child.household_id) == ("李爱丽之子", None, alice.household_id)
+
+
+def test_a_signed_newborns_child_programme_plans_from_the_birth_date(client, alice, centres, settings):
+    child = _newborn(client, alice, name="李小宝").get_json()
+    signed = client.post("/api/v1/agreements", headers=f.as_resident(alice), json={
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION,
+        "resident_ids": [child["id"]]})
+    assert signed.status_code == 201, signed.get_json()
+    visits = client.get("/api/v1/me/visits", headers=f.as_resident(alice)).get_json()["items"]
+    mine = [v for v in visits if v["resident_id"] == child["id"]]
+    assert mine and min(v["due_date"] for v in mine) == "2026-03-12"  # the newborn home visit, due from birth
+
+
+def test_a_birth_date_more_than_a_year_ago_is_refused_and_nothing_is_written(client, alice):
+    before = count(Resident)
+    response = _newborn(client, alice, birth_date="2024-01-01")
+    assert response.status_code == 422 and "birth_date" in response.get_json()["errors"]["json"]
+    assert count(Resident) == before
+
+
+def test_the_issued_id_number_is_added_to_the_same_person_by_the_centres_staff(client, alice, centres, settings):
+    child = _newborn(client, alice).get_json()
+    client.post("/api/v1/agreements", headers=f.as_resident(alice), json={  # the child is the centre's through signing
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION,
+        "resident_ids": [child["id"]]})
+    number = _number(date(2026, 3, 12), Sex.MALE)
+    response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=_staff(centres), json={"id_number": number})
+    assert response.status_code == 200, response.get_json()
+    assert core_db.session.get(Resident, child["id"]).id_number == number
+    assert count(Resident, Resident.id_number_hash.is_not(None), Resident.name.like("李爱丽之%")) == 1
+
+
+def test_a_resident_cannot_type_in_an_id_number_and_nothing_is_written(client, alice):
+    child = _newborn(client, alice).get_json()
+    response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=f.as_resident(alice),
+                          json={"id_number": _number(date(2026, 3, 12), Sex.MALE)})
+    assert response.status_code == 403
+    assert core_db.session.get(Resident, child["id"]).id_number is None
+
+
+def _signed_child(client, alice, centres, settings):
+    child = _newborn(client, alice).get_json()
+    client.post("/api/v1/agreements", headers=f.as_resident(alice), json={
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION,
+        "resident_ids": [child["id"]]})
+    return child
+
+
+def test_an_id_number_whose_birth_date_differs_is_refused_and_nothing_is_written(client, alice, centres, settings):
+    child = _signed_child(client, alice, centres, settings)
+    response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=_staff(centres),
+                          json={"id_number": _number(date(2026, 3, 11), Sex.MALE)})
+    assert response.status_code == 422
+    assert core_db.session.get(Resident, child["id"]).id_number is None
+
+
+def test_an_id_number_another_resident_holds_is_409_not_a_duplicate(client, alice, centres, settings):
+    child = _signed_child(client, alice, centres, settings)
+    holder = f.resident(born=date(2026, 3, 12), sex=Sex.MALE)
+    response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=_staff(centres),
+                          json={"id_number": holder.id_number})
+    assert response.status_code == 409
+    assert core_db.session.get(Resident, child["id"]).id_number is None
+
+
+def test_two_newborns_without_numbers_do_not_collide(client, alice):
+    assert _newborn(client, alice).status_code == 201
+    assert _newborn(client, alice, sex="F").status_code == 201
