@@ -14,8 +14,9 @@ from core import clock, db
 from core.auth import Role
 from core.calendar import add_months
 from core.scheduler import Job
-from notifications import outbox, vaccinations
+from notifications import outbox
 from notifications.models import Kind, Lecture
+from packages import vaccinations
 from registry.models import Centre, Resident, Staff
 from signing.models import Agreement, in_force_on
 

@@ -5,10 +5,10 @@ from datetime import date, datetime, timedelta
 from core.calendar import add_months
 from core.clock import SHANGHAI
 from core.scheduler import Job, latest_fire_time, trigger_for
-from notifications import vaccinations
 from notifications.jobs import reminder_stage
 from notifications.models import Kind
 from notifications.wechat_channel import fit, template_data
+from packages import vaccinations
 from signing.jobs import cycles_to_roll
 
 
