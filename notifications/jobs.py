@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
+from care.delivery_models import Booking, BookingState, Slot
 from care.models import Visit, VisitState
 from core import clock, db
 from core.auth import Role
@@ -17,7 +18,7 @@ from core.scheduler import Job
 from notifications import outbox
 from notifications.models import Kind, Lecture
 from packages import vaccinations
-from registry.models import Centre, Resident, Staff
+from registry.models import Centre, Resident, Staff, Window
 from signing.models import Agreement, in_force_on
 
 CHILD_YEARS = 7  # children 0–6
@@ -71,6 +72,25 @@ def remind_vaccinations() -> int:
                 created += outbox.enqueue(dedupe_key=f"vaccination:{agreement.resident_id}:{dose.code}:{stage}",
                                           kind=Kind.VACCINATION_DUE, content=content, resident_id=agreement.resident_id,
                                           centre_id=agreement.centre_id)
+    return created
+
+
+def remind_appointments() -> int:
+    """Remind residents the day before of the places they booked (basic package: appointments)."""
+    tomorrow = clock.today() + timedelta(days=1)
+    first = datetime.combine(tomorrow, time(), tzinfo=clock.SHANGHAI)
+    booked = (select(Booking, Slot, Centre.name, Window.name).join(Slot, Booking.slot_id == Slot.id)
+              .join(Centre, Slot.centre_id == Centre.id).outerjoin(Window, Slot.window_id == Window.id)
+              .where(Booking.state == BookingState.BOOKED, Slot.starts_at >= first,
+                     Slot.starts_at < first + timedelta(days=1)))
+    created = 0
+    with db.transaction():
+        for booking, slot, centre_name, window_name in db.session.execute(booked):
+            starts = slot.starts_at.astimezone(clock.SHANGHAI)
+            content = {"title": slot.title, "date": starts.strftime("%Y-%m-%d %H:%M"), "place": window_name or centre_name,
+                       "note": "请按时就诊，不能前来请提前取消", "page": f"pages/bookings/detail?id={booking.id}"}
+            created += outbox.enqueue(dedupe_key=f"appointment:{booking.id}:{tomorrow}", kind=Kind.APPOINTMENT_DUE,
+                                      content=content, resident_id=booking.resident_id, centre_id=slot.centre_id)
     return created
 
 
@@ -131,5 +151,6 @@ JOBS = [
     Job("reminders", reminders),
     Job("overdue", mark_overdue),
     Job("lectures", lectures),
+    Job("appointment_reminders", remind_appointments),
     Job("dispatch", outbox.dispatch),
 ]

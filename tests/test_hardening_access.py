@@ -65,6 +65,7 @@ def test_every_role_outside_a_routes_rule_is_refused_with_403(client):
 
 # Every non-public endpoint taking an id: which scene object each path argument names, and a body.
 RECORD = {"served_on": "2026-03-16", "mode": "clinic", "systolic": 130, "diastolic": 80}
+SLOT = {"title": "全科门诊", "starts_at": "2026-03-20T09:00:00+08:00", "ends_at": "2026-03-20T11:00:00+08:00", "capacity": 10}
 SCOPED_ENDPOINTS = {
     ("GET", "/api/v1/residents/<int:resident_id>"): ({"resident_id": "resident"}, None),
     ("PATCH", "/api/v1/residents/<int:resident_id>"): ({"resident_id": "resident"}, {"has_health_record": True}),
@@ -95,6 +96,14 @@ SCOPED_ENDPOINTS = {
         {"month": "month"}, {"region": "region", "costs": [{"centre_id": 1, "cost_fen": 1000}]}),
     ("POST", "/api/v1/centres/<int:centre_id>/lectures"): (
         {"centre_id": "centre"}, {"title": "高血压健康讲座", "place": "卫生院会议室", "starts_at": "2026-04-01T09:00:00+08:00"}),
+    ("POST", "/api/v1/centres/<int:centre_id>/slots"): ({"centre_id": "centre"}, SLOT),
+    ("GET", "/api/v1/centres/<int:centre_id>/slots"): ({"centre_id": "centre"}, None),
+    ("PATCH", "/api/v1/slots/<int:slot_id>"): ({"slot_id": "slot"}, {"capacity": 8}),
+    ("GET", "/api/v1/slots/<int:slot_id>/bookings"): ({"slot_id": "slot"}, None),
+    ("POST", "/api/v1/bookings/<int:booking_id>/move"): ({"booking_id": "booking"}, {"slot_id": "other_slot"}),
+    ("POST", "/api/v1/bookings/<int:booking_id>/cancellation"): ({"booking_id": "booking"}, None),
+    ("POST", "/api/v1/bookings/<int:booking_id>/outcome"): ({"booking_id": "booking"}, {"outcome": "no_show"}),
+    ("GET", "/api/v1/me/visits/<int:visit_id>/slots"): ({"visit_id": "visit"}, None),
 }
 
 
@@ -135,11 +144,17 @@ def scene(client, settings):
     bureau_elsewhere = Actor(role=Role.BUREAU, subject="client:elsewhere", region_code="440823")
     bureau_here = Actor(role=Role.BUREAU, subject="client:here", region_code="430523")
     settlement.freeze_month("2026-03")
+    slot_ids = [client.post(f"/api/v1/centres/{home.id}/slots", json=SLOT, headers=admin).get_json()["id"] for _ in (1, 2)]
+    booking = client.post("/api/v1/bookings", json={"slot_id": slot_ids[0]}, headers=f.as_resident(resident))
+    assert booking.status_code == 201, booking.get_json()
     return SimpleNamespace(
         ids={"resident": resident.id, "mother": mother.id, "agreement": agreement_id, "other_centre": other.id,
              "centre": home.id, "package": "elderly", "pregnancy": pregnancy.get_json()["id"], "visit": visit_id,
-             "record": record.get_json()["id"], "month": "2026-03", "region": "430523"},
-        insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here)},
+             "record": record.get_json()["id"], "month": "2026-03", "region": "430523", "slot": slot_ids[0],
+             "other_slot": slot_ids[1], "booking": booking.get_json()["id"]},
+        # Staff first: an endpoint open to staff and residents is tried with staff.
+        insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here),
+                  Role.RESIDENT: f.as_resident(resident)},
         outsiders={
             Role.RESIDENT: f.as_resident(f.resident(openid="wx-stranger")),
             Role.DOCTOR: f.as_staff(f.staff(centre=other)),

@@ -1,0 +1,81 @@
+"""Request and response shapes of appointments, vaccinations and referrals."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from care.delivery_models import BookingState
+from core.crypto import mask_id_number
+from core.pagination import PageArgs
+from core.schemas import ID
+
+MAX_CAPACITY = 500
+
+
+class SlotInSchema(ma.Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=120),
+                          metadata={"description": "e.g. 全科门诊, 慢病随访门诊"})
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    capacity = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_CAPACITY))
+    team_id = fields.Integer(load_default=None, validate=ID)
+    staff_id = fields.Integer(load_default=None, validate=ID, metadata={"description": "the doctor who holds the hours"})
+    window_id = fields.Integer(load_default=None, validate=ID, metadata={"description": "a village clinic, else the centre"})
+
+
+class SlotSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    centre_id = fields.Integer(required=True)
+    team_id = fields.Integer(allow_none=True)
+    staff_id = fields.Integer(allow_none=True)
+    window_id = fields.Integer(allow_none=True)
+    title = fields.String(required=True)
+    starts_at = fields.DateTime(required=True)
+    ends_at = fields.DateTime(required=True)
+    capacity = fields.Integer(required=True)
+    booked = fields.Integer(required=True)
+    available = fields.Function(lambda slot: slot.capacity - slot.booked, required=True)
+
+
+class SlotQuerySchema(PageArgs):
+    date_from = fields.Date(load_default=None, data_key="from", metadata={"description": "starting on or after; default today"})
+    date_to = fields.Date(load_default=None, data_key="to", metadata={"description": "starting on or before"})
+    team_id = fields.Integer(load_default=None, validate=ID)
+    open_only = fields.Boolean(load_default=False, data_key="open", metadata={"description": "only slots with a free place"})
+
+
+class CapacitySchema(ma.Schema):
+    capacity = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_CAPACITY))
+
+
+class BookingInSchema(ma.Schema):
+    slot_id = fields.Integer(required=True, validate=ID)
+    resident_id = fields.Integer(load_default=None, validate=ID,
+                                 metadata={"description": "a member of the caller's household; default the caller"})
+    visit_id = fields.Integer(load_default=None, validate=ID, metadata={"description": "the follow-up visit booked"})
+
+
+class MoveSchema(ma.Schema):
+    slot_id = fields.Integer(required=True, validate=ID)
+
+
+class OutcomeSchema(ma.Schema):
+    outcome = fields.Enum(BookingState, by_value=True, required=True,
+                          metadata={"description": "attended or no_show"})
+
+
+class BookingSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    slot = fields.Nested(SlotSchema, required=True)
+    resident_id = fields.Integer(required=True)
+    resident_name = fields.Function(lambda b: b.resident.name, required=True)
+    resident_id_number = fields.Function(lambda b: mask_id_number(b.resident.id_number), required=True)
+    visit_id = fields.Integer(allow_none=True)
+    state = fields.Enum(BookingState, by_value=True, required=True)
+    moved_from_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime(required=True)
+
+
+class BookingQuerySchema(PageArgs):
+    state = fields.Enum(BookingState, by_value=True, load_default=None)
