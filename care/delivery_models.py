@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
@@ -80,3 +80,26 @@ class Booking(Base):
 
     slot: Mapped[Slot] = relationship()
     resident: Mapped[Resident] = relationship()
+
+
+class VaccinationDose(Base):
+    """A dose of the national schedule given to a child, as staff recorded it (vaccine, dose number,
+    date, place, batch). A dose is recorded once per child (the unique constraint)."""
+
+    __tablename__ = "vaccination_doses"
+    __table_args__ = (UniqueConstraint("resident_id", "vaccine", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    vaccine: Mapped[str] = mapped_column(String(20))
+    number: Mapped[int]
+    given_on: Mapped[date]
+    place: Mapped[str] = mapped_column(String(120))
+    batch: Mapped[str] = mapped_column(String(40))
+    centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
+    recorded_by: Mapped[str] = mapped_column(String(120))
+    recorded_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    @property
+    def code(self) -> str:
+        return f"{self.vaccine}-{self.number}"

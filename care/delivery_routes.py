@@ -6,14 +6,17 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from care import appointments
+from care import appointments, vaccinations
 from care import delivery_schemas as s
-from core.auth import STAFF, Role, current_actor, requires
+from core.auth import STAFF, Role, current_actor, public, requires
 from core.pagination import one_page, page_schema
+from packages.vaccinations import SCHEDULE
 
 appointments_blp = Blueprint("appointments", __name__, url_prefix="/api/v1",
                              description="Appointments: clinic slots, bookings, attendance")
-blueprints = [appointments_blp]
+vaccinations_blp = Blueprint("vaccinations", __name__, url_prefix="/api/v1",
+                             description="Vaccinations of children: doses given, doses due")
+blueprints = [appointments_blp, vaccinations_blp]
 
 
 @appointments_blp.route("/centres/<int:centre_id>/slots")
@@ -108,3 +111,37 @@ class VisitSlots(MethodView):
     def get(self, visit_id):
         """Open slots proposed for a planned follow-up visit, nearest its due date first"""
         return one_page(appointments.slots_for_visit(current_actor(), visit_id=visit_id))
+
+
+@vaccinations_blp.route("/residents/<int:resident_id>/vaccinations")
+class ResidentVaccinations(MethodView):
+    @requires(*STAFF)
+    @vaccinations_blp.arguments(s.DoseInSchema)
+    @vaccinations_blp.response(201, s.DoseGivenSchema)
+    def post(self, body, resident_id):
+        """Record a dose of the national schedule given to a child (vaccine, dose, date, place, batch)"""
+        return vaccinations.record_dose(current_actor(), resident_id=resident_id, **body)
+
+    @requires(*STAFF)
+    @vaccinations_blp.response(200, s.VaccinationRecordSchema)
+    def get(self, resident_id):
+        """A child's doses given and the doses due next"""
+        return vaccinations.record_of(current_actor(), resident_id=resident_id)
+
+
+@vaccinations_blp.route("/me/children/<int:resident_id>/vaccinations")
+class ChildVaccinations(MethodView):
+    @requires(Role.RESIDENT)
+    @vaccinations_blp.response(200, s.VaccinationRecordSchema)
+    def get(self, resident_id):
+        """A child of the caller's household: doses given and what is next"""
+        return vaccinations.child_record(current_actor(), resident_id=resident_id)
+
+
+@vaccinations_blp.route("/vaccination-schedule")
+class Schedule(MethodView):
+    @public
+    @vaccinations_blp.response(200, page_schema(s.ScheduleDoseSchema))
+    def get(self):
+        """The national immunisation schedule's doses, by age"""
+        return one_page(SCHEDULE)

@@ -79,3 +79,46 @@ class BookingSchema(ma.Schema):
 
 class BookingQuerySchema(PageArgs):
     state = fields.Enum(BookingState, by_value=True, load_default=None)
+
+
+class DoseInSchema(ma.Schema):
+    vaccine = fields.String(required=True, validate=validate.Length(min=1, max=20),
+                            metadata={"description": "a vaccine code of the national schedule, e.g. HepB, DTaP, MMR"})
+    number = fields.Integer(required=True, validate=validate.Range(min=1, max=9), metadata={"description": "dose number"})
+    given_on = fields.Date(required=True)
+    place = fields.String(required=True, validate=validate.Length(min=1, max=120), metadata={"description": "接种单位"})
+    batch = fields.String(required=True, validate=validate.Length(min=1, max=40), metadata={"description": "疫苗批号"})
+
+
+class DoseGivenSchema(DoseInSchema):
+    id = fields.Integer(required=True)
+    code = fields.String(required=True)
+    centre_id = fields.Integer(allow_none=True)
+
+
+class DoseDueSchema(ma.Schema):
+    code = fields.Function(lambda due: due.dose.code, required=True)
+    vaccine = fields.Function(lambda due: due.dose.vaccine, required=True)
+    number = fields.Function(lambda due: due.dose.number, required=True)
+    title = fields.Function(lambda due: due.dose.title, required=True)
+    scheduled_on = fields.Date(required=True, metadata={"description": "the day the schedule gives it by age"})
+    due_on = fields.Date(required=True, metadata={"description": "the day it can be given: scheduled, or later "
+                                                                 "after the minimum interval from a late dose"})
+    overdue = fields.Boolean(required=True)
+    catch_up = fields.Boolean(required=True, metadata={"description": "pushed back by a minimum interval"})
+
+
+class VaccinationRecordSchema(ma.Schema):
+    resident_id = fields.Integer(required=True)
+    birth_date = fields.Date(required=True)
+    edition = fields.String(required=True, metadata={"description": "edition of the national schedule"})
+    given = fields.List(fields.Nested(DoseGivenSchema), required=True)
+    next = fields.List(fields.Nested(DoseDueSchema), required=True, metadata={"description": "by due date"})
+
+
+class ScheduleDoseSchema(ma.Schema):
+    code = fields.String(required=True)
+    vaccine = fields.String(required=True)
+    name = fields.String(required=True)
+    number = fields.Integer(required=True)
+    months = fields.Integer(required=True, metadata={"description": "age in whole months at which it is given"})

@@ -73,9 +73,3 @@ SCHEDULE = [
     Dose("MPSV-AC", "A群C群流脑多糖疫苗", 2, 72, after=(("MPSV-AC-1", months(36)),)),
 ]
 DOSES = {dose.code: dose for dose in SCHEDULE}
-
-
-def doses_due(birth_date: date, first: date, last: date) -> list[tuple[Dose, date]]:
-    """The doses of a child born on `birth_date` that the schedule puts between `first` and `last` (inclusive)."""
-    due = ((dose, dose.scheduled_on(birth_date)) for dose in SCHEDULE)
-    return [(dose, day) for dose, day in due if first <= day <= last]

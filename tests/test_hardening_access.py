@@ -65,6 +65,7 @@ def test_every_role_outside_a_routes_rule_is_refused_with_403(client):
 
 # Every non-public endpoint taking an id: which scene object each path argument names, and a body.
 RECORD = {"served_on": "2026-03-16", "mode": "clinic", "systolic": 130, "diastolic": 80}
+DOSE = {"vaccine": "HepB", "number": 1, "given_on": "2024-06-01", "place": "预防接种门诊", "batch": "B1"}
 SLOT = {"title": "全科门诊", "starts_at": "2026-03-20T09:00:00+08:00", "ends_at": "2026-03-20T11:00:00+08:00", "capacity": 10}
 SCOPED_ENDPOINTS = {
     ("GET", "/api/v1/residents/<int:resident_id>"): ({"resident_id": "resident"}, None),
@@ -104,6 +105,9 @@ SCOPED_ENDPOINTS = {
     ("POST", "/api/v1/bookings/<int:booking_id>/cancellation"): ({"booking_id": "booking"}, None),
     ("POST", "/api/v1/bookings/<int:booking_id>/outcome"): ({"booking_id": "booking"}, {"outcome": "no_show"}),
     ("GET", "/api/v1/me/visits/<int:visit_id>/slots"): ({"visit_id": "visit"}, None),
+    ("POST", "/api/v1/residents/<int:resident_id>/vaccinations"): ({"resident_id": "child"}, DOSE),
+    ("GET", "/api/v1/residents/<int:resident_id>/vaccinations"): ({"resident_id": "child"}, None),
+    ("GET", "/api/v1/me/children/<int:resident_id>/vaccinations"): ({"resident_id": "child"}, None),
 }
 
 
@@ -127,7 +131,8 @@ def _signed(client, settings, person, centre, package_codes=()) -> int:
 @pytest.fixture
 def scene(client, settings):
     """An elderly resident and a mother signed with centre A, with a visit, a record, a pregnancy and
-    the region's frozen March; outsiders: another resident, staff of centre B, a bureau elsewhere."""
+    the region's frozen March, two slots, the resident's booking and grandchild (for vaccinations);
+    outsiders: another resident, staff of centre B, a bureau elsewhere."""
     f.regions()
     home, other = f.centre(), f.centre()
     resident = f.resident(openid="wx-scoped-resident", born=date(1950, 5, 1))
@@ -147,11 +152,12 @@ def scene(client, settings):
     slot_ids = [client.post(f"/api/v1/centres/{home.id}/slots", json=SLOT, headers=admin).get_json()["id"] for _ in (1, 2)]
     booking = client.post("/api/v1/bookings", json={"slot_id": slot_ids[0]}, headers=f.as_resident(resident))
     assert booking.status_code == 201, booking.get_json()
+    child = f.resident(born=date(2024, 6, 1), household=resident.household, registered_by_centre_id=home.id)
     return SimpleNamespace(
         ids={"resident": resident.id, "mother": mother.id, "agreement": agreement_id, "other_centre": other.id,
              "centre": home.id, "package": "elderly", "pregnancy": pregnancy.get_json()["id"], "visit": visit_id,
              "record": record.get_json()["id"], "month": "2026-03", "region": "430523", "slot": slot_ids[0],
-             "other_slot": slot_ids[1], "booking": booking.get_json()["id"]},
+             "other_slot": slot_ids[1], "booking": booking.get_json()["id"], "child": child.id},
         # Staff first: an endpoint open to staff and residents is tried with staff.
         insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here),
                   Role.RESIDENT: f.as_resident(resident)},

@@ -1,4 +1,4 @@
-"""care bookings: appointment slots and bookings (the place counter checked in the database)
+"""care bookings: appointment slots and bookings (the place counter checked in the database), vaccination doses
 
 Revision ID: 0012
 Revises: 0008
@@ -65,8 +65,26 @@ def upgrade() -> None:
         batch_op.create_index('uq_bookings_one_live_per_visit', ['visit_id'], unique=True, sqlite_where=sa.text("state = 'booked'"), postgresql_where=sa.text("state = 'booked'"))
 
 
+    op.create_table('vaccination_doses',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('vaccine', sa.String(length=20), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('given_on', sa.Date(), nullable=False),
+    sa.Column('place', sa.String(length=120), nullable=False),
+    sa.Column('batch', sa.String(length=40), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=True),
+    sa.Column('recorded_by', sa.String(length=120), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_vaccination_doses_centre_id_centres')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_vaccination_doses_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_vaccination_doses')),
+    sa.UniqueConstraint('resident_id', 'vaccine', 'number', name=op.f('uq_vaccination_doses_resident_id_vaccine_number'))
+    )
+
 
 def downgrade() -> None:
+    op.drop_table('vaccination_doses')
     with op.batch_alter_table('bookings', schema=None) as batch_op:
         batch_op.drop_index('uq_bookings_one_live_per_visit', sqlite_where=sa.text("state = 'booked'"), postgresql_where=sa.text("state = 'booked'"))
         batch_op.drop_index('uq_bookings_one_live_per_slot', sqlite_where=sa.text("state = 'booked'"), postgresql_where=sa.text("state = 'booked'"))
