@@ -103,3 +103,51 @@ class VaccinationDose(Base):
     @property
     def code(self) -> str:
         return f"{self.vaccine}-{self.number}"
+
+
+class Urgency(str, enum.Enum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+class ReferralState(str, enum.Enum):
+    SENT = "sent"
+    ACCEPTED = "accepted"  # the hospital took the referral
+    SEEN = "seen"  # the resident was seen there
+    RETURNED = "returned"  # sent back to the centre (下转): a return visit follows
+    CANCELLED = "cancelled"
+
+
+class Referral(Base):
+    """A referral out (上转) to a secondary or tertiary hospital and its way back (双向转诊).
+
+    The hospital is free text until hospitals are entities. Each step keeps its date; `visit_id` is
+    the return visit the return brought.
+    """
+
+    __tablename__ = "referrals"
+    __table_args__ = (Index("ix_referrals_centre_state_expected", "centre_id", "state", "expected_by"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    referred_by: Mapped[str] = mapped_column(String(120))
+    hospital: Mapped[str] = mapped_column(String(120))
+    department: Mapped[str | None] = mapped_column(String(60))
+    reason: Mapped[str] = mapped_column(String(500))
+    urgency: Mapped[Urgency] = mapped_column(enum_column(Urgency))
+    state: Mapped[ReferralState] = mapped_column(enum_column(ReferralState), default=ReferralState.SENT)
+    sent_on: Mapped[date]
+    expected_by: Mapped[date]
+    accepted_on: Mapped[date | None]
+    seen_on: Mapped[date | None]
+    returned_on: Mapped[date | None]
+    cancelled_on: Mapped[date | None]
+    note: Mapped[str | None] = mapped_column(String(1000))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+    resident: Mapped[Resident] = relationship()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from care import appointments, vaccinations
+from care import appointments, referrals, vaccinations
 from care import delivery_schemas as s
 from core.auth import STAFF, Role, current_actor, public, requires
 from core.pagination import one_page, page_schema
@@ -16,7 +16,9 @@ appointments_blp = Blueprint("appointments", __name__, url_prefix="/api/v1",
                              description="Appointments: clinic slots, bookings, attendance")
 vaccinations_blp = Blueprint("vaccinations", __name__, url_prefix="/api/v1",
                              description="Vaccinations of children: doses given, doses due")
-blueprints = [appointments_blp, vaccinations_blp]
+referrals_blp = Blueprint("referrals", __name__, url_prefix="/api/v1",
+                          description="Referrals to hospitals and back (双向转诊)")
+blueprints = [appointments_blp, vaccinations_blp, referrals_blp]
 
 
 @appointments_blp.route("/centres/<int:centre_id>/slots")
@@ -145,3 +147,48 @@ class Schedule(MethodView):
     def get(self):
         """The national immunisation schedule's doses, by age"""
         return one_page(SCHEDULE)
+
+
+@referrals_blp.route("/referrals")
+class Referrals(MethodView):
+    @requires(Role.DOCTOR)
+    @referrals_blp.arguments(s.ReferralInSchema)
+    @referrals_blp.response(201, s.ReferralSchema)
+    def post(self, body):
+        """Refer a resident out to a hospital with a reason and an urgency"""
+        return referrals.refer(current_actor(), **body)
+
+    @requires(*STAFF)
+    @referrals_blp.arguments(s.ReferralQuerySchema, location="query")
+    @referrals_blp.response(200, page_schema(s.ReferralSchema))
+    def get(self, query):
+        """The team's referrals by the day the resident is expected back (overdue=true: open and past it)"""
+        return referrals.centre_referrals(current_actor(), **query)
+
+
+@referrals_blp.route("/referrals/<int:referral_id>")
+class ReferralById(MethodView):
+    @requires(*STAFF)
+    @referrals_blp.response(200, s.ReferralSchema)
+    def get(self, referral_id):
+        """One referral"""
+        return referrals.get_referral(current_actor(), referral_id)
+
+
+@referrals_blp.route("/referrals/<int:referral_id>/transitions")
+class ReferralTransitions(MethodView):
+    @requires(*STAFF)
+    @referrals_blp.arguments(s.TransitionSchema)
+    @referrals_blp.response(200, s.ReferralSchema)
+    def post(self, body, referral_id):
+        """Record the next step: accepted, seen, returned (a return plans a visit within two weeks), or cancelled"""
+        return referrals.advance(current_actor(), referral_id=referral_id, **body)
+
+
+@referrals_blp.route("/me/referrals")
+class MyReferrals(MethodView):
+    @requires(Role.RESIDENT)
+    @referrals_blp.response(200, page_schema(s.ReferralSchema))
+    def get(self):
+        """The referrals of the caller and their household, the latest first"""
+        return one_page(referrals.referrals_of_household(current_actor()))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from care.delivery_models import BookingState
+from care import referrals
+from care.delivery_models import BookingState, ReferralState, Urgency
+from core import clock
 from core.crypto import mask_id_number
 from core.pagination import PageArgs
 from core.schemas import ID
@@ -122,3 +124,47 @@ class ScheduleDoseSchema(ma.Schema):
     name = fields.String(required=True)
     number = fields.Integer(required=True)
     months = fields.Integer(required=True, metadata={"description": "age in whole months at which it is given"})
+
+
+class ReferralInSchema(ma.Schema):
+    resident_id = fields.Integer(required=True, validate=ID)
+    hospital = fields.String(required=True, validate=validate.Length(min=1, max=120),
+                             metadata={"description": "the secondary or tertiary hospital referred to"})
+    department = fields.String(load_default=None, validate=validate.Length(max=60))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    urgency = fields.Enum(Urgency, by_value=True, required=True)
+    expected_by = fields.Date(load_default=None, metadata={
+        "description": "when the resident is expected back; default by urgency (emergency 7, urgent 14, routine 30 days)"})
+
+
+class ReferralSchema(ReferralInSchema):
+    id = fields.Integer(required=True)
+    resident_name = fields.Function(lambda r: r.resident.name, required=True)
+    centre_id = fields.Integer(required=True)
+    team_id = fields.Integer(allow_none=True)
+    referred_by = fields.String(required=True)
+    state = fields.Enum(ReferralState, by_value=True, required=True)
+    overdue = fields.Function(lambda r: referrals.is_overdue(r, clock.today()), required=True,
+                              metadata={"description": "open and past the day the resident was expected back"})
+    sent_on = fields.Date(required=True)
+    expected_by = fields.Date(required=True)
+    accepted_on = fields.Date(allow_none=True)
+    seen_on = fields.Date(allow_none=True)
+    returned_on = fields.Date(allow_none=True)
+    cancelled_on = fields.Date(allow_none=True)
+    note = fields.String(allow_none=True)
+    visit_id = fields.Integer(allow_none=True, metadata={"description": "the return visit a return brought"})
+
+
+class TransitionSchema(ma.Schema):
+    to = fields.Enum(ReferralState, by_value=True, required=True,
+                     metadata={"description": "the next step: accepted, seen, returned (or cancelled before seen)"})
+    on = fields.Date(load_default=None, metadata={"description": "the day it happened; default today"})
+    note = fields.String(load_default=None, validate=validate.Length(max=1000),
+                         metadata={"description": "e.g. the hospital's summary on return"})
+
+
+class ReferralQuerySchema(PageArgs):
+    overdue = fields.Boolean(load_default=False, metadata={"description": "only open referrals past their expected day"})
+    state = fields.Enum(ReferralState, by_value=True, load_default=None)
+    resident_id = fields.Integer(load_default=None, validate=ID)

@@ -108,6 +108,8 @@ SCOPED_ENDPOINTS = {
     ("POST", "/api/v1/residents/<int:resident_id>/vaccinations"): ({"resident_id": "child"}, DOSE),
     ("GET", "/api/v1/residents/<int:resident_id>/vaccinations"): ({"resident_id": "child"}, None),
     ("GET", "/api/v1/me/children/<int:resident_id>/vaccinations"): ({"resident_id": "child"}, None),
+    ("GET", "/api/v1/referrals/<int:referral_id>"): ({"referral_id": "referral"}, None),
+    ("POST", "/api/v1/referrals/<int:referral_id>/transitions"): ({"referral_id": "referral"}, {"to": "accepted"}),
 }
 
 
@@ -131,7 +133,7 @@ def _signed(client, settings, person, centre, package_codes=()) -> int:
 @pytest.fixture
 def scene(client, settings):
     """An elderly resident and a mother signed with centre A, with a visit, a record, a pregnancy and
-    the region's frozen March, two slots, the resident's booking and grandchild (for vaccinations);
+    the region's frozen March, two slots, the resident's booking, grandchild (for vaccinations) and referral;
     outsiders: another resident, staff of centre B, a bureau elsewhere."""
     f.regions()
     home, other = f.centre(), f.centre()
@@ -153,11 +155,15 @@ def scene(client, settings):
     booking = client.post("/api/v1/bookings", json={"slot_id": slot_ids[0]}, headers=f.as_resident(resident))
     assert booking.status_code == 201, booking.get_json()
     child = f.resident(born=date(2024, 6, 1), household=resident.household, registered_by_centre_id=home.id)
+    referral = client.post("/api/v1/referrals", headers=doctor, json={
+        "resident_id": resident.id, "hospital": "邵阳市中心医院", "reason": "胸闷待查", "urgency": "routine"})
+    assert referral.status_code == 201, referral.get_json()
     return SimpleNamespace(
         ids={"resident": resident.id, "mother": mother.id, "agreement": agreement_id, "other_centre": other.id,
              "centre": home.id, "package": "elderly", "pregnancy": pregnancy.get_json()["id"], "visit": visit_id,
              "record": record.get_json()["id"], "month": "2026-03", "region": "430523", "slot": slot_ids[0],
-             "other_slot": slot_ids[1], "booking": booking.get_json()["id"], "child": child.id},
+             "other_slot": slot_ids[1], "booking": booking.get_json()["id"], "child": child.id,
+             "referral": referral.get_json()["id"]},
         # Staff first: an endpoint open to staff and residents is tried with staff.
         insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here),
                   Role.RESIDENT: f.as_resident(resident)},

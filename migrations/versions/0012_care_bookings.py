@@ -1,4 +1,4 @@
-"""care bookings: appointment slots and bookings (the place counter checked in the database), vaccination doses
+"""care bookings: appointment slots and bookings (the place counter checked in the database), vaccination doses, referrals
 
 Revision ID: 0012
 Revises: 0008
@@ -82,8 +82,44 @@ def upgrade() -> None:
     sa.UniqueConstraint('resident_id', 'vaccine', 'number', name=op.f('uq_vaccination_doses_resident_id_vaccine_number'))
     )
 
+    op.create_table('referrals',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('referred_by', sa.String(length=120), nullable=False),
+    sa.Column('hospital', sa.String(length=120), nullable=False),
+    sa.Column('department', sa.String(length=60), nullable=True),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('urgency', sa.Enum('routine', 'urgent', 'emergency', name='urgency', native_enum=False, length=32), nullable=False),
+    sa.Column('state', sa.Enum('sent', 'accepted', 'seen', 'returned', 'cancelled', name='referralstate', native_enum=False, length=32), nullable=False),
+    sa.Column('sent_on', sa.Date(), nullable=False),
+    sa.Column('expected_by', sa.Date(), nullable=False),
+    sa.Column('accepted_on', sa.Date(), nullable=True),
+    sa.Column('seen_on', sa.Date(), nullable=True),
+    sa.Column('returned_on', sa.Date(), nullable=True),
+    sa.Column('cancelled_on', sa.Date(), nullable=True),
+    sa.Column('note', sa.String(length=1000), nullable=True),
+    sa.Column('visit_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_referrals_centre_id_centres')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_referrals_resident_id_residents')),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_referrals_team_id_teams')),
+    sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_referrals_visit_id_visits')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_referrals'))
+    )
+    with op.batch_alter_table('referrals', schema=None) as batch_op:
+        batch_op.create_index('ix_referrals_centre_state_expected', ['centre_id', 'state', 'expected_by'], unique=False)
+        batch_op.create_index(batch_op.f('ix_referrals_resident_id'), ['resident_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('referrals', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_referrals_resident_id'))
+        batch_op.drop_index('ix_referrals_centre_state_expected')
+
+    op.drop_table('referrals')
     op.drop_table('vaccination_doses')
     with op.batch_alter_table('bookings', schema=None) as batch_op:
         batch_op.drop_index('uq_bookings_one_live_per_visit', sqlite_where=sa.text("state = 'booked'"), postgresql_where=sa.text("state = 'booked'"))
