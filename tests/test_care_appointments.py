@@ -14,11 +14,11 @@ from care.delivery_models import Booking, BookingState, Slot
 from core import clock
 from core.auth import Role
 from core.clock import SHANGHAI
-from notifications import jobs
+from notifications import jobs, outbox
 from notifications.models import Kind, OutboxMessage
 from tests import factories as f
 from tests.factories_care import slot
-from tests.factories_notifications import signed, visit
+from tests.factories_notifications import signed, subscribed, visit
 
 MORNING = datetime(2026, 3, 18, 9, 0, tzinfo=SHANGHAI)  # two days after the tests' today (16 March)
 
@@ -337,3 +337,13 @@ def test_the_day_before_the_resident_is_reminded_of_a_live_booking_once(client, 
     assert (message.kind, message.resident_id, message.dedupe_key) == (
         Kind.APPOINTMENT_DUE, clinic.mother.id, f"appointment:{kept}:2026-03-17")
     assert message.content["date"] == "2026-03-17 09:30"
+
+
+def test_the_appointment_reminder_reaches_the_resident_by_wechat(client, db, clinic, wechat):
+    subscribed(clinic.mother, "tpl-appointment-due")
+    _book(client, clinic, slot(clinic.centre, datetime(2026, 3, 17, 14, tzinfo=SHANGHAI), title="慢病门诊").id)
+    jobs.remind_appointments()
+    assert outbox.dispatch(worker="test") == {"sent": 1}
+    [sent] = wechat.delivered
+    assert (sent["touser"], sent["template_id"]) == ("o-mother", "tpl-appointment-due")
+    assert (sent["data"]["thing1"]["value"], sent["data"]["time2"]["value"]) == ("慢病门诊", "2026-03-17 14:00")
