@@ -242,7 +242,8 @@ def move(actor: Actor, *, booking_id: int, slot_id: int) -> Booking:
         db.session.flush()
 
     _committed(write, "A live booking exists already for this person in that slot.")
-    db.session.refresh(old)
+    for stale in (old, old.slot, slot):
+        db.session.refresh(stale)
     return new
 
 

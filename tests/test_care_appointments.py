@@ -201,6 +201,7 @@ def test_moving_takes_a_place_in_the_new_slot_and_gives_back_the_old_one(client,
     moved = client.post(f"/api/v1/bookings/{booking_id}/move", json={"slot_id": later.id}, headers=clinic.as_mother)
     assert moved.status_code == 201, moved.get_json()
     assert (moved.get_json()["slot"]["id"], moved.get_json()["moved_from_id"]) == (later.id, booking_id)
+    assert moved.get_json()["slot"]["available"] == 0
     assert db.get(Booking, booking_id).state is BookingState.MOVED
     assert (_booked(db, first.id), _booked(db, later.id)) == (0, 1)
 
@@ -213,6 +214,23 @@ def test_moving_into_a_full_slot_is_409_and_the_booking_stays_where_it_was(clien
     assert response.status_code == 409 and response.get_json()["details"]["reason"] == "slot_full"
     assert db.get(Booking, booking_id).state is BookingState.BOOKED and _count(db, Booking) == 2
     assert (_booked(db, first.id), _booked(db, full.id)) == (1, 1)
+
+
+def test_moving_into_the_same_slot_is_422_and_nothing_changes(client, db, clinic):
+    opened = slot(clinic.centre, MORNING)
+    booking_id = _book(client, clinic, opened.id).get_json()["id"]
+    response = client.post(f"/api/v1/bookings/{booking_id}/move", json={"slot_id": opened.id}, headers=clinic.as_mother)
+    assert response.status_code == 422 and "slot_id" in response.get_json()["errors"]["json"]
+    assert (_count(db, Booking), _booked(db, opened.id), db.get(Booking, booking_id).state) == (1, 1, BookingState.BOOKED)
+
+
+def test_moving_after_the_slot_began_is_409_and_nothing_changes(client, db, clinic):
+    first, later = slot(clinic.centre, MORNING), slot(clinic.centre, MORNING + timedelta(days=1))
+    booking_id = _book(client, clinic, first.id).get_json()["id"]
+    _at(clinic, MORNING + timedelta(minutes=10))
+    response = client.post(f"/api/v1/bookings/{booking_id}/move", json={"slot_id": later.id}, headers=clinic.as_mother)
+    assert response.status_code == 409 and response.get_json()["details"]["reason"] == "slot_begun"
+    assert (_count(db, Booking), _booked(db, first.id), _booked(db, later.id)) == (1, 1, 0)
 
 
 def test_staff_record_a_no_show_once_the_slot_began_and_the_place_stays_taken(client, db, clinic):
