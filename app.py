@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 # Every domain's tables, so Base.metadata is complete (for Alembic and the app).
 MODEL_MODULES = ("core.models", "core.lockout", "registry.models", "packages.models", "signing.models",
-                 "care.models", "notifications.models", "settlement.models")
+                 "care.models", "care.delivery_models", "notifications.models", "settlement.models")
 
 
 def import_models() -> None:
@@ -104,6 +104,7 @@ def import_models() -> None:
 
 
 def _register_blueprints(api: Api) -> None:
+    from care.delivery_routes import blueprints as care_delivery
     from care.routes import blueprints as care
     from notifications.routes import blueprints as notifications
     from packages.routes import blueprints as packages
@@ -115,7 +116,8 @@ def _register_blueprints(api: Api) -> None:
     from signing.document_routes import blueprints as signing_documents
     from signing.routes import blueprints as signing
 
-    for blueprint in registry + registry_admin + registry_insurance + registry_newborns + packages + signing + signing_documents + care + notifications + settlement:
+    for blueprint in (registry + registry_admin + registry_insurance + registry_newborns + packages + signing
+                      + signing_documents + care + care_delivery + notifications + settlement):
         api.register_blueprint(blueprint)
 
 

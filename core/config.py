@@ -105,7 +105,8 @@ def _days(name: str, default: str) -> tuple[int, ...] | Unreadable:
 DEFAULT_SCHEDULES = (
     "reminders=hour=8 minute=0;overdue=hour=7 minute=30;lectures=hour=9 minute=0;"
     "roll_over=day=1 hour=0 minute=30;dispatch=second=*/20;settlement_snapshot=day=1 hour=0 minute=0;"
-    "profiles=hour=0 minute=0;insurance_facts=hour=0 minute=0"
+    "profiles=hour=0 minute=0;insurance_facts=hour=0 minute=0;"
+    "appointment_reminders=hour=18 minute=0"
 )
 
 
@@ -165,7 +166,8 @@ class Settings:
     MAX_CONTENT_LENGTH: int = field(default_factory=lambda: _read("MAX_CONTENT_LENGTH", str(1024 * 1024), int))
     # Notifications: subscribe-message template id per kind of message, and the mini-program they open.
     WECHAT_TEMPLATES: dict = field(default_factory=lambda: _pairs(
-        "WECHAT_TEMPLATES", "visit_due=tpl-visit-due,vaccination_due=tpl-vaccination-due,lecture=tpl-lecture"))
+        "WECHAT_TEMPLATES", "visit_due=tpl-visit-due,vaccination_due=tpl-vaccination-due,lecture=tpl-lecture,"
+        "appointment_due=tpl-appointment-due"))
     WECHAT_MINIPROGRAM_STATE: str = field(default_factory=lambda: _env("WECHAT_MINIPROGRAM_STATE", "formal"))
     # Medical mini-programs may hold long-term subscriptions: a grant is then not spent by a message.
     WECHAT_LONG_TERM_SUBSCRIPTIONS: bool = field(default_factory=lambda: _env("WECHAT_LONG_TERM_SUBSCRIPTIONS", "0") == "1")

@@ -9,14 +9,16 @@ from datetime import date, datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
+from care import vaccinations as care_vaccinations
+from care.delivery_models import Booking, BookingState, Slot
 from care.models import Visit, VisitState
 from core import clock, db
 from core.auth import Role
 from core.calendar import add_months
 from core.scheduler import Job
-from notifications import outbox, vaccinations
+from notifications import outbox
 from notifications.models import Kind, Lecture
-from registry.models import Centre, Resident, Staff
+from registry.models import Centre, Resident, Staff, Window
 from signing.models import Agreement, in_force_on
 
 CHILD_YEARS = 7  # children 0–6
@@ -56,20 +58,47 @@ def signed_today():
 
 
 def remind_vaccinations() -> int:
-    """Remind signed children 0–6 (their guardians) of doses of the national schedule falling due."""
+    """Remind signed children 0–6 (their guardians) of doses falling due: the national schedule, less the
+    doses recorded as given, catching up within its minimum intervals (care.vaccinations.next_doses)."""
     leads, today = current_app.config["SETTINGS"].VACCINATION_REMINDER_DAYS, clock.today()
+    last = today + timedelta(days=max(leads))
     children = signed_today().add_columns(Resident.birth_date).join(Resident, Agreement.resident_id == Resident.id).where(
         Resident.birth_date > add_months(today, -12 * CHILD_YEARS))
     created = 0
     with db.transaction():
-        for agreement, centre_name, birth_date in db.session.execute(children):
-            for dose, due in vaccinations.doses_due(birth_date, today, today + timedelta(days=max(leads))):
-                stage = reminder_stage(due, today, leads)
-                content = {"title": dose.title, "date": due.isoformat(), "place": centre_name,
+        rows = db.session.execute(children).all()
+        given = care_vaccinations.given_doses(agreement.resident_id for agreement, _, _ in rows)
+        for agreement, centre_name, birth_date in rows:
+            for due in care_vaccinations.next_doses(birth_date, given.get(agreement.resident_id, {}), today):
+                if not today <= due.due_on <= last:
+                    continue
+                stage = reminder_stage(due.due_on, today, leads)
+                content = {"title": due.dose.title, "date": due.due_on.isoformat(), "place": centre_name,
                            "note": "请带好预防接种证", "page": "pages/vaccinations/index"}
-                created += outbox.enqueue(dedupe_key=f"vaccination:{agreement.resident_id}:{dose.code}:{stage}",
-                                          kind=Kind.VACCINATION_DUE, content=content, resident_id=agreement.resident_id,
-                                          centre_id=agreement.centre_id)
+                # The due date is in the key: a dose pushed back by a late one is reminded again for its new day.
+                created += outbox.enqueue(
+                    dedupe_key=f"vaccination:{agreement.resident_id}:{due.dose.code}:{stage}:{due.due_on}",
+                    kind=Kind.VACCINATION_DUE, content=content, resident_id=agreement.resident_id,
+                    centre_id=agreement.centre_id)
+    return created
+
+
+def remind_appointments() -> int:
+    """Remind residents the day before of the places they booked (basic package: appointments)."""
+    tomorrow = clock.today() + timedelta(days=1)
+    first = datetime.combine(tomorrow, time(), tzinfo=clock.SHANGHAI)
+    booked = (select(Booking, Slot, Centre.name, Window.name).join(Slot, Booking.slot_id == Slot.id)
+              .join(Centre, Slot.centre_id == Centre.id).outerjoin(Window, Slot.window_id == Window.id)
+              .where(Booking.state == BookingState.BOOKED, Slot.starts_at >= first,
+                     Slot.starts_at < first + timedelta(days=1)))
+    created = 0
+    with db.transaction():
+        for booking, slot, centre_name, window_name in db.session.execute(booked):
+            starts = slot.starts_at.astimezone(clock.SHANGHAI)
+            content = {"title": slot.title, "date": starts.strftime("%Y-%m-%d %H:%M"), "place": window_name or centre_name,
+                       "note": "请按时就诊，不能前来请提前取消", "page": f"pages/bookings/detail?id={booking.id}"}
+            created += outbox.enqueue(dedupe_key=f"appointment:{booking.id}:{tomorrow}", kind=Kind.APPOINTMENT_DUE,
+                                      content=content, resident_id=booking.resident_id, centre_id=slot.centre_id)
     return created
 
 
@@ -130,5 +159,6 @@ JOBS = [
     Job("reminders", reminders),
     Job("overdue", mark_overdue),
     Job("lectures", lectures),
+    Job("appointment_reminders", remind_appointments),
     Job("dispatch", outbox.dispatch),
 ]

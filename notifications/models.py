@@ -19,9 +19,10 @@ class Kind(str, enum.Enum):
     VACCINATION_DUE = "vaccination_due"
     LECTURE = "lecture"
     OVERDUE_DIGEST = "overdue_digest"
+    APPOINTMENT_DUE = "appointment_due"
 
 
-REMINDER_KINDS = (Kind.VISIT_DUE, Kind.VACCINATION_DUE, Kind.LECTURE)
+REMINDER_KINDS = (Kind.VISIT_DUE, Kind.VACCINATION_DUE, Kind.LECTURE, Kind.APPOINTMENT_DUE)
 
 
 class MessageState(str, enum.Enum):

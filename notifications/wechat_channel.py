@@ -33,6 +33,7 @@ TEMPLATE_KEYS = {
     Kind.VISIT_DUE: {"thing1": "title", "date2": "date", "thing3": "place", "thing4": "note"},
     Kind.VACCINATION_DUE: {"thing1": "title", "date2": "date", "thing3": "place", "thing4": "note"},
     Kind.LECTURE: {"thing1": "title", "time2": "date", "thing3": "place", "thing4": "note"},
+    Kind.APPOINTMENT_DUE: {"thing1": "title", "time2": "date", "thing3": "place", "thing4": "note"},
 }
 # WeChat's value limits by key type (characters); longer values are truncated, never refused.
 LIMITS = {"thing": 20, "character_string": 32, "number": 32, "letter": 32, "symbol": 5, "phrase": 5, "name": 10}

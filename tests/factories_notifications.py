@@ -9,7 +9,7 @@ from care.models import Visit, VisitState
 from core import db as core_db
 from notifications.models import Subscription
 from registry.models import Centre, Resident
-from signing.models import Agreement, AgreementStatus, Channel
+from signing.models import Agreement, AgreementStatus, Channel, SigningBasis
 
 _codes = itertools.count(1)
 VISIT_TEMPLATE = "tpl-visit-due"
@@ -20,7 +20,7 @@ def signed(person: Resident, centre: Centre, *, cycle: int = 2026) -> Agreement:
         resident_id=person.id, centre_id=centre.id, team_id=centre.teams[0].id if centre.teams else None,
         region_code=centre.region_code, cycle=cycle, start_date=date(cycle, 1, 1), end_date=date(cycle, 12, 31),
         term_years=1, term_end_date=date(cycle, 12, 31), status=AgreementStatus.ACTIVE, channel=Channel.ON_SITE,
-        counts_for_capitation=True, signed_by="test",
+        counts_for_capitation=True, signed_by="test", basis=SigningBasis.SELF,  # the resident chose the centre
     )
     core_db.session.add(built)
     core_db.session.commit()

@@ -68,6 +68,8 @@ def test_every_role_outside_a_routes_rule_is_refused_with_403(client):
 
 # Every non-public endpoint taking an id: which scene object each path argument names, and a body.
 RECORD = {"served_on": "2026-03-16", "mode": "clinic", "systolic": 130, "diastolic": 80}
+DOSE = {"vaccine": "HepB", "number": 1, "given_on": "2024-06-01", "place": "预防接种门诊", "batch": "B1"}
+SLOT = {"title": "全科门诊", "starts_at": "2026-03-20T09:00:00+08:00", "ends_at": "2026-03-20T11:00:00+08:00", "capacity": 10}
 SCOPED_ENDPOINTS = {
     ("GET", "/api/v1/residents/<int:resident_id>"): ({"resident_id": "resident"}, None),
     ("PATCH", "/api/v1/residents/<int:resident_id>"): ({"resident_id": "resident"}, {"has_health_record": True}),
@@ -118,6 +120,19 @@ SCOPED_ENDPOINTS = {
     ("POST", "/api/v1/residents/<int:resident_id>/newborns"): ({"resident_id": "mother"}, {"sex": "F", "birth_date": "2026-03-10"}),
     ("PUT", "/api/v1/residents/<int:resident_id>/id-number"): ({"resident_id": "resident"}, {"id_number": "430523195005010000"}),
     ("GET", "/api/v1/imports/<int:import_id>/report.csv"): ({"import_id": "import"}, None),
+    ("POST", "/api/v1/centres/<int:centre_id>/slots"): ({"centre_id": "centre"}, SLOT),
+    ("GET", "/api/v1/centres/<int:centre_id>/slots"): ({"centre_id": "centre"}, None),
+    ("PATCH", "/api/v1/slots/<int:slot_id>"): ({"slot_id": "slot"}, {"capacity": 8}),
+    ("GET", "/api/v1/slots/<int:slot_id>/bookings"): ({"slot_id": "slot"}, None),
+    ("POST", "/api/v1/bookings/<int:booking_id>/move"): ({"booking_id": "booking"}, {"slot_id": "other_slot"}),
+    ("POST", "/api/v1/bookings/<int:booking_id>/cancellation"): ({"booking_id": "booking"}, None),
+    ("POST", "/api/v1/bookings/<int:booking_id>/outcome"): ({"booking_id": "booking"}, {"outcome": "no_show"}),
+    ("GET", "/api/v1/me/visits/<int:visit_id>/slots"): ({"visit_id": "visit"}, None),
+    ("POST", "/api/v1/residents/<int:resident_id>/vaccinations"): ({"resident_id": "child"}, DOSE),
+    ("GET", "/api/v1/residents/<int:resident_id>/vaccinations"): ({"resident_id": "child"}, None),
+    ("GET", "/api/v1/me/children/<int:resident_id>/vaccinations"): ({"resident_id": "child"}, None),
+    ("GET", "/api/v1/referrals/<int:referral_id>"): ({"referral_id": "referral"}, None),
+    ("POST", "/api/v1/referrals/<int:referral_id>/transitions"): ({"referral_id": "referral"}, {"to": "accepted"}),
 }
 
 
@@ -141,7 +156,8 @@ def _signed(client, settings, person, centre, package_codes=()) -> int:
 @pytest.fixture
 def scene(client, settings):
     """An elderly resident and a mother signed with centre A, with a visit, a record, a pregnancy and
-    the region's frozen March; outsiders: another resident, staff of centre B, a bureau elsewhere."""
+    the region's frozen March, two slots, the resident's booking, grandchild (for vaccinations) and referral;
+    outsiders: another resident, staff of centre B, a bureau elsewhere."""
     f.regions()
     home, other = f.centre(), f.centre()
     resident = f.resident(openid="wx-scoped-resident", born=date(1950, 5, 1))
@@ -163,13 +179,23 @@ def scene(client, settings):
     job = Import(centre_id=home.id, filename="export.csv", started_by="staff:1")
     core_db.session.add_all([member, client_row, job])
     core_db.session.commit()
+    slot_ids = [client.post(f"/api/v1/centres/{home.id}/slots", json=SLOT, headers=admin).get_json()["id"] for _ in (1, 2)]
+    booking = client.post("/api/v1/bookings", json={"slot_id": slot_ids[0]}, headers=f.as_resident(resident))
+    assert booking.status_code == 201, booking.get_json()
+    child = f.resident(born=date(2024, 6, 1), household=resident.household, registered_by_centre_id=home.id)
+    referral = client.post("/api/v1/referrals", headers=doctor, json={
+        "resident_id": resident.id, "hospital": "邵阳市中心医院", "reason": "胸闷待查", "urgency": "routine"})
+    assert referral.status_code == 201, referral.get_json()
     return SimpleNamespace(
         ids={"resident": resident.id, "mother": mother.id, "agreement": agreement_id, "other_centre": other.id,
              "centre": home.id, "package": "elderly", "pregnancy": pregnancy.get_json()["id"], "visit": visit_id,
              "record": record.get_json()["id"], "month": "2026-03", "region": "430523", "window": home.windows[0].id,
-             "team": home.teams[0].id, "member": member.id, "staff": f.staff(centre=home).id, "client": client_row.id, "import": job.id},
+             "team": home.teams[0].id, "member": member.id, "staff": f.staff(centre=home).id, "client": client_row.id, "import": job.id,
+             "slot": slot_ids[0], "other_slot": slot_ids[1], "booking": booking.get_json()["id"], "child": child.id,
+             "referral": referral.get_json()["id"]},
+        # Staff first: an endpoint open to staff and residents is tried with staff.
         insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here),
-                  Role.ADMIN: as_admin("430523")},
+                  Role.ADMIN: as_admin("430523"), Role.RESIDENT: f.as_resident(resident)},
         outsiders={
             Role.RESIDENT: f.as_resident(f.resident(openid="wx-stranger")),
             Role.DOCTOR: f.as_staff(f.staff(centre=other)),

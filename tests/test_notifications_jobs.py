@@ -55,7 +55,8 @@ def test_signed_children_are_reminded_of_vaccinations_due_by_the_national_schedu
     signed(child, centre)
     unsigned = f.resident(born=date(2025, 7, 16))
     assert jobs.reminders() == {"visits": 0, "vaccinations": 2}
-    assert _keys(db, Kind.VACCINATION_DUE) == [f"vaccination:{child.id}:MMR-1:0", f"vaccination:{child.id}:JE-L-1:0"]
+    assert _keys(db, Kind.VACCINATION_DUE) == [f"vaccination:{child.id}:MMR-1:0:2026-03-16",
+                                               f"vaccination:{child.id}:JE-L-1:0:2026-03-16"]
     assert unsigned.id not in {m.resident_id for m in db.scalars(select(OutboxMessage))}
 
 
@@ -64,7 +65,8 @@ def test_vaccination_reminder_comes_seven_days_ahead(db):
     child = f.resident(born=date(2025, 9, 20))  # 6 months on 20 Mar 2026: HepB-3, MPSV-A-1
     signed(child, centre)
     jobs.reminders()
-    assert _keys(db, Kind.VACCINATION_DUE) == [f"vaccination:{child.id}:HepB-3:7", f"vaccination:{child.id}:MPSV-A-1:7"]
+    assert _keys(db, Kind.VACCINATION_DUE) == [f"vaccination:{child.id}:HepB-3:7:2026-03-20",
+                                               f"vaccination:{child.id}:MPSV-A-1:7:2026-03-20"]
     content = db.scalars(select(OutboxMessage)).first().content
     assert (content["title"], content["date"]) == ("乙肝疫苗 第3剂", "2026-03-20")
 
