@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 # Every domain's tables, so Base.metadata is complete (for Alembic and the app).
 MODEL_MODULES = ("core.models", "core.lockout", "registry.models", "packages.models", "signing.models",
-                 "care.models", "notifications.models", "settlement.models")
+                 "care.models", "care.fulfilment_models", "notifications.models", "settlement.models")
 
 
 def import_models() -> None:
@@ -95,6 +95,7 @@ def import_models() -> None:
 
 
 def _register_blueprints(api: Api) -> None:
+    from care.fulfilment_routes import blueprints as fulfilment
     from care.routes import blueprints as care
     from notifications.routes import blueprints as notifications
     from packages.routes import blueprints as packages
@@ -102,7 +103,7 @@ def _register_blueprints(api: Api) -> None:
     from settlement.routes import blueprints as settlement
     from signing.routes import blueprints as signing
 
-    for blueprint in registry + packages + signing + care + notifications + settlement:
+    for blueprint in registry + packages + signing + care + fulfilment + notifications + settlement:
         api.register_blueprint(blueprint)
 
 
@@ -131,6 +132,7 @@ def scheduled_jobs() -> list:
 def _connect_events() -> None:
     """Cross-domain steps that point right-to-left are signals: connected here, not by import side effects."""
     from care import plans
+    from notifications import attendance
     from settlement import rosters
     from signing import access, service
 
@@ -138,3 +140,4 @@ def _connect_events() -> None:
     service.subscribe()
     access.subscribe()
     rosters.subscribe()
+    attendance.subscribe()

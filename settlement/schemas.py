@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from core.crypto import mask_id_number
 from core.pagination import PageArgs
 from core.schemas import ID
 from registry.models import InsuranceScheme, Sex
@@ -173,3 +174,52 @@ class EvaluationSchema(ma.Schema):
     as_of = fields.Date(required=True)
     county_effective_signing_rate = fields.Decimal(**RATE)
     centres = fields.List(fields.Nested(CentreEvaluationSchema), required=True)
+
+
+class FulfilmentQuerySchema(RegionQuerySchema):
+    cycle = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100),
+                           metadata={"description": "default: the current cycle"})
+
+
+class NeverServedQuerySchema(PageArgs, FulfilmentQuerySchema):
+    centre_id = fields.Integer(load_default=None, validate=ID)
+
+
+class FulfilmentFiguresSchema(ma.Schema):
+    signed = fields.Integer(required=True, metadata={"description": "agreements of the cycle in force for a day or more"})
+    served = fields.Integer(required=True)
+    never_served = fields.Integer(required=True, metadata={"description": "signed, and no service recorded in the period"})
+    due = fields.Integer(required=True, metadata={"description": "items promised in the agreements' periods"})
+    delivered = fields.Integer(required=True)
+    missed = fields.Integer(required=True)
+    coming = fields.Integer(required=True)
+    fulfilment_rate = fields.Decimal(**RATE, metadata={"description": "delivered / (delivered + missed)"})
+
+
+class TeamFulfilmentSchema(FulfilmentFiguresSchema):
+    team_id = fields.Integer(allow_none=True)
+    name = fields.String(allow_none=True)
+
+
+class CentreFulfilmentSchema(FulfilmentFiguresSchema):
+    centre_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    teams = fields.List(fields.Nested(TeamFulfilmentSchema), required=True)
+
+
+class FulfilmentReportSchema(ma.Schema):
+    region = fields.String(required=True)
+    cycle = fields.Integer(required=True)
+    as_of = fields.Date(required=True)
+    centres = fields.List(fields.Nested(CentreFulfilmentSchema), required=True)
+
+
+class NeverServedSchema(ma.Schema):
+    agreement_id = fields.Integer(required=True, attribute="id")
+    resident_id = fields.Integer(required=True)
+    name = fields.Function(lambda agreement: agreement.resident.name, required=True)
+    id_number = fields.Function(lambda agreement: mask_id_number(agreement.resident.id_number), required=True)
+    centre_id = fields.Integer(required=True)
+    team_id = fields.Integer(allow_none=True)
+    start_date = fields.Date(required=True)
+    status = fields.String(required=True, attribute="status.value")

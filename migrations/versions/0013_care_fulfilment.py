@@ -1,0 +1,71 @@
+"""care fulfilment: logged item deliveries and lecture attendance (the fulfilment ledger's records)
+
+Revision ID: 0013
+Revises: 0008
+Create Date: 2026-11-26
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0013'
+down_revision: Union[str, Sequence[str], None] = '0008'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_table('lecture_attendance',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lecture_id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('lecture_on', sa.Date(), nullable=False),
+    sa.Column('recorded_by', sa.String(length=120), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_lecture_attendance_centre_id_centres')),
+    sa.ForeignKeyConstraint(['lecture_id'], ['lectures.id'], name=op.f('fk_lecture_attendance_lecture_id_lectures')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_lecture_attendance_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lecture_attendance')),
+    sa.UniqueConstraint('lecture_id', 'resident_id', name=op.f('uq_lecture_attendance_lecture_id_resident_id'))
+    )
+    with op.batch_alter_table('lecture_attendance', schema=None) as batch_op:
+        batch_op.create_index('ix_lecture_attendance_resident_day', ['resident_id', 'lecture_on'], unique=False)
+
+    op.create_table('item_deliveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('agreement_id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('edition', sa.String(length=10), nullable=False),
+    sa.Column('package_code', sa.String(length=40), nullable=False),
+    sa.Column('item_code', sa.String(length=40), nullable=False),
+    sa.Column('delivered_on', sa.Date(), nullable=False),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['agreement_id'], ['agreements.id'], name=op.f('fk_item_deliveries_agreement_id_agreements')),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_item_deliveries_centre_id_centres')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_item_deliveries_resident_id_residents')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_item_deliveries_staff_id_staff')),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_item_deliveries_team_id_teams')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_item_deliveries'))
+    )
+    with op.batch_alter_table('item_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_item_deliveries_agreement_item', ['agreement_id', 'package_code', 'item_code'], unique=False)
+        batch_op.create_index('ix_item_deliveries_resident_day', ['resident_id', 'delivered_on'], unique=False)
+
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('item_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_item_deliveries_resident_day')
+        batch_op.drop_index('ix_item_deliveries_agreement_item')
+
+    op.drop_table('item_deliveries')
+    with op.batch_alter_table('lecture_attendance', schema=None) as batch_op:
+        batch_op.drop_index('ix_lecture_attendance_resident_day')
+
+    op.drop_table('lecture_attendance')
