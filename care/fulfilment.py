@@ -12,7 +12,7 @@ Each item takes its promise and its evidence from one source (`SOURCES`, data):
   notifications, which registers its reader in `LECTURE_ATTENDANCE` at start-up);
 - record: the electronic health record exists;
 - contact: the agreement names a team and the team was in touch in the period (a visit, a logged
-  delivery and, from the modules that record them, a reached call or an answer to a message);
+  delivery, a call that reached the person, an answer to their message);
 - logged: deliveries the team logs one by one (`log_delivery`). Personalised items, whose frequency
   annex 1 leaves to the agreement, are promised once a cycle; per-need and continuous items promise no
   count (`due` is None) and show what was delivered.
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
 from sqlalchemy.orm import selectinload
 
-from care.fulfilment_models import ItemDelivery
+from care.fulfilment_models import Call, CallOutcome, ItemDelivery, left_care
 from care.models import Visit, VisitMode, VisitRecord, VisitState
 from core import clock, db
 from core.auth import Actor, Role
@@ -163,8 +163,13 @@ def _lecture_attended(agreement) -> list[ColumnElement[bool]]:
     return clauses
 
 
+def _reached_by_call(agreement) -> ColumnElement[bool]:
+    return exists().where(Call.agreement_id == agreement.id, Call.outcome == CallOutcome.REACHED_WILL_COME)
+
+
 SERVICE_EVIDENCE: list[Callable] = [_visit_done, _item_delivered]
-CONTACT_EVIDENCE: list[Callable] = [_visit_done, _item_delivered]
+# A call that reached the person is contact with the named doctor's team, not yet a service.
+CONTACT_EVIDENCE: list[Callable] = [_visit_done, _item_delivered, _reached_by_call]
 
 
 def served_sql(agreement=Agreement) -> ColumnElement[bool]:
@@ -380,19 +385,19 @@ def agreement_ledger(actor: Actor, *, agreement_id: int) -> Ledger:
     return ledger
 
 
-def team_agreements(actor: Actor, day: date) -> Select:
-    """Agreements in force on `day` with the doctor's team (and those with no team), or a centre admin's centre."""
-    query = select(Agreement).options(selectinload(Agreement.resident)).where(
-        Agreement.centre_id == actor.centre_id, in_force_on(day))
+def in_care_of(actor: Actor, day: date, agreement=Agreement) -> ColumnElement[bool]:
+    """Agreements in force on `day` with the doctor's team (and those with no team), or a centre admin's centre,
+    whose person has not left care (moved away or died, as a call found)."""
+    condition = and_(agreement.centre_id == actor.centre_id, in_force_on(day, agreement), not_(left_care(agreement)))
     if actor.role is Role.DOCTOR and actor.team_id is not None:
-        query = query.where(or_(Agreement.team_id == actor.team_id, Agreement.team_id.is_(None)))
-    return query
+        condition = and_(condition, or_(agreement.team_id == actor.team_id, agreement.team_id.is_(None)))
+    return condition
 
 
 def owed(actor: Actor, *, cursor: str | None, limit: int) -> dict:
     """The team's signed people who are still owed something this cycle, with what: a page at a time, by agreement."""
     today = clock.today()
-    query = team_agreements(actor, today)
+    query = select(Agreement).options(selectinload(Agreement.resident)).where(in_care_of(actor, today))
     last = decode_cursor(cursor, [Agreement.id])[0] if cursor else 0
     found: list[Ledger] = []
     while len(found) <= limit:

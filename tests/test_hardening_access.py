@@ -103,6 +103,8 @@ SCOPED_ENDPOINTS = {
     ("GET", "/api/v1/agreements/<int:agreement_id>/deliveries"): ({"agreement_id": "agreement"}, None),
     ("POST", "/api/v1/agreements/<int:agreement_id>/deliveries"): (
         {"agreement_id": "agreement"}, {"package_code": "elderly", "item_code": "ecg", "delivered_on": "2026-03-16"}),
+    ("GET", "/api/v1/residents/<int:resident_id>/calls"): ({"resident_id": "resident"}, None),
+    ("POST", "/api/v1/residents/<int:resident_id>/calls"): ({"resident_id": "resident"}, {"outcome": "no_answer"}),
 }
 
 

@@ -1,4 +1,4 @@
-"""care fulfilment: logged item deliveries and lecture attendance (the fulfilment ledger's records)
+"""care fulfilment: logged item deliveries, lecture attendance and calls to people overdue for care
 
 Revision ID: 0013
 Revises: 0008
@@ -57,9 +57,37 @@ def upgrade() -> None:
         batch_op.create_index('ix_item_deliveries_agreement_item', ['agreement_id', 'package_code', 'item_code'], unique=False)
         batch_op.create_index('ix_item_deliveries_resident_day', ['resident_id', 'delivered_on'], unique=False)
 
+    op.create_table('calls',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('agreement_id', sa.Integer(), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('called_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('called_on', sa.Date(), nullable=False),
+    sa.Column('outcome', sa.Enum('reached_will_come', 'no_answer', 'wrong_number', 'moved_away', 'died', 'refused', name='calloutcome', native_enum=False, length=32), nullable=False),
+    sa.Column('reason', sa.Enum('feels_well', 'no_time', 'cared_for_elsewhere', 'cost', 'cannot_travel', 'distrusts_service', 'other', name='refusalreason', native_enum=False, length=32), nullable=True),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['agreement_id'], ['agreements.id'], name=op.f('fk_calls_agreement_id_agreements')),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_calls_centre_id_centres')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_calls_resident_id_residents')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_calls_staff_id_staff')),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_calls_team_id_teams')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_calls'))
+    )
+    with op.batch_alter_table('calls', schema=None) as batch_op:
+        batch_op.create_index('ix_calls_centre_day', ['centre_id', 'called_on'], unique=False)
+        batch_op.create_index('ix_calls_resident_day', ['resident_id', 'called_on'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('calls', schema=None) as batch_op:
+        batch_op.drop_index('ix_calls_resident_day')
+        batch_op.drop_index('ix_calls_centre_day')
+
+    op.drop_table('calls')
+
     with op.batch_alter_table('item_deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_item_deliveries_resident_day')
         batch_op.drop_index('ix_item_deliveries_agreement_item')
