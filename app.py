@@ -97,6 +97,7 @@ def import_models() -> None:
 def _register_blueprints(api: Api) -> None:
     from care.calls_routes import blueprints as calls
     from care.fulfilment_routes import blueprints as fulfilment
+    from care.messages_routes import blueprints as team_messages
     from care.routes import blueprints as care
     from notifications.routes import blueprints as notifications
     from packages.routes import blueprints as packages
@@ -104,7 +105,7 @@ def _register_blueprints(api: Api) -> None:
     from settlement.routes import blueprints as settlement
     from signing.routes import blueprints as signing
 
-    for blueprint in registry + packages + signing + care + fulfilment + calls + notifications + settlement:
+    for blueprint in registry + packages + signing + care + fulfilment + calls + team_messages + notifications + settlement:
         api.register_blueprint(blueprint)
 
 

@@ -29,9 +29,17 @@ from datetime import date, timedelta
 from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
-from care.fulfilment_models import Call, CallOutcome, ItemDelivery, left_care
+from care.fulfilment_models import (
+    Author,
+    Call,
+    CallOutcome,
+    Conversation,
+    ConversationMessage,
+    ItemDelivery,
+    left_care,
+)
 from care.models import Visit, VisitMode, VisitRecord, VisitState
 from core import clock, db
 from core.auth import Actor, Role
@@ -167,14 +175,31 @@ def _reached_by_call(agreement) -> ColumnElement[bool]:
     return exists().where(Call.agreement_id == agreement.id, Call.outcome == CallOutcome.REACHED_WILL_COME)
 
 
-SERVICE_EVIDENCE: list[Callable] = [_visit_done, _item_delivered]
-# A call that reached the person is contact with the named doctor's team, not yet a service.
-CONTACT_EVIDENCE: list[Callable] = [_visit_done, _item_delivered, _reached_by_call]
+def _team_wrote(agreement, *, answering: bool = False) -> ColumnElement[bool]:
+    """A team member wrote to the person in the period (`answering`: in answer to a message of theirs)."""
+    answer = aliased(ConversationMessage)
+    condition = and_(Conversation.resident_id == agreement.resident_id, Conversation.centre_id == agreement.centre_id,
+                     answer.conversation_id == Conversation.id, answer.author == Author.STAFF,
+                     within_period(answer.sent_on, agreement))
+    if answering:
+        condition = and_(condition, exists().where(ConversationMessage.conversation_id == Conversation.id,
+                                                   ConversationMessage.author == Author.RESIDENT,
+                                                   ConversationMessage.id < answer.id))
+    return exists(select(answer.id).where(condition))
+
+
+def _answered_question(agreement) -> ColumnElement[bool]:
+    return _team_wrote(agreement, answering=True)
+
+
+SERVICE_EVIDENCE: list[Callable] = [_visit_done, _item_delivered, _answered_question]
+# A call that reached the person, or a message from the team, is contact; it is a service once it answers them.
+CONTACT_EVIDENCE: list[Callable] = [_visit_done, _item_delivered, _reached_by_call, _team_wrote]
 
 
 def served_sql(agreement=Agreement) -> ColumnElement[bool]:
     """The person was served in the agreement's period: a visit done, an item delivered, a lecture attended,
-    or whatever later modules add. Its negation is "signed but never served" (只签不约)."""
+    a question answered by the team. Its negation is "signed but never served" (只签不约)."""
     return or_(*(evidence(agreement) for evidence in SERVICE_EVIDENCE), *_lecture_attended(agreement))
 
 

@@ -1,5 +1,6 @@
 """The records fulfilment is derived from, beside visits and their records (care/models.py): package items
-the team delivered and logged one by one, and the calls made to people overdue for care.
+the team delivered and logged one by one, the calls made to people overdue for care, and the messages
+between signed people and their team (basic package item 2: a named doctor and a way to reach them).
 
 Kept in their own module while visits, appointments and referrals change in care/models.py in parallel;
 nothing stops folding them in later.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, ForeignKey, Index, String, exists
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, UniqueConstraint, exists
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
@@ -100,3 +101,46 @@ def left_care(agreement=Agreement) -> ColumnElement[bool]:
     """
     return exists().where(Call.resident_id == agreement.resident_id, Call.outcome.in_(LEAVES_CARE),
                           Call.called_on >= agreement.start_date)
+
+
+class Conversation(Base):
+    """A signed person's thread with their centre's team. `waiting_since` is when the oldest message the team has
+    not answered arrived (null: nothing waits); the inbox is ordered by it."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("resident_id", "centre_id"),
+        Index("ix_conversations_inbox", "centre_id", "waiting_since", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    waiting_since: Mapped[datetime | None]
+    last_message_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class Author(str, enum.Enum):
+    RESIDENT = "resident"
+    STAFF = "staff"
+
+
+class ConversationMessage(Base):
+    """One message of a thread: a resident's (passed WeChat's text check first), or a team member's answer."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (Index("ix_conversation_messages_thread", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    author: Mapped[Author] = mapped_column(enum_column(Author))
+    # The household member who wrote (for a child, a parent), or the staff member.
+    resident_author_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
+    staff_author_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    content: Mapped[str] = mapped_column(String(500))
+    # WeChat's suggestion for a resident's text: pass, or review (shown, flagged for the team); risky is never stored.
+    text_check: Mapped[str | None] = mapped_column(String(10))
+    sent_at: Mapped[datetime] = mapped_column(default=clock.now)
+    sent_on: Mapped[date]  # Shanghai date of sent_at

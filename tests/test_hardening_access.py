@@ -105,6 +105,8 @@ SCOPED_ENDPOINTS = {
         {"agreement_id": "agreement"}, {"package_code": "elderly", "item_code": "ecg", "delivered_on": "2026-03-16"}),
     ("GET", "/api/v1/residents/<int:resident_id>/calls"): ({"resident_id": "resident"}, None),
     ("POST", "/api/v1/residents/<int:resident_id>/calls"): ({"resident_id": "resident"}, {"outcome": "no_answer"}),
+    ("GET", "/api/v1/residents/<int:resident_id>/messages"): ({"resident_id": "resident"}, None),
+    ("POST", "/api/v1/residents/<int:resident_id>/messages"): ({"resident_id": "resident"}, {"content": "请按时服药"}),
 }
 
 

@@ -1,4 +1,4 @@
-"""care fulfilment: logged item deliveries, lecture attendance and calls to people overdue for care
+"""care fulfilment: logged item deliveries, lecture attendance, calls to people overdue for care, messages with the team
 
 Revision ID: 0013
 Revises: 0008
@@ -80,8 +80,52 @@ def upgrade() -> None:
         batch_op.create_index('ix_calls_centre_day', ['centre_id', 'called_on'], unique=False)
         batch_op.create_index('ix_calls_resident_day', ['resident_id', 'called_on'], unique=False)
 
+    op.create_table('conversations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_message_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_conversations_centre_id_centres')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_conversations_resident_id_residents')),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_conversations_team_id_teams')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_conversations')),
+    sa.UniqueConstraint('resident_id', 'centre_id', name=op.f('uq_conversations_resident_id_centre_id'))
+    )
+    with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.create_index('ix_conversations_inbox', ['centre_id', 'waiting_since', 'id'], unique=False)
+
+    op.create_table('conversation_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('conversation_id', sa.Integer(), nullable=False),
+    sa.Column('author', sa.Enum('resident', 'staff', name='author', native_enum=False, length=32), nullable=False),
+    sa.Column('resident_author_id', sa.Integer(), nullable=True),
+    sa.Column('staff_author_id', sa.Integer(), nullable=True),
+    sa.Column('content', sa.String(length=500), nullable=False),
+    sa.Column('text_check', sa.String(length=10), nullable=True),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_on', sa.Date(), nullable=False),
+    sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_conversation_messages_conversation_id_conversations')),
+    sa.ForeignKeyConstraint(['resident_author_id'], ['residents.id'], name=op.f('fk_conversation_messages_resident_author_id_residents')),
+    sa.ForeignKeyConstraint(['staff_author_id'], ['staff.id'], name=op.f('fk_conversation_messages_staff_author_id_staff')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_conversation_messages'))
+    )
+    with op.batch_alter_table('conversation_messages', schema=None) as batch_op:
+        batch_op.create_index('ix_conversation_messages_thread', ['conversation_id', 'id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('conversation_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_conversation_messages_thread')
+
+    op.drop_table('conversation_messages')
+    with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.drop_index('ix_conversations_inbox')
+
+    op.drop_table('conversations')
+
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.drop_index('ix_calls_resident_day')
         batch_op.drop_index('ix_calls_centre_day')
