@@ -103,9 +103,11 @@ def _register_blueprints(api: Api) -> None:
     from packages.routes import blueprints as packages
     from registry.routes import blueprints as registry
     from settlement.routes import blueprints as settlement
+    from settlement.survey_routes import blueprints as surveys
     from signing.routes import blueprints as signing
 
-    for blueprint in registry + packages + signing + care + fulfilment + calls + team_messages + notifications + settlement:
+    for blueprint in (registry + packages + signing + care + fulfilment + calls + team_messages + notifications
+                      + settlement + surveys):
         api.register_blueprint(blueprint)
 
 

@@ -166,6 +166,14 @@ class CentreEvaluationSchema(ma.Schema):
     follow_ups_due = fields.Integer(required=True)
     follow_ups_done = fields.Integer(required=True)
     follow_up_completion = fields.Decimal(**RATE)
+    policy_awareness_rate = fields.Decimal(**RATE, metadata={"description": "annex 2 item 6, from the latest awareness "
+                                                                             "survey of the cycle run in jiayi"})
+    policy_awareness_score = fields.Decimal(**RATE, metadata={"description": "0..7.5"})
+    policy_awareness_respondents = fields.Integer(required=True)
+    satisfaction_rate = fields.Decimal(**RATE, metadata={"description": "annex 2 item 6, from the latest satisfaction "
+                                                                        "survey of the cycle run in jiayi"})
+    satisfaction_score = fields.Decimal(**RATE, metadata={"description": "0..7.5"})
+    satisfaction_respondents = fields.Integer(required=True)
 
 
 class EvaluationSchema(ma.Schema):

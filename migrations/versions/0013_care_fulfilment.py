@@ -1,4 +1,4 @@
-"""care fulfilment: logged item deliveries, lecture attendance, calls to people overdue for care, messages with the team
+"""care fulfilment and field surveys: item deliveries, lecture attendance, calls, messages with the team, surveys
 
 Revision ID: 0013
 Revises: 0008
@@ -115,8 +115,53 @@ def upgrade() -> None:
     with op.batch_alter_table('conversation_messages', schema=None) as batch_op:
         batch_op.create_index('ix_conversation_messages_thread', ['conversation_id', 'id'], unique=False)
 
+    op.create_table('surveys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('policy_awareness', 'satisfaction', name='surveykind', native_enum=False, length=32), nullable=False),
+    sa.Column('title', sa.String(length=120), nullable=False),
+    sa.Column('region_code', sa.String(length=6), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=True),
+    sa.Column('cycle', sa.Integer(), nullable=False),
+    sa.Column('questions', sa.JSON(), nullable=False),
+    sa.Column('sample_size', sa.Integer(), nullable=False),
+    sa.Column('closes_on', sa.Date(), nullable=False),
+    sa.Column('published_by', sa.String(length=120), nullable=False),
+    sa.Column('published_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_surveys_centre_id_centres')),
+    sa.ForeignKeyConstraint(['region_code'], ['regions.code'], name=op.f('fk_surveys_region_code_regions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_surveys'))
+    )
+    with op.batch_alter_table('surveys', schema=None) as batch_op:
+        batch_op.create_index('ix_surveys_region_cycle', ['region_code', 'cycle'], unique=False)
+
+    op.create_table('survey_invitations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('survey_id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('invited_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('answers', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_survey_invitations_centre_id_centres')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_survey_invitations_resident_id_residents')),
+    sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_invitations_survey_id_surveys')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_invitations')),
+    sa.UniqueConstraint('survey_id', 'resident_id', name=op.f('uq_survey_invitations_survey_id_resident_id'))
+    )
+    with op.batch_alter_table('survey_invitations', schema=None) as batch_op:
+        batch_op.create_index('ix_survey_invitations_resident', ['resident_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('survey_invitations', schema=None) as batch_op:
+        batch_op.drop_index('ix_survey_invitations_resident')
+
+    op.drop_table('survey_invitations')
+    with op.batch_alter_table('surveys', schema=None) as batch_op:
+        batch_op.drop_index('ix_surveys_region_cycle')
+
+    op.drop_table('surveys')
+
     with op.batch_alter_table('conversation_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_conversation_messages_thread')
 
