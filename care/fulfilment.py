@@ -22,6 +22,7 @@ A promised count splits into delivered, missed (its time is over) and coming (st
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -112,8 +113,7 @@ LOGGED_SOURCE = Source(LOGGED)
 # Where the catalogue's one population tag says less than annex 1: the TB pack's chest imaging is
 # "for people 65+ and diabetes patients" [000 附件1 三(四)4].
 POPULATIONS: dict[tuple[str, str], frozenset[str]] = {("tb", "chest-imaging"): frozenset({"elderly_65", "diabetes"})}
-# Personalised items are "as agreed": until agreements carry an agreed count, once a cycle.
-PERSONALISED_PER_CYCLE = 1
+# Personalised items are "as agreed" (annex 1): until agreements carry an agreed count, once a cycle.
 
 # Lecture attendance is recorded where lectures live (notifications, to care's right); its module
 # registers a reader here at start-up (app.create_app): a Select of (resident_id, centre_id, day).
@@ -150,8 +150,8 @@ def within_period(day, agreement=Agreement) -> ColumnElement[bool]:
                 or_(agreement.status != AgreementStatus.TERMINATED, day < agreement.terminated_on))
 
 
-# Evidence that the team acted for a signed person in the agreement's period, as SQL (EXISTS), so one
-# definition serves a page of a county and one household alike. Later modules of care add theirs.
+# Evidence that the team acted for a signed person in the agreement's period, as SQL (EXISTS on indexed
+# columns), so one definition serves a page of a county and one household alike.
 def _visit_done(agreement) -> ColumnElement[bool]:
     return exists().where(Visit.resident_id == agreement.resident_id, Visit.centre_id == agreement.centre_id,
                           Visit.state == VisitState.DONE, within_period(Visit.served_on, agreement))
@@ -172,7 +172,8 @@ def _lecture_attended(agreement) -> list[ColumnElement[bool]]:
 
 
 def _reached_by_call(agreement) -> ColumnElement[bool]:
-    return exists().where(Call.agreement_id == agreement.id, Call.outcome == CallOutcome.REACHED_WILL_COME)
+    return exists().where(Call.resident_id == agreement.resident_id, Call.centre_id == agreement.centre_id,
+                          Call.outcome == CallOutcome.REACHED_WILL_COME, within_period(Call.called_on, agreement))
 
 
 def _team_wrote(agreement, *, answering: bool = False) -> ColumnElement[bool]:
@@ -208,7 +209,7 @@ def contacted_sql(agreement=Agreement) -> ColumnElement[bool]:
     return or_(*(evidence(agreement) for evidence in CONTACT_EVIDENCE))
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     """One item of one package: what the agreement promises in its period and how it stands."""
 
@@ -249,8 +250,30 @@ class Ledger:
         return [line for line in self.lines if line.due is not None and line.owed]
 
 
-def ledgers(agreements: Sequence[Agreement], today: date) -> list[Ledger]:
-    """The ledgers of many agreements (their residents loaded), a few queries for all of them."""
+@dataclass(frozen=True)
+class _Spec:
+    """A package item as the ledger reads it, resolved once per batch (not per agreement)."""
+
+    package_code: str
+    item_code: str
+    title: str
+    frequency: str
+    personalised: bool
+    source: Source
+    needed: frozenset[str]
+    modes: frozenset[VisitMode]
+
+    @property
+    def promises(self) -> bool:
+        """The item promises a count (the others are per need)."""
+        return self.source.kind != LOGGED or self.personalised
+
+
+def ledgers(agreements: Sequence[Agreement], today: date, *, promised_only: bool = False) -> list[Ledger]:
+    """The ledgers of many agreements (their residents loaded), a few queries for all of them.
+
+    `promised_only` leaves out the per-need lines (no due), for those who only count promises.
+    """
     if not agreements:
         return []
     ids = [agreement.id for agreement in agreements]
@@ -258,7 +281,7 @@ def ledgers(agreements: Sequence[Agreement], today: date) -> list[Ledger]:
     flags = {row.id: row for row in db.session.execute(
         select(Agreement.id, served_sql().label("served"), contacted_sql().label("contacted")).where(Agreement.id.in_(ids)))}
     held = _packages_held(ids)
-    items = _items_of({(edition, code) for rows in held.values() for edition, code, _ in rows})
+    specs = _specs_of({(edition, code) for rows in held.values() for edition, code, _ in rows})
     visits = defaultdict(list)
     for visit, mode in db.session.execute(
             select(Visit, VisitRecord.mode)
@@ -266,8 +289,10 @@ def ledgers(agreements: Sequence[Agreement], today: date) -> list[Ledger]:
             .where(Visit.agreement_id.in_(ids), Visit.state != VisitState.CANCELLED)):
         visits[visit.agreement_id].append((visit, mode))
     deliveries = defaultdict(lambda: defaultdict(int))
-    for delivery in db.session.scalars(select(ItemDelivery).where(ItemDelivery.agreement_id.in_(ids))):
-        deliveries[delivery.agreement_id][delivery.package_code, delivery.item_code] += 1
+    for agreement_id, package_code, item_code in db.session.execute(
+            select(ItemDelivery.agreement_id, ItemDelivery.package_code, ItemDelivery.item_code)
+            .where(ItemDelivery.agreement_id.in_(ids))):
+        deliveries[agreement_id][package_code, item_code] += 1
     attended = _lecture_days(resident_ids)
     facts = populations.facts_of([agreement.resident for agreement in agreements])
 
@@ -277,17 +302,31 @@ def ledgers(agreements: Sequence[Agreement], today: date) -> list[Ledger]:
         as_of = min(max(today, start), end)
         tags = populations.tags_from(facts[agreement.resident_id], start) | populations.tags_from(
             facts[agreement.resident_id], as_of)
-        ledger = Ledger(agreement, start, end, served=bool(flags[agreement.id].served))
-        for edition, package_code, tier in held.get(agreement.id, []):
-            for item in items.get((edition, package_code), []):
-                line = _line(item, tier, agreement, (start, end), today, tags=tags,
-                             visits=visits[agreement.id], logged=deliveries[agreement.id],
+        evidence = _Evidence(visits=visits[agreement.id], logged=deliveries[agreement.id],
                              attended=attended[agreement.resident_id, agreement.centre_id],
-                             contacted=bool(flags[agreement.id].contacted))
+                             record=agreement.resident.has_health_record,
+                             contact=agreement.team_id is not None and bool(flags[agreement.id].contacted))
+        ledger = Ledger(agreement, start, end, served=bool(flags[agreement.id].served))
+        for edition, package_code, _ in held.get(agreement.id, []):
+            for spec in specs.get((edition, package_code), []):
+                if promised_only and not spec.promises:
+                    continue
+                line = _line(spec, (start, end), today, tags, evidence)
                 if line is not None:
                     ledger.lines.append(line)
         found.append(ledger)
     return found
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What was recorded for one agreement, as the lines read it."""
+
+    visits: list
+    logged: dict
+    attended: set[date]
+    record: bool
+    contact: bool
 
 
 def _packages_held(ids: list[int]) -> dict[int, list[tuple[str, str, str]]]:
@@ -308,14 +347,19 @@ def _packages_held(ids: list[int]) -> dict[int, list[tuple[str, str, str]]]:
     return held
 
 
-def _items_of(packages: set[tuple[str, str]]) -> dict[tuple[str, str], list[PackageItem]]:
+def _specs_of(packages: set[tuple[str, str]]) -> dict[tuple[str, str], list[_Spec]]:
     editions = {edition for edition, _ in packages}
-    items = defaultdict(list)
+    tiers = dict(((row.edition, row.code), row.tier) for row in db.session.execute(
+        select(PackageDef.edition, PackageDef.code, PackageDef.tier).where(PackageDef.edition.in_(editions))))
+    specs = defaultdict(list)
     for item in db.session.scalars(select(PackageItem).where(PackageItem.edition.in_(editions))
                                    .order_by(PackageItem.package_code, PackageItem.position)):
-        if (item.edition, item.package_code) in packages:
-            items[item.edition, item.package_code].append(item)
-    return items
+        key = (item.edition, item.package_code)
+        if key in packages:
+            specs[key].append(_Spec(item.package_code, item.code, item.title, item.frequency,
+                                    tiers[key] == catalogue.PERSONALISED, source_of(item.package_code, item.code),
+                                    populations_of(item), modes_for(item)))
+    return specs
 
 
 def _lecture_days(resident_ids: list[int]) -> dict[tuple[int, int], set[date]]:
@@ -329,20 +373,18 @@ def _lecture_days(resident_ids: list[int]) -> dict[tuple[int, int], set[date]]:
     return days
 
 
-def _line(item: PackageItem, tier: str, agreement: Agreement, period: tuple[date, date], today: date, *, tags: set[str],
-          visits: list, logged: dict, attended: set[date], contacted: bool) -> Line | None:
+def _line(spec: _Spec, period: tuple[date, date], today: date, tags: set[str], evidence: _Evidence) -> Line | None:
     """The item's line, or None when it does not apply to this person (a population, no planned visit)."""
-    source = source_of(item.package_code, item.code)
+    source = spec.source
     start, end = period
-    line = Line(item.package_code, item.code, item.title, item.frequency, source.kind, due=None)
+    line = Line(spec.package_code, spec.item_code, spec.title, spec.frequency, source.kind, due=None)
     if source.kind == VISITS:
-        planned = [(visit, mode) for visit, mode in visits if source.holds(visit)]
+        planned = [(visit, mode) for visit, mode in evidence.visits if source.holds(visit)]
         if not planned:
             return None
         line.due = len(planned)
-        modes = modes_for(item)
         for visit, mode in planned:
-            if visit.state is VisitState.DONE and mode in modes:
+            if visit.state is VisitState.DONE and mode in spec.modes:
                 line.delivered += 1
             elif visit.window_end < today:
                 line.missed += 1
@@ -353,7 +395,7 @@ def _line(item: PackageItem, tier: str, agreement: Agreement, period: tuple[date
         months = _months(start, end)
         line.due = len(months)
         for month_start, month_end in months:
-            if any(month_start <= day <= month_end for day in attended):
+            if any(month_start <= day <= month_end for day in evidence.attended):
                 line.delivered += 1
             elif month_end < today:
                 line.missed += 1
@@ -361,15 +403,11 @@ def _line(item: PackageItem, tier: str, agreement: Agreement, period: tuple[date
                 line.coming += 1
         return line
     if source.kind in (RECORD, CONTACT):
-        delivered = agreement.resident.has_health_record if source.kind == RECORD else (
-            agreement.team_id is not None and contacted)
-        return _once(line, delivered=int(delivered), over=end < today)
-    needed = populations_of(item)
-    if needed and not needed & tags:
+        return _once(line, delivered=int(evidence.record if source.kind == RECORD else evidence.contact), over=end < today)
+    if spec.needed and not spec.needed & tags:
         return None
-    line.delivered = logged.get((item.package_code, item.code), 0)
-    if tier == catalogue.PERSONALISED:
-        line.due = PERSONALISED_PER_CYCLE
+    line.delivered = evidence.logged.get((spec.package_code, spec.item_code), 0)
+    if spec.personalised:
         return _once(line, delivered=line.delivered, over=end < today)
     return line
 
@@ -381,14 +419,15 @@ def _once(line: Line, *, delivered: int, over: bool) -> Line:
     return line
 
 
-def _months(start: date, end: date) -> list[tuple[date, date]]:
+@functools.lru_cache(maxsize=4096)
+def _months(start: date, end: date) -> tuple[tuple[date, date], ...]:
     """The calendar months the period touches, each clipped to the period."""
     months, first = [], start.replace(day=1)
     while first <= end:
         following = add_months(first, 1)
         months.append((max(first, start), min(following - timedelta(days=1), end)))
         first = following
-    return months
+    return tuple(months)
 
 
 # What residents, doctors and the bureau see.
@@ -429,7 +468,7 @@ def owed(actor: Actor, *, cursor: str | None, limit: int) -> dict:
         batch = db.session.scalars(query.where(Agreement.id > last).order_by(Agreement.id).limit(BATCH)).all()
         if not batch:
             break
-        found += [ledger for ledger in ledgers(batch, today) if ledger.owed_lines]
+        found += [ledger for ledger in ledgers(batch, today, promised_only=True) if ledger.owed_lines]
         last = batch[-1].id
     page = found[:limit]
     return {"items": page, "next_cursor": encode_cursor([page[-1].agreement.id]) if len(found) > limit else None}

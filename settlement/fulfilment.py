@@ -69,7 +69,7 @@ def report(actor: Actor, *, region: str, cycle: int | None) -> dict:
     query = cycle_agreements(codes, cycle, as_of).options(selectinload(Agreement.resident)).order_by(Agreement.id)
     last = 0
     while batch := db.session.scalars(query.where(Agreement.id > last).limit(fulfilment.BATCH)).all():
-        for ledger in fulfilment.ledgers(batch, today):
+        for ledger in fulfilment.ledgers(batch, today, promised_only=True):
             agreement = ledger.agreement
             for figures in (per_centre[agreement.centre_id], per_team[agreement.centre_id, agreement.team_id]):
                 figures["signed"] += 1
