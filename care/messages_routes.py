@@ -44,7 +44,10 @@ class Inbox(MethodView):
     @messages_blp.response(200, page_schema(s.InboxEntrySchema))
     def get(self, query):
         """The team's threads waiting for an answer, the longest waiting first"""
-        return messages.inbox(current_actor(), **query)
+        page = messages.inbox(current_actor(), **query)
+        audit.record("inbox.read", "centre", current_actor().centre_id,
+                     residents=[entry["resident_id"] for entry in page["items"]])
+        return page
 
 
 @messages_blp.route("/residents/<int:resident_id>/messages")

@@ -73,6 +73,8 @@ def _centres(actor: Actor, region: str | None, centre_id: int | None) -> tuple[l
         centre = db.get_or_404(Centre, centre_id if centre_id is not None else actor.centre_id, "centre")
         access.check_centre(actor, centre.id)
         pooling = pooling_region(centre.region_code)
+        if pooling is None:
+            raise Invalid("This centre's region belongs to no pooling region.", field="centre_id")
         return [centre], centre, pooling.code
     if region is None:
         raise Invalid("Name the pooling region to survey.", field="region")
