@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 # Every domain's tables, so Base.metadata is complete (for Alembic and the app).
 MODEL_MODULES = ("core.models", "core.lockout", "registry.models", "packages.models", "signing.models",
-                 "care.models", "care.delivery_models", "notifications.models", "settlement.models")
+                 "care.models", "care.delivery_models", "care.fulfilment_models", "notifications.models", "settlement.models")
 
 
 def import_models() -> None:
@@ -104,7 +104,10 @@ def import_models() -> None:
 
 
 def _register_blueprints(api: Api) -> None:
+    from care.calls_routes import blueprints as calls
     from care.delivery_routes import blueprints as care_delivery
+    from care.fulfilment_routes import blueprints as fulfilment
+    from care.messages_routes import blueprints as team_messages
     from care.routes import blueprints as care
     from notifications.routes import blueprints as notifications
     from packages.routes import blueprints as packages
@@ -113,11 +116,13 @@ def _register_blueprints(api: Api) -> None:
     from registry.newborn_routes import blueprints as registry_newborns
     from registry.routes import blueprints as registry
     from settlement.routes import blueprints as settlement
+    from settlement.survey_routes import blueprints as surveys
     from signing.document_routes import blueprints as signing_documents
     from signing.routes import blueprints as signing
 
     for blueprint in (registry + registry_admin + registry_insurance + registry_newborns + packages + signing
-                      + signing_documents + care + care_delivery + notifications + settlement):
+                      + signing_documents + care + care_delivery + fulfilment + calls + team_messages + notifications
+                      + settlement + surveys):
         api.register_blueprint(blueprint)
 
 
@@ -147,6 +152,7 @@ def scheduled_jobs() -> list:
 def _connect_events() -> None:
     """Cross-domain steps that point right-to-left are signals: connected here, not by import side effects."""
     from care import plans
+    from notifications import attendance
     from settlement import rosters
     from signing import access, service
 
@@ -154,3 +160,4 @@ def _connect_events() -> None:
     service.subscribe()
     access.subscribe()
     rosters.subscribe()
+    attendance.subscribe()

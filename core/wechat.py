@@ -1,5 +1,6 @@
 """The one WeChat API client: mini-program login (code2Session), the stable access token, subscribe
-messages, and the phone number a user lets the mini-program read (getuserphonenumber).
+messages, the phone number a user lets the mini-program read (getuserphonenumber), and the text
+security check (msgSecCheck).
 
 Every call has a timeout; WeChat's errcodes become domain errors with clear statuses.
 """
@@ -40,6 +41,15 @@ class WechatSession:
 class AccessToken:
     token: str
     expires_in: int
+
+
+@dataclass(frozen=True)
+class TextCheck:
+    """msgSecCheck's answer: errcode 0 and a suggestion (pass, review, risky) with its label."""
+
+    errcode: int
+    suggest: str | None = None
+    label: int | None = None
 
 
 class WechatClient:
@@ -96,6 +106,16 @@ class WechatClient:
             access_token=access_token,
         )
         return int(body.get("errcode", 0))
+
+    def msg_sec_check(self, access_token: str, *, openid: str, content: str, scene: int = 1) -> TextCheck:
+        """Check a user's text with WeChat's content security API, version 2 (security.msgSecCheck).
+
+        `openid` is the user who wrote it (they must have used the mini-program in the last two hours).
+        """
+        body = self.post_json("/wxa/msg_sec_check", {"content": content, "version": 2, "scene": scene, "openid": openid},
+                              access_token=access_token)
+        result = body.get("result") or {}
+        return TextCheck(errcode=int(body.get("errcode", 0)), suggest=result.get("suggest"), label=result.get("label"))
 
     def code_to_session(self, code: str) -> WechatSession:
         """Exchange a wx.login() code for the user's openid (auth.code2Session)."""

@@ -1,4 +1,4 @@
-"""The outbox, residents' subscriptions and preferences, lectures, and the shared WeChat token."""
+"""The outbox, residents' subscriptions and preferences, lectures and their attendance, and the shared WeChat token."""
 
 from __future__ import annotations
 
@@ -111,6 +111,23 @@ class Lecture(Base):
     starts_at: Mapped[datetime] = mapped_column(index=True)
     published_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class LectureAttendance(Base):
+    """A signed resident who attended a lecture, recorded by the centre's staff after it began; the lecture's
+    Shanghai date is kept with it, for the fulfilment ledger's months (basic package: a lecture a month)."""
+
+    __tablename__ = "lecture_attendance"
+    __table_args__ = (UniqueConstraint("lecture_id", "resident_id"),
+                      Index("ix_lecture_attendance_resident_day", "resident_id", "lecture_on"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lecture_id: Mapped[int] = mapped_column(ForeignKey("lectures.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
+    lecture_on: Mapped[date]
+    recorded_by: Mapped[str] = mapped_column(String(120))
+    recorded_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class WechatToken(Base):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from core import audit
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import PageArgs, one_page, page_schema
+from notifications import attendance, service
 from notifications import schemas as s
-from notifications import service
 
 my_blp = Blueprint("my-notifications", __name__, url_prefix="/api/v1/me", description="The calling resident's reminders")
 lectures_blp = Blueprint("lectures", __name__, url_prefix="/api/v1/centres", description="Centres' health lectures")
@@ -61,6 +62,26 @@ class Lectures(MethodView):
     def post(self, body, centre_id):
         """Publish a health lecture; the centre's signed residents are told in advance"""
         return service.publish_lecture(current_actor(), centre_id=centre_id, **body)
+
+
+@lectures_blp.route("/<int:centre_id>/lectures/<int:lecture_id>/attendance")
+class LectureAttendance(MethodView):
+    @requires(*STAFF)
+    @lectures_blp.response(200, page_schema(s.AttendanceSchema))
+    def get(self, centre_id, lecture_id):
+        """Who attended a lecture"""
+        found = attendance.attendance_of(current_actor(), centre_id=centre_id, lecture_id=lecture_id)
+        audit.record("lecture_attendance.read", "lecture", lecture_id)
+        return one_page(found)
+
+    @requires(*STAFF)
+    @lectures_blp.arguments(s.AttendanceInSchema)
+    @lectures_blp.response(201, page_schema(s.AttendanceSchema))
+    def post(self, body, centre_id, lecture_id):
+        """Record signed residents who attended a lecture (after it began); the lecture's whole list comes back"""
+        found = attendance.record_attendance(current_actor(), centre_id=centre_id, lecture_id=lecture_id, **body)
+        audit.record("lecture_attendance.record", "lecture", lecture_id, residents=body["resident_ids"])
+        return one_page(found)
 
 
 @messages_blp.route("")

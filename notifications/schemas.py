@@ -59,3 +59,16 @@ class LectureInSchema(ma.Schema):
 class LectureSchema(LectureInSchema):
     id = fields.Integer()
     centre_id = fields.Integer()
+
+
+class AttendanceInSchema(ma.Schema):
+    resident_ids = fields.List(Integer(validate=ID), required=True, validate=validate.Length(min=1, max=500))
+
+
+class AttendanceSchema(ma.Schema):
+    lecture_id = fields.Integer(required=True)
+    resident_id = fields.Integer(required=True)
+    centre_id = fields.Integer(required=True)
+    lecture_on = fields.Date(required=True)
+    recorded_by = fields.String(required=True)
+    recorded_at = fields.DateTime(required=True)

@@ -1,7 +1,8 @@
 """Evaluating centres (annex 2 of 000; POLICY.md "Evaluation"): the indicators the backend can compute.
 
 Per centre and cycle: effective signing rate with annex 2's score against the county average,
-key-population coverage, renewal rate and follow-up completion. Rates are Decimal fractions.
+key-population coverage, renewal rate, follow-up completion, and the field survey (item 6: policy
+awareness and satisfaction) where it ran in jiayi (settlement/surveys.py). Rates are Decimal fractions.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from registry.access import check_region
 from registry.models import Centre, Resident, Window
 from registry.populations import key_population_sql
 from registry.service import pooling_region, region_and_descendants
+from settlement import surveys
+from settlement.models import SurveyKind
 from settlement.service import alive_on, tally
 from signing import cycles
 from signing.models import Agreement, in_force_on
@@ -87,6 +90,16 @@ def _follow_ups(centre_ids: list[int], start: date, end: date, today: date) -> d
     return {centre_id: (due, done) for centre_id, due, done in db.session.execute(query)}
 
 
+def _field_survey(results: dict) -> dict:
+    """Annex 2 item 6 from the surveys run in jiayi: rate, score and respondents per questionnaire (None: not run)."""
+    row = {}
+    for kind in SurveyKind:
+        result = results.get(kind, {})
+        row |= {f"{kind.value}_rate": result.get("rate"), f"{kind.value}_score": result.get("score"),
+                f"{kind.value}_respondents": result.get("answered", 0)}
+    return row
+
+
 def evaluate(actor: Actor, *, region: str, cycle: int) -> dict:
     """Annex 2 indicators per centre of a pooling region for a cycle, as of today or the cycle's end."""
     check_region(actor, region)
@@ -107,6 +120,7 @@ def evaluate(actor: Actor, *, region: str, cycle: int) -> dict:
     county_rate = exact_rate(county["effective"], county["counted"])
     coverage, renewals = _coverage(ids, as_of), _renewals(ids, start - timedelta(days=1), as_of)
     follow_ups = _follow_ups(ids, start, end, clock.today())
+    field = surveys.field_indicator(ids, cycle)
     rows = []
     for centre in centres:
         figures = counts.get(centre.id, {"effective": 0, "counted": 0})
@@ -123,6 +137,7 @@ def evaluate(actor: Actor, *, region: str, cycle: int) -> dict:
             "key_population_coverage": rate(key_signed, key_residents),
             "previous_cycle_signed": previous, "renewed": renewed, "renewal_rate": rate(renewed, previous),
             "follow_ups_due": due, "follow_ups_done": done, "follow_up_completion": rate(done, due),
+            **_field_survey(field.get(centre.id, {})),
         })
     return {"region": pooling.code, "cycle": cycle, "as_of": as_of,
             "county_effective_signing_rate": rate(county["effective"], county["counted"]),

@@ -1,4 +1,5 @@
-"""Frozen monthly head counts (POLICY.md "Settlement": the count for a month is never recomputed)."""
+"""Frozen monthly head counts (POLICY.md "Settlement": the count for a month is never recomputed), actual costs,
+and the field surveys of the evaluation (annex 2 of 000, item 6)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,52 @@ class ActualCost(Base):
     filing_id: Mapped[int] = mapped_column(ForeignKey("settlement_actual_cost_filings.id"), primary_key=True)
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), primary_key=True)
     cost_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class SurveyKind(str, enum.Enum):
+    """The two questionnaires of annex 2's field survey (item 6)."""
+
+    POLICY_AWARENESS = "policy_awareness"
+    SATISFACTION = "satisfaction"
+
+
+class Survey(Base):
+    """A short questionnaire published by the bureau for its pooling region's centres, or by a centre for itself.
+
+    `questions`: [{code, text, choices: [{code, text, counts}]}]; an answer whose choice `counts` is one
+    aware (or satisfied) answer. Published with its sample drawn: the invitations.
+    """
+
+    __tablename__ = "surveys"
+    __table_args__ = (Index("ix_surveys_region_cycle", "region_code", "cycle"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[SurveyKind] = mapped_column(enum_column(SurveyKind))
+    title: Mapped[str] = mapped_column(String(120))
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))  # the pooling region
+    centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))  # a centre's own survey
+    cycle: Mapped[int]
+    questions: Mapped[list] = mapped_column(JSON)
+    sample_size: Mapped[int]
+    closes_on: Mapped[date]
+    published_by: Mapped[str] = mapped_column(String(120))
+    published_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    invitations: Mapped[list[SurveyInvitation]] = relationship(order_by="SurveyInvitation.id", viewonly=True)
+
+
+class SurveyInvitation(Base):
+    """A signed resident drawn into a survey's sample, and their answers once given ({question code: choice code})."""
+
+    __tablename__ = "survey_invitations"
+    __table_args__ = (UniqueConstraint("survey_id", "resident_id"), Index("ix_survey_invitations_resident", "resident_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
+    invited_at: Mapped[datetime] = mapped_column(default=clock.now)
+    answered_at: Mapped[datetime | None]
+    answers: Mapped[dict | None] = mapped_column(JSON)
+
+    survey: Mapped[Survey] = relationship()

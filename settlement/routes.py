@@ -6,10 +6,10 @@ from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from core import clock
+from core import audit, clock
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import one_page, page_schema
-from settlement import evaluation, ghost, rosters
+from settlement import evaluation, fulfilment, ghost, rosters
 from settlement import schemas as s
 from settlement import service as settlement
 
@@ -84,6 +84,31 @@ class GhostSigning(MethodView):
     def get(self, query):
         """Per doctor and day: on-site signings, of people never served since, of people signed after their recorded death"""
         return ghost.signal(current_actor(), **query)
+
+
+@settlement_blp.route("/fulfilment")
+class Fulfilment(MethodView):
+    @requires(*BUREAU_SIDE)
+    @settlement_blp.arguments(s.FulfilmentQuerySchema, location="query")
+    @settlement_blp.response(200, s.FulfilmentReportSchema)
+    def get(self, query):
+        """Fulfilment per centre and team: people signed, served and never served; items due, delivered, missed"""
+        found = fulfilment.report(current_actor(), **query)
+        audit.record("fulfilment.report", "region", found["region"], cycle=found["cycle"])
+        return found
+
+
+@settlement_blp.route("/fulfilment/never-served")
+class NeverServed(MethodView):
+    @requires(*BUREAU_SIDE)
+    @settlement_blp.arguments(s.NeverServedQuerySchema, location="query")
+    @settlement_blp.response(200, page_schema(s.NeverServedSchema))
+    def get(self, query):
+        """The people signed in the cycle with no service recorded in their agreement's period (只签不约)"""
+        page = fulfilment.never_served(current_actor(), **query)
+        audit.record("fulfilment.never_served", "region", query["region"],
+                     residents=[agreement.resident_id for agreement in page["items"]])
+        return page
 
 
 @rosters_blp.route("")

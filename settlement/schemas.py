@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from core.crypto import mask_id_number
 from core.pagination import PageArgs
 from core.schemas import ID, Digits, Integer, region_code
 from registry.models import InsuranceScheme, Sex
@@ -12,7 +13,7 @@ from settlement.models import LineKind
 from signing.schemas import AgreementSchema
 
 FIGURES = fields.Dict(
-    keys=fields.String(), values=fields.Integer(), required=True,
+    keys=fields.String(), values=Integer(), required=True,
     metadata={"description": "head counts: signed, counted (for capitation), not_counted, effective, resident_scheme, "
                              "employee_scheme, uninsured, counted_resident_scheme, counted_employee_scheme, each key population "
                              "of signing rule 8 (elderly_65, elderly_80, child_0_6, pregnant, postpartum, hypertension, "
@@ -46,7 +47,7 @@ class CountsSchema(ma.Schema):
 
 
 class SnapshotLineSchema(ma.Schema):
-    centre_id = fields.Integer(required=True)
+    centre_id = Integer(required=True)
     kind = fields.Enum(LineKind, by_value=True, required=True)
     adjusts_month = fields.String(allow_none=True, metadata={"description": "the earlier month an adjustment corrects"})
     figures = FIGURES
@@ -96,16 +97,16 @@ class ActualCostFilingSchema(ActualCostsSchema):
 
 
 class CentreCapitationSchema(ma.Schema):
-    centre_id = fields.Integer(required=True)
+    centre_id = Integer(required=True)
     pooling_region = fields.String(required=True)
     rule = fields.String(required=True)
-    counted = fields.Integer(required=True, metadata={"description": "frozen count plus the adjustments it carries "
+    counted = Integer(required=True, metadata={"description": "frozen count plus the adjustments it carries "
                                                                      "(for a year: head-months)"})
-    fund_fen = fields.Integer(required=True, metadata={"description": "the month's fund: counted x fee / 12"})
-    actual_cost_fen = fields.Integer(allow_none=True)
-    settled_fen = fields.Integer(required=True)
-    payable_fen = fields.Integer(required=True)
-    withheld_fen = fields.Integer(required=True)
+    fund_fen = Integer(required=True, metadata={"description": "the month's fund: counted x fee / 12"})
+    actual_cost_fen = Integer(allow_none=True)
+    settled_fen = Integer(required=True)
+    payable_fen = Integer(required=True)
+    withheld_fen = Integer(required=True)
     withheld_as = fields.String(required=True, metadata={"description": "year_end_remainder, risk_reserve or quality_deposit"})
 
 
@@ -114,7 +115,7 @@ class CapitationSchema(ma.Schema):
     period = fields.String(required=True)
     rounding = fields.String(required=True)
     centres = fields.List(fields.Nested(CentreCapitationSchema), required=True)
-    totals = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    totals = fields.Dict(keys=fields.String(), values=Integer(), required=True)
 
 
 class RosterQuerySchema(PageArgs):
@@ -132,7 +133,7 @@ class RosterEntrySchema(AgreementSchema):
     id_number = fields.String(required=True, allow_none=True, metadata={"description": "masked for staff; null for a newborn whose number is not issued yet"})
     sex = fields.Enum(Sex, by_value=True, required=True)
     birth_date = fields.Date(allow_none=True, metadata={"description": "bureau only: beside a mask it rebuilds the number"})
-    birth_year = fields.Integer(required=True)
+    birth_year = Integer(required=True)
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True, required=True)
     insurance_region_code = fields.String(allow_none=True)
     centre_code = fields.String(required=True)
@@ -150,26 +151,34 @@ RATE = dict(as_string=True, allow_none=True)
 
 
 class CentreEvaluationSchema(ma.Schema):
-    centre_id = fields.Integer(required=True)
+    centre_id = Integer(required=True)
     name = fields.String(required=True)
-    signed_insured = fields.Integer(required=True)
-    effective = fields.Integer(required=True)
+    signed_insured = Integer(required=True)
+    effective = Integer(required=True)
     effective_signing_rate = fields.Decimal(**RATE)
-    effective_signing_score = fields.Integer(allow_none=True, metadata={"description": "annex 2 item 3, 0..20"})
-    key_population_residents = fields.Integer(required=True)
-    key_population_signed = fields.Integer(required=True)
+    effective_signing_score = Integer(allow_none=True, metadata={"description": "annex 2 item 3, 0..20"})
+    key_population_residents = Integer(required=True)
+    key_population_signed = Integer(required=True)
     key_population_coverage = fields.Decimal(**RATE)
-    previous_cycle_signed = fields.Integer(required=True)
-    renewed = fields.Integer(required=True)
+    previous_cycle_signed = Integer(required=True)
+    renewed = Integer(required=True)
     renewal_rate = fields.Decimal(**RATE)
-    follow_ups_due = fields.Integer(required=True)
-    follow_ups_done = fields.Integer(required=True)
+    follow_ups_due = Integer(required=True)
+    follow_ups_done = Integer(required=True)
     follow_up_completion = fields.Decimal(**RATE)
+    policy_awareness_rate = fields.Decimal(**RATE, metadata={"description": "annex 2 item 6, from the latest awareness "
+                                                                             "survey of the cycle run in jiayi"})
+    policy_awareness_score = fields.Decimal(**RATE, metadata={"description": "0..7.5"})
+    policy_awareness_respondents = Integer(required=True)
+    satisfaction_rate = fields.Decimal(**RATE, metadata={"description": "annex 2 item 6, from the latest satisfaction "
+                                                                        "survey of the cycle run in jiayi"})
+    satisfaction_score = fields.Decimal(**RATE, metadata={"description": "0..7.5"})
+    satisfaction_respondents = Integer(required=True)
 
 
 class EvaluationSchema(ma.Schema):
     region = fields.String(required=True)
-    cycle = fields.Integer(required=True)
+    cycle = Integer(required=True)
     as_of = fields.Date(required=True)
     county_effective_signing_rate = fields.Decimal(**RATE)
     centres = fields.List(fields.Nested(CentreEvaluationSchema), required=True)
@@ -186,11 +195,60 @@ class GhostRowSchema(ma.Schema):
 
     day = fields.Date(required=True)
     signed_by = fields.String(required=True)
-    staff_id = fields.Integer(allow_none=True)
+    staff_id = Integer(allow_none=True)
     staff_name = fields.String(allow_none=True)
-    centre_id = fields.Integer(required=True)
-    signings = fields.Integer(required=True)
-    never_served = fields.Integer(required=True, metadata={"description": "with no visit record since the signing"})
-    recorded_death = fields.Integer(required=True, metadata={"description": "signed on or after their recorded death"})
+    centre_id = Integer(required=True)
+    signings = Integer(required=True)
+    never_served = Integer(required=True, metadata={"description": "with no visit record since the signing"})
+    recorded_death = Integer(required=True, metadata={"description": "signed on or after their recorded death"})
     flags = fields.List(fields.String(), required=True, metadata={
         "description": "signed_after_death; never_served_batch: 10 or more signed that day, over 92 days ago, none served since"})
+
+
+class FulfilmentQuerySchema(RegionQuerySchema):
+    cycle = Integer(load_default=None, validate=validate.Range(min=2000, max=2100),
+                           metadata={"description": "default: the current cycle"})
+
+
+class NeverServedQuerySchema(PageArgs, FulfilmentQuerySchema):
+    centre_id = Integer(load_default=None, validate=ID)
+
+
+class FulfilmentFiguresSchema(ma.Schema):
+    signed = Integer(required=True, metadata={"description": "agreements of the cycle in force for a day or more"})
+    served = Integer(required=True)
+    never_served = Integer(required=True, metadata={"description": "signed, and no service recorded in the period"})
+    due = Integer(required=True, metadata={"description": "items promised in the agreements' periods"})
+    delivered = Integer(required=True)
+    missed = Integer(required=True)
+    coming = Integer(required=True)
+    fulfilment_rate = fields.Decimal(**RATE, metadata={"description": "delivered / (delivered + missed)"})
+
+
+class TeamFulfilmentSchema(FulfilmentFiguresSchema):
+    team_id = Integer(allow_none=True)
+    name = fields.String(allow_none=True)
+
+
+class CentreFulfilmentSchema(FulfilmentFiguresSchema):
+    centre_id = Integer(required=True)
+    name = fields.String(required=True)
+    teams = fields.List(fields.Nested(TeamFulfilmentSchema), required=True)
+
+
+class FulfilmentReportSchema(ma.Schema):
+    region = fields.String(required=True)
+    cycle = Integer(required=True)
+    as_of = fields.Date(required=True)
+    centres = fields.List(fields.Nested(CentreFulfilmentSchema), required=True)
+
+
+class NeverServedSchema(ma.Schema):
+    agreement_id = Integer(required=True, attribute="id")
+    resident_id = Integer(required=True)
+    name = fields.Function(lambda agreement: agreement.resident.name, required=True)
+    id_number = fields.Function(lambda agreement: mask_id_number(agreement.resident.id_number), required=True)
+    centre_id = Integer(required=True)
+    team_id = Integer(allow_none=True)
+    start_date = fields.Date(required=True)
+    status = fields.String(required=True, attribute="status.value")

@@ -10,6 +10,9 @@ openid's next sends; `hang_openids` answer 500 only after `hang_seconds` (a send
 
 Phone numbers (getuserphonenumber): a code `phone-<11 digits>` or `phone-<11 digits>-<anything>` gives
 that number, once (a spent code answers 40029, as WeChat's do); any other code answers 40029.
+
+Text security (msgSecCheck v2): text holding one of `risky_words` is risky, one of `review_words` needs
+review, anything else passes; `fail_text_check("timeout" | "5xx" | errcode, …)` queues failures for the next checks.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ import time
 from dataclasses import dataclass, field
 
 from flask import Flask, jsonify, request
+
+RISKY_WORDS = ("违禁内容",)
+REVIEW_WORDS = ("待审内容",)
+# msgSecCheck labels: 100 normal, 20001 political, 20006 illegal and criminal.
+LABELS = {"pass": 100, "review": 20001, "risky": 20006}
 
 
 @dataclass
@@ -38,6 +46,9 @@ class WechatState:
     delivered: list[dict] = field(default_factory=list)
     spent_phone_codes: set[str] = field(default_factory=set)
     token_appids: dict[str, str] = field(default_factory=dict)  # access token -> the appid it was issued to
+    risky_words: set[str] = field(default_factory=lambda: set(RISKY_WORDS))
+    review_words: set[str] = field(default_factory=lambda: set(REVIEW_WORDS))
+    text_check_failures: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_login(self, code: str, *, errcode: int) -> None:
@@ -46,13 +57,17 @@ class WechatState:
     def fail_send(self, openid: str, *failures) -> None:
         self.send_failures.setdefault(openid, []).extend(failures)
 
+    def fail_text_check(self, *failures) -> None:
+        self.text_check_failures.extend(failures)
+
     def revoke_token(self) -> None:
         self.revoked.add(f"token-{self.tokens_issued}")
 
     def reset_messages(self) -> None:
         self.tokens_issued, self.token_delay, self.token_errcode = 0, 0.0, 0
-        for collection in (self.revoked, self.send_failures, self.hang_openids, self.delivered):
+        for collection in (self.revoked, self.send_failures, self.hang_openids, self.delivered, self.text_check_failures):
             collection.clear()
+        self.risky_words, self.review_words = set(RISKY_WORDS), set(REVIEW_WORDS)
 
     def calls_to(self, api: str) -> list[dict]:
         return [params for name, params in self.calls if name == api]
@@ -134,6 +149,33 @@ def create_standin(state: WechatState | None = None) -> Flask:
         return jsonify(errcode=0, errmsg="ok", phone_info={
             "phoneNumber": number, "purePhoneNumber": number, "countryCode": "86",
             "watermark": {"timestamp": int(time.time()), "appid": state.token_appids.get(token, "")}})
+
+    @app.post("/wxa/msg_sec_check")
+    def msg_sec_check():
+        body = request.get_json(force=True)
+        token = request.args.get("access_token", "")
+        state.calls.append(("msg_sec_check", {**body, "access_token": token}))
+        with state.lock:
+            failure = state.text_check_failures.pop(0) if state.text_check_failures else None
+        if failure == "timeout":
+            time.sleep(state.slow_seconds)
+            return "too late", 504
+        if failure == "5xx":
+            return "upstream exploded", 502
+        if failure is not None:
+            return jsonify(errcode=failure, errmsg="scripted failure")
+        if token in state.revoked or not token.startswith("token-"):
+            return jsonify(errcode=40001, errmsg="invalid credential")
+        if body.get("scene") not in (1, 2, 3, 4):
+            return jsonify(errcode=40129, errmsg="invalid scene")
+        content = body.get("content")
+        if body.get("version") != 2 or not body.get("openid") or not isinstance(content, str) or not content:
+            return jsonify(errcode=47001, errmsg="data format error")
+        suggest = ("risky" if any(word in content for word in state.risky_words)
+                   else "review" if any(word in content for word in state.review_words) else "pass")
+        verdict = {"suggest": suggest, "label": LABELS[suggest]}
+        return jsonify(errcode=0, errmsg="ok", result=verdict, trace_id="standin",
+                       detail=[{"strategy": "content_model", "errcode": 0, "prob": 90, **verdict}])
 
     return app
 

@@ -74,3 +74,10 @@ def test_centres_are_listed_a_page_at_a_time(client, db):
                                                           "cursor": first["next_cursor"]}).get_json()
     seen = [c["id"] for c in first["items"] + second["items"]]
     assert seen == sorted(seen) and set(made) <= set(seen) and second["next_cursor"] is None
+
+
+def test_every_scheduled_job_has_its_own_id_and_a_schedule(app):
+    ids = [job.id for job in app.extensions["jobs"]]
+    assert len(ids) == len(set(ids))
+    assert set(ids) <= set(app.config["SETTINGS"].SCHEDULES)
+    assert {"roll_over", "reminders", "dispatch", "settlement_snapshot"} <= set(ids)

@@ -133,6 +133,18 @@ SCOPED_ENDPOINTS = {
     ("GET", "/api/v1/me/children/<int:resident_id>/vaccinations"): ({"resident_id": "child"}, None),
     ("GET", "/api/v1/referrals/<int:referral_id>"): ({"referral_id": "referral"}, None),
     ("POST", "/api/v1/referrals/<int:referral_id>/transitions"): ({"referral_id": "referral"}, {"to": "accepted"}),
+    ("GET", "/api/v1/centres/<int:centre_id>/lectures/<int:lecture_id>/attendance"): (
+        {"centre_id": "centre", "lecture_id": "lecture"}, None),
+    ("POST", "/api/v1/centres/<int:centre_id>/lectures/<int:lecture_id>/attendance"): (
+        {"centre_id": "centre", "lecture_id": "lecture"}, {"resident_ids": ["resident"]}),
+    ("GET", "/api/v1/agreements/<int:agreement_id>/fulfilment"): ({"agreement_id": "agreement"}, None),
+    ("GET", "/api/v1/agreements/<int:agreement_id>/deliveries"): ({"agreement_id": "agreement"}, None),
+    ("POST", "/api/v1/agreements/<int:agreement_id>/deliveries"): (
+        {"agreement_id": "agreement"}, {"package_code": "elderly", "item_code": "ecg", "delivered_on": "2026-03-16"}),
+    ("GET", "/api/v1/residents/<int:resident_id>/calls"): ({"resident_id": "resident"}, None),
+    ("POST", "/api/v1/residents/<int:resident_id>/calls"): ({"resident_id": "resident"}, {"outcome": "no_answer"}),
+    ("GET", "/api/v1/residents/<int:resident_id>/messages"): ({"resident_id": "resident"}, None),
+    ("POST", "/api/v1/residents/<int:resident_id>/messages"): ({"resident_id": "resident"}, {"content": "请按时服药"}),
 }
 
 
@@ -170,6 +182,8 @@ def scene(client, settings):
                             json={"last_menstrual_period": "2025-12-20"})
     visit_id = client.get("/api/v1/me/visits", headers=f.as_resident(resident)).get_json()["items"][0]["id"]
     record = client.post(f"/api/v1/visits/{visit_id}/records", headers=doctor, json=RECORD)
+    lecture = client.post(f"/api/v1/centres/{home.id}/lectures", headers=doctor,
+                          json={"title": "健康讲座", "place": "卫生院", "starts_at": "2026-04-01T09:00:00+08:00"})
     assert pregnancy.status_code == 201 and record.status_code == 201, (pregnancy.get_json(), record.get_json())
     bureau_elsewhere = Actor(role=Role.BUREAU, subject="client:elsewhere", region_code="440823")
     bureau_here = Actor(role=Role.BUREAU, subject="client:here", region_code="430523")
@@ -192,7 +206,7 @@ def scene(client, settings):
              "record": record.get_json()["id"], "month": "2026-03", "region": "430523", "window": home.windows[0].id,
              "team": home.teams[0].id, "member": member.id, "staff": f.staff(centre=home).id, "client": client_row.id, "import": job.id,
              "slot": slot_ids[0], "other_slot": slot_ids[1], "booking": booking.get_json()["id"], "child": child.id,
-             "referral": referral.get_json()["id"]},
+             "referral": referral.get_json()["id"], "lecture": lecture.get_json()["id"]},
         # Staff first: an endpoint open to staff and residents is tried with staff.
         insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here),
                   Role.ADMIN: as_admin("430523"), Role.RESIDENT: f.as_resident(resident)},
@@ -211,7 +225,10 @@ def test_actors_of_another_scope_get_403_or_404_and_the_centres_own_staff_get_th
     method, path = endpoint
     rule, roles = _scoped_operations(client.application)[endpoint]
     arguments, body = SCOPED_ENDPOINTS[endpoint]
-    body = body and {key: scene.ids.get(value, value) if isinstance(value, str) else value for key, value in body.items()}
+    body = body and {key: scene.ids.get(value, value) if isinstance(value, str)
+                     else [scene.ids.get(v, v) if isinstance(v, str) else v for v in value] if isinstance(value, list)
+                     else value
+                     for key, value in body.items()}
     url = client.application.url_map.bind("localhost").build(
         rule.endpoint, {name: scene.ids[what] for name, what in arguments.items()}, method=method)
     tried = [role for role in scene.outsiders if role in roles]
