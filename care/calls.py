@@ -23,7 +23,7 @@ from core import clock, db
 from core.auth import Actor
 from core.errors import Conflict, Invalid
 from core.pagination import decode_cursor, encode_cursor
-from registry import access
+from registry import access, events
 from registry.models import Resident
 from signing.models import Agreement, in_force_on
 
@@ -116,14 +116,22 @@ def contact_for(resident: Resident) -> Resident:
 
 
 def record_call(actor: Actor, *, resident_id: int, outcome: CallOutcome, reason: RefusalReason | None = None,
-                note: str | None = None) -> Call:
-    """Record a call and its outcome; a refusal names its reason from the fixed list, other outcomes none."""
+                note: str | None = None, died_on: date | None = None) -> Call:
+    """Record a call and its outcome; a refusal names its reason from the fixed list, other outcomes none.
+
+    A call that learns of a death records it with its date: the registry's death event ends every
+    agreement of the person (POLICY.md signing rule 10), in this transaction.
+    """
     resident = access.get_resident(actor, resident_id)
     if outcome is CallOutcome.REFUSED and reason is None:
         raise Invalid("A refusal is recorded with its reason.", field="reason")
     if outcome is not CallOutcome.REFUSED and reason is not None:
         raise Invalid("Only a refusal has a reason.", field="reason")
     today = clock.today()
+    if (outcome is CallOutcome.DIED) != (died_on is not None):
+        raise Invalid("A call that learned of a death gives its date, and only such a call.", field="died_on")
+    if died_on is not None and not resident.birth_date <= died_on <= today:
+        raise Invalid("The date of death lies between birth and today.", field="died_on")
     agreement = db.session.scalar(select(Agreement).where(
         Agreement.resident_id == resident.id, Agreement.centre_id == actor.centre_id, in_force_on(today)))
     if agreement is None:
@@ -132,6 +140,8 @@ def record_call(actor: Actor, *, resident_id: int, outcome: CallOutcome, reason:
                 staff_id=actor.staff_id, called_at=clock.now(), called_on=today, outcome=outcome, reason=reason, note=note)
     with db.transaction():
         db.session.add(call)
+        if died_on is not None:
+            events.death_recorded.send(None, resident_id=resident.id, died_on=died_on)
     return call
 
 

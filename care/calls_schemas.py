@@ -15,6 +15,8 @@ class CallInSchema(ma.Schema):
     reason = fields.Enum(RefusalReason, by_value=True, load_default=None,
                          metadata={"description": "why a person refused (required for refused, and only then)"})
     note = fields.String(load_default=None, validate=validate.Length(max=500))
+    died_on = fields.Date(load_default=None, load_only=True,
+                          metadata={"description": "the date of death a `died` call learned (required for died, and only then)"})
 
 
 class CallSchema(CallInSchema):

@@ -13,6 +13,8 @@ from care.fulfilment_models import Call
 from care.models import Visit
 from core import clock
 from notifications import jobs
+from registry.models import Resident
+from signing.models import Agreement
 from tests import factories as f
 from tests.packages_support import signed, site
 
@@ -114,12 +116,38 @@ def test_a_cursor_the_call_list_did_not_give_out_is_422(client, overdue):
 
 @pytest.mark.parametrize("outcome", ["moved_away", "died"])
 def test_a_person_who_moved_away_or_died_leaves_the_call_list_and_what_the_team_owes(client, overdue, outcome):
-    assert _call(client, overdue.place, overdue.ding, outcome).status_code == 201
+    learned = {"died_on": "2026-07-10"} if outcome == "died" else {}
+    assert _call(client, overdue.place, overdue.ding, outcome, **learned).status_code == 201
     doctor = f.as_staff(overdue.place.doctor)
     listed = [r["resident_id"] for r in client.get("/api/v1/call-list", headers=doctor).get_json()["items"]]
     owed = [r["resident_id"] for r in client.get("/api/v1/fulfilment/owed", headers=doctor).get_json()["items"]]
     assert overdue.ding.id not in listed and overdue.ding.id not in owed
     assert overdue.chen.id in listed and overdue.chen.id in owed
+
+
+def test_a_call_that_learns_of_a_death_records_it_and_every_agreement_of_the_person_ends(client, db, overdue):
+    response = _call(client, overdue.place, overdue.ding, "died", died_on="2026-07-10")
+    assert response.status_code == 201, response.get_json()
+    db.expire_all()
+    assert db.get(Resident, overdue.ding.id).died_on == date(2026, 7, 10)
+    ended = db.scalars(select(Agreement).where(Agreement.resident_id == overdue.ding.id)).all()
+    assert ended and all((a.status.value, a.termination_reason.value, a.terminated_on) == ("terminated", "death", date(2026, 7, 10))
+                         for a in ended)
+
+
+@pytest.mark.parametrize("body", [{}, {"died_on": "2026-07-21"}, {"died_on": "1900-01-01"}])
+def test_a_died_call_without_a_date_or_with_one_outside_the_life_is_422_and_nothing_is_written(client, db, overdue, body):
+    before = _calls(db)
+    response = _call(client, overdue.place, overdue.ding, "died", **body)
+    assert response.status_code == 422 and "died_on" in response.get_json()["errors"]["json"]
+    db.expire_all()
+    assert _calls(db) == before and db.get(Resident, overdue.ding.id).died_on is None
+
+
+def test_only_a_died_call_gives_a_date_of_death(client, db, overdue):
+    before = _calls(db)
+    response = _call(client, overdue.place, overdue.chen, "no_answer", died_on="2026-07-10")
+    assert response.status_code == 422 and _calls(db) == before
 
 
 @pytest.mark.parametrize("outcome", ["no_answer", "wrong_number", "reached_will_come"])
