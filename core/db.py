@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # PostgreSQL's serialization failure and deadlock: the transaction lost a race and may simply run again.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-RETRY_ATTEMPTS = 4
+# SQLite answers a writer that would have to wait on a read lock it holds with an immediate "locked"
+# (no busy wait): under many concurrent signings it needs more, longer-spaced tries than PostgreSQL.
+RETRY_ATTEMPTS = 8
 # The largest value an Integer column holds on PostgreSQL: ids and numbers from clients stay within it.
 DB_INT_MAX = 2**31 - 1
 
@@ -158,7 +160,7 @@ def retrying(work: Callable[..., T], attempts: int = RETRY_ATTEMPTS) -> Callable
                 if not is_retryable(error):
                     raise
                 log.info("retrying after a lost race (attempt %d): %s", attempt, type(error.orig).__name__)
-                time.sleep(random.uniform(0, 0.02 * attempt))
+                time.sleep(random.uniform(0, 0.05 * attempt))
         return work(*args, **kwargs)
 
     return run
