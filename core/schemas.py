@@ -26,37 +26,35 @@ def nfkc(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
-class Integer(fields.Integer):
-    """An integer; written as a string it is ASCII digits after NFKC (no Unicode digits, no `4_3`)."""
+class _AsciiNumber:
+    """A number field whose text form must be ASCII after NFKC (`written` is the pattern it must match)."""
+
+    written: re.Pattern
 
     def _validated(self, value):
         if isinstance(value, str):
             value = nfkc(value)
-            if not _ASCII_INTEGER.fullmatch(value):
+            if not self.written.fullmatch(value):
                 raise self.make_error("invalid", input=value)
         return super()._validated(value)
 
 
-class Decimal(fields.Decimal):
+class Integer(_AsciiNumber, fields.Integer):
+    """An integer; written as a string it is ASCII digits after NFKC (no Unicode digits, no `4_3`)."""
+
+    written = _ASCII_INTEGER
+
+
+class Decimal(_AsciiNumber, fields.Decimal):
     """A decimal; written as a string it is ASCII digits and one point after NFKC (no exponent, no NaN)."""
 
-    def _validated(self, value):
-        if isinstance(value, str):
-            value = nfkc(value)
-            if not _ASCII_DECIMAL.fullmatch(value):
-                raise self.make_error("invalid")
-        return super()._validated(value)
+    written = _ASCII_DECIMAL
 
 
-class Float(fields.Float):
+class Float(_AsciiNumber, fields.Float):
     """A coordinate or measure; written as a string it is ASCII digits and one point after NFKC."""
 
-    def _validated(self, value):
-        if isinstance(value, str):
-            value = nfkc(value)
-            if not _ASCII_DECIMAL.fullmatch(value):
-                raise self.make_error("invalid")
-        return super()._validated(value)
+    written = _ASCII_DECIMAL
 
 
 class Digits(fields.String):
