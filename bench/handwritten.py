@@ -42,11 +42,11 @@ AGREEMENT = ("id, resident_id, centre_id, window_id, team_id, region_code, cycle
              "term_end_date, status, channel, counts_for_capitation, terminated_on, termination_reason")
 AGREEMENT_KEYS = [name.strip() for name in AGREEMENT.split(",")]
 VISIT_COLUMNS = ("resident_id, agreement_id, centre_id, team_id, programme, code, title, protocol_version, due_date, "
-                 "window_start, window_end, state, created_at, updated_at, rescheduled, referral")
+                 "on_time_from, on_time_until, state, created_at, updated_at, rescheduled, referral")
 VISIT_UPSERT = (" ON CONFLICT (resident_id, programme, code) DO UPDATE SET agreement_id = excluded.agreement_id,"
                 " centre_id = excluded.centre_id, team_id = excluded.team_id, title = excluded.title,"
                 " protocol_version = excluded.protocol_version, due_date = excluded.due_date,"
-                " window_start = excluded.window_start, window_end = excluded.window_end, state = 'planned',"
+                " on_time_from = excluded.on_time_from, on_time_until = excluded.on_time_until, state = 'planned',"
                 " updated_at = excluded.updated_at"
                 " WHERE visits.state IN ('planned', 'cancelled') AND NOT visits.rescheduled")
 
@@ -143,7 +143,7 @@ def my_visits():
             members = _run(db, "SELECT id, household_id, name, id_number FROM residents WHERE household_id = %s "
                                "ORDER BY id", (household[0],)).fetchall()
     people = {member[0]: (member[2], mask_id_number(crypto.decrypt(member[3]))) for member in members}
-    visits = _run(db, "SELECT id, resident_id, programme, code, title, due_date, window_start, window_end, state, "
+    visits = _run(db, "SELECT id, resident_id, programme, code, title, due_date, on_time_from, on_time_until, state, "
                       "centre_id, team_id, served_on, timeliness, referral FROM visits "
                       "WHERE resident_id = ANY(%s) AND state <> 'cancelled' ORDER BY due_date, id",
                   (list(people),)).fetchall()
@@ -159,7 +159,7 @@ def _visit(row: tuple, people: dict[int, tuple[str, str]], today: date) -> dict:
     status = ("upcoming" if today < start else "due" if today <= end else "overdue") if planned else state
     return {"id": visit_id, "resident_id": resident_id, "resident_name": name, "resident_id_number": id_number,
             "programme": programme, "code": code, "title": title, "due_date": due.isoformat(),
-            "window_start": start.isoformat(), "window_end": end.isoformat(), "state": state, "status": status,
+            "on_time_from": start.isoformat(), "on_time_until": end.isoformat(), "state": state, "status": status,
             "days_overdue": max((today - end).days, 0) if planned else 0, "centre_id": centre_id, "team_id": team_id,
             "served_on": served_on and served_on.isoformat(), "timeliness": timeliness, "referral": referral}
 
@@ -261,6 +261,6 @@ def sign():
             values = ", ".join(["(%s, %s, %s, NULL, %s, %s, %s, %s, %s, %s, %s, 'planned', %s, %s, false, false)"] * len(plan))
             params = [value for visit in plan for value in (
                 resident_id, agreement_id, centre_id, visit.programme, visit.code, visit.title, visit.protocol_version,
-                visit.due_date, visit.window_start, visit.window_end, now, now)]
+                visit.due_date, visit.on_time_from, visit.on_time_until, now, now)]
             _run(db, f"INSERT INTO visits ({VISIT_COLUMNS}) VALUES {values}{VISIT_UPSERT}", params)
     return jsonify(agreements=[_agreement_json(agreement)]), 201

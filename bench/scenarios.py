@@ -229,7 +229,7 @@ def _written_by_signing(resident_id: int) -> dict:
             f"SELECT edition, package_code, price_fen, added_on, added_by, dropped_on FROM agreement_packages "
             f"WHERE agreement_id IN ({SIGNED_ROWS}) ORDER BY id"), ids).all(),
         "visits": db.session.execute(text(
-            "SELECT programme, code, title, protocol_version, due_date, window_start, window_end, state, centre_id, "
+            "SELECT programme, code, title, protocol_version, due_date, on_time_from, on_time_until, state, centre_id, "
             "team_id, rescheduled, referral FROM visits WHERE resident_id = ANY(:ids) ORDER BY programme, code"), ids).all(),
     }
 
@@ -339,7 +339,7 @@ def _visits_due_in_three_days(bench: Bench, count: int) -> None:
                                                        long_term=True, updated_at=now) for a in agreements])
         db.session.execute(insert(Visit), [dict(
             resident_id=a.resident_id, agreement_id=a.id, centre_id=a.centre_id, programme="bench", code="reminder",
-            title="基准随访", protocol_version="bench", due_date=due, window_start=due, window_end=due,
+            title="基准随访", protocol_version="bench", due_date=due, on_time_from=due, on_time_until=due,
             state=VisitState.PLANNED, created_at=now, updated_at=now) for a in agreements])
 
 

@@ -28,7 +28,7 @@ from registry.models import Resident, Staff, Team, Window
 from registry.service import get_centre
 from signing.models import Agreement, in_force_on
 
-# A visit whose window has closed is offered the slots of the next two weeks.
+# A visit whose on-time range has closed is offered the slots of the next two weeks.
 OVERDUE_PROPOSAL_DAYS = 14
 PROPOSALS = 10
 OUTCOMES = (BookingState.ATTENDED, BookingState.NO_SHOW)
@@ -290,9 +290,9 @@ def bookings_of_household(actor: Actor, *, state: BookingState | None, cursor: s
 
 
 def slots_for_visit(actor: Actor, *, visit_id: int) -> list[Slot]:
-    """Open slots proposed for a planned follow-up visit: within its window, nearest its due date first.
+    """Open slots proposed for a planned follow-up visit: within its on-time range, nearest its due date first.
 
-    The visit's team's slots and the centre's slots for no team; a visit whose window has closed
+    The visit's team's slots and the centre's slots for no team; a visit whose on-time range has closed
     is offered the next two weeks.
     """
     visit = db.session.get(Visit, visit_id)
@@ -302,7 +302,7 @@ def slots_for_visit(actor: Actor, *, visit_id: int) -> list[Slot]:
     if visit.state is not VisitState.PLANNED:
         raise Conflict(f"The visit is {visit.state.value}: only a planned visit is booked.", state=visit.state.value)
     today = clock.today()
-    first, last = max(visit.window_start, today), visit.window_end
+    first, last = max(visit.on_time_from, today), visit.on_time_until
     if first > last:
         first, last = today, today + timedelta(days=OVERDUE_PROPOSAL_DAYS)
     query = select(Slot).where(

@@ -34,8 +34,8 @@ _SORT_KEY = [Column("rank", Integer)] * 4  # the call list's cursor: four intege
 
 
 def overdue(today: date):
-    """A visit whose window has closed without it being done (marked missed by the nightly job or not yet)."""
-    return or_(Visit.state == VisitState.MISSED, and_(Visit.state == VisitState.PLANNED, Visit.window_end < today))
+    """A visit whose on-time range has closed without it being done (marked missed by the nightly job or not yet)."""
+    return or_(Visit.state == VisitState.MISSED, and_(Visit.state == VisitState.PLANNED, Visit.on_time_until < today))
 
 
 def call_list(actor: Actor, *, cursor: str | None, limit: int) -> dict:
@@ -45,7 +45,7 @@ def call_list(actor: Actor, *, cursor: str | None, limit: int) -> dict:
         select(Visit, Agreement).join(Agreement, Visit.agreement_id == Agreement.id)
         .options(selectinload(Agreement.resident).selectinload(Resident.household))
         .where(in_care_of(actor, today), overdue(today))
-        .order_by(Visit.window_end, Visit.id)).all()
+        .order_by(Visit.on_time_until, Visit.id)).all()
     people: dict[int, dict] = {}
     for visit, agreement in rows:
         person = people.setdefault(agreement.resident_id, {"agreement": agreement, "visits": []})
@@ -67,9 +67,9 @@ def _entry(agreement: Agreement, visits: list[Visit], reading: VisitRecord | Non
         "danger_sign": reading is not None and reading.reading is Reading.DANGER,
         "last_reading_on": reading.served_on if reading else None,
         "missed_visits": len(visits),
-        "days_overdue": max((today - visit.window_end).days for visit in visits),
-        "visits": [{"visit_id": visit.id, "title": visit.title, "window_end": visit.window_end,
-                    "days_overdue": (today - visit.window_end).days} for visit in visits],
+        "days_overdue": max((today - visit.on_time_until).days for visit in visits),
+        "visits": [{"visit_id": visit.id, "title": visit.title, "on_time_until": visit.on_time_until,
+                    "days_overdue": (today - visit.on_time_until).days} for visit in visits],
         "last_call": call,
     }
 

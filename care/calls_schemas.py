@@ -38,7 +38,7 @@ class LastCallSchema(ma.Schema):
 class OverdueVisitSchema(ma.Schema):
     visit_id = Integer(required=True)
     title = fields.String(required=True)
-    window_end = fields.Date(required=True)
+    on_time_until = fields.Date(required=True)
     days_overdue = Integer(required=True)
 
 

@@ -1,8 +1,8 @@
 """Follow-ups: the doctors' worklist, logging and correcting visits, clinical feedback, completion.
 
 "Due" and "overdue" are computed, never stored: a planned visit is due from the first to the last
-day of its window (whole days, Asia/Shanghai) and overdue from the day after, by the days since
-its window closed.
+day of its on-time range (whole days, Asia/Shanghai) and overdue from the day after, by the days since
+its on-time range closed.
 """
 
 from __future__ import annotations
@@ -37,17 +37,17 @@ RECHECK = "-recheck"  # the code of a visit's re-visit: its own code and this
 
 
 def status_of(visit: Visit, today: date) -> str:
-    """planned → upcoming / due / overdue by the window and today; otherwise the stored state."""
+    """planned → upcoming / due / overdue by the on-time range and today; otherwise the stored state."""
     if visit.state is not VisitState.PLANNED:
         return visit.state.value
-    if today < visit.window_start:
+    if today < visit.on_time_from:
         return UPCOMING
-    return DUE if today <= visit.window_end else OVERDUE
+    return DUE if today <= visit.on_time_until else OVERDUE
 
 
 def days_overdue(visit: Visit, today: date) -> int:
-    """Whole days since the window closed (1 on the day after its last day); 0 unless overdue."""
-    return max((today - visit.window_end).days, 0) if visit.state is VisitState.PLANNED else 0
+    """Whole days since the on-time range closed (1 on the day after its last day); 0 unless overdue."""
+    return max((today - visit.on_time_until).days, 0) if visit.state is VisitState.PLANNED else 0
 
 
 def classify(*, systolic: int | None, diastolic: int | None, glucose: Decimal | None,
@@ -64,32 +64,32 @@ def classify(*, systolic: int | None, diastolic: int | None, glucose: Decimal | 
     return Reading.CONTROLLED
 
 
-def timeliness_of(served_on: date, window_end: date) -> Timeliness:
-    return Timeliness.ON_TIME if served_on <= window_end else Timeliness.LATE
+def timeliness_of(served_on: date, on_time_until: date) -> Timeliness:
+    return Timeliness.ON_TIME if served_on <= on_time_until else Timeliness.LATE
 
 
 def worklist(actor: Actor, *, status: str | None, date_from: date | None, date_to: date | None, programme: str | None,
              cursor: str | None, limit: int) -> dict:
     """The open visits of the doctor's team (or a centre admin's centre), most urgent first.
 
-    Urgency is the window's last day: the longest overdue first, then those whose window closes soonest.
+    Urgency is the on-time range's last day: the longest overdue first, then those whose on-time range closes soonest.
     """
     today = clock.today()
     query = select(Visit).options(joinedload(Visit.resident)).where(
-        Visit.centre_id == actor.centre_id, Visit.state == VisitState.PLANNED, Visit.window_start <= today)
+        Visit.centre_id == actor.centre_id, Visit.state == VisitState.PLANNED, Visit.on_time_from <= today)
     if actor.role is Role.DOCTOR and actor.team_id is not None:
         query = query.where(or_(Visit.team_id == actor.team_id, Visit.team_id.is_(None)))
     if status == DUE:
-        query = query.where(Visit.window_end >= today)
+        query = query.where(Visit.on_time_until >= today)
     elif status == OVERDUE:
-        query = query.where(Visit.window_end < today)
+        query = query.where(Visit.on_time_until < today)
     if date_from:
         query = query.where(Visit.due_date >= date_from)
     if date_to:
         query = query.where(Visit.due_date <= date_to)
     if programme:
         query = query.where(Visit.programme == programme)
-    return paginate(query, key_columns=[Visit.window_end, Visit.id], cursor=cursor, limit=limit)
+    return paginate(query, key_columns=[Visit.on_time_until, Visit.id], cursor=cursor, limit=limit)
 
 
 def visits_of_household(actor: Actor) -> list[Visit]:
@@ -106,31 +106,31 @@ def get_visit(actor: Actor, visit_id: int) -> Visit:
     return visit
 
 
-def _new_record(actor: Actor, *, visit: Visit, revision: int, window: tuple[date, date], served_on: date, mode,
+def _new_record(actor: Actor, *, visit: Visit, revision: int, on_time: tuple[date, date], served_on: date, mode,
                 referral: bool, findings: dict) -> VisitRecord:
-    """A record of a visit served on `served_on`, judged against `window`; 422 for what cannot be.
+    """A record of a visit served on `served_on`, judged against `on_time`; 422 for what cannot be.
 
     It completes the visit when its mode is one the visit's protocol accepts (POLICY.md "Packages": a phone
     contact can be recorded but does not complete a face-to-face or home visit).
     """
-    window_start, window_end = window
+    on_time_from, on_time_until = on_time
     systolic, diastolic = findings.get("systolic"), findings.get("diastolic")
     if served_on > clock.today():
         raise Invalid("A visit is logged after it was made: the date cannot be in the future.", field="served_on")
-    if served_on < window_start:
-        raise Invalid(f"The visit's window opens on {window_start.isoformat()}.", field="served_on")
+    if served_on < on_time_from:
+        raise Invalid(f"The visit's on-time range opens on {on_time_from.isoformat()}.", field="served_on")
     if systolic is not None and diastolic is not None and diastolic >= systolic:
         raise Invalid("The diastolic pressure is below the systolic.", field="diastolic")
     reading = classify(**{name: findings.get(name) for name in ("systolic", "diastolic", "glucose", "glucose_fasting")})
     return VisitRecord(visit_id=visit.id, revision=revision, author_id=actor.staff_id, served_on=served_on, mode=mode,
                        completes=VisitMode(mode).value in visit.modes, referral=referral or reading is Reading.DANGER,
-                       reading=reading, window_start=window_start, window_end=window_end,
-                       timeliness=timeliness_of(served_on, window_end), **findings)
+                       reading=reading, on_time_from=on_time_from, on_time_until=on_time_until,
+                       timeliness=timeliness_of(served_on, on_time_until), **findings)
 
 
 def log_visit(actor: Actor, *, visit_id: int, served_on: date, mode, referral: bool = False, **findings) -> VisitRecord:
     """Log a contact made for a visit. In a mode the visit's protocol accepts, the visit is done, on time or late
-    against its window as it stands today; in another (a phone call for a face-to-face or home visit) the contact
+    against its on-time range as it stands today; in another (a phone call for a face-to-face or home visit) the contact
     is recorded and the visit is still to be made: logging it later supersedes that record, kept as history.
 
     A hypertension or diabetes reading feeds back into the plan (see `_feed_back`). Logging a done visit
@@ -139,7 +139,7 @@ def log_visit(actor: Actor, *, visit_id: int, served_on: date, mode, referral: b
     visit = get_visit(actor, visit_id)
     previous = db.session.scalar(select(VisitRecord).where(VisitRecord.visit_id == visit.id, VisitRecord.current.is_(True)))
     revision = (db.session.scalar(select(func.max(VisitRecord.revision)).where(VisitRecord.visit_id == visit.id)) or 0) + 1
-    record = _new_record(actor, visit=visit, revision=revision, window=(visit.window_start, visit.window_end),
+    record = _new_record(actor, visit=visit, revision=revision, on_time=(visit.on_time_from, visit.on_time_until),
                          served_on=served_on, mode=mode, referral=referral, findings=findings)
     done = dict(state=VisitState.DONE, served_on=served_on, timeliness=record.timeliness) if record.completes else {}
     with db.transaction():
@@ -183,22 +183,22 @@ def _feed_back(visit: Visit, previous: VisitRecord | None, record: VisitRecord) 
         following = _following(visit)
         if following is None:
             _plan_recheck(visit, earliest, latest)
-        elif following.due_date > latest or following.window_end > latest:
-            following.window_start = min(following.window_start, earliest)
-            following.due_date = following.window_end = latest
+        elif following.due_date > latest or following.on_time_until > latest:
+            following.on_time_from = min(following.on_time_from, earliest)
+            following.due_date = following.on_time_until = latest
             following.rescheduled = True
 
 
 def _undo_feedback(visit: Visit, previous: VisitRecord) -> None:
     """Take back what `previous` asked for: its open re-visit is cancelled, the next visit it brought forward gets
-    the plan's window back (a re-visit already made stays made)."""
+    the plan's on-time range back (a re-visit already made stays made)."""
     recheck = _recheck_of(visit)
     if recheck is not None and recheck.state is VisitState.PLANNED:
         recheck.state = VisitState.CANCELLED
     if previous.reading in NEXT_VISIT_WITHIN:
         following = _following(visit)
         if (following is not None and following.rescheduled
-                and following.window_end == NEXT_VISIT_WITHIN[previous.reading].after(previous.served_on)):
+                and following.on_time_until == NEXT_VISIT_WITHIN[previous.reading].after(previous.served_on)):
             following.rescheduled = False
             plans.rebuild_plans([visit.resident_id])
 
@@ -207,9 +207,9 @@ def _following(visit: Visit) -> Visit | None:
     """The programme's next routine visit still planned (re-visits are extra, never the next routine one)."""
     return db.session.scalar(
         select(Visit).where(Visit.resident_id == visit.resident_id, Visit.programme == visit.programme,
-                            Visit.state == VisitState.PLANNED, Visit.window_start >= visit.window_start,
+                            Visit.state == VisitState.PLANNED, Visit.on_time_from >= visit.on_time_from,
                             Visit.id != visit.id, ~Visit.code.endswith(RECHECK))
-        .order_by(Visit.window_start, Visit.id).limit(1).with_for_update())
+        .order_by(Visit.on_time_from, Visit.id).limit(1).with_for_update())
 
 
 def _recheck_of(visit: Visit) -> Visit | None:
@@ -225,10 +225,10 @@ def _plan_recheck(visit: Visit, earliest: date, latest: date) -> None:
         db.session.add(Visit(resident_id=visit.resident_id, agreement_id=visit.agreement_id, centre_id=visit.centre_id,
                              team_id=visit.team_id, programme=visit.programme, code=visit.code + RECHECK,
                              title=f"{visit.title}（复诊）", protocol_version=visit.protocol_version, due_date=latest,
-                             window_start=earliest, window_end=latest, rescheduled=True))
+                             on_time_from=earliest, on_time_until=latest, rescheduled=True))
     elif recheck.state in (VisitState.PLANNED, VisitState.CANCELLED):
         recheck.state = VisitState.PLANNED
-        recheck.window_start, recheck.due_date, recheck.window_end = earliest, latest, latest
+        recheck.on_time_from, recheck.due_date, recheck.on_time_until = earliest, latest, latest
 
 
 def visit_records(actor: Actor, *, visit_id: int) -> list[VisitRecord]:
@@ -242,7 +242,7 @@ def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, refer
                    **findings) -> VisitRecord:
     """Correct a record, by its author only: a new revision; the earlier stays as history.
 
-    Timeliness is judged against the window the visit had when it was first logged. The visit's state and
+    Timeliness is judged against the on-time range the visit had when it was first logged. The visit's state and
     clinical feedback follow the corrected record, as they would have followed it at logging: a visit is done
     only while its current record completes it (see `_new_record`, `_feed_back`).
     """
@@ -250,7 +250,7 @@ def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, refer
     visit = get_visit(actor, old.visit_id)
     if old.author_id != actor.staff_id:
         raise Forbidden("Only the author of a record corrects it.")
-    record = _new_record(actor, visit=visit, revision=old.revision + 1, window=(old.window_start, old.window_end),
+    record = _new_record(actor, visit=visit, revision=old.revision + 1, on_time=(old.on_time_from, old.on_time_until),
                          served_on=served_on, mode=mode, referral=referral, findings=findings)
     with db.transaction():
         _supersede(old)
@@ -271,14 +271,14 @@ def correct_record(actor: Actor, *, record_id: int, served_on: date, mode, refer
 
 
 def completion(actor: Actor, *, date_from: date, date_to: date, programme: str | None) -> list[dict]:
-    """Visits whose window closes in the period, per team and programme: done on time, late, missed, open.
+    """Visits whose on-time range closes in the period, per team and programme: done on time, late, missed, open.
 
-    A planned visit whose window has closed counts as missed; timeliness is what was kept at logging.
+    A planned visit whose on-time range has closed counts as missed; timeliness is what was kept at logging.
     """
     today = clock.today()
     if date_to < date_from:
         raise Invalid("The period ends after it starts.", field="to", location="query")
-    missed = or_(Visit.state == VisitState.MISSED, (Visit.state == VisitState.PLANNED) & (Visit.window_end < today))
+    missed = or_(Visit.state == VisitState.MISSED, (Visit.state == VisitState.PLANNED) & (Visit.on_time_until < today))
     count = db.count_where
 
     query = (
@@ -286,9 +286,9 @@ def completion(actor: Actor, *, date_from: date, date_to: date, programme: str |
                count(Visit.timeliness == Timeliness.ON_TIME).label("done_on_time"),
                count(Visit.timeliness == Timeliness.LATE).label("done_late"),
                count(missed).label("missed"),
-               count((Visit.state == VisitState.PLANNED) & (Visit.window_end >= today)).label("open"))
+               count((Visit.state == VisitState.PLANNED) & (Visit.on_time_until >= today)).label("open"))
         .where(Visit.centre_id == actor.centre_id, Visit.state != VisitState.CANCELLED,
-               Visit.window_end >= date_from, Visit.window_end <= date_to)
+               Visit.on_time_until >= date_from, Visit.on_time_until <= date_to)
         .group_by(Visit.team_id, Visit.programme).order_by(Visit.team_id, Visit.programme)
     )
     if programme:

@@ -386,7 +386,7 @@ def _line(spec: _Spec, period: tuple[date, date], today: date, tags: set[str], e
         for visit, mode in planned:
             if visit.state is VisitState.DONE and mode in spec.modes:
                 line.delivered += 1
-            elif visit.window_end < today:
+            elif visit.on_time_until < today:
                 line.missed += 1
             else:
                 line.coming += 1

@@ -37,9 +37,9 @@ class Timeliness(str, enum.Enum):
 
 
 class Visit(Base):
-    """One scheduled follow-up of one resident: due date, window, responsible team, state.
+    """One scheduled follow-up of one resident: due date, on-time range, responsible team, state.
 
-    "Due" and "overdue" are not stored: they follow from the window and today's date.
+    "Due" and "overdue" are not stored: they follow from the on-time range and today's date.
     (programme, code) names the visit in its protocol, unique per resident, so rebuilding a plan
     never duplicates a visit. `rescheduled` marks a visit clinical feedback moved: rebuilds keep it.
     """
@@ -49,8 +49,8 @@ class Visit(Base):
         UniqueConstraint("resident_id", "programme", "code"),
         Index("ix_visits_team_state_due", "team_id", "state", "due_date"),
         Index("ix_visits_state_due", "state", "due_date"),
-        # The worklist: a centre's planned visits by the last day of their window.
-        Index("ix_visits_centre_state_window_end", "centre_id", "state", "window_end"),
+        # The worklist: a centre's planned visits by the last day of their on-time range.
+        Index("ix_visits_centre_state_on_time_until", "centre_id", "state", "on_time_until"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,8 +63,8 @@ class Visit(Base):
     title: Mapped[str] = mapped_column(String(120))
     protocol_version: Mapped[str] = mapped_column(String(20))
     due_date: Mapped[date]
-    window_start: Mapped[date]
-    window_end: Mapped[date]
+    on_time_from: Mapped[date]
+    on_time_until: Mapped[date]
     state: Mapped[VisitState] = mapped_column(enum_column(VisitState), default=VisitState.PLANNED)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
@@ -96,7 +96,7 @@ class Reading(str, enum.Enum):
 class VisitRecord(Base):
     """What a doctor logged for a visit. A correction is a new revision; earlier ones stay as history.
 
-    The window the visit had when it was served is kept, so timeliness stays true after later edits.
+    The on-time range the visit had when it was served is kept, so timeliness stays true after later edits.
     """
 
     __tablename__ = "visit_records"
@@ -121,7 +121,7 @@ class VisitRecord(Base):
     completes: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     notes: Mapped[str | None] = mapped_column(String(2000))
     reading: Mapped[Reading | None] = mapped_column(enum_column(Reading))
-    window_start: Mapped[date]
-    window_end: Mapped[date]
+    on_time_from: Mapped[date]
+    on_time_until: Mapped[date]
     timeliness: Mapped[Timeliness] = mapped_column(enum_column(Timeliness))
     recorded_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -40,7 +40,7 @@ def rebuild_plans(resident_ids: Iterable[int]) -> None:
 
     Idempotent: a visit already there (same programme and code) is updated in place, never
     duplicated; done and missed visits and those clinical feedback moved are never touched. A
-    planned visit the plan no longer holds is missed when its window has closed, else cancelled.
+    planned visit the plan no longer holds is missed when its on-time range has closed, else cancelled.
     Bulk-friendly: a few queries per batch of residents, visits inserted in one statement.
     """
     ids = list(dict.fromkeys(resident_ids))
@@ -81,7 +81,7 @@ def _reconcile(agreement: Agreement | None, desired: list[schedule.PlannedVisit]
         wanted.add((planned.programme, planned.code))
         values = dict(programme=planned.programme, code=planned.code, title=planned.title,
                       protocol_version=planned.protocol_version, due_date=planned.due_date,
-                      window_start=planned.window_start, window_end=planned.window_end, modes=list(planned.modes),
+                      on_time_from=planned.on_time_from, on_time_until=planned.on_time_until, modes=list(planned.modes),
                       agreement_id=agreement.id, centre_id=agreement.centre_id, team_id=agreement.team_id)
         visit = existing.get((planned.programme, planned.code))
         if visit is None:
@@ -92,5 +92,5 @@ def _reconcile(agreement: Agreement | None, desired: list[schedule.PlannedVisit]
                     setattr(visit, name, value)
     for key, visit in existing.items():
         if key not in wanted and visit.state is VisitState.PLANNED and not visit.rescheduled:
-            visit.state = VisitState.MISSED if visit.window_end < today else VisitState.CANCELLED
+            visit.state = VisitState.MISSED if visit.on_time_until < today else VisitState.CANCELLED
     return inserts

@@ -111,7 +111,7 @@ def _return_visit(referral: Referral, returned_on: date) -> Visit:
     visit = Visit(resident_id=referral.resident_id, agreement_id=agreement_id, centre_id=referral.centre_id,
                   team_id=referral.team_id, programme=RETURN_PROGRAMME, code=f"referral-{referral.id}",
                   title=f"转诊回访（{referral.hospital}）"[:120], protocol_version="referral", due_date=due,
-                  window_start=returned_on, window_end=due, state=VisitState.PLANNED, rescheduled=True)
+                  on_time_from=returned_on, on_time_until=due, state=VisitState.PLANNED, rescheduled=True)
     db.session.add(visit)
     db.session.flush()
     return visit

@@ -65,7 +65,7 @@ class Completion(MethodView):
     @followups_blp.arguments(s.CompletionQuerySchema, location="query")
     @followups_blp.response(200, page_schema(s.CompletionRowSchema))
     def get(self, query):
-        """Completion per team and programme for visits whose window closes in the period"""
+        """Completion per team and programme for visits whose on-time range closes in the period"""
         return one_page(followups.completion(current_actor(), **query))
 
 

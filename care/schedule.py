@@ -1,9 +1,9 @@
 """Plans from protocols (pure): which visits a resident is due, from which anchor, for one cycle.
 
-Registration in mid-series: a resident gets the visits whose window is still open on the day they
+Registration in mid-series: a resident gets the visits whose on-time range is still open on the day they
 registered (signed, or the day the condition or pregnancy was recorded, whichever is later); a
-visit whose window closed before that day is not created at all, so it is never counted as missed.
-A plan covers one signing cycle: visits whose window opens after the cycle's last day wait for the
+visit whose on-time range closed before that day is not created at all, so it is never counted as missed.
+A plan covers one signing cycle: visits whose on-time range opens after the cycle's last day wait for the
 next cycle's plan.
 """
 
@@ -25,8 +25,8 @@ class PlannedVisit:
     code: str
     title: str
     due_date: date
-    window_start: date
-    window_end: date
+    on_time_from: date
+    on_time_until: date
     protocol_version: str
     modes: tuple[str, ...]
 
@@ -43,10 +43,10 @@ class Enrolment:
 
 
 def plan(enrolment: Enrolment) -> list[PlannedVisit]:
-    """The enrolment's visits whose window is open on or after registration and opens by `until`."""
+    """The enrolment's visits whose on-time range is open on or after registration and opens by `until`."""
     visits = []
     for visit in enrolment.protocol.visits:
-        start, end = (offset.after(enrolment.anchor) for offset in visit.window)
+        start, end = (offset.after(enrolment.anchor) for offset in visit.on_time)
         if end < enrolment.registered_on or start > enrolment.until:
             continue
         visits.append(PlannedVisit(enrolment.protocol.programme, enrolment.prefix + visit.code, visit.title,

@@ -24,8 +24,8 @@ class VisitSchema(ma.Schema):
     code = fields.String(required=True)
     title = fields.String(required=True)
     due_date = fields.Date(required=True)
-    window_start = fields.Date(required=True)
-    window_end = fields.Date(required=True)
+    on_time_from = fields.Date(required=True)
+    on_time_until = fields.Date(required=True)
     state = fields.Enum(VisitState, by_value=True, required=True)
     status = fields.Function(lambda v: followups.status_of(v, clock.today()), required=True,
                              metadata={"description": "upcoming, due, overdue (computed today) or the state"})
@@ -73,8 +73,8 @@ class VisitRecordSchema(VisitRecordInSchema):
     author_id = fields.Integer(required=True)
     reading = fields.Enum(Reading, by_value=True, allow_none=True)
     timeliness = fields.Enum(Timeliness, by_value=True, required=True)
-    window_start = fields.Date(required=True)
-    window_end = fields.Date(required=True)
+    on_time_from = fields.Date(required=True)
+    on_time_until = fields.Date(required=True)
 
 
 class CompletionQuerySchema(ma.Schema):

@@ -108,11 +108,11 @@ def reminders() -> dict:
 
 
 def mark_overdue() -> dict:
-    """Mark planned visits whose window has closed as missed, and tell each team's doctors how many."""
+    """Mark planned visits whose on-time range has closed as missed, and tell each team's doctors how many."""
     today = clock.today()
     with db.transaction():
         overdue = db.session.execute(select(Visit.id, Visit.team_id, Visit.centre_id).where(
-            Visit.state == VisitState.PLANNED, Visit.window_end < today)).all()
+            Visit.state == VisitState.PLANNED, Visit.on_time_until < today)).all()
         ids = [row.id for row in overdue]
         for chunk in range(0, len(ids), 1000):
             db.session.execute(update(Visit).where(Visit.id.in_(ids[chunk:chunk + 1000]), Visit.state == VisitState.PLANNED)

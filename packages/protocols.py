@@ -1,9 +1,9 @@
 """Follow-up protocols as data: one versioned definition per programme (POLICY.md "Packages" and
-the national basic public-health service standard, 3rd edition, for the windows).
+the national basic public-health service standard, 3rd edition, for the on-time ranges).
 
 A protocol names its anchor (birth date, last menstrual period, delivery date, or the start of the
 signing cycle for yearly series) and its visits as offsets from that anchor: the due date, the
-window (earliest, latest) in which the visit counts as on time, and the modes of contact that
+on-time range (earliest, latest) in which the visit counts as on time, and the modes of contact that
 complete it. Annex 1 of 000 asks for face-to-face (面对面) chronic follow-ups and a home (上门) visit
 for people 80+; a phone contact can be recorded but completes no visit here.
 """
@@ -31,7 +31,7 @@ class VisitDef:
     title: str
     kind: str
     at: Offset
-    window: tuple[Offset, Offset]
+    on_time: tuple[Offset, Offset]
     modes: tuple[str, ...] = FACE_TO_FACE  # the modes that complete the visit
 
 

@@ -26,8 +26,8 @@ class PolicyProfile(Base):
     cycle_start_month: Mapped[int] = mapped_column(default=1)
     cycle_start_day: Mapped[int] = mapped_column(default=1)
     # Change requests are accepted between these month-days of a cycle, e.g. "10-01".."12-31".
-    change_window_start: Mapped[str] = mapped_column(String(5), default="10-01")
-    change_window_end: Mapped[str] = mapped_column(String(5), default="12-31")
+    change_period_start: Mapped[str] = mapped_column(String(5), default="10-01")
+    change_period_end: Mapped[str] = mapped_column(String(5), default="12-31")
     auto_renew: Mapped[bool] = mapped_column(default=True)
     default_assignment: Mapped[bool] = mapped_column(default=False)
     max_term_years: Mapped[int] = mapped_column(default=3)

@@ -74,8 +74,8 @@ class Profile:
     name: str
     cycle_start_month: int
     cycle_start_day: int
-    change_window_start: str
-    change_window_end: str
+    change_period_start: str
+    change_period_end: str
     auto_renew: bool
     default_assignment: bool
     max_term_years: int
@@ -102,7 +102,7 @@ class Profile:
 
 
 # The columns of `policy_profiles` a version sets (besides code and settlement).
-ROW_FIELDS = ("name", "cycle_start_month", "cycle_start_day", "change_window_start", "change_window_end", "auto_renew",
+ROW_FIELDS = ("name", "cycle_start_month", "cycle_start_day", "change_period_start", "change_period_end", "auto_renew",
               "default_assignment", "max_term_years")
 
 
@@ -247,8 +247,8 @@ def parse_profile(raw: object, *, path: str = "") -> Profile:
         name=reader.take("name", str, check=lambda v: 0 < len(v.strip()) <= 120, why="A name has 1-120 characters."),
         cycle_start_month=reader.take("cycle_start_month", int, check=lambda v: 1 <= v <= 12, why="A month is 1-12."),
         cycle_start_day=reader.take("cycle_start_day", int, check=lambda v: 1 <= v <= 31, why="A day is 1-31."),
-        change_window_start=reader.take("change_window_start", str, check=_MONTH_DAY.match, why="A month-day is MM-DD."),
-        change_window_end=reader.take("change_window_end", str, check=_MONTH_DAY.match, why="A month-day is MM-DD."),
+        change_period_start=reader.take("change_period_start", str, check=_MONTH_DAY.match, why="A month-day is MM-DD."),
+        change_period_end=reader.take("change_period_end", str, check=_MONTH_DAY.match, why="A month-day is MM-DD."),
         auto_renew=reader.take("auto_renew", bool),
         default_assignment=reader.take("default_assignment", bool),
         max_term_years=reader.take("max_term_years", int, check=lambda v: 1 <= v <= 3,

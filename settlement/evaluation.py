@@ -78,13 +78,13 @@ def _renewals(centre_ids: list[int], previous_end: date, as_of: date) -> dict[in
 
 
 def _follow_ups(centre_ids: list[int], start: date, end: date, today: date) -> dict[int, tuple[int, int]]:
-    """Follow-up visits whose window closes within the cycle and has closed by today (not cancelled), and how many
+    """Follow-up visits whose on-time range closes within the cycle and has closed by today (not cancelled), and how many
     were done. A window closing on the cycle's last day counts once that day is over: the year's 65+ and 80+ visits
     and the fourth quarter's follow-ups all close on 31 December."""
     query = (
         select(Visit.centre_id, func.count(Visit.id), func.count(Visit.id).filter(Visit.state == VisitState.DONE))
-        .where(Visit.centre_id.in_(centre_ids), Visit.window_end >= start, Visit.window_end <= end,
-               Visit.window_end < today, Visit.state != VisitState.CANCELLED)
+        .where(Visit.centre_id.in_(centre_ids), Visit.on_time_until >= start, Visit.on_time_until <= end,
+               Visit.on_time_until < today, Visit.state != VisitState.CANCELLED)
         .group_by(Visit.centre_id)
     )
     return {centre_id: (due, done) for centre_id, due, done in db.session.execute(query)}

@@ -1,4 +1,4 @@
-"""Signing cycles and change windows, computed from a region's policy profile (pure functions)."""
+"""Signing cycles and change periods, computed from a region's policy profile (pure functions)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def cycle_bounds(profile: PolicyProfile, cycle: int) -> tuple[date, date]:
     return start, following - timedelta(days=1)
 
 
-def change_window(profile: PolicyProfile, cycle: int) -> tuple[date, date]:
+def change_period(profile: PolicyProfile, cycle: int) -> tuple[date, date]:
     """The dates within `cycle` when change requests for the next cycle are accepted."""
     start, end = cycle_bounds(profile, cycle)
 
@@ -30,9 +30,9 @@ def change_window(profile: PolicyProfile, cycle: int) -> tuple[date, date]:
         candidate = clamped_date(start.year, month, day)
         return candidate if candidate >= start else clamped_date(start.year + 1, month, day)
 
-    return within_cycle(profile.change_window_start), within_cycle(profile.change_window_end)
+    return within_cycle(profile.change_period_start), within_cycle(profile.change_period_end)
 
 
-def in_change_window(profile: PolicyProfile, day: date) -> bool:
-    opens, closes = change_window(profile, cycle_of(profile, day))
+def in_change_period(profile: PolicyProfile, day: date) -> bool:
+    opens, closes = change_period(profile, cycle_of(profile, day))
     return opens <= day <= closes

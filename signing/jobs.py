@@ -15,7 +15,7 @@ class RollOverIncomplete(Exception):
 
 
 def cycles_to_roll(today: date) -> list[int]:
-    """This year's cycle (activated once begun); in December also next year's, after the change window."""
+    """This year's cycle (activated once begun); in December also next year's, after the change period."""
     return [today.year, today.year + 1] if today.month == 12 else [today.year]
 
 

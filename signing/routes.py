@@ -62,7 +62,7 @@ class ChangeRequests(MethodView):
     @agreements_blp.arguments(s.ChangeRequestInSchema)
     @agreements_blp.response(201, s.ChangeRequestSchema)
     def post(self, body, agreement_id):
-        """Ask to change centre from the next cycle (only inside the change window)"""
+        """Ask to change centre from the next cycle (only inside the change period)"""
         return service.request_change(current_actor(), agreement_id, **body)
 
 

@@ -293,19 +293,19 @@ def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id
                    team_id: int | None = None) -> ChangeRequest:
     """Ask to sign with another centre from the next cycle (POLICY.md signing rule 3).
 
-    Accepted only inside the region's change window; one pending request per agreement.
+    Accepted only inside the region's change period; one pending request per agreement.
     """
     agreement = get_agreement(actor, agreement_id)
     if agreement.status is not AgreementStatus.ACTIVE:
         raise Conflict(f"An agreement that is {agreement.status.value} cannot be changed.", status=agreement.status.value)
     profile = profile_for(agreement.region_code)
-    opens, closes = cycles.change_window(profile, agreement.cycle)
+    opens, closes = cycles.change_period(profile, agreement.cycle)
     if not opens <= clock.today() <= closes:
         raise Conflict(
-            "Change requests are accepted only inside the change window.",
-            reason="outside_change_window",
-            window_opens=opens.isoformat(),
-            window_closes=closes.isoformat(),
+            "Change requests are accepted only inside the change period.",
+            reason="outside_change_period",
+            period_opens=opens.isoformat(),
+            period_closes=closes.isoformat(),
         )
     target = signable_place(centre_id, window_id, team_id)
     check_village_clinic(profile_for(target.region_code), window_id)

@@ -27,12 +27,12 @@ def signed(person: Resident, centre: Centre, *, cycle: int = 2026) -> Agreement:
     return built
 
 
-def visit(person: Resident, centre: Centre, due: date, *, window_days: int = 14, state: VisitState = VisitState.PLANNED,
+def visit(person: Resident, centre: Centre, due: date, *, on_time_days: int = 14, state: VisitState = VisitState.PLANNED,
           title: str = "高血压随访") -> Visit:
     built = Visit(
         resident_id=person.id, centre_id=centre.id, team_id=centre.teams[0].id if centre.teams else None,
         programme="hypertension", code=f"v{next(_codes)}", title=title, protocol_version="test", due_date=due,
-        window_start=due - timedelta(days=window_days), window_end=due + timedelta(days=window_days), state=state,
+        on_time_from=due - timedelta(days=on_time_days), on_time_until=due + timedelta(days=on_time_days), state=state,
     )
     core_db.session.add(built)
     core_db.session.commit()

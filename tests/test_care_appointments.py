@@ -283,7 +283,7 @@ def test_the_database_refuses_a_counter_beyond_capacity(db, clinic):
 
 
 def test_a_follow_up_visit_proposes_open_slots_in_its_window_nearest_its_due_date_first(client, db, clinic):
-    due = visit(clinic.mother, clinic.centre, date(2026, 3, 25), window_days=7)  # window 18 March – 1 April
+    due = visit(clinic.mother, clinic.centre, date(2026, 3, 25), on_time_days=7)  # on-time range 18 March – 1 April
     team = clinic.centre.teams[0].id
     near, far = slot(clinic.centre, datetime(2026, 3, 24, 9, tzinfo=SHANGHAI), team_id=team), slot(clinic.centre, MORNING)
     slot(clinic.centre, datetime(2026, 4, 2, 9, tzinfo=SHANGHAI))  # after the window
@@ -297,7 +297,7 @@ def test_a_follow_up_visit_proposes_open_slots_in_its_window_nearest_its_due_dat
 
 
 def test_an_overdue_visit_is_proposed_the_next_two_weeks(client, clinic):
-    late = visit(clinic.mother, clinic.centre, date(2026, 3, 1), window_days=7)  # window closed 8 March
+    late = visit(clinic.mother, clinic.centre, date(2026, 3, 1), on_time_days=7)  # on-time range closed 8 March
     soon, later = slot(clinic.centre, MORNING), slot(clinic.centre, datetime(2026, 4, 10, 9, tzinfo=SHANGHAI))
     items = client.get(f"/api/v1/me/visits/{late.id}/slots", headers=clinic.as_mother).get_json()["items"]
     assert [s["id"] for s in items] == [soon.id] and later.id not in {s["id"] for s in items}

@@ -71,7 +71,7 @@ def test_a_referral_goes_sent_accepted_seen_returned_and_the_return_plans_a_visi
     assert (returned.get_json()["state"], returned.get_json()["returned_on"]) == ("returned", "2026-03-16")
     [visit] = _visits(db)
     assert returned.get_json()["visit_id"] == visit.id
-    assert (visit.resident_id, visit.state, visit.window_start, visit.due_date) == (
+    assert (visit.resident_id, visit.state, visit.on_time_from, visit.due_date) == (
         practice.patient.id, VisitState.PLANNED, date(2026, 3, 16), date(2026, 3, 30))
     seen = client.get("/api/v1/me/visits", headers=f.as_resident(practice.patient)).get_json()["items"]
     assert visit.id in {v["id"] for v in seen}

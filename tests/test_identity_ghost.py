@@ -22,11 +22,11 @@ BATCH_DAY = date(2025, 11, 3)
 
 def served(resident, doctor, on: date) -> None:
     visit = Visit(resident_id=resident.id, centre_id=doctor.centre_id, programme="hypertension", code=f"v-{resident.id}",
-                  title="随访", protocol_version="2025", due_date=on, window_start=on, window_end=on)
+                  title="随访", protocol_version="2025", due_date=on, on_time_from=on, on_time_until=on)
     core_db.session.add(visit)
     core_db.session.flush()
     core_db.session.add(VisitRecord(visit_id=visit.id, revision=1, author_id=doctor.id, served_on=on,
-                                    mode=VisitMode.CLINIC, window_start=on, window_end=on, timeliness=Timeliness.ON_TIME))
+                                    mode=VisitMode.CLINIC, on_time_from=on, on_time_until=on, timeliness=Timeliness.ON_TIME))
     core_db.session.commit()
 
 

@@ -75,9 +75,9 @@ def test_overdue_marking_misses_planned_visits_past_their_window_and_sends_the_d
     centre = _place()
     doctor, admin = f.staff(centre=centre), f.staff(centre=centre, role=Role.CENTRE_ADMIN)
     person = f.resident()
-    late = [visit(person, centre, date(2026, 2, d), window_days=7) for d in (1, 2)]
-    open_ = visit(person, centre, date(2026, 3, 10), window_days=7)
-    done = visit(person, centre, date(2026, 2, 3), window_days=7, state=VisitState.DONE)
+    late = [visit(person, centre, date(2026, 2, d), on_time_days=7) for d in (1, 2)]
+    open_ = visit(person, centre, date(2026, 3, 10), on_time_days=7)
+    done = visit(person, centre, date(2026, 2, 3), on_time_days=7, state=VisitState.DONE)
     assert jobs.mark_overdue() == {"missed": 2, "digests": 1}
     states = {v.id: v.state for v in db.scalars(select(Visit).execution_options(populate_existing=True))}
     assert [states[v.id] for v in late] == [VisitState.MISSED, VisitState.MISSED]

@@ -39,7 +39,7 @@ def test_child_born_on_february_29_has_visits_on_month_anniversaries_clamped_in_
     visits = {v.code: v for v in plan(Enrolment(p.CHILD, born, born, date(2031, 12, 31)))}
     assert visits["3m"].due_date == date(2024, 5, 29)
     assert visits["12m"].due_date == date(2025, 2, 28)
-    assert (visits["12m"].window_start, visits["12m"].window_end) == (date(2025, 2, 14), date(2025, 3, 14))
+    assert (visits["12m"].on_time_from, visits["12m"].on_time_until) == (date(2025, 2, 14), date(2025, 3, 14))
     assert visits["24m"].due_date == date(2026, 2, 28)
     assert visits["preschool-4y"].due_date == date(2028, 2, 29)
-    assert visits["preschool-5y"].window_end == date(2030, 2, 27)
+    assert visits["preschool-5y"].on_time_until == date(2030, 2, 27)

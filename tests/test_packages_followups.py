@@ -211,7 +211,7 @@ def test_another_centres_doctor_cannot_log_a_visit(client, db):
 
 
 def window(found):
-    return found.due_date, found.window_start, found.window_end
+    return found.due_date, found.on_time_from, found.on_time_until
 
 
 Q2 = (date(2026, 6, 30), date(2026, 4, 1), date(2026, 6, 30))
@@ -280,7 +280,7 @@ def test_uncontrolled_reading_shortens_the_interval_to_a_month(client, db):
     person = hypertensive(client, place)
     log(client, place, visit(db, person, "2026-q1"), systolic=150, diastolic=85)
     q2 = visit(db, person, "2026-q2")
-    assert (q2.due_date, q2.window_start, q2.window_end) == (date(2026, 4, 16), date(2026, 3, 17), date(2026, 4, 16))
+    assert (q2.due_date, q2.on_time_from, q2.on_time_until) == (date(2026, 4, 16), date(2026, 3, 17), date(2026, 4, 16))
 
 
 def test_controlled_reading_keeps_the_quarterly_rhythm(client, db):
@@ -288,7 +288,7 @@ def test_controlled_reading_keeps_the_quarterly_rhythm(client, db):
     person = hypertensive(client, place)
     log(client, place, visit(db, person, "2026-q1"))
     q2 = visit(db, person, "2026-q2")
-    assert (q2.due_date, q2.window_start, q2.window_end) == (date(2026, 6, 30), date(2026, 4, 1), date(2026, 6, 30))
+    assert (q2.due_date, q2.on_time_from, q2.on_time_until) == (date(2026, 6, 30), date(2026, 4, 1), date(2026, 6, 30))
 
 
 def test_danger_sign_at_the_last_quarter_plans_a_re_visit(client, db):
@@ -317,7 +317,7 @@ def test_timeliness_stays_as_logged_after_the_window_is_later_edited(client, db)
     person = hypertensive(client, place)
     log(client, place, visit(db, person, "2026-q1"))
     q1 = visit(db, person, "2026-q1")
-    q1.window_start, q1.window_end = date(2026, 1, 1), date(2026, 3, 10)
+    q1.on_time_from, q1.on_time_until = date(2026, 1, 1), date(2026, 3, 10)
     db.commit()
     figures = client.get("/api/v1/followups/completion?from=2026-01-01&to=2026-03-31",
                          headers=f.as_staff(place.admin)).get_json()["items"]
@@ -378,7 +378,7 @@ def test_plans_are_built_when_signing_a_child_registered_at_ten_months(client, d
     child = signed(client, place, born=date(2025, 5, 16))
     assert sorted(db.scalars(select(Visit.code).where(Visit.resident_id == child.id))) == [
         "12m", "18m", "blood-18m", "hearing-12m", "tcm-12m", "tcm-18m"]
-    assert visit(db, child, "12m").window_start - visit(db, child, "12m").due_date == timedelta(days=-14)
+    assert visit(db, child, "12m").on_time_from - visit(db, child, "12m").due_date == timedelta(days=-14)
 
 
 def test_when_the_cycle_rolls_the_plan_moves_to_the_new_cycle_and_undone_visits_are_missed(app, client, db):

@@ -27,7 +27,7 @@ def pregnancy(lmp, *, delivered_on=None, registered_on=SIGNED, id=1):
 
 
 def schedule_of(facts, signed_on=SIGNED):
-    return {(v.programme, v.code): (v.due_date, v.window_start, v.window_end)
+    return {(v.programme, v.code): (v.due_date, v.on_time_from, v.on_time_until)
             for v in resident_plan(facts, signed_on=signed_on, **CYCLE)}
 
 
@@ -52,7 +52,7 @@ def test_newborn_gets_home_visit_full_month_and_infant_series_with_tests():
     assert plan[("child", "8m")][0] == date(2026, 11, 10)
     assert plan[("child", "blood-6-8m")] == (date(2026, 9, 10), date(2026, 9, 10), date(2026, 11, 10))
     assert plan[("child", "hearing-6m")][0] == date(2026, 9, 10)
-    assert ("child", "12m") not in plan  # its window opens in the next cycle
+    assert ("child", "12m") not in plan  # its on-time range opens in the next cycle
 
 
 def test_pregnancy_registered_at_week_22_gets_the_remaining_prenatal_visits_only():
@@ -97,8 +97,8 @@ def test_conditions_without_a_protocol_schedule_nothing():
     assert schedule_of(facts) == {}
 
 
-def visit(window_start, window_end, state=VisitState.PLANNED):
-    return SimpleNamespace(window_start=window_start, window_end=window_end, state=state)
+def visit(on_time_from, on_time_until, state=VisitState.PLANNED):
+    return SimpleNamespace(on_time_from=on_time_from, on_time_until=on_time_until, state=state)
 
 
 def test_a_visit_due_on_the_31st_is_due_all_that_day_and_overdue_by_one_day_on_the_1st():

@@ -30,10 +30,10 @@ def _effective(**fields):
     return f.resident(has_health_record=True, in_insurance_master=True, **fields)
 
 
-def _visit(person, centre, state, window_end):
-    core_db.session.add(Visit(resident_id=person.id, centre_id=centre.id, programme="hypertension", code=f"q-{window_end}",
-                              title="随访", protocol_version="2025", due_date=window_end, window_start=window_end,
-                              window_end=window_end, state=state))
+def _visit(person, centre, state, on_time_until):
+    core_db.session.add(Visit(resident_id=person.id, centre_id=centre.id, programme="hypertension", code=f"q-{on_time_until}",
+                              title="随访", protocol_version="2025", due_date=on_time_until, on_time_from=on_time_until,
+                              on_time_until=on_time_until, state=state))
     core_db.session.commit()
 
 
@@ -52,10 +52,10 @@ def test_centre_indicators_effective_signing_coverage_renewal_and_follow_ups(cli
     agreement(f.resident(), other)
     agreement(elder, centre, start=date(2025, 1, 1), end=date(2025, 12, 31), status=AgreementStatus.EXPIRED)
     agreement(f.resident(), centre, start=date(2025, 1, 1), end=date(2025, 12, 31), status=AgreementStatus.EXPIRED)
-    for state, window_end in [(VisitState.DONE, date(2026, 1, 10)), (VisitState.DONE, date(2026, 2, 10)),
+    for state, on_time_until in [(VisitState.DONE, date(2026, 1, 10)), (VisitState.DONE, date(2026, 2, 10)),
                               (VisitState.MISSED, date(2026, 3, 1)), (VisitState.CANCELLED, date(2026, 3, 2)),
                               (VisitState.PLANNED, date(2026, 4, 1))]:
-        _visit(elder, centre, state, window_end)
+        _visit(elder, centre, state, on_time_until)
 
     response = client.get("/api/v1/settlement/evaluation?region=430523&cycle=2026", headers=as_bureau())
     assert response.status_code == 200, response.get_json()
@@ -83,7 +83,7 @@ def test_bureau_of_one_region_cannot_evaluate_another(client, db):
     assert response.status_code == 403
 
 
-def test_follow_up_completion_counts_the_visits_whose_window_closes_on_the_cycles_last_day(client, db):
+def test_follow_up_completion_counts_the_visits_whose_period_closes_on_the_cycles_last_day(client, db):
     """65+ and 80+ visits and the fourth quarter close on 31 December: they count once that day is over."""
     from core import clock
     from tests.packages_support import signed, site

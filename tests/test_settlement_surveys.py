@@ -74,7 +74,7 @@ def county(client, db):
     for n, person in enumerate(on_wechat[:3]):
         core_db.session.add(Visit(resident_id=person.id, centre_id=a.id, programme="hypertension", code=f"served-{n}",
                                   title="随访", protocol_version="test", due_date=date(2026, 3, 1),
-                                  window_start=date(2026, 2, 1), window_end=date(2026, 3, 31), state=VisitState.DONE,
+                                  on_time_from=date(2026, 2, 1), on_time_until=date(2026, 3, 31), state=VisitState.DONE,
                                   served_on=date(2026, 3, 1)))
     core_db.session.commit()
     return SimpleNamespace(a=a, b=b, on_wechat=on_wechat, at_b=at_b)

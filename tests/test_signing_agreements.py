@@ -279,17 +279,17 @@ def signed(client, centres, person):
         "items"][0]["id"]
 
 
-def test_change_request_outside_the_change_window_is_409_and_nothing_is_written(client, db, centres, alice):
+def test_change_request_outside_the_change_period_is_409_and_nothing_is_written(client, db, centres, alice):
     agreement_id = signed(client, centres, alice)
     response = client.post(f"/api/v1/agreements/{agreement_id}/change-requests", json={"centre_id": centres["other"].id},
                            headers=f.as_resident(alice))
     assert response.status_code == 409
-    assert response.get_json()["details"]["window_opens"] == "2026-10-01"
+    assert response.get_json()["details"]["period_opens"] == "2026-10-01"
     assert db.scalar(select(func.count(ChangeRequest.id))) == 0
     assert db.get(Agreement, agreement_id).status.value == "active"
 
 
-def test_change_request_inside_the_window_takes_effect_next_cycle(client, db, centres, alice):
+def test_change_request_inside_the_change_period_takes_effect_next_cycle(client, db, centres, alice):
     agreement_id = signed(client, centres, alice)
     clock.set_today(date(2026, 10, 8))
     response = client.post(f"/api/v1/agreements/{agreement_id}/change-requests", json={"centre_id": centres["other"].id},

@@ -96,7 +96,7 @@ def test_package_changes_follow_the_agreement_in_force(db, client, status, termi
 
 
 def test_a_change_request_keeps_the_childs_vaccination_reminders_and_lecture_notices(db, client):
-    """The bug that made one predicate necessary: a change request (allowed in the change window) used to
+    """The bug that made one predicate necessary: a change request (allowed in the change period) used to
     stop reminders and notices, because those jobs looked at `active` agreements only."""
     clock.set_today(date(2026, 10, 16))
     f.regions()

@@ -137,9 +137,9 @@ def test_the_new_cycle_gets_its_follow_up_plan_and_the_old_one_closes(client, db
     clock.set_today(date(2027, 1, 1))
     rollover.roll_over(cycle=2027)
     visits = db.scalars(select(Visit).where(Visit.resident_id == elder.id)).all()
-    new_cycle = [v for v in visits if v.window_start.year == 2027 and v.state is VisitState.PLANNED]
+    new_cycle = [v for v in visits if v.on_time_from.year == 2027 and v.state is VisitState.PLANNED]
     assert new_cycle, "the 2027 plan is built"
-    assert all(v.state is not VisitState.PLANNED for v in visits if v.window_end < date(2027, 1, 1))
+    assert all(v.state is not VisitState.PLANNED for v in visits if v.on_time_until < date(2027, 1, 1))
 
 
 def test_default_assignment_is_only_for_people_who_hold_no_agreement_anywhere_in_the_cycle(app, client, db, centres):

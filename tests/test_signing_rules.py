@@ -6,7 +6,7 @@ import pytest
 
 from registry.idcard import InvalidIdNumber, age_on, check_character, parse_id_number
 from registry.models import PolicyProfile, Sex
-from signing.cycles import change_window, cycle_bounds, cycle_of, in_change_window
+from signing.cycles import change_period, cycle_bounds, cycle_of, in_change_period
 
 TODAY = date(2026, 3, 16)
 
@@ -60,7 +60,7 @@ def test_age_counts_whole_years_and_a_leap_day_birthday_on_first_march():
 
 def calendar_year() -> PolicyProfile:
     return PolicyProfile(code="t", name="t", cycle_start_month=1, cycle_start_day=1,
-                         change_window_start="10-01", change_window_end="12-31")
+                         change_period_start="10-01", change_period_end="12-31")
 
 
 def test_calendar_year_cycle_runs_first_january_to_thirty_first_december():
@@ -72,15 +72,15 @@ def test_calendar_year_cycle_runs_first_january_to_thirty_first_december():
 
 def test_a_cycle_starting_in_july_is_named_by_its_start_year():
     profile = PolicyProfile(code="t", name="t", cycle_start_month=7, cycle_start_day=1,
-                            change_window_start="04-01", change_window_end="06-30")
+                            change_period_start="04-01", change_period_end="06-30")
     assert cycle_of(profile, date(2027, 6, 30)) == 2026
     assert cycle_bounds(profile, 2026) == (date(2026, 7, 1), date(2027, 6, 30))
-    assert change_window(profile, 2026) == (date(2027, 4, 1), date(2027, 6, 30))
+    assert change_period(profile, 2026) == (date(2027, 4, 1), date(2027, 6, 30))
 
 
-def test_change_window_is_first_october_to_thirty_first_december():
+def test_change_period_is_first_october_to_thirty_first_december():
     profile = calendar_year()
-    assert not in_change_window(profile, date(2026, 9, 30))
-    assert in_change_window(profile, date(2026, 10, 1))
-    assert in_change_window(profile, date(2026, 12, 31))
-    assert not in_change_window(profile, date(2027, 1, 1))
+    assert not in_change_period(profile, date(2026, 9, 30))
+    assert in_change_period(profile, date(2026, 10, 1))
+    assert in_change_period(profile, date(2026, 12, 31))
+    assert not in_change_period(profile, date(2027, 1, 1))
