@@ -153,9 +153,11 @@ def _connect_events() -> None:
     """Cross-domain steps that point right-to-left are signals: connected here, not by import side effects."""
     from care import plans
     from notifications import attendance
+    from registry import populations
     from settlement import rosters
     from signing import access, service
 
+    populations.forget_facts_on_writes()
     plans.subscribe()
     service.subscribe()
     access.subscribe()
