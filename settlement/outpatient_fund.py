@@ -2,7 +2,7 @@
 
 The bureau files the year's fund (settlement/figures.py); the profile's `reserve_share` of it is held as risk
 reserve; the rest is prepaid monthly per centre (the township's health centre) by its share of the month's frozen
-head count (service.outpatient_fund_shares). Each month is settled against the centre's actual cost, filed with
+head count (service.outpatient_fund_shares): the signed insured of the resident scheme, whose fund it is. Each month is settled against the centre's actual cost, filed with
 PUT /actual-costs/YYYY-MM: what was prepaid plus what the centre carried in pays the cost; the surplus is carried
 to the next month; an overspend is recorded, for the year-end appraisal to share [001 五(一)1], and carries nothing.
 
@@ -22,7 +22,7 @@ from registry.access import check_region
 from registry.service import pooling_region
 from settlement.figures import Filed
 from settlement.models import Snapshot
-from settlement.service import centre_figures, fen, filed_costs, outpatient_fund_shares, rules_of
+from settlement.service import FUND_HEADS, centre_figures, fen, filed_costs, outpatient_fund_shares, rules_of
 
 
 def year(actor: Actor, *, region: str, year: int) -> dict:
@@ -42,7 +42,7 @@ def year(actor: Actor, *, region: str, year: int) -> dict:
     carry: dict[int, int | None] = {}
     rows = []
     for snapshot in months:
-        counted = {centre_id: figures.get("counted", 0) for centre_id, figures in sorted(centre_figures(snapshot).items())}
+        counted = {centre_id: figures.get(FUND_HEADS, 0) for centre_id, figures in sorted(centre_figures(snapshot).items())}
         shares = outpatient_fund_shares(snapshot, counted)
         reserve = Decimal(rules_of(snapshot)["reserve_share"])
         costs = filed_costs(region, snapshot.month)

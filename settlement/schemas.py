@@ -262,7 +262,7 @@ class YearQuerySchema(RegionQuerySchema):
 
 class FundCentreMonthSchema(ma.Schema):
     centre_id = Integer(required=True)
-    counted = Integer(required=True)
+    counted = Integer(required=True, metadata={"description": "signed insured of the resident scheme (the fund's)"})
     prepaid_fen = Integer(required=True)
     carried_in_fen = Integer(allow_none=True)
     actual_cost_fen = Integer(allow_none=True)

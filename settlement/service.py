@@ -288,6 +288,8 @@ def _cost_capped(fund: Decimal, settlement: dict, actual_cost: int | None) -> tu
 RULES = {"prepay": _prepay, "reserve": _reserve, "cost-capped": _cost_capped, "outpatient-fund": _reserve}
 # [000 §二(二)] the schemes a split capitation pays from, and the count of each.
 SCHEMES = {"resident": "counted_resident_scheme", "employee": "counted_employee_scheme"}
+# [001] The outpatient fund is the resident scheme's (城乡居民医保): its heads are the signed insured of that scheme.
+FUND_HEADS = SCHEMES["resident"]
 
 
 def centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
@@ -301,7 +303,7 @@ def centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
 
 def outpatient_fund_shares(snapshot: Snapshot, counted: dict[int, int]) -> dict[int, Decimal]:
     """Each centre's exact part of a month of the year's filed outpatient fund, by head count [001 五(一)1]:
-    fund / 12 x the centre's counted heads / all counted heads of the region's month."""
+    fund / 12 x the centre's heads / all heads of the region's month (`counted`: heads by centre, FUND_HEADS)."""
     fund = Filed(snapshot.region_code, snapshot.month[:4]).required("outpatient_fund_fen")["outpatient_fund_fen"]
     heads = sum(counted.values())
     return {centre_id: fund / 12 * count / heads if heads else Decimal(0) for centre_id, count in counted.items()}
@@ -315,7 +317,7 @@ def _owed(snapshot: Snapshot, actual_costs: dict[int, int]) -> list[dict]:
     if profiles.FEE in settlement:
         funds = {centre_id: monthly_fund(figures, settlement) for centre_id, figures in centres}
     else:
-        funds = outpatient_fund_shares(snapshot, {centre_id: figures.get("counted", 0) for centre_id, figures in centres})
+        funds = outpatient_fund_shares(snapshot, {centre_id: figures.get(FUND_HEADS, 0) for centre_id, figures in centres})
     rows = []
     for centre_id, figures in centres:
         fund = funds[centre_id]

@@ -62,12 +62,14 @@ def _costs(client, month, costs, region=SHAOYANG):
 
 @pytest.fixture
 def townships(regions):
-    """Two township centres of 新邵县: A with one signed insured resident, B with two (three heads in all)."""
+    """Two township centres of 新邵县: A with one signed insured resident, B with two (three heads in all); B also
+    signed one person of the employee scheme, who is no head of the resident scheme's outpatient fund."""
     a, b = f.centre(region=SHAOYANG), f.centre(region=SHAOYANG)
     agreement(f.resident(insured_in=SHAOYANG), a)
     for _ in range(2):
         agreement(f.resident(insured_in=SHAOYANG), b)
     agreement(f.resident(insured_in=None), b, counted=False)  # signed, not insured: no head in the count
+    agreement(f.resident(insured_in=SHAOYANG, scheme=InsuranceScheme.EMPLOYEE), b)  # the employee fund's
     return a, b
 
 
@@ -80,8 +82,8 @@ def test_shaoyang_prepays_the_filed_outpatient_fund_less_20_percent_reserve_mont
     # The fund 1,000,000 fen a year; a month is 1,000,000 / 12 = 83,333.33..., shared 1 : 2 by the 3 heads.
     # A: 83,333.33 / 3 = 27,777.78 -> fund shown 27,778; prepaid 80% of the exact share = 22,222.22 -> 22,222;
     #    the risk reserve the rest: 27,778 - 22,222 = 5,556.
-    assert (rows[a.id]["rule"], rows[a.id]["counted"], rows[a.id]["fund_fen"], rows[a.id]["payable_fen"],
-            rows[a.id]["withheld_fen"], rows[a.id]["withheld_as"]) == ("outpatient-fund", 1, 27778, 22222, 5556,
+    assert (rows[a.id]["rule"], rows[a.id]["schemes"], rows[a.id]["fund_fen"], rows[a.id]["payable_fen"],
+            rows[a.id]["withheld_fen"], rows[a.id]["withheld_as"]) == ("outpatient-fund", [], 27778, 22222, 5556,
                                                                        "risk_reserve")
     # B: 55,555.56 -> 55,556; 80% = 44,444.44 -> 44,444; reserve 11,112. (Not 40 yuan a head: that is the
     # basic-package fee of 001 五(三), which would have given 2 x 4000 / 12 = 667.)
@@ -106,7 +108,9 @@ def test_shaoyang_settles_each_month_against_actual_cost_and_carries_the_surplus
         return (row["prepaid_fen"], row["carried_in_fen"], row["actual_cost_fen"], row["settled_fen"],
                 row["carried_out_fen"], row["overspend_fen"])
 
-    # Prepaid a month: 800,000 / 12 / 3 = 22,222.22 -> 22,222 for A (1 head); 44,444.44 -> 44,444 for B (2 heads).
+    # Prepaid a month: 800,000 / 12 / 3 = 22,222.22 -> 22,222 for A (1 head); 44,444.44 -> 44,444 for B (2 heads:
+    # its employee-scheme person is no head of the resident scheme's fund).
+    assert (months["2026-01"][a.id]["counted"], months["2026-01"][b.id]["counted"]) == (1, 2)
     # January. A: 22,222 available, cost 20,000 settled, 2,222 carried to February.
     assert line("2026-01", a) == (22222, 0, 20000, 20000, 2222, 0)
     # B: 44,444 available, cost 50,000: 44,444 settled, 5,556 overspent (left to the year's appraisal), nothing carried.
