@@ -234,7 +234,7 @@ class EvaluationSchema(ma.Schema):
 class FigureItemSchema(ma.Schema):
     name = fields.String(required=True, validate=validate.OneOf(sorted(CATALOGUE)))
     centre_id = Integer(load_default=None, validate=ID, metadata={"description": "for a centre's figure"})
-    value = Decimal(required=True, validate=validate.Range(min=0, max=10**15),
+    value = Decimal(required=True, as_string=True,
                     metadata={"description": "fen, a count, a rate (0..1) or a flag (0/1), by the figure"})
 
 
