@@ -282,7 +282,9 @@ class OutpatientFundSchema(ma.Schema):
     region = fields.String(required=True)
     year = Integer(required=True)
     fund_fen = Integer(required=True)
-    reserve_share = fields.Decimal(as_string=True, required=True)
+    reserve_share = fields.Decimal(as_string=True, required=True, metadata={
+        "description": "as the profile version of the year's first frozen month sets it (each month is prepaid "
+                       "under its own version's share)"})
     reserve_fen = Integer(required=True)
     prepaid_pool_fen = Integer(required=True)
     months = fields.List(fields.Nested(FundMonthSchema), required=True)

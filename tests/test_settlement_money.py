@@ -2,6 +2,7 @@
 year-end pool and its distribution by grade [000 §二(一)3, 5], the employee formula [000 §二(二)], and the
 figures the bureau files for them (append-only, with author and history). Every figure computed by hand."""
 
+import json
 from datetime import date
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from core import clock
 from core import db as core_db
 from core.auth import Actor, Role
+from registry import profiles
 from registry.models import InsuranceScheme
 from settlement import jobs
 from settlement.models import ActualCostFiling, Figure, Snapshot
@@ -124,6 +126,23 @@ def test_shaoyang_settles_each_month_against_actual_cost_and_carries_the_surplus
     assert [m["prepaid_fen"] for m in fund["months"]] == [66666, 66666, 66666]  # 22,222 + 44,444
 
 
+def test_shaoyang_reserve_share_is_profile_data_and_a_frozen_month_keeps_the_share_it_was_frozen_with(client, townships):
+    a, _ = townships
+    _file(client, "2026", [{"name": "outpatient_fund_fen", "value": 1_000_000}], region=SHAOYANG)
+    _freeze_on(date(2026, 3, 1))
+    profile = json.loads((profiles.SHIPPED / "shaoyang-2019.json").read_text(encoding="utf-8"))
+    profile["settlement"]["reserve_share"] = "0.10"
+    loaded = client.post("/api/v1/policy-profiles", headers=as_admin(SHAOYANG),
+                         json={"profile": profile, "effective_from": "2026-01-01"})
+    assert loaded.status_code == 201, loaded.get_json()
+    _freeze_on(date(2026, 4, 1))
+    fund = _get(client, f"/api/v1/settlement/outpatient-fund?region={SHAOYANG}&year=2026", SHAOYANG)
+    prepaid = {month["month"]: month["centres"][0]["prepaid_fen"] for month in fund["months"]}
+    # March, frozen under 20%: 1,000,000 / 12 / 3 x 0.80 = 22,222.22 -> 22,222.
+    # April, frozen under the new version's 10%: 1,000,000 / 12 / 3 x 0.90 = 25,000.
+    assert (fund["months"][0]["centres"][0]["centre_id"], prepaid) == (a.id, {"2026-03": 22222, "2026-04": 25000})
+
+
 def test_shaoyang_without_the_filed_fund_is_409_naming_it_and_nothing_is_written(client, townships):
     _freeze_on(date(2026, 3, 1))
     before = (_figure_rows(), core_db.session.scalar(select(func.count(ActualCostFiling.id))))
@@ -178,6 +197,19 @@ def test_filed_figures_cannot_be_updated_or_deleted_in_the_database(client, regi
         with core_db.session.begin_nested():
             core_db.session.execute(update(Figure).values(value="1"))
     assert core_db.session.scalar(select(Figure.value)) == "1000000"
+
+
+def test_two_racing_filings_of_a_figure_one_is_409_and_writes_nothing(client, regions, monkeypatch):
+    """The version is the unique index's: a filing that read the versions before another committed loses."""
+    from settlement import figures
+
+    _file(client, "2026", [{"name": "outpatient_fund_fen", "value": 1_000_000}], region=SHAOYANG)
+    monkeypatch.setattr(figures, "_versions", lambda region, period: {})  # what it read before the first committed
+    before = _figure_rows()
+    response = _figures(client, "2026", [{"name": "total_financing_fen", "value": 5},
+                                         {"name": "outpatient_fund_fen", "value": 900_000}], SHAOYANG)
+    assert response.status_code == 409
+    assert _figure_rows() == before  # not even the figure that did not collide
 
 
 @pytest.mark.parametrize("item, field", [
