@@ -1,4 +1,5 @@
-"""HTTP for the bureau side: counts, snapshots, capitation, rosters and evaluation. Thin: rules are in the services."""
+"""HTTP for the bureau side: counts, snapshots, capitation, filed figures, the outpatient fund, the year-end, rosters and
+evaluation. Thin: rules are in the services."""
 
 from __future__ import annotations
 
