@@ -318,6 +318,20 @@ def test_hunan_employee_year_end_is_resident_per_head_with_distribution_times_em
     assert rows[y.id]["employee_year_end_fen"] == 0
 
 
+def test_hunan_overspent_pool_is_borne_by_the_centres_by_the_same_weights(client, hunan_year):
+    """超支部分由签约基层医疗卫生机构承担 [000 §二(一)5]: a negative pool is shared as a positive one is."""
+    x, y = hunan_year
+    overspent = [{**item, "value": 20_000} if item["name"] == "total_financing_fen" else item for item in REGION_FIGURES]
+    _file(client, "2026", overspent + annex2_complete(x, awards_national=1, signed=3) + annex2_complete(y))
+    result = _get(client, f"/api/v1/settlement/year-end?region={HUNAN}&year=2026", HUNAN)
+    # Pool = 20,000 - 25,500 - 30,000 = -35,500.
+    # X: -35,500 x 20,400 / 28,900 = -25,058.82 -> -25,059; Y: -35,500 x 8,500 / 28,900 = -10,441.18 -> -10,441.
+    # X's employees: -25,058.82 x 12 / 24 = -12,529.41 -> -12,529 (their share of the overspend).
+    rows = {row["centre_id"]: row for row in result["centres"]}
+    assert (result["pool_fen"], rows[x.id]["secondary_distribution_fen"], rows[y.id]["secondary_distribution_fen"],
+            rows[x.id]["employee_year_end_fen"]) == (-35_500, -25_059, -10_441, -12_529)
+
+
 def test_hunan_year_end_before_every_input_is_filed_is_409_naming_what_is_missing(client, hunan_year):
     x, y = hunan_year
     before = _figure_rows()
