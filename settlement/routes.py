@@ -1,4 +1,5 @@
-"""HTTP for the bureau side: counts, snapshots, capitation, rosters and evaluation. Thin: rules are in the services."""
+"""HTTP for the bureau side: counts, snapshots, capitation, filed figures, the outpatient fund, the year-end, rosters and
+evaluation. Thin: rules are in the services."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from flask_smorest import Blueprint
 from core import audit, clock
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import one_page, page_schema
-from settlement import evaluation, fulfilment, ghost, rosters
+from settlement import evaluation, figures, fulfilment, ghost, outpatient_fund, rosters, year_end
 from settlement import schemas as s
 from settlement import service as settlement
 
@@ -66,13 +67,51 @@ class ActualCosts(MethodView):
         return settlement.file_actual_costs(current_actor(), region=body["region"], month=month, costs=body["costs"])
 
 
+@settlement_blp.route("/figures/<string:period>")
+class Figures(MethodView):
+    @requires(Role.BUREAU)
+    @settlement_blp.arguments(s.FiguresFilingSchema)
+    @settlement_blp.response(200, page_schema(s.FigureSchema))
+    def put(self, body, period):
+        """File figures only the bureau knows for a year (outpatient fund, pool inputs, annex-2 inputs); each is a new version"""
+        figures.file(current_actor(), region=body["region"], period=period, figures=body["figures"])
+        return one_page(figures.history(current_actor(), region=body["region"], period=period))
+
+    @requires(*BUREAU_SIDE)
+    @settlement_blp.arguments(s.RegionQuerySchema, location="query")
+    @settlement_blp.response(200, page_schema(s.FigureSchema))
+    def get(self, query, period):
+        """The filed figures of a year: the latest version of each, with every version, its author and time"""
+        return one_page(figures.history(current_actor(), region=query["region"], period=period))
+
+
+@settlement_blp.route("/outpatient-fund")
+class OutpatientFund(MethodView):
+    @requires(*BUREAU_SIDE)
+    @settlement_blp.arguments(s.YearQuerySchema, location="query")
+    @settlement_blp.response(200, s.OutpatientFundSchema)
+    def get(self, query):
+        """The year's outpatient fund [001 五(一)1]: reserve, and per month and centre prepaid, settled and carried"""
+        return outpatient_fund.year(current_actor(), region=query["region"], year=query["year"])
+
+
+@settlement_blp.route("/year-end")
+class YearEnd(MethodView):
+    @requires(*BUREAU_SIDE)
+    @settlement_blp.arguments(s.YearQuerySchema, location="query")
+    @settlement_blp.response(200, s.YearEndSchema)
+    def get(self, query):
+        """The year-end [000 §二(一)5, §二(二)]: the pool, its distribution by grade, the employee settlement"""
+        return year_end.settle(current_actor(), region=query["region"], year=query["year"])
+
+
 @settlement_blp.route("/evaluation")
 class Evaluation(MethodView):
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.EvaluationQuerySchema, location="query")
     @settlement_blp.response(200, s.EvaluationSchema)
     def get(self, query):
-        """Annex 2 indicators per centre: effective signing, key-population coverage, renewal, follow-ups"""
+        """Annex 2 per centre: the nine items scored, total, rank, grade and veto; coverage, renewal, follow-ups"""
         return evaluation.evaluate(current_actor(), region=query["region"], cycle=query["cycle"])
 
 

@@ -99,6 +99,9 @@ SCOPED_ENDPOINTS = {
     ("GET", "/api/v1/settlement/snapshots/<string:month>"): ({"month": "month", "region": "region"}, None),
     ("PUT", "/api/v1/settlement/actual-costs/<string:month>"): (
         {"month": "month"}, {"region": "region", "costs": [{"centre_id": 1, "cost_fen": 1000}]}),
+    ("PUT", "/api/v1/settlement/figures/<string:period>"): (
+        {"period": "year"}, {"region": "region", "figures": [{"name": "total_financing_fen", "value": 1000}]}),
+    ("GET", "/api/v1/settlement/figures/<string:period>"): ({"period": "year", "region": "region"}, None),
     ("POST", "/api/v1/centres/<int:centre_id>/lectures"): (
         {"centre_id": "centre"}, {"title": "高血压健康讲座", "place": "卫生院会议室", "starts_at": "2026-04-01T09:00:00+08:00"}),
     # Administration (registry/admin_routes.py): county administrators of the region, the centre's administrator.
@@ -203,7 +206,7 @@ def scene(client, settings):
     return SimpleNamespace(
         ids={"resident": resident.id, "mother": mother.id, "agreement": agreement_id, "other_centre": other.id,
              "centre": home.id, "package": "elderly", "pregnancy": pregnancy.get_json()["id"], "visit": visit_id,
-             "record": record.get_json()["id"], "month": "2026-03", "region": "430523", "window": home.windows[0].id,
+             "record": record.get_json()["id"], "month": "2026-03", "year": "2026", "region": "430523", "window": home.windows[0].id,
              "team": home.teams[0].id, "member": member.id, "staff": f.staff(centre=home).id, "client": client_row.id, "import": job.id,
              "slot": slot_ids[0], "other_slot": slot_ids[1], "booking": booking.get_json()["id"], "child": child.id,
              "referral": referral.get_json()["id"], "lecture": lecture.get_json()["id"]},
