@@ -156,7 +156,7 @@ def test_shaoyang_without_the_filed_fund_is_409_naming_it_and_nothing_is_written
 
 def test_shaoyang_month_frozen_under_the_first_profile_version_keeps_it(client, regions):
     """Frozen months keep the profile version they were computed with: December 2019 was frozen under version 1
-    (40 yuan a head, 20% reserve); migration 0020's version (the outpatient fund) prices months from 2020 on."""
+    (40 yuan a head, 20% reserve); migration 0015's version (the outpatient fund) prices months from 2020 on."""
     centre = f.centre(region=SHAOYANG)
     for _ in range(2):
         agreement(f.resident(insured_in=SHAOYANG), centre, start=date(2019, 1, 1), end=date(2019, 12, 31))

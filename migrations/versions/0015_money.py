@@ -5,7 +5,7 @@ Shaoyang's first version paid 40 yuan a head: that is the basic-package fee of 0
 fund of 001 五(一)1. The new version is in force from 2020-01-01 (the plan's first year); Hunan's from
 2025-07-01 (000 §三(一)). Months frozen under an earlier version keep it.
 
-Revision ID: 0020
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-11-26
 """
@@ -15,7 +15,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020"
+revision: str = "0015"
 down_revision: Union[str, Sequence[str], None] = "0014"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -77,14 +77,14 @@ def _new_versions() -> None:
             body["evaluation"] = evaluation
         number = latest.version + 1
         op.bulk_insert(versions, [dict(code=code, version=number, effective_from=effective_from, body=body,
-                                       source="migration 0020", loaded_by="system:migration", loaded_at=now)])
+                                       source="migration 0015", loaded_by="system:migration", loaded_at=now)])
         op.execute(profiles.update().where(profiles.c.code == code).values(settlement=settlement, version=number))
 
 
 def _old_versions() -> None:
     bind = op.get_bind()
     for code in VERSIONS:
-        op.execute(versions.delete().where(versions.c.code == code, versions.c.source == "migration 0020"))
+        op.execute(versions.delete().where(versions.c.code == code, versions.c.source == "migration 0015"))
         latest = bind.execute(sa.select(versions.c.version, versions.c.body).where(versions.c.code == code)
                               .order_by(versions.c.version.desc()).limit(1)).first()
         if latest is not None:
