@@ -5,10 +5,10 @@ Asia/Shanghai) from the oldest event's month to three months ahead, plus `audit_
 event outside every month created so far; every existing row is carried over, ids keep their
 sequence. The primary key becomes (id, at), as PostgreSQL requires of a partitioned table.
 
-Append-only stays in the database: 0005's statement trigger becomes a row trigger for UPDATE and
-DELETE (PostgreSQL clones it onto every partition, present and future) and a statement trigger for
-TRUNCATE on the table and on each partition (`flask db audit-partitions` adds it to the months it
-creates). Dropping a month is DROP TABLE of its partition, which needs the owner (README "Deploying").
+Append-only stays in the database: 0005's statement trigger stays on the table, for statements on
+it; a row trigger for UPDATE and DELETE is added, which PostgreSQL clones onto every partition,
+present and future, for statements aimed at a partition; and each partition gets a TRUNCATE guard
+(`flask db audit-partitions` adds it to the months it creates). Dropping a month is DROP TABLE of its partition, which needs the owner (README "Deploying").
 
 SQLite keeps its single table and 0005's triggers: nothing to do.
 
@@ -36,6 +36,9 @@ COLUMNS = """
     outcome varchar(20) NOT NULL,
     detail json
 """
+# 0005's trigger, as it was: it guards statements on the table itself.
+STATEMENT_GUARD = ("CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_events "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()")
 NO_TRUNCATE = ("CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON {table} "
                "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()")
 # One partition per month from the oldest event's month (or this one) to three months ahead.
@@ -82,9 +85,9 @@ def upgrade() -> None:
                "PARTITION BY RANGE (at)")
     op.execute("ALTER SEQUENCE audit_events_id_seq OWNED BY audit_events.id")
     _indexes()
-    op.execute("CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+    op.execute(STATEMENT_GUARD)
+    op.execute("CREATE TRIGGER audit_events_append_only_rows BEFORE UPDATE OR DELETE ON audit_events "
                "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()")
-    op.execute(NO_TRUNCATE.format(table="audit_events"))
     op.execute("CREATE TABLE audit_events_default PARTITION OF audit_events DEFAULT")
     op.execute(NO_TRUNCATE.format(table="audit_events_default"))
     op.execute(MONTHS)
@@ -101,5 +104,4 @@ def downgrade() -> None:
     _indexes()
     op.execute("INSERT INTO audit_events SELECT * FROM audit_events_partitioned")
     op.execute("DROP TABLE audit_events_partitioned")
-    op.execute("CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_events "
-               "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()")
+    op.execute(STATEMENT_GUARD)
