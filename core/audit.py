@@ -53,6 +53,7 @@ def _write(actor: str, action: str, target_type: str, target_id, outcome: str, d
         target_type=target_type,
         target_id=None if target_id is None else str(target_id),
         ip=request.remote_addr if has_request_context() else None,
+        request_id=g.get("request_id") if has_app_context() else None,
         outcome=outcome,
         detail=detail or None,
     )

@@ -40,11 +40,13 @@ def registered(client):
 
 def test_a_staff_read_of_a_resident_is_audited_with_who_what_when_where(client, registered):
     doctor, resident_id, _ = registered
-    assert client.get(f"/api/v1/residents/{resident_id}", headers=f.as_staff(doctor)).status_code == 200
+    response = client.get(f"/api/v1/residents/{resident_id}", headers=f.as_staff(doctor))
+    assert response.status_code == 200
     [event] = events("resident.read")
     assert (event.actor, event.target_type, event.target_id, event.outcome, event.ip) == (
         f"staff:{doctor.id}", "resident", str(resident_id), "ok", "127.0.0.1")
     assert event.at == clock.now()
+    assert event.request_id == response.headers["X-Request-Id"]
 
 
 def test_a_refused_read_of_a_resident_is_audited_as_refused(client, registered):

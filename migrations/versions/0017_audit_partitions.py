@@ -1,4 +1,6 @@
-"""audit log partitioned by month on PostgreSQL, so that whole months past retention drop cheaply
+"""audit log partitioned by month on PostgreSQL, so that whole months past retention drop cheaply; request ids
+
+Each event gains `request_id` (the request's X-Request-Id), to find the request's log lines.
 
 The table is rebuilt as `PARTITION BY RANGE (at)` with one partition per month (bounds at midnight,
 Asia/Shanghai) from the oldest event's month to three months ahead, plus `audit_events_default` for an
@@ -10,7 +12,7 @@ it; a row trigger for UPDATE and DELETE is added, which PostgreSQL clones onto e
 present and future, for statements aimed at a partition; and each partition gets a TRUNCATE guard
 (`flask db audit-partitions` adds it to the months it creates). Dropping a month is DROP TABLE of its partition, which needs the owner (README "Deploying").
 
-SQLite keeps its single table and 0005's triggers: nothing to do.
+SQLite keeps its single table and 0005's triggers; it only gains the column (ADD COLUMN, no rebuild).
 
 Revision ID: 0017
 Revises: 0014
@@ -34,11 +36,13 @@ COLUMNS = """
     target_id varchar(60),
     ip varchar(45),
     outcome varchar(20) NOT NULL,
+    request_id varchar(64),
     detail json
 """
 # 0005's trigger, as it was: it guards statements on the table itself.
 STATEMENT_GUARD = ("CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_events "
                    "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()")
+OLD_COLUMNS = "id, at, actor, action, target_type, target_id, ip, outcome, detail"
 NO_TRUNCATE = ("CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON {table} "
                "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()")
 # One partition per month from the oldest event's month (or this one) to three months ahead.
@@ -79,6 +83,7 @@ def _indexes() -> None:
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
+        op.execute("ALTER TABLE audit_events ADD COLUMN request_id VARCHAR(64)")
         return
     _set_aside("audit_events_unpartitioned")
     op.execute(f"CREATE TABLE audit_events ({COLUMNS}, CONSTRAINT pk_audit_events PRIMARY KEY (id, at)) "
@@ -91,17 +96,19 @@ def upgrade() -> None:
     op.execute("CREATE TABLE audit_events_default PARTITION OF audit_events DEFAULT")
     op.execute(NO_TRUNCATE.format(table="audit_events_default"))
     op.execute(MONTHS)
-    op.execute("INSERT INTO audit_events SELECT * FROM audit_events_unpartitioned")
+    op.execute(f"INSERT INTO audit_events ({OLD_COLUMNS}) SELECT {OLD_COLUMNS} FROM audit_events_unpartitioned")
     op.execute("DROP TABLE audit_events_unpartitioned")  # a drop, not a DELETE: its trigger lets it go
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
+        op.execute("ALTER TABLE audit_events DROP COLUMN request_id")
         return
     _set_aside("audit_events_partitioned")
-    op.execute(f"CREATE TABLE audit_events ({COLUMNS}, CONSTRAINT pk_audit_events PRIMARY KEY (id))")
+    before = COLUMNS.replace("    request_id varchar(64),\n", "")
+    op.execute(f"CREATE TABLE audit_events ({before}, CONSTRAINT pk_audit_events PRIMARY KEY (id))")
     op.execute("ALTER SEQUENCE audit_events_id_seq OWNED BY audit_events.id")
     _indexes()
-    op.execute("INSERT INTO audit_events SELECT * FROM audit_events_partitioned")
+    op.execute(f"INSERT INTO audit_events ({OLD_COLUMNS}) SELECT {OLD_COLUMNS} FROM audit_events_partitioned")
     op.execute("DROP TABLE audit_events_partitioned")
     op.execute(STATEMENT_GUARD)
