@@ -19,7 +19,7 @@ from datetime import date
 
 from flask import Response, g, has_app_context, has_request_context, request
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -65,10 +65,10 @@ def _write(actor: str, action: str, target_type: str, target_id, outcome: str, d
 
 
 def audited(action: str):
-    """Record one event for every call of the view that gets past the token check: `ok`, or `refused_<status>`.
+    """Record one event for every call of the view with a valid token: `ok`, or `refused_<status>`.
 
     Put it above `@requires`, so that a refused role, a failed validation and a scope refusal are all
-    recorded. The target is the view's last path argument (`resident_id=7` → resident 7), else the id
+    recorded (a call without a valid token names nobody and learns nothing: no event). The target is the view's last path argument (`resident_id=7` → resident 7), else the id
     of what it created; a write records the names of the fields sent, never their values. A view or
     service that records its own, richer event during the call is not recorded twice.
     """
@@ -80,12 +80,11 @@ def audited(action: str):
             try:
                 result = view(*args, **kwargs)
             except (DomainError, HTTPException, IntegrityError) as refused:
-                _record_refusal(action, refused)
+                if not g.audit_written:
+                    _after_the_view(_record_refusal, action, refused)
                 raise
             if not g.audit_written:
-                status = result.status_code if isinstance(result, Response) else 200
-                target_type, target_id = _target(action, result)
-                record(action, target_type, target_id, "ok" if status < 400 else f"refused_{status}", **_fields())
+                _after_the_view(_record_answer, action, result)
             return result
 
         wrapper.audit_action = action
@@ -94,9 +93,25 @@ def audited(action: str):
     return decorate
 
 
+class AuditNotWritten(RuntimeError):
+    """A view ran but its event could not be written: a 500, and never a second run of the view."""
+
+
+def _after_the_view(write, *args) -> None:
+    """Write the view's event; a lost race (SQLite's lock) retries the insert alone, not the view."""
+    try:
+        db.retrying(write)(*args)
+    except DBAPIError as failed:  # not retryable by db.retrying around the view: it would run twice
+        raise AuditNotWritten("The audit event could not be written.") from failed
+
+
+def _record_answer(action: str, result) -> None:
+    status = result.status_code if isinstance(result, Response) else 200
+    target_type, target_id = _target(action, result)
+    record(action, target_type, target_id, "ok" if status < 400 else f"refused_{status}", **_fields())
+
+
 def _record_refusal(action: str, refused: Exception) -> None:
-    if g.audit_written:
-        return
     if isinstance(refused, IntegrityError):
         db.session.rollback()  # the failed flush left the session unusable; nothing of it may be kept
     try:
