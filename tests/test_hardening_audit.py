@@ -5,12 +5,16 @@ outcome; the names of the fields written, never their values), the log is append
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, delete, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from core import audit, clock, migrate
 from core import db as core_db
@@ -18,7 +22,7 @@ from core.config import ROOT, ConfigError
 from core.errors import Invalid
 from core.models import AuditEvent
 from tests import factories as f
-from tests.conftest import _create_pg_database
+from tests.conftest import PG_URL, _create_pg_database
 from tests.logscan import personal_numbers_in
 
 
@@ -251,3 +255,55 @@ def test_partitioning_keeps_the_events_written_before_it_and_their_append_only_g
     finally:
         engine.dispose()
         drop()
+
+
+@postgresql_only
+def test_the_readme_role_split_lets_the_app_only_insert_and_read_the_audit_log(database_url):
+    """Run README's GRANTs (roles renamed for this run) and try what the application's role must not do."""
+    sql = (ROOT / "README.md").read_text().split("### Database roles and the audit log")[1].split("```sql")[1].split("```")[0]
+    suffix = uuid.uuid4().hex[:8]
+    sql = re.sub(r"\bjiayi(_owner|_migrate|_maint|_app)?\b", lambda m: f"{m[0]}_{suffix}", sql).replace("'…'", "'pw'")
+    create, rest = sql.split("\\c ")
+    database, rest = rest.split("\n", 1)
+    setup, grants = rest.split("-- after every")
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    url = lambda role: make_url(PG_URL).set(username=f"jiayi_{role}_{suffix}", password="pw", database=database)  # noqa: E731
+    engines = []
+    try:
+        with admin.connect() as connection:
+            for statement in filter(None, (part.strip() for part in re.sub(r"--[^\n]*", "", create).split(";"))):
+                connection.exec_driver_sql(statement)
+        with create_engine(make_url(PG_URL).set(database=database), isolation_level="AUTOCOMMIT").connect() as owner_db:
+            owner_db.exec_driver_sql(setup)
+        migrate.upgrade(url("migrate").render_as_string(hide_password=False))
+        engines = [create_engine(url(role)) for role in ("migrate", "app", "maint")]
+        migrator, application, maintainer = engines
+        with migrator.begin() as connection:  # psycopg itself: the DO block's format('%s') is not a parameter
+            connection.connection.driver_connection.execute(grants.split("\n", 1)[1])
+        with Session(maintainer) as session:  # the job's run as the maintenance role: it makes March 2026
+            assert "audit_events_2026_03" in audit.maintain_partitions(session, today=clock.today(), retention_days=180)["created"]
+        with application.begin() as connection:
+            connection.execute(text("INSERT INTO audit_events (at, actor, action, target_type, outcome) "
+                                    "VALUES ('2026-03-16 10:00+08', 'staff:1', 'resident.read', 'resident', 'ok')"))
+            assert connection.scalar(text("SELECT count(*) FROM audit_events")) == 1
+        refused = {"UPDATE audit_events SET outcome = 'forged'": "permission denied",
+                   "DELETE FROM audit_events": "permission denied",
+                   "TRUNCATE audit_events": "permission denied",
+                   "DELETE FROM audit_events_2026_03": "permission denied",
+                   "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only": "must be owner",
+                   "DROP TRIGGER audit_events_append_only ON audit_events": "must be owner",
+                   "DROP TABLE audit_events_2026_03": "must be owner",
+                   "ALTER TABLE audit_events DETACH PARTITION audit_events_2026_03": "must be owner"}
+        for statement, why in refused.items():
+            with pytest.raises(DBAPIError, match=why), application.begin() as connection:
+                connection.exec_driver_sql(statement)
+        with pytest.raises(DBAPIError, match="append-only"), maintainer.begin() as connection:
+            connection.exec_driver_sql("UPDATE audit_events SET outcome = 'forged'")  # even the owner's roles
+    finally:
+        for engine in engines:
+            engine.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            for role in ("app", "maint", "migrate", "owner"):
+                connection.exec_driver_sql(f"DROP ROLE IF EXISTS jiayi_{role}_{suffix}")
+        admin.dispose()
