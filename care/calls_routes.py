@@ -48,7 +48,7 @@ class ResidentCalls(MethodView):
     def post(self, body, resident_id):
         """Record a call and its outcome (moved away or died: the person leaves the lists)"""
         call = calls.record_call(current_actor(), resident_id=resident_id, **body)
-        audit.record("call.record", "resident", resident_id, outcome=call.outcome.value)
+        audit.record("call.record", "resident", resident_id, result=call.outcome.value)
         return call
 
 

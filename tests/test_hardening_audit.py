@@ -24,6 +24,7 @@ from core.models import AuditEvent
 from tests import factories as f
 from tests.conftest import PG_URL, _create_pg_database
 from tests.logscan import personal_numbers_in
+from tests.packages_support import signed, site
 
 
 def events(action: str) -> list[AuditEvent]:
@@ -151,6 +152,16 @@ def test_a_value_sent_as_a_field_name_is_not_recorded(client, registered):
     assert response.status_code == 422
     [event] = events("condition.create")
     assert (event.outcome, event.detail) == ("refused_422", {"fields": ["kind"]})
+
+
+def test_what_came_of_the_work_is_detail_and_the_events_outcome_stays_ok(client, db):
+    place = site()
+    person = signed(client, place, born=date(1950, 1, 1))
+    response = client.post(f"/api/v1/residents/{person.id}/calls", json={"outcome": "no_answer"},
+                           headers=f.as_staff(place.doctor))
+    assert response.status_code == 201, response.get_json()
+    [event] = events("call.record")
+    assert (event.outcome, event.detail) == ("ok", {"result": "no_answer"})
 
 
 # Retention and monthly partitions.
