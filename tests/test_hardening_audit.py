@@ -178,9 +178,13 @@ def test_a_retention_under_180_days_is_refused_and_nothing_is_created_or_dropped
     assert partitions(db) == before
 
 
-def test_the_audit_partitions_job_is_scheduled_daily(app):
+def test_the_audit_partitions_job_is_scheduled_daily_and_the_command_runs_it(app, db):
     assert "audit_partitions" in [job.id for job in app.extensions["jobs"]]
     assert app.config["SETTINGS"].SCHEDULES["audit_partitions"] == "hour=1 minute=15"
+    done = app.test_cli_runner().invoke(args=["db", "audit-partitions"])
+    assert done.exit_code == 0, done.output
+    made = "audit_events_2026_03, audit_events_2026_04" if db.get_bind().dialect.name == "postgresql" else "none"
+    assert done.output.startswith(f"created: {made}")
 
 
 def test_the_month_to_drop_is_one_whose_every_day_is_past_retention():
