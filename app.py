@@ -141,12 +141,13 @@ def _register_cli(app: Flask) -> None:
 
 def scheduled_jobs() -> list:
     """Every domain's jobs.py JOBS, in the order they are listed here."""
+    from core.jobs import JOBS as core
     from notifications.jobs import JOBS as notifications
     from registry.jobs import JOBS as registry
     from settlement.jobs import JOBS as settlement
     from signing.jobs import JOBS as signing
 
-    return [*registry, *signing, *notifications, *settlement]
+    return [*core, *registry, *signing, *notifications, *settlement]
 
 
 def _connect_events() -> None:

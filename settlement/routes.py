@@ -8,6 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core import audit, clock
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import one_page, page_schema
 from settlement import evaluation, figures, fulfilment, ghost, outpatient_fund, rosters, year_end
@@ -27,6 +28,7 @@ BUREAU_SIDE = (Role.BUREAU, Role.ADMIN)
 
 @settlement_blp.route("/signed-counts")
 class SignedCounts(MethodView):
+    @audited("settlement.signed_counts.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.CountQuerySchema, location="query")
     @settlement_blp.response(200, s.CountsSchema)
@@ -38,6 +40,7 @@ class SignedCounts(MethodView):
 
 @settlement_blp.route("/snapshots/<string:month>")
 class Snapshots(MethodView):
+    @audited("settlement.snapshot.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.RegionQuerySchema, location="query")
     @settlement_blp.response(200, page_schema(s.SnapshotSchema))
@@ -48,6 +51,7 @@ class Snapshots(MethodView):
 
 @settlement_blp.route("/capitation")
 class Capitation(MethodView):
+    @audited("settlement.capitation.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.CapitationQuerySchema, location="query")
     @settlement_blp.response(200, s.CapitationSchema)
@@ -59,6 +63,7 @@ class Capitation(MethodView):
 
 @settlement_blp.route("/actual-costs/<string:month>")
 class ActualCosts(MethodView):
+    @audited("settlement.actual_costs")
     @requires(Role.BUREAU)
     @settlement_blp.arguments(s.ActualCostsSchema)
     @settlement_blp.response(200, s.ActualCostFilingSchema)
@@ -107,6 +112,7 @@ class YearEnd(MethodView):
 
 @settlement_blp.route("/evaluation")
 class Evaluation(MethodView):
+    @audited("settlement.evaluation.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.EvaluationQuerySchema, location="query")
     @settlement_blp.response(200, s.EvaluationSchema)
@@ -117,6 +123,7 @@ class Evaluation(MethodView):
 
 @settlement_blp.route("/ghost-signing")
 class GhostSigning(MethodView):
+    @audited("settlement.ghost_signing.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.GhostQuerySchema, location="query")
     @settlement_blp.response(200, page_schema(s.GhostRowSchema))
@@ -127,6 +134,7 @@ class GhostSigning(MethodView):
 
 @settlement_blp.route("/fulfilment")
 class Fulfilment(MethodView):
+    @audited("fulfilment.report")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.FulfilmentQuerySchema, location="query")
     @settlement_blp.response(200, s.FulfilmentReportSchema)
@@ -139,6 +147,7 @@ class Fulfilment(MethodView):
 
 @settlement_blp.route("/fulfilment/never-served")
 class NeverServed(MethodView):
+    @audited("fulfilment.never_served")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.NeverServedQuerySchema, location="query")
     @settlement_blp.response(200, page_schema(s.NeverServedSchema))
@@ -152,6 +161,7 @@ class NeverServed(MethodView):
 
 @rosters_blp.route("")
 class Rosters(MethodView):
+    @audited("roster.pull")
     @requires(Role.BUREAU, *STAFF, Role.ADMIN)
     @rosters_blp.arguments(s.RosterQuerySchema, location="query")
     @rosters_blp.response(200, page_schema(s.RosterEntrySchema))

@@ -128,10 +128,11 @@ def test_full_id_number_for_the_bureau_only_and_staff_see_their_own_centre_maske
     assert (item["centre_id"], item["counts_for_capitation"]) == (centre.id, True)
 
 
-def test_bureau_of_one_region_gets_403_for_another_regions_roster(client, centre, bureau_client):
+def test_bureau_of_one_region_gets_403_for_another_regions_roster_audited_as_refused(client, centre, bureau_client):
     response = client.get("/api/v1/rosters?region=440823", headers=bureau_client)
     assert response.status_code == 403
-    assert core_db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "roster.pull")) is None
+    outcomes = core_db.session.scalars(select(AuditEvent.outcome).where(AuditEvent.action == "roster.pull")).all()
+    assert outcomes == ["refused_403"]
 
 
 def test_every_pull_is_audited_with_who_region_and_rows(client, centre, bureau_client):
