@@ -1,8 +1,8 @@
 """The audit log: who read or changed what, when, from where, with what outcome.
 
 Append-only: this module only inserts, no code path updates or deletes an event, and the database
-refuses UPDATE, DELETE and TRUNCATE on the table (triggers, migrations 0005 and 0017). On PostgreSQL
-the table is partitioned by month (0017); `flask db audit-partitions` (and the daily `audit_partitions`
+refuses UPDATE, DELETE and TRUNCATE on the table (triggers, migrations 0005 and 0016). On PostgreSQL
+the table is partitioned by month (0016); `flask db audit-partitions` (and the daily `audit_partitions`
 job) creates the coming months and drops whole months older than AUDIT_RETENTION_DAYS, never fewer
 than the 180 days the security rules ask for. Never put an ID number or a phone in `detail`.
 
@@ -112,8 +112,9 @@ def _record_answer(action: str, result) -> None:
 
 
 def _record_refusal(action: str, refused: Exception) -> None:
-    if isinstance(refused, IntegrityError):
-        db.session.rollback()  # the failed flush left the session unusable; nothing of it may be kept
+    # A refused request keeps nothing it may have flushed before refusing (a failed flush left the session
+    # unusable besides): only its event is written. What a service committed on purpose stays committed.
+    db.session.rollback()
     try:
         actor = token_actor()  # named by the token even when refused before `requires` let them in
     except DomainError:

@@ -20,7 +20,7 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
-# The audit log's monthly partitions (PostgreSQL, 0017) are made by `flask db audit-partitions`, not models.
+# The audit log's monthly partitions (PostgreSQL, 0016) are made by `flask db audit-partitions`, not models.
 AUDIT_PARTITION = re.compile(r"audit_events_(\d{4}_\d{2}|default)")
 
 

@@ -74,6 +74,7 @@ class ActualCosts(MethodView):
 
 @settlement_blp.route("/figures/<string:period>")
 class Figures(MethodView):
+    @audited("settlement.figures.file")
     @requires(Role.BUREAU)
     @settlement_blp.arguments(s.FiguresFilingSchema)
     @settlement_blp.response(200, page_schema(s.FigureSchema))
@@ -82,6 +83,7 @@ class Figures(MethodView):
         figures.file(current_actor(), region=body["region"], period=period, figures=body["figures"])
         return one_page(figures.history(current_actor(), region=body["region"], period=period))
 
+    @audited("settlement.figures.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.RegionQuerySchema, location="query")
     @settlement_blp.response(200, page_schema(s.FigureSchema))
@@ -92,6 +94,7 @@ class Figures(MethodView):
 
 @settlement_blp.route("/outpatient-fund")
 class OutpatientFund(MethodView):
+    @audited("settlement.outpatient_fund.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.YearQuerySchema, location="query")
     @settlement_blp.response(200, s.OutpatientFundSchema)
@@ -102,6 +105,7 @@ class OutpatientFund(MethodView):
 
 @settlement_blp.route("/year-end")
 class YearEnd(MethodView):
+    @audited("settlement.year_end.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.YearQuerySchema, location="query")
     @settlement_blp.response(200, s.YearEndSchema)

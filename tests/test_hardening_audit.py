@@ -252,13 +252,13 @@ def test_partitioning_keeps_the_events_written_before_it_and_their_append_only_g
     url, drop = _create_pg_database()
     engine = create_engine(url)
     try:
-        migrate.upgrade(url, "0017-1")
+        migrate.upgrade(url, "0016-1")
         with engine.begin() as connection:
             connection.execute(text(
                 "INSERT INTO audit_events (at, actor, action, target_type, target_id, outcome) VALUES "
                 "('2025-01-31 23:30+08', 'staff:1', 'resident.read', 'resident', '7', 'ok'), "
                 "('2025-02-01 00:30+08', 'staff:1', 'resident.update', 'resident', '7', 'ok')"))
-        migrate.upgrade(url, "0017")
+        migrate.upgrade(url, "0016")
         with engine.begin() as connection:
             kept = connection.execute(text(
                 "SELECT id, action, tableoid::regclass::text FROM audit_events ORDER BY id")).all()

@@ -14,16 +14,16 @@ present and future, for statements aimed at a partition; and each partition gets
 
 SQLite keeps its single table and 0005's triggers; it only gains the column (ADD COLUMN, no rebuild).
 
-Revision ID: 0017
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-11-26
 """
 from typing import Sequence, Union
 
 from alembic import op
 
-revision: str = '0017'
-down_revision: Union[str, Sequence[str], None] = '0014'
+revision: str = '0016'
+down_revision: Union[str, Sequence[str], None] = '0015'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
