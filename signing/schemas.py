@@ -49,6 +49,8 @@ class AgreementSchema(ma.Schema):
     counts_for_capitation = fields.Boolean(required=True)
     terminated_on = fields.Date(allow_none=True)
     termination_reason = fields.Enum(TerminationReason, by_value=True, allow_none=True)
+    secondary_hospital_id = fields.Integer(allow_none=True, metadata={"description": "1+1+1: the secondary hospital chosen"})
+    tertiary_hospital_id = fields.Integer(allow_none=True, metadata={"description": "1+1+1: the tertiary hospital chosen"})
 
 
 class ChangeRequestInSchema(ma.Schema):
