@@ -80,7 +80,8 @@ def sign_members(actor: Actor, community_id: int, *, term_years: int, consent_ve
                                      "Nobody has checked this member's identity document: sign them on site, one by one."))
             continue
         try:
-            agreements, created = service.sign(
+            # A lost race is run again for this member alone: the members before stay as they were answered.
+            agreements, created = db.retrying(service.sign)(
                 actor, centre_id=community.centre_id, term_years=term_years, consent_version=consent_version,
                 window_id=window_id, team_id=team_id, resident_ids=[resident_id], package_codes=package_codes,
                 secondary_hospital_id=secondary_hospital_id, tertiary_hospital_id=tertiary_hospital_id)

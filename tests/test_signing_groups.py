@@ -4,10 +4,12 @@ rules still hold, reported member by member; a member refused writes nothing."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+import requests
+from sqlalchemy import func, select
 
 from core import db as core_db
 from core.auth import Role
@@ -16,9 +18,11 @@ from registry.models import Community, CommunityMember
 from signing.models import HOLDING, Agreement, Consent
 from tests import factories as f
 from tests.county_helpers import as_admin, count
+from tests.live import live_server
 from tests.settlement_helpers import agreement
 
 CONSENT = "2025-01"
+TIMEOUT = 60
 
 
 @pytest.fixture
@@ -239,3 +243,56 @@ def test_a_retired_community_signs_nobody(client, place):
     response = _sign(client, community, place["doctor"], all_members=True)
     assert response.status_code == 409 and response.get_json()["details"]["reason"] == "community_retired"
     assert count(Agreement) == 0
+
+
+# Concurrency: decided by the database --------------------------------------------------------------
+
+MEMBERS = 8
+
+
+@pytest.fixture(scope="module")
+def live(app, settings, tmp_path_factory):
+    with live_server(settings, tmp_path_factory.mktemp("live-groups"), restore=app) as served:
+        yield served
+
+
+def test_a_group_signing_racing_individual_signings_elsewhere_leaves_each_member_one_centre(live):
+    """Every member lives in both centres' villages; centre A signs the community while centre B signs each member
+    alone, all at once. Each member ends with exactly one agreement, and the group's answer says which: signed
+    at A exactly where B was refused with 409."""
+    live_app, base_url = live
+    with live_app.app_context():
+        f.regions()
+        a, b = f.centre(region="430523"), f.centre(region="430523")
+        people = [f.resident(home_window_id=a.windows[0].id, residence_window_id=b.windows[0].id) for _ in range(MEMBERS)]
+        community = Community(name="园区", kind="employer", region_code="430523", centre_id=a.id)
+        core_db.session.add(community)
+        core_db.session.flush()
+        core_db.session.add_all([CommunityMember(community_id=community.id, resident_id=p.id, added_by="test")
+                                 for p in people])
+        core_db.session.commit()
+        group_headers, alone_headers = f.as_staff(f.staff(centre=a)), f.as_staff(f.staff(centre=b))
+        community_id, ids, b_id = community.id, [p.id for p in people], b.id
+
+    def group():
+        return requests.post(f"{base_url}/api/v1/communities/{community_id}/agreements", headers=group_headers,
+                             json={"term_years": 1, "consent_version": CONSENT, "all_members": True}, timeout=TIMEOUT)
+
+    def alone(resident_id):
+        return lambda: requests.post(f"{base_url}/api/v1/agreements", headers=alone_headers, timeout=TIMEOUT, json={
+            "centre_id": b_id, "term_years": 1, "consent_version": CONSENT, "resident_ids": [resident_id]})
+
+    with ThreadPoolExecutor(max_workers=MEMBERS + 1) as pool:
+        group_future = pool.submit(group)
+        alone_statuses = dict(zip(ids, pool.map(lambda call: call().status_code, [alone(rid) for rid in ids]), strict=True))
+        group_response = group_future.result()
+    assert group_response.status_code in (200, 201), group_response.text
+    outcomes = {item["resident_id"]: (item["outcome"], item["rule"]) for item in group_response.json()["items"]}
+    for resident_id in ids:
+        assert outcomes[resident_id] in {("signed", None), ("refused", "one_centre_per_cycle")}
+        assert (outcomes[resident_id][0] == "signed") == (alone_statuses[resident_id] == 409)
+    with live_app.app_context():
+        core_db.session.remove()
+        holding = core_db.session.execute(select(Agreement.resident_id, func.count()).where(
+            Agreement.resident_id.in_(ids), Agreement.status.in_(HOLDING)).group_by(Agreement.resident_id)).all()
+    assert dict(holding) == dict.fromkeys(ids, 1)
