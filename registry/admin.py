@@ -82,12 +82,18 @@ def administered_centre(actor: Actor, centre_id: int) -> Centre:
     return centre
 
 
-def _changed(action: str, target_type: str, row, changes: dict) -> None:
-    """Apply `changes` to `row` in a transaction and audit which fields changed (never their values)."""
-    with db.transaction():
-        for name, value in changes.items():
-            setattr(row, name, value)
-        db.session.flush()
+def _changed(action: str, target_type: str, row, changes: dict, conflict: str | None = None) -> None:
+    """Apply `changes` to `row` in a transaction and audit which fields changed (never their values); a unique key
+    taken already is a 409 saying `conflict`."""
+    try:
+        with db.transaction():
+            for name, value in changes.items():
+                setattr(row, name, value)
+            db.session.flush()
+    except IntegrityError:
+        if conflict is None:
+            raise
+        raise Conflict(conflict) from None
     audit.record(action, target_type, getattr(row, "id", None) or getattr(row, "code", None), fields=sorted(changes))
 
 
@@ -185,10 +191,7 @@ def create_window(actor: Actor, *, centre_id: int, code: str, name: str) -> Wind
 def update_window(actor: Actor, window_id: int, **changes) -> Window:
     window = _found(Window, window_id, "village clinic")
     administered_centre(actor, window.centre_id)
-    try:
-        _changed("admin.window.update", "window", window, changes)
-    except IntegrityError:
-        raise Conflict("The centre has a village clinic with this code already.") from None
+    _changed("admin.window.update", "window", window, changes, "The centre has a village clinic with this code already.")
     return window
 
 
@@ -400,10 +403,7 @@ def update_hospital(actor: Actor, hospital_id: int, **changes) -> Hospital:
     """Rename, regrade or retire a hospital (active=false: no new choices; agreements keep theirs)."""
     hospital = _found(Hospital, hospital_id, "hospital")
     check_administers_region(actor, hospital.region_code)
-    try:
-        _changed("admin.hospital.update", "hospital", hospital, changes)
-    except IntegrityError:
-        raise Conflict("A hospital with this code exists already.") from None
+    _changed("admin.hospital.update", "hospital", hospital, changes, "A hospital with this code exists already.")
     return hospital
 
 

@@ -66,6 +66,29 @@ SQLITE_DOWN = ["DROP TRIGGER agreements_stamp_update", "DROP TRIGGER agreements_
 
 def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
+    # What a downgrade on SQLite leaves behind (the hospital columns and so their table): taken as they are.
+    left = sa.inspect(op.get_bind())
+    if not left.has_table('hospitals'):
+        _create_hospitals()
+    left_columns = {column['name'] for column in left.get_columns('agreements')}
+    _create_communities()
+    # Plain ADD COLUMN (REFERENCES inline on SQLite): no batch rebuild of the agreements table.
+    for column, fk in HOSPITAL_FKS.items():
+        if column in left_columns:
+            continue
+        if sqlite:
+            op.execute(f"ALTER TABLE agreements ADD COLUMN {column} INTEGER CONSTRAINT {fk} REFERENCES hospitals (id)")
+        else:
+            op.add_column('agreements', sa.Column(column, sa.Integer(), nullable=True))
+            op.create_foreign_key(fk, 'agreements', 'hospitals', [column], ['id'])
+    op.add_column('agreements', sa.Column('change_seq', sa.BigInteger(), nullable=True))
+    op.drop_index('ix_agreements_roster', table_name='agreements')
+    op.create_index('ix_agreements_roster', 'agreements', ['region_code', 'cycle', 'change_seq', 'id'], unique=False)
+    for statement in SQLITE_UP if sqlite else PG_UP:
+        op.execute(statement)
+
+
+def _create_hospitals() -> None:
     op.create_table('hospitals',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=32), nullable=False),
@@ -78,6 +101,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('code', name=op.f('uq_hospitals_code'))
     )
     op.create_index(op.f('ix_hospitals_region_code'), 'hospitals', ['region_code'], unique=False)
+
+
+def _create_communities() -> None:
     op.create_table('communities',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
@@ -105,19 +131,6 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_community_members_resident_id'), 'community_members', ['resident_id'], unique=False)
 
-    # Plain ADD COLUMN (REFERENCES inline on SQLite): no batch rebuild of the agreements table.
-    for column, fk in HOSPITAL_FKS.items():
-        if sqlite:
-            op.execute(f"ALTER TABLE agreements ADD COLUMN {column} INTEGER CONSTRAINT {fk} REFERENCES hospitals (id)")
-        else:
-            op.add_column('agreements', sa.Column(column, sa.Integer(), nullable=True))
-            op.create_foreign_key(fk, 'agreements', 'hospitals', [column], ['id'])
-    op.add_column('agreements', sa.Column('change_seq', sa.BigInteger(), nullable=True))
-    op.drop_index('ix_agreements_roster', table_name='agreements')
-    op.create_index('ix_agreements_roster', 'agreements', ['region_code', 'cycle', 'change_seq', 'id'], unique=False)
-    for statement in SQLITE_UP if sqlite else PG_UP:
-        op.execute(statement)
-
 
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
@@ -125,7 +138,7 @@ def downgrade() -> None:
         op.execute(statement)
     op.drop_index('ix_agreements_roster', table_name='agreements')
     op.create_index('ix_agreements_roster', 'agreements', ['region_code', 'cycle', 'updated_at', 'id'], unique=False)
-    if sqlite:  # DROP COLUMN of a column with a REFERENCES clause is refused by SQLite; rebuild-free alternative: keep
+    if sqlite:  # SQLite refuses to DROP a column with a REFERENCES clause: the columns (and hospitals) stay, emptied
         op.execute("UPDATE agreements SET secondary_hospital_id = NULL, tertiary_hospital_id = NULL")
     else:
         for column, fk in HOSPITAL_FKS.items():
