@@ -25,6 +25,8 @@ def checked_choice(region_code: str, *, secondary_hospital_id: int | None = None
     """The choice to store for an agreement of `region_code`; 422 naming the slot unless each chosen hospital is
     offered, has the slot's grade and lies in the same pooling region."""
     chosen = {"secondary_hospital_id": secondary_hospital_id, "tertiary_hospital_id": tertiary_hospital_id}
+    if not any(chosen.values()):
+        return chosen
     signing_in = pooling_region(region_code)
     for field, hospital_id in chosen.items():
         if hospital_id is None:
