@@ -121,7 +121,8 @@ class Agreement(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now, index=True)
     # The database numbers every write in commit order (migration 0021's triggers): the roster's order, so an
-    # incremental pull never passes a row yet to commit (settlement.rosters).
+    # incremental pull never passes a row yet to commit (settlement.rosters). Read it from the database: a loaded
+    # object holds the number its write was given, not the one its commit gave.
     change_seq: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue(),
                                                    server_onupdate=FetchedValue())
 
