@@ -21,6 +21,8 @@ from registry.models import Community, CommunityMember, Resident
 from registry.service import profile_for, signable_place
 from signing import hospitals, service
 
+# The most members one request signs (each is a signing of its own): a larger community signs in batches.
+GROUP_LIMIT = 500
 # Rules of a member's own signing, named after the field a refusal names where it carries no reason.
 RULE_OF_FIELD = {"guardian_id": "guardian_consent"}
 
@@ -43,11 +45,14 @@ def _members_to_sign(community: Community, resident_ids: list[int] | None, all_m
     if all_members == (resident_ids is not None):
         raise Invalid("Name the members to sign (resident_ids) or sign all members (all_members), not both.",
                       field="resident_ids")
-    if all_members:
-        return list(db.session.scalars(select(CommunityMember.resident_id)
-                                       .where(CommunityMember.community_id == community.id)
-                                       .order_by(CommunityMember.resident_id)))
-    return list(dict.fromkeys(resident_ids))
+    if not all_members:
+        return list(dict.fromkeys(resident_ids))
+    members = list(db.session.scalars(select(CommunityMember.resident_id).where(CommunityMember.community_id == community.id)
+                                      .order_by(CommunityMember.resident_id).limit(GROUP_LIMIT + 1)))
+    if len(members) > GROUP_LIMIT:
+        raise Invalid(f"The community has more than {GROUP_LIMIT} members: sign them in batches (resident_ids).",
+                      field="all_members", limit=GROUP_LIMIT)
+    return members
 
 
 def _refused(resident_id: int, rule: str, message: str) -> dict:

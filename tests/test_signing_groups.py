@@ -15,6 +15,7 @@ from core import db as core_db
 from core.auth import Role
 from core.models import AuditEvent
 from registry.models import Community, CommunityMember
+from signing import groups
 from signing.models import HOLDING, Agreement, Consent
 from tests import factories as f
 from tests.county_helpers import as_admin, count
@@ -296,3 +297,13 @@ def test_a_group_signing_racing_individual_signings_elsewhere_leaves_each_member
         holding = core_db.session.execute(select(Agreement.resident_id, func.count()).where(
             Agreement.resident_id.in_(ids), Agreement.status.in_(HOLDING)).group_by(Agreement.resident_id)).all()
     assert dict(holding) == dict.fromkeys(ids, 1)
+
+
+def test_all_members_of_a_community_larger_than_one_request_signs_is_422_and_nobody_is_signed(
+        client, place, monkeypatch):
+    monkeypatch.setattr(groups, "GROUP_LIMIT", 2)
+    community = _community(client, place["centre"])
+    _link(client, community, [villager(place["centre"]) for _ in range(3)])
+    response = _sign(client, community, place["doctor"], all_members=True)
+    assert response.status_code == 422 and "all_members" in response.get_json()["errors"]["json"]
+    assert count(Agreement) == 0
