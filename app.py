@@ -118,10 +118,11 @@ def _register_blueprints(api: Api) -> None:
     from settlement.routes import blueprints as settlement
     from settlement.survey_routes import blueprints as surveys
     from signing.document_routes import blueprints as signing_documents
+    from signing.forms_routes import blueprints as signing_forms
     from signing.routes import blueprints as signing
 
     for blueprint in (registry + registry_admin + registry_insurance + registry_newborns + packages + signing
-                      + signing_documents + care + care_delivery + fulfilment + calls + team_messages + notifications
+                      + signing_forms + signing_documents + care + care_delivery + fulfilment + calls + team_messages + notifications
                       + settlement + surveys):
         api.register_blueprint(blueprint)
 

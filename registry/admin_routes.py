@@ -11,7 +11,7 @@ from core import db
 from core.audit import audited
 from core.auth import Role, current_actor, public, requires
 from core.errors import NotFound
-from core.pagination import PageArgs, page_schema, paginate
+from core.pagination import PageArgs, one_page, page_schema, paginate
 from registry import admin, imports, passwords
 from registry import admin_schemas as s
 from registry.models import PolicyProfile, PolicyProfileVersion
@@ -327,3 +327,83 @@ class ImportReport(MethodView):
         job = imports.get_import(current_actor(), import_id)
         return Response(stream_with_context(imports.report_csv(job)), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename=import-{job.id}-report.csv"})
+
+
+@admin_blp.route("/hospitals")
+class AdminHospitals(MethodView):
+    @requires(*COUNTY)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.HospitalSchema))
+    def get(self, query):
+        """The county's secondary and tertiary hospitals ("1+1+1")"""
+        return admin.hospitals(current_actor(), **query)
+
+    @requires(*COUNTY)
+    @admin_blp.arguments(s.HospitalInSchema)
+    @admin_blp.response(201, s.HospitalSchema)
+    def post(self, body):
+        """Add a secondary or tertiary hospital residents may choose beside their centre"""
+        return admin.create_hospital(current_actor(), **body)
+
+
+@admin_blp.route("/hospitals/<int:hospital_id>")
+class AdminHospitalById(MethodView):
+    @requires(*COUNTY)
+    @admin_blp.arguments(s.HospitalUpdateSchema)
+    @admin_blp.response(200, s.HospitalSchema)
+    def patch(self, body, hospital_id):
+        """Rename, regrade or retire a hospital"""
+        return admin.update_hospital(current_actor(), hospital_id, **body)
+
+
+@admin_blp.route("/communities")
+class AdminCommunities(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.CommunitySchema))
+    def get(self, query):
+        """The functional communities (employers, industrial parks, office buildings) the caller administers"""
+        return admin.communities(current_actor(), **query)
+
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.CommunityInSchema)
+    @admin_blp.response(201, s.CommunitySchema)
+    def post(self, body):
+        """Add a functional community a centre signs as a group"""
+        return admin.create_community(current_actor(), **body)
+
+
+@admin_blp.route("/communities/<int:community_id>")
+class AdminCommunityById(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.CommunityUpdateSchema)
+    @admin_blp.response(200, s.CommunitySchema)
+    def patch(self, body, community_id):
+        """Rename, describe or retire a community; the county administrator may move it to another centre"""
+        return admin.update_community(current_actor(), community_id, **body)
+
+
+@admin_blp.route("/communities/<int:community_id>/members")
+class AdminCommunityMembers(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.CommunityMemberSchema))
+    def get(self, query, community_id):
+        """A community's members (audited: names are personal data)"""
+        return admin.community_members(current_actor(), community_id, **query)
+
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.CommunityMembersInSchema)
+    @admin_blp.response(200, page_schema(s.CommunityMemberSchema))
+    def post(self, body, community_id):
+        """Link residents the caller reaches to a community (all or none)"""
+        return one_page(admin.add_members(current_actor(), community_id, **body))
+
+
+@admin_blp.route("/communities/<int:community_id>/members/<int:resident_id>")
+class AdminCommunityMember(MethodView):
+    @requires(*CENTRE_SIDE)
+    @admin_blp.response(204)
+    def delete(self, community_id, resident_id):
+        """Unlink a resident from a community (their agreements stay)"""
+        admin.remove_member(current_actor(), community_id, resident_id)

@@ -172,9 +172,10 @@ class Rosters(MethodView):
     def get(self, query):
         """The signed people and their agreements, a page at a time (Accept: text/csv or XLSX for the whole roster)
 
-        Pages run in (updated_at, id) order; pass the last updated_at as updated_since for the next
-        incremental pull. A change is served once settled: 30 seconds after it was made and after every
-        transaction that was still writing then has ended, so a cursor never passes a change yet to commit.
+        Pages run in (change_seq, id) order: the order in which the writes committed. Keep the last change_seq and
+        pass it as changed_after for the next incremental pull: a change still to commit gets a larger number, so
+        none is missed. (updated_since still works: a change is served once settled, 30 seconds after it was made
+        and after every transaction still writing then has ended.)
         Terminated agreements come as tombstones. Every pull is audited.
         """
         wanted = request.accept_mimetypes.best_match([JSON, CSV, XLSX], default=JSON)

@@ -137,7 +137,11 @@ class RosterQuerySchema(PageArgs):
     cycle = Integer(load_default=None, validate=validate.Range(min=2000, max=2100),
                            metadata={"description": "default: the current cycle"})
     updated_since = fields.AwareDateTime(load_default=None,
-                                         metadata={"description": "only agreements changed at or after this instant"})
+                                         metadata={"description": "only agreements changed at or after this instant, "
+                                                                  "once settled (superseded by changed_after)"})
+    changed_after = Integer(load_default=None, validate=validate.Range(min=0, max=2**63 - 1), metadata={
+        "description": "only agreements written after this change_seq (the last one your previous pull received): "
+                       "numbered in commit order, so nothing committed later is missed"})
 
 
 class RosterEntrySchema(AgreementSchema):
@@ -154,7 +158,11 @@ class RosterEntrySchema(AgreementSchema):
     centre_name = fields.String(required=True)
     packages = fields.List(fields.String(), required=True)
     tombstone = fields.Boolean(required=True, metadata={"description": "terminated: delete it from your copy"})
+    secondary_hospital_name = fields.String(allow_none=True, metadata={"description": "1+1+1: the secondary hospital chosen"})
+    tertiary_hospital_name = fields.String(allow_none=True, metadata={"description": "1+1+1: the tertiary hospital chosen"})
     updated_at = fields.DateTime(required=True)
+    change_seq = Integer(required=True, metadata={
+        "description": "the database's number of this write, in commit order: pass the last as changed_after"})
 
 
 class EvaluationQuerySchema(RegionQuerySchema):
