@@ -331,6 +331,7 @@ class ImportReport(MethodView):
 
 @admin_blp.route("/hospitals")
 class AdminHospitals(MethodView):
+    @audited("admin.hospital.list")
     @requires(*COUNTY)
     @admin_blp.arguments(PageArgs, location="query")
     @admin_blp.response(200, page_schema(s.HospitalSchema))
@@ -338,6 +339,7 @@ class AdminHospitals(MethodView):
         """The county's secondary and tertiary hospitals ("1+1+1")"""
         return admin.hospitals(current_actor(), **query)
 
+    @audited("admin.hospital.create")
     @requires(*COUNTY)
     @admin_blp.arguments(s.HospitalInSchema)
     @admin_blp.response(201, s.HospitalSchema)
@@ -348,6 +350,7 @@ class AdminHospitals(MethodView):
 
 @admin_blp.route("/hospitals/<int:hospital_id>")
 class AdminHospitalById(MethodView):
+    @audited("admin.hospital.update")
     @requires(*COUNTY)
     @admin_blp.arguments(s.HospitalUpdateSchema)
     @admin_blp.response(200, s.HospitalSchema)
@@ -358,6 +361,7 @@ class AdminHospitalById(MethodView):
 
 @admin_blp.route("/communities")
 class AdminCommunities(MethodView):
+    @audited("admin.community.list")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(PageArgs, location="query")
     @admin_blp.response(200, page_schema(s.CommunitySchema))
@@ -365,6 +369,7 @@ class AdminCommunities(MethodView):
         """The functional communities (employers, industrial parks, office buildings) the caller administers"""
         return admin.communities(current_actor(), **query)
 
+    @audited("admin.community.create")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.CommunityInSchema)
     @admin_blp.response(201, s.CommunitySchema)
@@ -375,6 +380,7 @@ class AdminCommunities(MethodView):
 
 @admin_blp.route("/communities/<int:community_id>")
 class AdminCommunityById(MethodView):
+    @audited("admin.community.update")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.CommunityUpdateSchema)
     @admin_blp.response(200, s.CommunitySchema)
@@ -385,6 +391,7 @@ class AdminCommunityById(MethodView):
 
 @admin_blp.route("/communities/<int:community_id>/members")
 class AdminCommunityMembers(MethodView):
+    @audited("admin.community.members.read")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(PageArgs, location="query")
     @admin_blp.response(200, page_schema(s.CommunityMemberSchema))
@@ -392,6 +399,7 @@ class AdminCommunityMembers(MethodView):
         """A community's members (audited: names are personal data)"""
         return admin.community_members(current_actor(), community_id, **query)
 
+    @audited("admin.community.members.add")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.CommunityMembersInSchema)
     @admin_blp.response(200, page_schema(s.CommunityMemberSchema))
@@ -402,6 +410,7 @@ class AdminCommunityMembers(MethodView):
 
 @admin_blp.route("/communities/<int:community_id>/members/<int:resident_id>")
 class AdminCommunityMember(MethodView):
+    @audited("admin.community.members.remove")
     @requires(*CENTRE_SIDE)
     @admin_blp.response(204)
     def delete(self, community_id, resident_id):

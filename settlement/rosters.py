@@ -1,7 +1,7 @@
 """Rosters: the signed people a medical-insurance bureau pulls (POLICY.md glossary: roster).
 
 Keyset order is (change_seq, id). The database numbers every write of an agreement in commit order (migration
-0021: on PostgreSQL the number is taken at COMMIT under a lock held until the commit is visible; SQLite has one
+0017: on PostgreSQL the number is taken at COMMIT under a lock held until the commit is visible; SQLite has one
 writer at a time), so a row yet to commit will get a number larger than any a client has already read: a client
 that pages to the end, keeps the last `change_seq` and later pulls `changed_after` it misses nothing, however
 transactions interleave. Every agreement change (and every change of a roster field of its resident) is a write,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, public, requires
 from core.idempotency import idempotent
 from core.pagination import one_page, page_schema
@@ -21,6 +22,7 @@ blueprints = [communities_blp, hospitals_blp]
 
 @communities_blp.route("/<int:community_id>/agreements")
 class CommunityAgreements(MethodView):
+    @audited("community.sign")
     @requires(*STAFF)
     @idempotent
     @communities_blp.arguments(s.GroupSignRequestSchema)
@@ -44,6 +46,7 @@ class Hospitals(MethodView):
 
 @hospitals_blp.route("/agreements/<int:agreement_id>/hospitals")
 class AgreementHospitals(MethodView):
+    @audited("agreement.hospitals")
     @requires(Role.RESIDENT, *STAFF)
     @hospitals_blp.arguments(s.HospitalChoiceSchema)
     @hospitals_blp.response(200, s.AgreementSchema)

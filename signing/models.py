@@ -120,7 +120,7 @@ class Agreement(Base):
     tertiary_hospital_id: Mapped[int | None] = mapped_column(ForeignKey("hospitals.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now, index=True)
-    # The database numbers every write in commit order (migration 0021's triggers): the roster's order, so an
+    # The database numbers every write in commit order (migration 0017's triggers): the roster's order, so an
     # incremental pull never passes a row yet to commit (settlement.rosters). Read it from the database: a loaded
     # object holds the number its write was given, not the one its commit gave.
     change_seq: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue(),

@@ -30,6 +30,17 @@ AUDITED = {
     ("PATCH", "/api/v1/admin/centres/<int:centre_id>"): "admin.centre.update",
     ("POST", "/api/v1/admin/centres/<int:centre_id>/teams"): "admin.team.create",
     ("POST", "/api/v1/admin/centres/<int:centre_id>/windows"): "admin.window.create",
+    ("GET", "/api/v1/admin/communities"): "admin.community.list",
+    ("POST", "/api/v1/admin/communities"): "admin.community.create",
+    ("PATCH", "/api/v1/admin/communities/<int:community_id>"): "admin.community.update",
+    ("GET", "/api/v1/admin/communities/<int:community_id>/members"): "admin.community.members.read",
+    ("POST", "/api/v1/admin/communities/<int:community_id>/members"): "admin.community.members.add",
+    ("DELETE", "/api/v1/admin/communities/<int:community_id>/members/<int:resident_id>"): "admin.community.members.remove",
+    ("GET", "/api/v1/admin/hospitals"): "admin.hospital.list",
+    ("POST", "/api/v1/admin/hospitals"): "admin.hospital.create",
+    ("PATCH", "/api/v1/admin/hospitals/<int:hospital_id>"): "admin.hospital.update",
+    ("POST", "/api/v1/communities/<int:community_id>/agreements"): "community.sign",
+    ("PUT", "/api/v1/agreements/<int:agreement_id>/hospitals"): "agreement.hospitals",
     ("GET", "/api/v1/admin/regions"): "admin.region.list",
     ("POST", "/api/v1/admin/regions"): "admin.region.create",
     ("PATCH", "/api/v1/admin/regions/<code>"): "admin.region.update",
@@ -143,6 +154,7 @@ AUDITED = {
 REFERENCE = "public reference data, the same for everyone: no one's personal or health data"
 LOGIN = "login and password change: audited by the session code (registry/accounts.py, registry/passwords.py)"
 UNAUDITED = {
+    ("GET", "/api/v1/hospitals"): REFERENCE,
     ("GET", "/api/v1/agreement-text"): REFERENCE,
     ("GET", "/api/v1/centres"): REFERENCE,
     ("GET", "/api/v1/centres/<int:centre_id>"): REFERENCE,

@@ -75,8 +75,9 @@ def test_county_administrator_creates_lists_and_updates_a_community_and_every_ch
     assert renamed.status_code == 200 and renamed.get_json()["name"] == "白仓商务楼"
     listed = client.get("/api/v1/admin/communities", headers=as_admin()).get_json()["items"]
     assert [c["id"] for c in listed] == [created["id"]]
-    actions = core_db.session.scalars(select(AuditEvent.action).where(AuditEvent.target_type == "community")).all()
-    assert actions == ["admin.community.create", "admin.community.update"]
+    actions = core_db.session.scalars(select(AuditEvent.action).where(AuditEvent.target_type == "community")
+                                      .order_by(AuditEvent.id)).all()
+    assert actions == ["admin.community.create", "admin.community.update", "admin.community.list"]
 
 
 def test_centre_administrator_administers_only_their_own_centres_communities(client, centres, place):

@@ -8,8 +8,8 @@ commit order, so a roster client that has read up to a number never sees a small
   only once the commit is visible. The next committer waits for it, so its numbers are larger.
 - SQLite has one writer at a time, from its first write to its commit: max + 1 at write time is commit order.
 
-Revision ID: 0021
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-11-26
 """
 from typing import Sequence, Union
@@ -17,8 +17,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0021'
-down_revision: Union[str, Sequence[str], None] = '0014'
+revision: str = '0017'
+down_revision: Union[str, Sequence[str], None] = '0016'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
