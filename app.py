@@ -155,7 +155,9 @@ def _connect_events() -> None:
     from notifications import attendance
     from settlement import rosters
     from signing import access, service
+    from signing import imports as signing_imports
 
+    signing_imports.register()  # a kind of file registry.imports takes: the county's existing agreements
     plans.subscribe()
     service.subscribe()
     access.subscribe()
