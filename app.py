@@ -130,8 +130,9 @@ def _register_cli(app: Flask) -> None:
     from care.cli import care_cli
     from core.cli import db_cli
     from core.scheduler import scheduler_cli
+    from demo.cli import demo_cli
     from notifications.cli import notifications_cli
-    from registry.cli import demo_cli, registry_cli
+    from registry.cli import registry_cli
     from settlement.cli import settlement_cli
     from signing.cli import signing_cli
 

@@ -1,4 +1,5 @@
-"""`flask demo load`; `flask registry load-profile FILE --effective-from YYYY-MM-DD`."""
+"""`flask registry load-profile FILE --effective-from YYYY-MM-DD`, `registry import FILE --centre ID --kind K` …
+(`flask demo load` is demo/cli.py.)"""
 
 from __future__ import annotations
 
@@ -11,21 +12,9 @@ from flask.cli import AppGroup
 
 from core.auth import Actor, Role
 from core.errors import DomainError
-from registry import admin, demo, imports, profiles
+from registry import admin, imports, profiles
 
-demo_cli = AppGroup("demo", help="Demo data.")
 registry_cli = AppGroup("registry", help="The registry: policy profiles, imports.")
-
-
-@demo_cli.command("load")
-def load() -> None:
-    """Load demo regions, centres, teams and logins (once)."""
-    if demo.load():
-        click.echo("Demo data loaded. Logins:")
-        for role, (username, secret) in demo.LOGINS.items():
-            click.echo(f"  {role:14} {username} / {secret}")
-    else:
-        click.echo("Demo data already present.")
 
 
 def as_operator() -> None:
