@@ -31,7 +31,8 @@ from datetime import date, datetime
 from typing import Callable, Iterator
 
 from flask import Flask, current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import any_, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from core import audit, clock, crypto, db
 from core.auth import Actor
@@ -393,20 +394,65 @@ class Tally:
     refused: int = 0
 
 
+def bulk_insert(table, rows: list[dict]) -> None:
+    """Insert plain parameter rows (all with the same keys) in the caller's transaction: on PostgreSQL one COPY,
+    each value through its column type's bind processing (so encrypted columns are encrypted as the ORM would);
+    elsewhere one executemany."""
+    if not rows:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(table.insert(), rows)
+        return
+    # The columns' Python-side defaults (an INSERT applies them; COPY leaves them to the server, which has none).
+    defaults = {column.name: column.default.arg if column.default.is_scalar else column.default.arg(None)
+                for column in table.c if column.name not in rows[0] and column.default is not None
+                and not column.default.is_sequence}
+    columns = [*rows[0], *defaults]
+    processors = [(name, table.c[name].type.bind_processor(connection.dialect)) for name in columns]
+    with connection.connection.cursor() as cursor:
+        quote = connection.dialect.identifier_preparer.quote  # import_problems has a column named "column"
+        with cursor.copy(f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN") as copy:
+            for row in rows:
+                values = {**row, **defaults}
+                copy.write_row([process(values[name]) if process and values[name] is not None else values[name]
+                                for name, process in processors])
+
+
+def among(column, values) -> object:
+    """`column IN values` for a batch: on PostgreSQL `= ANY(array)`, one parameter instead of a thousand."""
+    values = list(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _new_ids(table, count: int) -> list[int] | None:
+    """`count` ids from the table's sequence (PostgreSQL, so rows can be COPYed with them); None elsewhere."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    return list(db.session.scalars(text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                                        "FROM generate_series(1, :count)"), {"count": count}))
+
+
 def _households(refs: list[str | None]) -> list[int]:
     """A household id per ref: the existing one for a known 户号, a new household otherwise (one per None)."""
     known = set(ref for ref in refs if ref)
-    found = dict(db.session.execute(select(Household.external_ref, Household.id).where(Household.external_ref.in_(known))).all()) \
+    found = dict(db.session.execute(select(Household.external_ref, Household.id).where(among(Household.external_ref, known))).all()) \
         if known else {}
     new_refs = [ref for ref in dict.fromkeys(ref for ref in refs if ref) if ref not in found]
-    now = clock.now()
-    if new_refs:
-        made = db.session.execute(insert(Household).returning(Household.id, Household.external_ref, sort_by_parameter_order=True),
-                                  [{"external_ref": ref, "created_at": now} for ref in new_refs])
-        found.update({ref: household_id for household_id, ref in made})
     loose = [ref for ref in refs if not ref]
-    singles = iter(db.session.scalars(insert(Household).returning(Household.id, sort_by_parameter_order=True),
-                                      [{"created_at": now} for _ in loose]).all()) if loose else iter(())
+    wanted = [*new_refs, *([None] * len(loose))]
+    now = clock.now()
+    ids = _new_ids(Household.__table__, len(wanted)) if wanted else []
+    if ids is not None:
+        bulk_insert(Household.__table__, [{"id": household_id, "external_ref": ref, "created_at": now}
+                                          for household_id, ref in zip(ids, wanted, strict=True)])
+    elif wanted:
+        ids = list(db.session.scalars(insert(Household).returning(Household.id, sort_by_parameter_order=True),
+                                      [{"external_ref": ref, "created_at": now} for ref in wanted]))
+    found.update(zip(new_refs, ids[:len(new_refs)], strict=True))
+    singles = iter(ids[len(new_refs):])
     return [found[ref] if ref else next(singles) for ref in refs]
 
 
@@ -428,7 +474,7 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
             fresh.append((number, fields))
     known = {key: (resident_id, name) for key, resident_id, name in db.session.execute(
         select(Resident.id_number_hash, Resident.id, Resident.name).where(
-            Resident.id_number_hash.in_([fields["id_number_hash"] for _, fields in fresh])))} if fresh else {}
+            among(Resident.id_number_hash, [fields["id_number_hash"] for _, fields in fresh])))} if fresh else {}
     ongoing = dict(db.session.execute(select(Pregnancy.resident_id, Pregnancy.last_menstrual_period).where(
         Pregnancy.resident_id.in_([known[fields["id_number_hash"]][0] for _, fields in fresh
                                    if fields["pregnancy"] and fields["id_number_hash"] in known]),
@@ -455,14 +501,13 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
     if rows:
         now = clock.now()
         household_ids = _households([row.pop("household_ref") for row in rows])
-        # The table's INSERT, not the ORM's bulk path: one executemany of plain parameter rows.
-        db.session.execute(Resident.__table__.insert(), [dict(row, household_id=household_id, created_at=now, updated_at=now)
-                                                         for row, household_id in zip(rows, household_ids, strict=True)])
+        # The table's rows, not the ORM's bulk path: one COPY (PostgreSQL) or executemany of plain parameter rows.
+        bulk_insert(Resident.__table__, [dict(row, household_id=household_id, created_at=now, updated_at=now)
+                                         for row, household_id in zip(rows, household_ids, strict=True)])
         tally.created += len(rows)
     _record_facts({key: fact for key, fact in facts.items() if fact["conditions"] or fact["pregnancy"] or fact["tags"]},
                   job.started_by, place.today)
-    if problems:
-        db.session.execute(ImportProblem.__table__.insert(), problems)
+    bulk_insert(ImportProblem.__table__, problems)
     job.rows_done += len(batch)
     job.created, job.unchanged, job.refused = tally.created, tally.unchanged, tally.refused
 
@@ -472,11 +517,11 @@ def _record_facts(facts: dict[str, dict], recorded_by: str, today: date) -> None
     plans follow (registry.events), as when each is recorded by hand."""
     if not facts:
         return
-    ids = dict(db.session.execute(select(Resident.id_number_hash, Resident.id).where(Resident.id_number_hash.in_(facts))).all())
+    ids = dict(db.session.execute(select(Resident.id_number_hash, Resident.id).where(among(Resident.id_number_hash, facts))).all())
     residents = list(ids.values())
-    held_conditions = set(db.session.execute(select(Condition.resident_id, Condition.kind).where(Condition.resident_id.in_(residents))))
-    held_tags = set(db.session.execute(select(PopulationTag.resident_id, PopulationTag.tag).where(PopulationTag.resident_id.in_(residents))))
-    pregnant = set(db.session.scalars(select(Pregnancy.resident_id).where(Pregnancy.resident_id.in_(residents),
+    held_conditions = set(db.session.execute(select(Condition.resident_id, Condition.kind).where(among(Condition.resident_id, residents))))
+    held_tags = set(db.session.execute(select(PopulationTag.resident_id, PopulationTag.tag).where(among(PopulationTag.resident_id, residents))))
+    pregnant = set(db.session.scalars(select(Pregnancy.resident_id).where(among(Pregnancy.resident_id, residents),
                                                                           Pregnancy.delivered_on.is_(None))))
     conditions, pregnancies, tags = [], [], []
     for key, fact in facts.items():
@@ -490,8 +535,7 @@ def _record_facts(facts: dict[str, dict], recorded_by: str, today: date) -> None
                                     expected_delivery=fact["pregnancy"] + GESTATION, registered_on=today,
                                     recorded_by=recorded_by))
     for table, written in ((Condition, conditions), (Pregnancy, pregnancies), (PopulationTag, tags)):
-        if written:
-            db.session.execute(table.__table__.insert(), written)
+        bulk_insert(table.__table__, written)
     changed = sorted({row["resident_id"] for row in (*conditions, *pregnancies, *tags)})
     if changed:
         events.health_facts_changed.send(None, resident_ids=changed)
