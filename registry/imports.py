@@ -41,7 +41,7 @@ from core.schemas import nfkc
 from registry import events
 from registry.admin import administered_centre
 from registry.health import GESTATION, LONGEST_PREGNANCY
-from registry.idcard import InvalidIdNumber, check_character, parse_id_number
+from registry.idcard import IdNumber, InvalidIdNumber, check_character, parse_id_number
 from registry.models import (
     Centre,
     Condition,
@@ -266,21 +266,26 @@ def cell_date(value: object) -> date | None:
     return date(int(match[1]), int(match[2]), int(match[3]))
 
 
+def id_number_of(values: dict, today: date, problems: list) -> IdNumber | None:
+    """The row's ID number (an old 15-digit one as 18 digits), checked as the API checks it; else a problem."""
+    raw_id = values.get("id_number")
+    if isinstance(raw_id, (int, float)):
+        problems.append(("id_number", "Stored as a number, which loses digits: format the column as text."))
+        return None
+    try:
+        return parse_id_number(eighteen_digits(cell_text(raw_id).upper()), today=today)
+    except InvalidIdNumber as error:
+        problems.append(("id_number", str(error)))
+        return None
+
+
 def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, list[tuple[str, str]]]:
     """A row's resident fields, or the problems (column, why) that refuse it — the API's rules."""
     problems: list[tuple[str, str]] = []
     name = cell_text(values.get("name"))
     if not 1 <= len(name) <= 80:
         problems.append(("name", "A name has 1 to 80 characters."))
-    parsed = None
-    raw_id = values.get("id_number")
-    if isinstance(raw_id, (int, float)):
-        problems.append(("id_number", "Stored as a number, which loses digits: format the column as text."))
-    else:
-        try:
-            parsed = parse_id_number(eighteen_digits(cell_text(raw_id).upper()), today=place.today)
-        except InvalidIdNumber as error:
-            problems.append(("id_number", str(error)))
+    parsed = id_number_of(values, place.today, problems)
     fields: dict = {}
     sex = cell_text(values.get("sex")).lower()
     if sex:

@@ -31,8 +31,7 @@ from packages import catalogue
 from packages.models import PackageDef
 from packages.service import _prices, is_eligible
 from registry import imports, populations
-from registry.idcard import InvalidIdNumber, parse_id_number
-from registry.imports import Source, Tally, cell_date, cell_text, eighteen_digits
+from registry.imports import Source, Tally, cell_date, cell_text
 from registry.models import Centre, Import, ImportProblem, PolicyProfile, Resident
 from registry.service import profile_for, signable_place
 from signing import cycles, events
@@ -92,15 +91,7 @@ def check_row(values: dict, place: Place) -> tuple[dict | None, list[tuple[str, 
     """A row's agreement fields, or the problems (column, why) that refuse it — what a signing checks without the
     database's state (that comes per batch, in `write_batch`)."""
     problems: list[tuple[str, str]] = []
-    parsed = None
-    raw_id = values.get("id_number")
-    if isinstance(raw_id, (int, float)):
-        problems.append(("id_number", "Stored as a number, which loses digits: format the column as text."))
-    else:
-        try:
-            parsed = parse_id_number(eighteen_digits(cell_text(raw_id).upper()), today=place.today)
-        except InvalidIdNumber as error:
-            problems.append(("id_number", str(error)))
+    parsed = imports.id_number_of(values, place.today, problems)
     start = cycle = None
     try:
         start = cell_date(values.get("start_date"))

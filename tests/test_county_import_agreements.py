@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from datetime import date
 
 from sqlalchemy import select
@@ -15,10 +14,11 @@ from care.models import Visit
 from core import db as core_db
 from packages.models import PackagePrice
 from registry import imports
-from registry.models import Condition, Import, ImportProblem, ImportStatus, Resident
+from registry.models import Condition, Import, ImportProblem, Resident
 from signing.models import Agreement, AgreementPackage, AgreementStatus, Channel, SigningBasis
 from tests import factories as f
 from tests.county_helpers import as_admin, count
+from tests.test_county_imports import finished
 
 HEADER = ["姓名", "身份证号", "签约日期", "签约年度", "签约方式", "签约年限", "村卫生室", "签约团队", "服务包"]
 
@@ -220,12 +220,6 @@ def test_a_large_agreement_file_runs_in_the_background_and_reports_progress(app,
     client = app.test_client()
     response = _upload(client, home, _csv([_row(person, home) for person in people]))
     assert response.status_code == 202 and response.get_json()["total_rows"] == 25
-    deadline = time.monotonic() + 30
-    while True:
-        core_db.session.remove()
-        status = client.get(f"/api/v1/imports/{response.get_json()['id']}", headers=as_admin()).get_json()
-        if status["status"] in (ImportStatus.DONE.value, ImportStatus.FAILED.value) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    status = finished(client, response.get_json()["id"])
     assert (status["status"], status["rows_done"], status["created"]) == ("done", 25, 25)
     assert count(ImportProblem) == 0

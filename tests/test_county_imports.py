@@ -39,6 +39,17 @@ def _upload(client, centre, content: bytes, filename="export.csv", headers=None)
                        data={"centre_id": str(centre.id), "file": (io.BytesIO(content), filename)})
 
 
+def finished(client, import_id: int) -> dict:
+    """Poll a background import's progress (GET /api/v1/imports/{id}) until it ends (or 30 s pass)."""
+    deadline = time.monotonic() + 30
+    while True:
+        core_db.session.remove()  # the test's app context outlives requests: end its read transaction, as a request would
+        status = client.get(f"/api/v1/imports/{import_id}", headers=as_admin()).get_json()
+        if status["status"] in (ImportStatus.DONE.value, ImportStatus.FAILED.value) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
+
+
 def _family(centre):
     father, mother, child = _id(date(1970, 2, 3), "M"), _id(date(1972, 4, 5)), _id(date(2021, 6, 7), "M")
     clinic = centre.windows[0]
@@ -166,13 +177,7 @@ def test_a_large_file_runs_in_the_background_and_reports_progress(app, committed
     client = app.test_client()
     response = _upload(client, centre, _csv(rows, header=["姓名", "身份证号"]))
     assert response.status_code == 202 and response.get_json()["total_rows"] == 40
-    deadline = time.monotonic() + 30
-    while True:
-        core_db.session.remove()  # the test's app context outlives requests: end its read transaction, as a request would
-        status = client.get(f"/api/v1/imports/{response.get_json()['id']}", headers=as_admin()).get_json()
-        if status["status"] in (ImportStatus.DONE.value, ImportStatus.FAILED.value) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    status = finished(client, response.get_json()["id"])
     assert (status["status"], status["rows_done"], status["created"]) == ("done", 40, 40)
 
 
