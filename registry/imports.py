@@ -22,6 +22,7 @@ as the API checks them. Other kinds of file (a county's existing agreements: sig
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import logging
 import re
@@ -554,6 +555,11 @@ def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None =
     with db.transaction():
         job.status = ImportStatus.RUNNING
     tally, batch = Tally(), []
+    # The process's long-lived objects (the app, the models' metadata …) are left out of the collections the import's
+    # many short-lived rows trigger: each would scan them all again (a third of a large import's time). Only speed:
+    # a concurrent import's unfreeze just lets them be scanned again.
+    gc.collect()
+    gc.freeze()
     try:
         for row in source.rows():
             batch.append(row)
@@ -571,6 +577,8 @@ def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None =
             db.session.execute(update(Import).where(Import.id == job_id).values(
                 status=ImportStatus.FAILED, finished_at=clock.now(), failure=type(error).__name__))
         db.session.refresh(job)
+    finally:
+        gc.unfreeze()
     return job
 
 
