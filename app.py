@@ -153,12 +153,19 @@ def scheduled_jobs() -> list:
 def _connect_events() -> None:
     """Cross-domain steps that point right-to-left are signals: connected here, not by import side effects."""
     from care import plans
+    from core import observability
     from notifications import attendance
+    from notifications.metrics import outbox_gauges
+    from registry import populations
+    from registry.metrics import import_gauges
     from settlement import rosters
     from signing import access, service
     from signing import imports as signing_imports
 
     signing_imports.register()  # a kind of file registry.imports takes: the county's existing agreements
+    populations.forget_facts_on_writes()
+    observability.add_gauges(outbox_gauges)
+    observability.add_gauges(import_gauges)
     plans.subscribe()
     service.subscribe()
     access.subscribe()

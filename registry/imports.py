@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from core import audit, clock, crypto, db
 from core.auth import Actor
 from core.errors import Invalid, NotFound
+from core.observability import carry_request_id, current_request_id
 from core.schemas import nfkc
 from registry import events
 from registry.admin import administered_centre
@@ -415,6 +416,7 @@ def bulk_insert(table, rows: list[dict]) -> None:
                 for column in table.c if column.name not in rows[0] and column.default is not None
                 and not column.default.is_sequence}
     columns = [*rows[0], *defaults]
+    db.forget_held(db.session)  # a COPY passes no statement events: drop what the transaction held (health facts …)
     processors = [(name, table.c[name].type.bind_processor(connection.dialect)) for name in columns]
     with connection.connection.cursor() as cursor:
         quote = connection.dialect.identifier_preparer.quote  # import_problems has a column named "column"
@@ -615,14 +617,14 @@ def start(actor: Actor, *, centre_id: int, filename: str, content: bytes, starte
     job = begin(actor, centre_id=centre_id, filename=filename, source=source, started_by=started_by, kind=kind)
     if source.total > BACKGROUND_ROWS:
         app = current_app._get_current_object()
-        threading.Thread(target=_in_background, args=(app, job.id, content, filename, kind), daemon=True,
-                         name=f"import-{job.id}").start()
+        threading.Thread(target=_in_background, args=(app, job.id, content, filename, kind, current_request_id()),
+                         daemon=True, name=f"import-{job.id}").start()
         return job
     return run(job.id, source)
 
 
-def _in_background(app: Flask, job_id: int, content: bytes, filename: str, kind: str) -> None:
-    with app.app_context():
+def _in_background(app: Flask, job_id: int, content: bytes, filename: str, kind: str, request_id: str | None) -> None:
+    with app.app_context(), carry_request_id(request_id):  # its log lines name the request that started it
         try:
             run(job_id, open_source(content, filename, kind))
         finally:

@@ -83,7 +83,7 @@ def test_bureau_of_one_region_cannot_evaluate_another(client, db):
     assert response.status_code == 403
 
 
-def test_follow_up_completion_counts_the_visits_whose_period_closes_on_the_cycles_last_day(client, db):
+def test_follow_up_completion_counts_the_visits_whose_on_time_range_closes_on_the_cycles_last_day(client, db):
     """65+ and 80+ visits and the fourth quarter close on 31 December: they count once that day is over."""
     from core import clock
     from tests.packages_support import signed, site
