@@ -20,7 +20,7 @@ $(INSTALLED): requirements.lock pyproject.toml
 
 install: $(INSTALLED)
 
-# The demo runs on its files' business date (registry/demo.py DEMO_DATE), 14:00 Shanghai at start, at real speed:
+# The demo runs on its files' business date (registry/demo.py DEMO_DATE), 15:30 Shanghai at start, at real speed:
 # `make run DEMO_DATE=2026-12-20` for another date, `make run JIAYI_CLOCK_SHIFT=0` for the real clock (core/clock.py).
 DEMO_DATE ?=
 

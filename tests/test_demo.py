@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from care.models import Visit, VisitState
 from core import clock
 from core import db as core_db
-from demo import generate
+from demo import generate, shift
 from notifications.models import Lecture, OutboxMessage
 from registry import demo
 from registry.models import Import, ImportStatus, Pregnancy, Resident, Staff
@@ -22,7 +22,7 @@ from tests.county_helpers import count
 
 @pytest.fixture
 def demo_county(app, db):
-    clock.set_now(datetime.combine(demo.DEMO_DATE, datetime.min.time().replace(hour=14), tzinfo=clock.SHANGHAI))
+    clock.set_now(datetime.combine(demo.DEMO_DATE, shift.START, tzinfo=clock.SHANGHAI))  # as make run starts it
     result = app.test_cli_runner().invoke(args=["demo", "load"])
     assert result.exit_code == 0, result.output
     return result.output
