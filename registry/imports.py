@@ -10,9 +10,11 @@ row is refused whole and reported (row, column, why) — never half-written. A r
 registered (same ID-number lookup hash, same name) is left as they are, so running the same file
 again changes nothing; the same household number (户号) is the same household.
 
-Speed (a county holds 1M people): rows go in batches; per batch one SELECT of the hashes already
-there, one of the households, and one multi-row INSERT each for households, residents and problems.
-A large file runs in a background thread; its `imports` row tells progress (rows done / total).
+Speed (a county holds 1M people): rows go in batches of 1,000, each its own transaction; per batch one SELECT of
+the hashes already there and one of the households (`= ANY(array)` on PostgreSQL), and the rows go in by one COPY
+per table on PostgreSQL (households with ids drawn from their sequence; values through their column types, so
+encrypted as the ORM would), one executemany elsewhere. A large file runs in a background thread; its `imports`
+row tells progress (rows done / total). `make bench` compares it with a bare COPY of the same file.
 
 Pregnancies (末次月经 or 预产期) and recorded key-population tags (重点人群) come in the resident file too, checked
 as the API checks them. Other kinds of file (a county's existing agreements: signing.imports) plug in through
