@@ -131,8 +131,9 @@ def _register_cli(app: Flask) -> None:
     from care.cli import care_cli
     from core.cli import db_cli
     from core.scheduler import scheduler_cli
+    from demo.cli import demo_cli
     from notifications.cli import notifications_cli
-    from registry.cli import demo_cli, registry_cli
+    from registry.cli import registry_cli
     from settlement.cli import settlement_cli
     from signing.cli import signing_cli
 
@@ -161,7 +162,9 @@ def _connect_events() -> None:
     from registry.metrics import import_gauges
     from settlement import rosters
     from signing import access, service
+    from signing import imports as signing_imports
 
+    signing_imports.register()  # a kind of file registry.imports takes: the county's existing agreements
     populations.forget_facts_on_writes()
     observability.add_gauges(outbox_gauges)
     observability.add_gauges(import_gauges)

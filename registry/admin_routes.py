@@ -301,10 +301,11 @@ class Imports(MethodView):
     @imports_blp.arguments(s.ImportFormSchema, location="form")
     @imports_blp.response(202, s.ImportSchema)
     def post(self, files, form):
-        """Import residents and households from CSV or XLSX (large files continue in the background)"""
+        """Import residents and households (kind residents) or existing agreements (kind agreements) from CSV or XLSX
+        (large files continue in the background)"""
         upload = files["file"]
         return imports.start(current_actor(), centre_id=form["centre_id"], filename=upload.filename or "upload.csv",
-                             content=upload.read(), started_by=current_actor().subject)
+                             content=upload.read(), started_by=current_actor().subject, kind=form["kind"])
 
 
 @imports_blp.route("/<int:import_id>")

@@ -203,22 +203,28 @@ class ClientSecretSchema(ClientSchema):
 
 
 class ImportFileSchema(ma.Schema):
-    file = Upload(required=True, metadata={"description": "CSV (UTF-8 or GBK/GB18030) or XLSX export of residents"})
+    file = Upload(required=True, metadata={"description": "CSV (UTF-8 or GBK/GB18030) or XLSX export of residents "
+                                                          "(with conditions, pregnancies, key-population tags) or of "
+                                                          "agreements"})
 
 
 class ImportFormSchema(ma.Schema):
     centre_id = Integer(required=True, validate=ID, metadata={"description": "the centre the residents belong to"})
+    kind = fields.String(load_default="residents", validate=validate.Length(max=20),
+                         metadata={"description": "what the file holds: residents (default) or agreements"})
 
 
 class ImportSchema(ma.Schema):
     id = Integer(required=True)
     centre_id = Integer(required=True)
+    kind = fields.String(required=True, metadata={"description": "residents or agreements"})
     filename = fields.String(required=True)
     status = fields.Enum(ImportStatus, by_value=True, required=True)
     total_rows = Integer(required=True)
     rows_done = Integer(required=True)
-    created = Integer(required=True, metadata={"description": "residents registered"})
-    unchanged = Integer(required=True, metadata={"description": "rows of residents already registered"})
+    created = Integer(required=True, metadata={"description": "residents registered (agreements recorded)"})
+    unchanged = Integer(required=True, metadata={"description": "rows of residents already registered (agreements "
+                                                                "already recorded)"})
     refused = Integer(required=True, metadata={"description": "rows refused: see the report"})
     failure = fields.String(allow_none=True)
     started_at = fields.DateTime(required=True)

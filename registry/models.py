@@ -384,12 +384,14 @@ class ImportStatus(str, enum.Enum):
 
 
 class Import(Base):
-    """A bulk import of residents and households from a county system's export, and its progress."""
+    """A bulk import from a county system's export (residents and households, agreements …), and its progress."""
 
     __tablename__ = "imports"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    # What the file holds: a name in registry.imports.KINDS.
+    kind: Mapped[str] = mapped_column(String(20), default="residents", server_default=text("'residents'"))
     filename: Mapped[str] = mapped_column(String(200))
     status: Mapped[ImportStatus] = mapped_column(enum_column(ImportStatus), default=ImportStatus.QUEUED)
     total_rows: Mapped[int] = mapped_column(default=0)
