@@ -107,6 +107,8 @@ class Window(Base):
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(120))
+    # The family-doctor team that serves the village: a resident who chooses no team is put with it.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
 
     centre: Mapped[Centre] = relationship(back_populates="windows")
 

@@ -80,7 +80,8 @@ class Sheet:
     centre: Centre
     window: Window | None
     team: Team | None
-    doctors: list[str]
+    doctor: TeamMember | None  # the named family doctor; None on agreements older than the rule
+    doctors: list[str]  # without a named doctor: the team's doctors, or the doctor who signed
     packages: list[tuple[AgreementPackage, PackageDef]]
     consent: Consent | None
 
@@ -107,8 +108,10 @@ def sheet(actor: Actor, agreement_id: int) -> Sheet:
                                                   & (PackageDef.code == AgreementPackage.package_code))
         .where(AgreementPackage.agreement_id == agreement.id).order_by(AgreementPackage.id)).all()
     consent = db.session.scalar(select(Consent).where(Consent.agreement_id == agreement.id).order_by(Consent.id).limit(1))
+    doctor = agreement.doctor
     return Sheet(agreement, agreement.centre, db.session.get(Window, agreement.window_id) if agreement.window_id else None,
-                 team, _doctors(team, agreement.signed_by), [tuple(row) for row in packages], consent)
+                 team, doctor, [] if doctor is not None else _doctors(team, agreement.signed_by),
+                 [tuple(row) for row in packages], consent)
 
 
 STATUS = {AgreementStatus.PENDING: "待生效", AgreementStatus.ACTIVE: "有效", AgreementStatus.CHANGE_PENDING: "已申请下周期变更机构",
@@ -132,7 +135,12 @@ def sections(s: Sheet) -> list[tuple[str, list[str]]]:
                f"地址：{s.centre.address or '—'}　电话：{s.centre.phone or '—'}　服务时间：{s.centre.opening_hours or '—'}"]
     if s.window is not None:
         parties.append(f"服务站点（村卫生室）：{s.window.name}")
-    team = [f"家庭医生团队：{s.team.name if s.team else '—'}", f"签约家庭医生：{'、'.join(s.doctors) or '—'}"]
+    team = [f"家庭医生团队：{s.team.name if s.team else '—'}"]
+    if s.doctor is not None:  # annex 1 of 000, basic package item 2: a named doctor and how to reach them
+        team += [f"签约家庭医生：{s.doctor.name}　职称：{s.doctor.title or '—'}　专长：{s.doctor.speciality or '—'}",
+                 f"家庭医生联系方式：{s.doctor.contact or s.centre.phone or '—'}"]
+    else:
+        team.append(f"签约家庭医生：{'、'.join(s.doctors) or '—'}")
     renews = "期满未变更的自动续约" if profile_for(a.region_code).auto_renew else "期满需重新签约"
     term = [f"签约周期：{a.cycle} 年度，{a.start_date.isoformat()} 至 {a.end_date.isoformat()}",
             f"签约期限：{a.term_years} 年（至 {a.term_end_date.isoformat()}），{renews}",

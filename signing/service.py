@@ -17,7 +17,7 @@ from registry import events as registry_events
 from registry.idcard import ADULT_AGE, age_on
 from registry.models import Centre, InsuranceScheme, PolicyProfile, Resident
 from registry.service import pooling_region, profile_for, signable_place
-from signing import agreement_packages, cycles, events
+from signing import agreement_packages, cycles, doctors, events
 from signing.access import get_agreement
 from signing.models import (
     HOLDING,
@@ -162,12 +162,14 @@ def sign(
     consent_version: str,
     window_id: int | None = None,
     team_id: int | None = None,
+    doctor_id: int | None = None,
     resident_ids: list[int] | None = None,
     guardian_id: int | None = None,
     package_codes: list[str] | None = None,
     presence_codes: list[str] | None = None,
 ) -> tuple[list[Agreement], bool]:
-    """Sign residents with one centre for the current cycle (POLICY.md signing rules 2, 5 and 6).
+    """Sign residents with one centre for the current cycle (POLICY.md signing rules 2, 5 and 6), each with a team
+    and a named family doctor (signing.doctors: annex 1 of 000, basic package item 2).
 
     Returns the agreements and whether any was created. Signing again with the same centre gives
     the same agreement back; another centre in the same cycle is a 409 naming the existing one.
@@ -175,7 +177,7 @@ def sign(
     New agreements get their packages and follow-up plans in the same transaction. Staff sign only
     people they may (rule 10, `_residents_to_sign`); nobody with a recorded death is signed.
     """
-    args = (actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id,
+    args = (actor, centre_id, term_years, consent_version, window_id, team_id, doctor_id, resident_ids, guardian_id,
             package_codes or [], presence_codes or [])
     try:
         return _sign(*args)
@@ -184,10 +186,11 @@ def sign(
         return _sign(*args)
 
 
-def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id, package_codes,
-          presence_codes):
+def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, doctor_id, resident_ids, guardian_id,
+          package_codes, presence_codes):
     centre = signable_place(centre_id, window_id, team_id)
     access.check_centre(actor, centre.id)
+    doctor = doctors.chosen_doctor(centre, team_id, doctor_id) if doctor_id is not None else None
     profile = profile_for(centre.region_code)
     if not 1 <= term_years <= profile.max_term_years:
         raise Invalid(f"The term is 1 to {profile.max_term_years} years in this region.", field="term_years")
@@ -233,11 +236,13 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
                     resident_id=resident.id,
                     cycle=cycle,
                 )
+            team, named = doctors.place_with_doctor(centre, resident, team_id=team_id, window_id=window_id, doctor=doctor)
             agreement = Agreement(
                 resident=resident,
                 centre=centre,
                 window_id=window_id,
-                team_id=team_id,
+                team_id=team,
+                doctor_id=named,
                 region_code=centre.region_code,
                 cycle=cycle,
                 start_date=today,
