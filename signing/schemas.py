@@ -55,7 +55,7 @@ class AgreementSchema(ma.Schema):
     centre_id = fields.Integer(required=True)
     window_id = fields.Integer(allow_none=True)
     team_id = fields.Integer(allow_none=True)
-    team_name = fields.Function(lambda a: a.team.name if a.team else None, allow_none=True)
+    team_name = fields.Method("_team_name", allow_none=True)
     doctor_id = fields.Integer(allow_none=True)
     doctor = fields.Nested(DoctorSchema, allow_none=True)
     region_code = fields.String(required=True)
@@ -69,6 +69,9 @@ class AgreementSchema(ma.Schema):
     counts_for_capitation = fields.Boolean(required=True)
     terminated_on = fields.Date(allow_none=True)
     termination_reason = fields.Enum(TerminationReason, by_value=True, allow_none=True)
+
+    def _team_name(self, agreement) -> str | None:
+        return agreement.team.name if agreement.team is not None else None
 
 
 class ChangeRequestInSchema(ma.Schema):

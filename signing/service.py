@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
@@ -15,6 +15,7 @@ from core.pagination import paginate
 from registry import access, proofs
 from registry import events as registry_events
 from registry.idcard import ADULT_AGE, age_on
+from registry.insurance import InsuranceOn
 from registry.models import Centre, InsuranceScheme, PolicyProfile, Resident
 from registry.service import pooling_region, profile_for, signable_place
 from signing import agreement_packages, cycles, doctors, events
@@ -46,6 +47,19 @@ def counts_for_capitation(resident: Resident, centre: Centre) -> bool:
         return False
     insured_in = pooling_region(resident.insurance_region_code)
     return insured_in is not None and insured_in.code == pooling_region(centre.region_code).code
+
+
+def counted_on(held: InsuranceOn, pools: dict[str, list[str]]) -> ColumnElement[bool]:
+    """counts_for_capitation on `held.day`, as SQL over agreements joined to residents and `held.joins` (POLICY.md
+    signing rules 6 and 10: an insurance change counts from its effective date, not backwards).
+
+    A person whose insurance the bureau reported counts by the fact in force that day: verified, insured, and insured
+    in the pooling region of the agreement. Anyone else by their agreement's flag, derived from their recorded
+    insurance. Never NULL, so it can be negated.
+    """
+    same_pool = [and_(Agreement.region_code.in_(codes), held.insured_in(codes)) for codes in pools.values()]
+    return or_(and_(~held.by_facts, Agreement.counts_for_capitation.is_(True)),
+               and_(held.by_facts, Resident.verified_at.is_not(None), or_(*same_pool) if same_pool else false()))
 
 
 def check_village_clinic(profile: PolicyProfile, window_id: int | None) -> None:
