@@ -246,3 +246,17 @@ def test_a_staff_role_check_still_applies_to_the_doctor_of_the_centre(client):
                            json=_body(centre, resident_ids=[villager.id], doctor_id=_lead(centre.teams[0]).id))
     assert response.status_code == 403
     assert _written() == before
+
+
+def test_the_centre_list_shows_each_teams_doctors_to_choose_from_lead_first_and_each_clinics_team(client):
+    f.regions()
+    centre = f.centre(teams=2)
+    second = _doctor(centre.teams[0], name="第二位医生")
+    _doctor(centre.teams[0], name="离职医生", active=False)
+    centre.windows[0].team_id = centre.teams[1].id
+    core_db.session.commit()
+    listed = client.get(f"/api/v1/centres/{centre.id}").get_json()
+    first_team = listed["teams"][0]
+    assert [doctor["id"] for doctor in first_team["doctors"]] == [_lead(centre.teams[0]).id, second.id]
+    assert first_team["doctors"][0]["title"] == "主治医师" and "contact" not in first_team["doctors"][0]
+    assert listed["windows"][0]["team_id"] == centre.teams[1].id
