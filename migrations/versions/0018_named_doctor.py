@@ -54,11 +54,11 @@ def _sqlite_foreign_keys(on: bool) -> None:
 
 
 def downgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
     _sqlite_foreign_keys(False)
-    with op.batch_alter_table('windows', schema=None) as batch_op:
-        batch_op.drop_constraint(WINDOW_TEAM_FK, type_='foreignkey')
-        batch_op.drop_column('team_id')
-    with op.batch_alter_table('agreements', schema=None) as batch_op:
-        batch_op.drop_constraint(AGREEMENT_DOCTOR_FK, type_='foreignkey')
-        batch_op.drop_column('doctor_id')
+    for table, column, name in (("windows", "team_id", WINDOW_TEAM_FK), ("agreements", "doctor_id", AGREEMENT_DOCTOR_FK)):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            if not sqlite:  # SQLite does not reflect a column constraint's name; the rebuild drops it with the column
+                batch_op.drop_constraint(name, type_='foreignkey')
+            batch_op.drop_column(column)
     _sqlite_foreign_keys(True)
