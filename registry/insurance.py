@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, Subquery, and_, func, or_, select
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, or_, select
 
 from core import clock, crypto, db
 from core.auth import Actor
@@ -57,47 +57,48 @@ def fact_on(facts: list[InsuranceFact], day: date) -> InsuranceFact | None:
 class InsuranceOn:
     """Each resident's insurance on `day`, as SQL to outer-join to residents (`joins`).
 
-    `fact` is the fact in force on the day (the latest begun by then and not ended before it, as `fact_on`);
-    `reported` holds the people whose facts decide: those with a fact begun by the day or by today, so a fact
-    reported for a later date leaves what was recorded on the resident's row in force until it begins.
+    `fact` has a row for each person whose facts decide: those with a fact begun by the day or by today, so a fact
+    reported for a later date leaves what was recorded on the resident's row in force until it begins. The row is
+    the fact in force on the day (the latest begun by then and not ended before it, as `fact_on`) with `in_force`
+    1, or, when none is, another of their facts with `in_force` 0: not insured that day. One scan of the facts.
     """
 
     day: date
     fact: Subquery
-    reported: Subquery
 
     @property
     def joins(self) -> tuple:
-        return ((self.fact, self.fact.c.resident_id == Resident.id), (self.reported, self.reported.c.resident_id == Resident.id))
+        return ((self.fact, self.fact.c.resident_id == Resident.id),)
 
     @property
     def by_facts(self) -> ColumnElement[bool]:
-        return self.reported.c.resident_id.is_not(None)
+        return self.fact.c.resident_id.is_not(None)
 
     def scheme_is(self, scheme: InsuranceScheme) -> ColumnElement[bool]:
         """Insured under `scheme` on the day (never NULL: safe to negate)."""
         recorded = and_(~self.by_facts, Resident.insurance_scheme == scheme)
         if scheme is InsuranceScheme.UNINSURED:
-            return or_(recorded, and_(self.by_facts, or_(self.fact.c.scheme.is_(None), self.fact.c.scheme == scheme)))
-        return or_(recorded, and_(self.by_facts, self.fact.c.scheme.is_not(None), self.fact.c.scheme == scheme))
+            return or_(recorded, and_(self.by_facts, or_(self.fact.c.in_force == 0, self.fact.c.scheme == scheme)))
+        return or_(recorded, and_(self.by_facts, self.fact.c.in_force == 1, self.fact.c.scheme == scheme))
 
     def insured_in(self, region_codes: list[str]) -> ColumnElement[bool]:
         """By the facts: insured on the day, in one of the regions (never NULL)."""
-        return and_(self.by_facts, self.fact.c.scheme.is_not(None), self.fact.c.scheme != InsuranceScheme.UNINSURED,
+        return and_(self.by_facts, self.fact.c.in_force == 1, self.fact.c.scheme != InsuranceScheme.UNINSURED,
                     self.fact.c.region_code.in_(region_codes))
 
 
 @functools.lru_cache(maxsize=64)
 def insurance_on(day: date, today: date) -> InsuranceOn:
     """The SQL of everyone's insurance on `day` as known `today` (cached: a count's measures and joins share it)."""
-    ranked = select(InsuranceFact.resident_id, InsuranceFact.scheme, InsuranceFact.region_code,
+    in_force = case((and_(InsuranceFact.valid_from <= day,
+                          or_(InsuranceFact.valid_to.is_(None), InsuranceFact.valid_to >= day)), 1), else_=0)
+    ranked = select(InsuranceFact.resident_id, InsuranceFact.scheme, InsuranceFact.region_code, in_force.label("in_force"),
                     func.row_number().over(partition_by=InsuranceFact.resident_id,
-                                           order_by=InsuranceFact.valid_from.desc()).label("rank")).where(
-        InsuranceFact.valid_from <= day, or_(InsuranceFact.valid_to.is_(None), InsuranceFact.valid_to >= day)).subquery()
-    fact = select(ranked.c.resident_id, ranked.c.scheme, ranked.c.region_code).where(ranked.c.rank == 1).subquery("insurance_on")
-    reported = (select(InsuranceFact.resident_id).where(InsuranceFact.valid_from <= max(day, today)).distinct()
-                .subquery("insurance_reported"))
-    return InsuranceOn(day, fact, reported)
+                                           order_by=(in_force.desc(), InsuranceFact.valid_from.desc())).label("rank")
+                    ).where(InsuranceFact.valid_from <= max(day, today)).subquery()
+    fact = (select(ranked.c.resident_id, ranked.c.scheme, ranked.c.region_code, ranked.c.in_force)
+            .where(ranked.c.rank == 1).subquery("insurance_on"))
+    return InsuranceOn(day, fact)
 
 
 def pool_members(region_codes: list[str] | None = None) -> dict[str, list[str]]:
