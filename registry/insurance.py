@@ -74,6 +74,12 @@ class InsuranceOn:
     def by_facts(self) -> ColumnElement[bool]:
         return self.fact.c.resident_id.is_not(None)
 
+    @property
+    def scheme(self) -> ColumnElement[InsuranceScheme]:
+        """The scheme on the day: the recorded one, else the fact in force, else uninsured."""
+        return case((~self.by_facts, Resident.insurance_scheme), (self.fact.c.in_force == 1, self.fact.c.scheme),
+                    else_=InsuranceScheme.UNINSURED)
+
     def scheme_is(self, scheme: InsuranceScheme) -> ColumnElement[bool]:
         """Insured under `scheme` on the day (never NULL: safe to negate)."""
         recorded = and_(~self.by_facts, Resident.insurance_scheme == scheme)

@@ -95,7 +95,7 @@ GROUPS = {
     "centre": ((Agreement.centre_id, Centre.name), ((Centre, Centre.id == Agreement.centre_id),)),
     "window": ((Agreement.window_id, Window.name), ((Window, Window.id == Agreement.window_id),)),
     "team": ((Agreement.team_id, Team.name), ((Team, Team.id == Agreement.team_id),)),
-    "scheme": ((Resident.insurance_scheme,), ()),
+    "scheme": ((Resident.insurance_scheme,), ()),  # signed_counts groups by the scheme of the day
 }
 
 
@@ -114,6 +114,8 @@ def signed_counts(actor: Actor, *, region: str, as_of: date, group_by: str) -> d
         [(_, total)] = tally(as_of, codes)
     else:  # groups partition the signed people: the total is their sum, no second scan
         by, joins = GROUPS[group_by]
+        if group_by == "scheme":  # the scheme of `as_of`, as the figures are (registry.insurance)
+            by = (_insurance(as_of).scheme,)
         rows = [{"key": _key(key[0]), "name": key[1] if len(key) > 1 else None, "figures": figures}
                 for key, figures in tally(as_of, codes, by=by, joins=joins)]
         rows.sort(key=lambda row: (row["key"] is not None, row["key"] or ""))

@@ -27,11 +27,19 @@ def _push(client, person, region="430523", **fact):
     assert response.status_code == 200 and response.get_json()["applied"] == 1, response.get_json()
 
 
-def _total(client, as_of: str) -> dict:
-    response = client.get(f"/api/v1/settlement/signed-counts?region=430523&as_of={as_of}&group_by=centre",
+def _counts(client, as_of: str, group_by: str = "centre") -> dict:
+    response = client.get(f"/api/v1/settlement/signed-counts?region=430523&as_of={as_of}&group_by={group_by}",
                           headers=as_bureau())
     assert response.status_code == 200, response.get_json()
-    return response.get_json()["total"]
+    return response.get_json()
+
+
+def _total(client, as_of: str) -> dict:
+    return _counts(client, as_of)["total"]
+
+
+def _schemes(client, as_of: str) -> dict:
+    return {row["key"]: row["figures"]["counted"] for row in _counts(client, as_of, "scheme")["rows"]}
 
 
 def _snapshot(client, month: str) -> dict:
@@ -53,6 +61,7 @@ def test_an_enrolment_counts_from_its_effective_date_and_not_before(client, cent
     before, after = _total(client, "2026-01-20"), _total(client, "2026-02-15")
     assert (before["counted"], before["uninsured"], before["resident_scheme"]) == (0, 1, 0)
     assert (after["counted"], after["uninsured"], after["resident_scheme"]) == (1, 0, 1)
+    assert (_schemes(client, "2026-01-20"), _schemes(client, "2026-02-15")) == ({"uninsured": 0}, {"resident": 1})
 
 
 def test_insurance_moved_to_another_pooling_region_stops_counting_from_the_move(client, centre):
@@ -71,6 +80,7 @@ def test_a_fact_dated_later_leaves_the_recorded_insurance_in_force_until_it_begi
     today, later = _total(client, "2026-03-16"), _total(client, "2026-04-10")
     assert (today["counted"], today["resident_scheme"], today["employee_scheme"]) == (1, 1, 0)
     assert (later["counted"], later["resident_scheme"], later["employee_scheme"]) == (1, 0, 1)
+    assert (_schemes(client, "2026-03-16"), _schemes(client, "2026-04-10")) == ({"resident": 1}, {"employee": 1})
 
 
 def test_a_frozen_month_keeps_its_count_and_the_past_change_becomes_adjustment_lines(client, centre):
