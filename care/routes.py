@@ -88,6 +88,7 @@ class MyVisits(MethodView):
 
 @followups_blp.route("/residents/<int:resident_id>/visits")
 class ResidentPlan(MethodView):
+    @audited("plan.read")
     @requires(*STAFF)
     @followups_blp.response(200, page_schema(s.VisitSchema))
     def get(self, resident_id):
