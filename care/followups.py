@@ -102,9 +102,20 @@ def visits_of_household(actor: Actor) -> list[Visit]:
     me = access.resident_of(actor)
     members = (select(Resident.id).where(Resident.household_id == me.household_id) if me.household_id is not None
                else select(literal(me.id)))
+    return _plan(members)
+
+
+def _plan(resident_ids) -> list[Visit]:
+    """The visits of the residents (ids, or a select of them) by due date, cancelled ones left out."""
     return list(db.session.scalars(
         select(Visit).options(contains_eager(Visit.resident)).join(Visit.resident)
-        .where(Visit.resident_id.in_(members), Visit.state != VisitState.CANCELLED).order_by(Visit.due_date, Visit.id)))
+        .where(Visit.resident_id.in_(resident_ids), Visit.state != VisitState.CANCELLED).order_by(Visit.due_date, Visit.id)))
+
+
+def plan_of(actor: Actor, *, resident_id: int) -> list[Visit]:
+    """A resident's whole plan for staff who reach them (registry.access), by due date: done, missed and upcoming
+    visits as well as due and overdue ones (cancelled ones left out)."""
+    return _plan([access.get_resident(actor, resident_id).id])
 
 
 def get_visit(actor: Actor, visit_id: int) -> Visit:

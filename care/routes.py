@@ -84,3 +84,13 @@ class MyVisits(MethodView):
     def get(self):
         """The follow-up visits of the caller and their household"""
         return one_page(followups.visits_of_household(current_actor()))
+
+
+@followups_blp.route("/residents/<int:resident_id>/visits")
+class ResidentPlan(MethodView):
+    @audited("plan.read")
+    @requires(*STAFF)
+    @followups_blp.response(200, page_schema(s.VisitSchema))
+    def get(self, resident_id):
+        """A resident's whole plan: every visit by due date, done and upcoming too (audited)"""
+        return one_page(followups.plan_of(current_actor(), resident_id=resident_id))

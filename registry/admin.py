@@ -181,16 +181,27 @@ def update_centre(actor: Actor, centre_id: int, **changes) -> Centre:
     return centre
 
 
-def create_window(actor: Actor, *, centre_id: int, code: str, name: str) -> Window:
-    """Add a village clinic to the centre's service area."""
+def _check_window_team(centre_id: int, team_id: int | None) -> None:
+    if team_id is None:
+        return
+    team = db.session.get(Team, team_id)
+    if team is None or team.centre_id != centre_id:
+        raise Invalid("The team serving a village clinic is a team of its centre.", field="team_id")
+
+
+def create_window(actor: Actor, *, centre_id: int, code: str, name: str, team_id: int | None = None) -> Window:
+    """Add a village clinic to the centre's service area (with the team that serves it, if named)."""
     centre = administered_centre(actor, centre_id)
-    return _created("admin.window.create", "window", Window(centre_id=centre.id, code=code, name=name),
+    _check_window_team(centre.id, team_id)
+    return _created("admin.window.create", "window", Window(centre_id=centre.id, code=code, name=name, team_id=team_id),
                     f"The centre has a village clinic with code {code!r} already.")
 
 
 def update_window(actor: Actor, window_id: int, **changes) -> Window:
     window = _found(Window, window_id, "village clinic")
     administered_centre(actor, window.centre_id)
+    if "team_id" in changes:
+        _check_window_team(window.centre_id, changes["team_id"])
     _changed("admin.window.update", "window", window, changes, "The centre has a village clinic with this code already.")
     return window
 

@@ -90,14 +90,20 @@ class CentreInSchema(CentreDetailsSchema):
     takes_part = fields.Boolean(load_default=True)
 
 
+WINDOW_TEAM = {"description": "the centre's family-doctor team that serves the village: a resident who chooses no "
+                              "team signs with it and its lead doctor"}
+
+
 class WindowInSchema(ma.Schema):
     code = fields.String(required=True, validate=CODE)
     name = fields.String(required=True, validate=NAME)
+    team_id = Integer(load_default=None, allow_none=True, validate=ID, metadata=WINDOW_TEAM)
 
 
 class WindowUpdateSchema(ma.Schema):
     code = fields.String(validate=CODE)
     name = fields.String(validate=NAME)
+    team_id = Integer(allow_none=True, validate=ID, metadata=WINDOW_TEAM)
 
 
 class WindowSchema(WindowInSchema):

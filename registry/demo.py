@@ -23,10 +23,12 @@ from registry.models import (
     Import,
     ImportProblem,
     ImportStatus,
+    MemberRole,
     Region,
     Resident,
     Staff,
     Team,
+    TeamMember,
     Window,
 )
 
@@ -123,9 +125,17 @@ def _registry() -> None:
             "bureau_user": dict(name="邵阳县医保局", role=Role.BUREAU, region_code="430523"),
             "county_admin": dict(name="邵阳县卫健局管理员", role=Role.ADMIN, region_code="430523"),
         }
+        logins = {}
         for login, fields in staff.items():
             username, password = LOGINS[login]
-            db.session.add(Staff(username=username, password_hash=hash_secret(password), **fields))
+            logins[login] = Staff(username=username, password_hash=hash_secret(password), **fields)
+            db.session.add(logins[login])
+        db.session.flush()
+        # Each team's family doctor, named after the team (李医生团队 → 李医生): the named doctor a signing needs.
+        for number, team in enumerate(db.session.scalars(select(Team).order_by(Team.id)), start=1):
+            db.session.add(TeamMember(team_id=team.id, role=MemberRole.DOCTOR, name=team.name.removesuffix("团队"),
+                                      title="主治医师", speciality="全科", contact=f"0739-8{number:06d}",
+                                      staff_id=logins["doctor"].id if team.id == first.teams[0].id else None))
         client_id, secret = LOGINS["bureau_client"]
         db.session.add(ApiClient(client_id=client_id, secret_hash=hash_secret(secret), name="邵阳县医保信息系统",
                                  region_code="430523"))

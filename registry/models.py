@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, and_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from core import clock
@@ -107,6 +107,8 @@ class Window(Base):
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(120))
+    # The family-doctor team that serves the village: a resident who chooses no team is put with it.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
 
     centre: Mapped[Centre] = relationship(back_populates="windows")
 
@@ -121,6 +123,11 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(120))
 
     centre: Mapped[Centre] = relationship(back_populates="teams")
+    # Its active doctors, the lead (first) one first: whom a resident can name as their family doctor.
+    doctors: Mapped[list[TeamMember]] = relationship(
+        primaryjoin=lambda: and_(TeamMember.team_id == Team.id, TeamMember.role == MemberRole.DOCTOR,
+                                 TeamMember.active.is_(True)),
+        order_by=lambda: TeamMember.id, viewonly=True)
 
 
 class MemberRole(str, enum.Enum):

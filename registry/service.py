@@ -52,7 +52,8 @@ def region_and_descendants(region_code: str) -> list[str]:
 
 def list_centres(*, region: str | None, q: str | None, cursor: str | None, limit: int) -> dict:
     """Centres a resident can sign with, optionally within a region (and its sub-regions) or by name, a page at a time."""
-    query = select(Centre).where(Centre.takes_part.is_(True)).options(selectinload(Centre.windows), selectinload(Centre.teams))
+    query = select(Centre).where(Centre.takes_part.is_(True)).options(
+        selectinload(Centre.windows), selectinload(Centre.teams).selectinload(Team.doctors))
     if region:
         query = query.where(Centre.region_code.in_(region_and_descendants(region)))
     if q:

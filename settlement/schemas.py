@@ -147,6 +147,9 @@ class RosterQuerySchema(PageArgs):
 class RosterEntrySchema(AgreementSchema):
     """One signed person with their agreement. The ID number and birth date are in full for the bureau only."""
 
+    class Meta:
+        exclude = ("team_name", "doctor_id", "doctor")  # the roster is what the bureau pays by, not whom to call
+
     name = fields.String(required=True)
     id_number = fields.String(required=True, allow_none=True, metadata={"description": "masked for staff; null for a newborn whose number is not issued yet"})
     sex = fields.Enum(Sex, by_value=True, required=True)

@@ -23,12 +23,14 @@ from core.calendar import add_months
 from core.errors import Invalid, NotFound
 from registry import profiles
 from registry.access import check_region
+from registry.insurance import InsuranceOn, insurance_on, pool_members
 from registry.models import Centre, InsuranceScheme, Region, Resident, Team, Window
 from registry.populations import aged, key_population_sql
 from registry.service import pooling_region, region_and_descendants
 from settlement.figures import Filed
 from settlement.models import ActualCost, ActualCostFiling, LineKind, Snapshot, SnapshotLine
 from signing.models import Agreement, in_force_on
+from signing.service import counted_on
 
 ROUNDING = ("Amounts are integer fen. A centre-month's payable part is taken from the exact fund (fee x heads / 12) "
             "and rounded ROUND_HALF_UP once; fund and settled are shown rounded; the withheld part is the rest.")
@@ -39,21 +41,29 @@ def alive_on(day: date) -> ColumnElement[bool]:
     return or_(Resident.died_on.is_(None), Resident.died_on > day)
 
 
-def measures_of(as_of: date, age_groups: list[dict]) -> dict:
-    """What settlement needs of a group of signed people: counted for capitation or not, scheme, key populations."""
-    counted = Agreement.counts_for_capitation.is_(True)
-    scheme = Resident.insurance_scheme
+def _insurance(as_of: date) -> InsuranceOn:
+    """Everyone's insurance on `as_of` as known today: a count's measures and its joins share it (registry.insurance)."""
+    return insurance_on(as_of, clock.today())
+
+
+def measures_of(as_of: date, age_groups: list[dict], region_codes: list[str] | None = None) -> dict:
+    """What settlement needs of a group of signed people: counted for capitation or not, scheme, key populations.
+
+    Counted and scheme are those of `as_of` (an insurance change counts from its effective date: signing.service.counted_on).
+    """
+    held = _insurance(as_of)
+    counted = counted_on(held, pool_members(region_codes))
     return {
         "signed": func.count(Agreement.id),
         "counted": db.count_where(counted),
         "not_counted": db.count_where(~counted),
         # Effective signing (annex 2 of 000): counted, with a health record and in the insurance master file.
         "effective": db.count_where(and_(counted, Resident.has_health_record.is_(True), Resident.in_insurance_master.is_(True))),
-        "resident_scheme": db.count_where(scheme == InsuranceScheme.RESIDENT),
-        "employee_scheme": db.count_where(scheme == InsuranceScheme.EMPLOYEE),
-        "uninsured": db.count_where(scheme == InsuranceScheme.UNINSURED),
-        "counted_resident_scheme": db.count_where(and_(counted, scheme == InsuranceScheme.RESIDENT)),
-        "counted_employee_scheme": db.count_where(and_(counted, scheme == InsuranceScheme.EMPLOYEE)),
+        "resident_scheme": db.count_where(held.scheme_is(InsuranceScheme.RESIDENT)),
+        "employee_scheme": db.count_where(held.scheme_is(InsuranceScheme.EMPLOYEE)),
+        "uninsured": db.count_where(held.scheme_is(InsuranceScheme.UNINSURED)),
+        "counted_resident_scheme": db.count_where(and_(counted, held.scheme_is(InsuranceScheme.RESIDENT))),
+        "counted_employee_scheme": db.count_where(and_(counted, held.scheme_is(InsuranceScheme.EMPLOYEE))),
         **{name: db.count_where(condition) for name, condition in key_population_sql(as_of).items()},
         **{f"counted_{group['group']}": db.count_where(and_(counted, aged(as_of, group.get("min_age"), group.get("max_age"))))
            for group in age_groups},
@@ -63,7 +73,7 @@ def measures_of(as_of: date, age_groups: list[dict]) -> dict:
 def tally(as_of: date, region_codes: list[str], *, by: tuple = (), joins: tuple = (), where=None,
           age_groups: list[dict] = ()) -> list[tuple[tuple, dict[str, int]]]:
     """Head counts of the people signed on `as_of` in the regions, one (key, figures) per group of `by`."""
-    measures = measures_of(as_of, list(age_groups))
+    measures = measures_of(as_of, list(age_groups), region_codes)
     query = tally_query(as_of, region_codes, measures, by=by, joins=joins, where=where)
     width = len(by)
     return [(tuple(row[:width]), dict(zip(measures, map(int, row[width:]), strict=True))) for row in db.session.execute(query)]
@@ -72,7 +82,7 @@ def tally(as_of: date, region_codes: list[str], *, by: tuple = (), joins: tuple 
 def tally_query(as_of: date, region_codes: list[str], measures: dict, *, by: tuple = (), joins: tuple = (), where=None):
     """The one GROUP BY statement behind a tally."""
     query = select(*by, *measures.values()).select_from(Agreement).join(Resident, Agreement.resident_id == Resident.id)
-    for target, on in joins:
+    for target, on in (*_insurance(as_of).joins, *joins):
         query = query.outerjoin(target, on)
     # Nobody dead is counted from the date of death on (POLICY.md signing rule 10), whatever their agreement says.
     query = query.where(Agreement.region_code.in_(region_codes), in_force_on(as_of), alive_on(as_of))
@@ -85,7 +95,7 @@ GROUPS = {
     "centre": ((Agreement.centre_id, Centre.name), ((Centre, Centre.id == Agreement.centre_id),)),
     "window": ((Agreement.window_id, Window.name), ((Window, Window.id == Agreement.window_id),)),
     "team": ((Agreement.team_id, Team.name), ((Team, Team.id == Agreement.team_id),)),
-    "scheme": ((Resident.insurance_scheme,), ()),
+    "scheme": ((Resident.insurance_scheme,), ()),  # signed_counts groups by the scheme of the day
 }
 
 
@@ -104,6 +114,8 @@ def signed_counts(actor: Actor, *, region: str, as_of: date, group_by: str) -> d
         [(_, total)] = tally(as_of, codes)
     else:  # groups partition the signed people: the total is their sum, no second scan
         by, joins = GROUPS[group_by]
+        if group_by == "scheme":  # the scheme of `as_of`, as the figures are (registry.insurance)
+            by = (_insurance(as_of).scheme,)
         rows = [{"key": _key(key[0]), "name": key[1] if len(key) > 1 else None, "figures": figures}
                 for key, figures in tally(as_of, codes, by=by, joins=joins)]
         rows.sort(key=lambda row: (row["key"] is not None, row["key"] or ""))

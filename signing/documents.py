@@ -80,7 +80,8 @@ class Sheet:
     centre: Centre
     window: Window | None
     team: Team | None
-    doctors: list[str]
+    doctor: TeamMember | None  # the named family doctor; None on agreements older than the rule
+    doctors: list[str]  # without a named doctor: the team's doctors, or the doctor who signed
     packages: list[tuple[AgreementPackage, PackageDef]]
     consent: Consent | None
     secondary_hospital: Hospital | None = None
@@ -109,9 +110,11 @@ def sheet(actor: Actor, agreement_id: int) -> Sheet:
                                                   & (PackageDef.code == AgreementPackage.package_code))
         .where(AgreementPackage.agreement_id == agreement.id).order_by(AgreementPackage.id)).all()
     consent = db.session.scalar(select(Consent).where(Consent.agreement_id == agreement.id).order_by(Consent.id).limit(1))
+    doctor = agreement.doctor
     hospital = lambda hospital_id: db.session.get(Hospital, hospital_id) if hospital_id else None  # noqa: E731
     return Sheet(agreement, agreement.centre, db.session.get(Window, agreement.window_id) if agreement.window_id else None,
-                 team, _doctors(team, agreement.signed_by), [tuple(row) for row in packages], consent,
+                 team, doctor, [] if doctor is not None else _doctors(team, agreement.signed_by),
+                 [tuple(row) for row in packages], consent,
                  hospital(agreement.secondary_hospital_id), hospital(agreement.tertiary_hospital_id))
 
 
@@ -136,7 +139,12 @@ def sections(s: Sheet) -> list[tuple[str, list[str]]]:
                f"地址：{s.centre.address or '—'}　电话：{s.centre.phone or '—'}　服务时间：{s.centre.opening_hours or '—'}"]
     if s.window is not None:
         parties.append(f"服务站点（村卫生室）：{s.window.name}")
-    team = [f"家庭医生团队：{s.team.name if s.team else '—'}", f"签约家庭医生：{'、'.join(s.doctors) or '—'}"]
+    team = [f"家庭医生团队：{s.team.name if s.team else '—'}"]
+    if s.doctor is not None:  # annex 1 of 000, basic package item 2: a named doctor and how to reach them
+        team += [f"签约家庭医生：{s.doctor.name}　职称：{s.doctor.title or '—'}　专长：{s.doctor.speciality or '—'}",
+                 f"家庭医生联系方式：{s.doctor.contact or s.centre.phone or '—'}"]
+    else:
+        team.append(f"签约家庭医生：{'、'.join(s.doctors) or '—'}")
     # "1+1+1" [002 §(三)3]: the secondary and tertiary hospital chosen beside the centre.
     combined = [f"二级医院：{s.secondary_hospital.name if s.secondary_hospital else '未选择'}",
                 f"三级医院：{s.tertiary_hospital.name if s.tertiary_hospital else '未选择'}"]

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
 from core.db import Base, enum_column
-from registry.models import Centre, Resident
+from registry.models import Centre, Resident, Team, TeamMember
 
 
 class AgreementStatus(str, enum.Enum):
@@ -97,6 +97,8 @@ class Agreement(Base):
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    # The named family doctor (annex 1 of 000, basic package item 2): a doctor member of the agreement's team.
+    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("team_members.id"))
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
     cycle: Mapped[int]
     start_date: Mapped[date]
@@ -128,6 +130,8 @@ class Agreement(Base):
 
     resident: Mapped[Resident] = relationship()
     centre: Mapped[Centre] = relationship()
+    team: Mapped[Team | None] = relationship()
+    doctor: Mapped[TeamMember | None] = relationship()
 
     def is_in_force_on(self, day: date) -> bool:
         """`in_force_on` for a loaded agreement."""

@@ -16,7 +16,12 @@ class SignRequestSchema(ma.Schema):
     window_id = Integer(load_default=None, validate=ID,
                         metadata={"description": "a village clinic of the centre; required where the region's "
                                                  "profile says so (Zhanjiang)"})
-    team_id = Integer(load_default=None, validate=ID)
+    team_id = Integer(load_default=None, validate=ID,
+                      metadata={"description": "a family-doctor team of the centre; default: the team of the village "
+                                               "clinic, else the centre's first team with a doctor"})
+    doctor_id = Integer(load_default=None, validate=ID,
+                        metadata={"description": "the named family doctor: a doctor member of the team; default: the "
+                                                 "team's lead (first) doctor"})
     resident_ids = fields.List(Integer(validate=ID), load_default=None, validate=validate.Length(min=1, max=20),
                                metadata={"description": "default: the caller; household members for residents"})
     term_years = Integer(required=True, validate=validate.Range(min=1, max=3))
@@ -37,12 +42,27 @@ class SignRequestSchema(ma.Schema):
         "description": "1+1+1 [002 §(三)3]: a tertiary hospital of the pooling region (optional)"})
 
 
+class DoctorSchema(ma.Schema):
+    """The named family doctor and how to reach them (annex 1 of 000, basic package item 2)."""
+
+    id = fields.Integer(required=True)
+    team_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    title = fields.String(allow_none=True, metadata={"description": "职称, e.g. 主治医师"})
+    speciality = fields.String(allow_none=True)
+    photo_url = fields.String(allow_none=True)
+    contact = fields.String(allow_none=True, metadata={"description": "phone or other contact channel"})
+
+
 class AgreementSchema(ma.Schema):
     id = fields.Integer(required=True)
     resident_id = fields.Integer(required=True)
     centre_id = fields.Integer(required=True)
     window_id = fields.Integer(allow_none=True)
     team_id = fields.Integer(allow_none=True)
+    team_name = fields.Method("_team_name", allow_none=True)
+    doctor_id = fields.Integer(allow_none=True)
+    doctor = fields.Nested(DoctorSchema, allow_none=True)
     region_code = fields.String(required=True)
     cycle = fields.Integer(required=True)
     start_date = fields.Date(required=True)
@@ -56,6 +76,9 @@ class AgreementSchema(ma.Schema):
     termination_reason = fields.Enum(TerminationReason, by_value=True, allow_none=True)
     secondary_hospital_id = fields.Integer(allow_none=True, metadata={"description": "1+1+1: the secondary hospital chosen"})
     tertiary_hospital_id = fields.Integer(allow_none=True, metadata={"description": "1+1+1: the tertiary hospital chosen"})
+
+    def _team_name(self, agreement) -> str | None:
+        return agreement.team.name if agreement.team is not None else None
 
 
 class ChangeRequestInSchema(ma.Schema):

@@ -102,6 +102,7 @@ SCOPED_ENDPOINTS = {
     ("POST", "/api/v1/residents/<int:resident_id>/tags"): ({"resident_id": "resident"}, {"tag": "disabled"}),
     ("POST", "/api/v1/pregnancies/<int:pregnancy_id>/delivery"): ({"pregnancy_id": "pregnancy"},
                                                                   {"delivered_on": "2026-03-10"}),
+    ("GET", "/api/v1/residents/<int:resident_id>/visits"): ({"resident_id": "resident"}, None),
     ("GET", "/api/v1/visits/<int:visit_id>"): ({"visit_id": "visit"}, None),
     ("GET", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, None),
     ("POST", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, RECORD),

@@ -89,6 +89,7 @@ AUDITED = {
     ("GET", "/api/v1/worklist"): "worklist.read",
     ("GET", "/api/v1/followups/completion"): "followup.completion.read",
     ("GET", "/api/v1/me/visits"): "visit.list",
+    ("GET", "/api/v1/residents/<int:resident_id>/visits"): "plan.read",
     ("GET", "/api/v1/me/visits/<int:visit_id>/slots"): "visit.slots.read",
     ("GET", "/api/v1/visits/<int:visit_id>"): "visit.read",
     ("GET", "/api/v1/visits/<int:visit_id>/records"): "visit_record.read",
