@@ -1,8 +1,10 @@
 """Tokens, roles and scopes, and the one access decorator every view carries.
 
 Residents hold a token for their WeChat openid; staff for their account (with its centre, team or
-region); bureau systems for their client (with its pooling region). Scope checks — which centre,
-which region, which household — live in the domain services; this module only says who is calling.
+region); bureau systems for their client (with its pooling region). Every token names a server-side
+session (core/sessions.py) that each request checks, so logging out or disabling an account ends it at
+once. Scope checks — which centre, which region, which household — live in the domain services; this
+module only says who is calling.
 """
 
 from __future__ import annotations

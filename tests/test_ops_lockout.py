@@ -13,10 +13,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core import clock
 from core import db as core_db
-from core.auth import Role, hash_secret
+from core.auth import Role
 from core.lockout import LoginLock
 from core.models import AuditEvent
-from registry.models import ApiClient
 from tests import factories as f
 from tests.county_helpers import as_admin
 
@@ -58,10 +57,7 @@ def low_ceiling(app, settings, monkeypatch):
 
 @pytest.fixture
 def bureau(centres):
-    row = ApiClient(client_id="shaoyang-bureau", secret_hash=hash_secret(SECRET), name="邵阳县医保", region_code="430523")
-    core_db.session.add(row)
-    core_db.session.commit()
-    return row
+    return f.api_client(secret=SECRET)
 
 
 def test_a_failure_storm_from_one_address_does_not_lock_the_owner_at_another_address(client, doctor):

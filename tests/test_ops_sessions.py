@@ -13,10 +13,10 @@ from sqlalchemy import event, select
 
 from core import clock, sessions
 from core import db as core_db
-from core.auth import Role, hash_secret
+from core.auth import Role
 from core.models import AuditEvent
 from registry.demo import LOGINS
-from registry.models import ApiClient, Staff
+from registry.models import Staff
 from tests import factories as f
 from tests.county_helpers import as_admin
 
@@ -53,10 +53,7 @@ def doctor(centres):
 
 @pytest.fixture
 def bureau(centres):
-    row = ApiClient(client_id="shaoyang-bureau", secret_hash=hash_secret(SECRET), name="邵阳县医保", region_code="430523")
-    core_db.session.add(row)
-    core_db.session.commit()
-    return row
+    return f.api_client(secret=SECRET)
 
 
 def client_login(client, client_id="shaoyang-bureau", secret=SECRET, **kwargs):
