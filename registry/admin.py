@@ -316,8 +316,9 @@ def update_staff(actor: Actor, staff_id: int, *, reset_password: bool = False, *
     if reset_password:
         password = _temporary_password()
         changes.update(password_hash=hash_secret(password), must_change_password=True)
-    # A disabled account, or one whose password was reset, is logged out at once.
-    ends = changes.get("active") is False or reset_password
+    # A disabled account, one whose password was reset or moved to another team is logged out at once
+    # (its tokens carry the team).
+    ends = changes.get("active") is False or reset_password or changes.get("team_id", staff.team_id) != staff.team_id
     _changed("admin.staff.update", "staff", staff, changes, ends_sessions_of=f"staff:{staff.id}" if ends else None)
     return staff, password
 

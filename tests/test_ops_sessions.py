@@ -113,6 +113,18 @@ def test_a_password_reset_by_an_administrator_logs_the_account_out(client, docto
     assert client.get(STAFF_ROUTE, headers=bearer(answer)).status_code == 401
 
 
+def test_moving_a_doctor_to_another_team_ends_the_sessions_that_carry_the_old_team(client, centres):
+    home = centres["home"]
+    second = client.post(f"/api/v1/admin/centres/{home.id}/teams", headers=as_admin(), json={"name": "第二团队"})
+    doctor = f.staff(centre=home)
+    answer, renamed = log_in(client, doctor), log_in(client, doctor)
+    assert client.patch(f"/api/v1/admin/staff/{doctor.id}", headers=as_admin(), json={"name": "李医生"}).status_code == 200
+    assert client.get(STAFF_ROUTE, headers=bearer(renamed)).status_code == 200  # a new name changes no token
+    moved = client.patch(f"/api/v1/admin/staff/{doctor.id}", headers=as_admin(), json={"team_id": second.get_json()["id"]})
+    assert moved.status_code == 200, moved.get_json()
+    assert client.get(STAFF_ROUTE, headers=bearer(answer)).status_code == 401
+
+
 def test_disabling_a_bureau_client_revokes_its_tokens_at_once(client, bureau):
     answer = client_login(client)
     assert answer.status_code == 200
