@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import String, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import audit, clock, db
+from core import clock, db
 from core.db import Base
 from core.errors import Unauthorized
 
@@ -141,8 +141,8 @@ def rotate(token: str) -> Session:
             .execution_options(synchronize_session=False)).rowcount == 1
     if not spent:  # an earlier generation, or a race lost to the same token: someone else holds a copy
         revoke(row.id, reason="refresh_reused")
-        audit.record("auth.refresh_reused", "session", row.subject, outcome="revoked")
-        raise Unauthorized("This refresh token was already used: the session is revoked; log in again.")
+        raise Unauthorized("This refresh token was already used: the session is revoked; log in again.",
+                           reason="refresh_reused", subject=row.subject)
     db.session.refresh(row)
     return row
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
-from core import audit, clock, crypto, db, lockout, sessions
+from core import audit, auth, clock, crypto, db, lockout, sessions
 from core.auth import DUMMY_HASH, Actor, Role, issue_token, verify_secret
 from core.errors import Conflict, DomainError, Forbidden, Invalid, TooManyRequests, Unauthorized
 from core.wechat import WechatClient
@@ -60,6 +60,17 @@ def wechat_login(*, code: str) -> dict:
     else:
         audit.record("auth.login", "wechat_account", crypto.pseudonym(openid), method="wechat")
     return {**tokens, "identity_bound": resident_id is not None}
+
+
+def refresh(*, refresh_token: str) -> dict:
+    """Spend a refresh token for new tokens; a reused one ends its session, which is audited."""
+    try:
+        return auth.refresh(refresh_token)
+    except Unauthorized as refused:
+        if refused.details.get("reason") == "refresh_reused":
+            subject = refused.details.pop("subject")
+            audit.record("auth.refresh_reused", "session", subject, outcome="refused_401")
+        raise
 
 
 def _holds(account, secret_hash: str | None, secret: str) -> bool:

@@ -59,7 +59,7 @@ class Refresh(MethodView):
     @auth_blp.response(200, s.TokenSchema)
     def post(self, body):
         """Spend a refresh token for a new access token and the next refresh token"""
-        return auth.refresh(body["refresh_token"])
+        return accounts.refresh(**body)
 
 
 @auth_blp.route("/logout")
