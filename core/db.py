@@ -89,6 +89,22 @@ class Base(DeclarativeBase):
 
 
 session = scoped_session(sessionmaker(expire_on_commit=False))
+HELD = "held:"
+
+
+def held(name: str) -> dict:
+    """A dict that lives as long as the session's current transaction: for rows one request reads in several
+    steps (a region, health facts) that the identity map, holding objects weakly, would let go in between."""
+    return session.info.setdefault(HELD + name, {})
+
+
+def forget_held(target_session, *_args) -> None:
+    for key in [key for key in target_session.info if key.startswith(HELD)]:
+        del target_session.info[key]
+
+
+event.listen(session, "after_commit", forget_held)
+event.listen(session, "after_rollback", forget_held)
 
 
 def make_engine(url: str, **kwargs) -> Engine:

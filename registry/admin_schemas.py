@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from core.auth import Role
 from core.schemas import ID, Float, Integer
-from registry.models import ImportStatus, MemberRole
+from registry.models import CommunityKind, HospitalGrade, ImportStatus, MemberRole
 
 
 class ProfileLoadSchema(ma.Schema):
@@ -223,3 +223,59 @@ class ImportSchema(ma.Schema):
     failure = fields.String(allow_none=True)
     started_at = fields.DateTime(required=True)
     finished_at = fields.DateTime(allow_none=True)
+
+
+class HospitalUpdateSchema(ma.Schema):
+    code = fields.String(validate=CODE)
+    name = fields.String(validate=NAME)
+    grade = fields.Enum(HospitalGrade, by_value=True, metadata={"description": "secondary (二级) or tertiary (三级)"})
+    active = fields.Boolean(metadata={"description": "false: no longer offered for new choices"})
+
+
+class HospitalInSchema(HospitalUpdateSchema):
+    code = fields.String(required=True, validate=CODE)
+    name = fields.String(required=True, validate=NAME)
+    grade = fields.Enum(HospitalGrade, by_value=True, required=True,
+                        metadata={"description": "secondary (二级) or tertiary (三级)"})
+    region_code = fields.String(required=True, validate=REGION_CODE)
+    active = fields.Boolean(load_default=True)
+
+
+class HospitalSchema(HospitalInSchema):
+    id = Integer(required=True)
+
+
+class CommunityUpdateSchema(ma.Schema):
+    name = fields.String(validate=NAME)
+    kind = fields.Enum(CommunityKind, by_value=True,
+                       metadata={"description": "government (党政机关), employer (企事业单位), industrial_park, office_building"})
+    address = fields.String(allow_none=True, validate=validate.Length(max=200))
+    active = fields.Boolean()
+    centre_id = Integer(validate=ID, metadata={"description": "county administrator: the centre that signs the community"})
+    region_code = fields.String(validate=REGION_CODE, metadata={"description": "county administrator: where it lies"})
+
+
+class CommunityInSchema(CommunityUpdateSchema):
+    name = fields.String(required=True, validate=NAME)
+    kind = fields.Enum(CommunityKind, by_value=True, required=True,
+                       metadata={"description": "government (党政机关), employer (企事业单位), industrial_park, office_building"})
+    centre_id = Integer(required=True, validate=ID, metadata={"description": "the centre that signs the community"})
+    region_code = fields.String(required=True, validate=REGION_CODE,
+                                metadata={"description": "where it lies: within the centre's pooling region"})
+    active = fields.Boolean(load_default=True)
+
+
+class CommunitySchema(CommunityInSchema):
+    id = Integer(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class CommunityMembersInSchema(ma.Schema):
+    resident_ids = fields.List(Integer(validate=ID), required=True, validate=validate.Length(min=1, max=500))
+
+
+class CommunityMemberSchema(ma.Schema):
+    resident_id = Integer(required=True)
+    name = fields.String(required=True)
+    added_at = fields.DateTime(metadata={"description": "when they were linked"})
+    added = fields.Boolean(metadata={"description": "in an answer to linking: false when already a member"})

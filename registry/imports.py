@@ -32,6 +32,7 @@ from sqlalchemy import insert, select, update
 from core import audit, clock, crypto, db
 from core.auth import Actor
 from core.errors import Invalid, NotFound
+from core.observability import carry_request_id, current_request_id
 from core.schemas import nfkc
 from registry import events
 from registry.admin import administered_centre
@@ -427,14 +428,14 @@ def start(actor: Actor, *, centre_id: int, filename: str, content: bytes, starte
     job = begin(actor, centre_id=centre_id, filename=filename, source=source, started_by=started_by)
     if source.total > BACKGROUND_ROWS:
         app = current_app._get_current_object()
-        threading.Thread(target=_in_background, args=(app, job.id, content, filename), daemon=True,
-                         name=f"import-{job.id}").start()
+        threading.Thread(target=_in_background, args=(app, job.id, content, filename, current_request_id()),
+                         daemon=True, name=f"import-{job.id}").start()
         return job
     return run(job.id, source)
 
 
-def _in_background(app: Flask, job_id: int, content: bytes, filename: str) -> None:
-    with app.app_context():
+def _in_background(app: Flask, job_id: int, content: bytes, filename: str, request_id: str | None) -> None:
+    with app.app_context(), carry_request_id(request_id):  # its log lines name the request that started it
         try:
             run(job_id, open_source(content, filename))
         finally:

@@ -11,10 +11,21 @@ from core.pagination import paginate
 from registry.models import Centre, PolicyProfile, Region, Team, Window
 
 
+def _region(region_code: str) -> Region | None:
+    """A region, held for the transaction: a signing used to read its centre's region three times."""
+    held = db.held("regions")
+    region = held.get(region_code)
+    if region is None or region not in db.session:  # not read yet, or gone with a rolled-back transaction
+        region = db.session.get(Region, region_code)
+    if region is not None:
+        held[region_code] = region  # the same object the identity map has: changes made to it show here
+    return region
+
+
 def pooling_region(region_code: str | None) -> Region | None:
     """The nearest region at or above `region_code` that carries a policy profile."""
     while region_code:
-        region = db.session.get(Region, region_code)
+        region = _region(region_code)
         if region is None:
             return None
         if region.profile_code:

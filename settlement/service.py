@@ -26,6 +26,7 @@ from registry.access import check_region
 from registry.models import Centre, InsuranceScheme, Region, Resident, Team, Window
 from registry.populations import aged, key_population_sql
 from registry.service import pooling_region, region_and_descendants
+from settlement.figures import Filed
 from settlement.models import ActualCost, ActualCostFiling, LineKind, Snapshot, SnapshotLine
 from signing.models import Agreement, in_force_on
 
@@ -283,10 +284,15 @@ def _cost_capped(fund: Decimal, settlement: dict, actual_cost: int | None) -> tu
 
 # The capitation rules a profile's settlement["rule"] names: the exact fund in; out the settled amount (exact),
 # the payable amount (rounded once, in fen) and what the rest is held as. The withheld part is the rest in fen.
-RULES = {"prepay": _prepay, "reserve": _reserve, "cost-capped": _cost_capped}
+# The outpatient fund [001 五(一)1] holds its reserve share of the month's part of the filed fund as _reserve does.
+RULES = {"prepay": _prepay, "reserve": _reserve, "cost-capped": _cost_capped, "outpatient-fund": _reserve}
+# [000 §二(二)] the schemes a split capitation pays from, and the count of each.
+SCHEMES = {"resident": "counted_resident_scheme", "employee": "counted_employee_scheme"}
+# [001] The outpatient fund is the resident scheme's (城乡居民医保): its heads are the signed insured of that scheme.
+FUND_HEADS = SCHEMES["resident"]
 
 
-def _centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
+def centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
     """Each centre's counts to pay on this month: the frozen counts plus the adjustments it carries."""
     figures: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for line in snapshot.lines:
@@ -295,19 +301,41 @@ def _centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
     return figures
 
 
+def outpatient_fund_shares(snapshot: Snapshot, counted: dict[int, int]) -> dict[int, Decimal]:
+    """Each centre's exact part of a month of the year's filed outpatient fund, by head count [001 五(一)1]:
+    fund / 12 x the centre's heads / all heads of the region's month (`counted`: heads by centre, FUND_HEADS)."""
+    fund = Filed(snapshot.region_code, snapshot.month[:4]).required("outpatient_fund_fen")["outpatient_fund_fen"]
+    heads = sum(counted.values())
+    return {centre_id: fund / 12 * count / heads if heads else Decimal(0) for centre_id, count in counted.items()}
+
+
 def _owed(snapshot: Snapshot, actual_costs: dict[int, int]) -> list[dict]:
     """Each centre's capitation for the snapshot's month under its pooling region's rule."""
     settlement = rules_of(snapshot)
     rule = RULES[settlement["rule"]]
+    centres = sorted(centre_figures(snapshot).items())
+    if profiles.FEE in settlement:
+        funds = {centre_id: monthly_fund(figures, settlement) for centre_id, figures in centres}
+    else:
+        funds = outpatient_fund_shares(snapshot, {centre_id: figures.get(FUND_HEADS, 0) for centre_id, figures in centres})
     rows = []
-    for centre_id, figures in sorted(_centre_figures(snapshot).items()):
-        fund = monthly_fund(figures, settlement)
+    for centre_id, figures in centres:
+        fund = funds[centre_id]
         settled, payable, withheld_as = rule(fund, settlement, actual_costs.get(centre_id))
+        schemes = []
+        if settlement.get("split_by_scheme"):
+            # Each scheme's fund pays its own part, rounded once: the centre is paid their sum.
+            for scheme, measure in SCHEMES.items():
+                part = Decimal(figures.get(measure, 0) * settlement[profiles.FEE]) / 12
+                _, part_payable, _ = rule(part, settlement, None)
+                schemes.append({"scheme": scheme, "counted": figures.get(measure, 0), "fund_fen": fen(part),
+                                "payable_fen": part_payable, "withheld_fen": fen(part) - part_payable})
+            payable = sum(scheme["payable_fen"] for scheme in schemes)
         rows.append({
             "centre_id": centre_id, "pooling_region": snapshot.region_code, "rule": settlement["rule"],
             "counted": figures.get("counted", 0), "fund_fen": fen(fund), "actual_cost_fen": actual_costs.get(centre_id),
             "settled_fen": fen(settled), "payable_fen": payable, "withheld_fen": fen(settled) - payable,
-            "withheld_as": withheld_as,
+            "withheld_as": withheld_as, "schemes": schemes,
         })
     return rows
 
@@ -326,9 +354,16 @@ def _year(region: str, year: int) -> list[dict]:
     totals: dict[int, dict] = {}
     for snapshot in months:
         for row in _owed(snapshot, filed_costs(snapshot.region_code, snapshot.month)):
-            held = totals.setdefault(row["centre_id"], {**row, "counted": 0, "actual_cost_fen": None, **dict.fromkeys(MONEY, 0)})
+            held = totals.setdefault(row["centre_id"], {**row, "counted": 0, "actual_cost_fen": None, "schemes": {},
+                                                         **dict.fromkeys(MONEY, 0)})
             for name in ("counted", *MONEY):
                 held[name] += row[name]
+            for scheme in row["schemes"]:
+                summed = held["schemes"].setdefault(scheme["scheme"], dict.fromkeys(scheme, 0) | {"scheme": scheme["scheme"]})
+                for name in ("counted", "fund_fen", "payable_fen", "withheld_fen"):
+                    summed[name] += scheme[name]
+    for held in totals.values():
+        held["schemes"] = list(held["schemes"].values())
     return [totals[centre_id] for centre_id in sorted(totals)]
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.sql.expression import Exists
 from core import clock, db
 from registry.models import Centre, InsuranceScheme, Region, Resident, Window
 from registry.service import region_and_descendants
-from signing import cycles, events
+from signing import cycles, events, hospitals
 from signing.models import (
     HOLDING,
     Agreement,
@@ -144,7 +144,7 @@ def _renew_region(region_code: str, cycle: int) -> tuple[Counter, list[Failure]]
             region_code=centre.region_code, cycle=cycle, start_date=start, end_date=end, term_years=old.term_years,
             term_end_date=term_end, status=new_status, channel=Channel.RENEWAL,
             counts_for_capitation=counts_for_capitation(old.resident, centre), signed_by=SYSTEM, renewed_from_id=old.id,
-            basis=_renewal_basis(old, change),
+            basis=_renewal_basis(old, change), **hospitals.carried(old, centre.region_code),
         ))
         change_of[old.resident_id] = change
     inserted, failures = _insert(rows, region_code, RENEWAL)

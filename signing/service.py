@@ -17,7 +17,7 @@ from registry import events as registry_events
 from registry.idcard import ADULT_AGE, age_on
 from registry.models import Centre, InsuranceScheme, PolicyProfile, Resident
 from registry.service import pooling_region, profile_for, signable_place
-from signing import agreement_packages, cycles, events
+from signing import agreement_packages, cycles, events, hospitals
 from signing.access import get_agreement
 from signing.models import (
     HOLDING,
@@ -166,6 +166,8 @@ def sign(
     guardian_id: int | None = None,
     package_codes: list[str] | None = None,
     presence_codes: list[str] | None = None,
+    secondary_hospital_id: int | None = None,
+    tertiary_hospital_id: int | None = None,
 ) -> tuple[list[Agreement], bool]:
     """Sign residents with one centre for the current cycle (POLICY.md signing rules 2, 5 and 6).
 
@@ -173,10 +175,12 @@ def sign(
     the same agreement back; another centre in the same cycle is a 409 naming the existing one.
     The one-centre rule is the database's unique index: a racing request ends the same way.
     New agreements get their packages and follow-up plans in the same transaction. Staff sign only
-    people they may (rule 10, `_residents_to_sign`); nobody with a recorded death is signed.
+    people they may (rule 10, `_residents_to_sign`); nobody with a recorded death is signed. A "1+1+1" hospital
+    choice is checked by signing.hospitals.
     """
     args = (actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id,
-            package_codes or [], presence_codes or [])
+            package_codes or [], presence_codes or [],
+            {"secondary_hospital_id": secondary_hospital_id, "tertiary_hospital_id": tertiary_hospital_id})
     try:
         return _sign(*args)
     except IntegrityError:
@@ -185,7 +189,7 @@ def sign(
 
 
 def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id, package_codes,
-          presence_codes):
+          presence_codes, choice):
     centre = signable_place(centre_id, window_id, team_id)
     access.check_centre(actor, centre.id)
     profile = profile_for(centre.region_code)
@@ -194,6 +198,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
     if consent_version != current_app.config["SETTINGS"].CONSENT_TEXT_VERSION:
         raise Invalid("Consent to the current consent text is required.", field="consent_version")
     check_village_clinic(profile, window_id)
+    choice = hospitals.checked_choice(centre.region_code, **choice)
     today = clock.today()
     cycle = cycles.cycle_of(profile, today)
     _, cycle_end = cycles.cycle_bounds(profile, cycle)
@@ -216,6 +221,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
                     raise Conflict(
                         "Already signed with another centre in this cycle; the centre can change from the next cycle.",
                         **mine,
+                        reason="one_centre_per_cycle",
                         centre_id=existing.centre_id,
                         resident_id=resident.id,
                         cycle=cycle,
@@ -250,6 +256,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
                 signed_by=actor.subject,
                 basis=basis,
                 identity_check_id=check_id,
+                **choice,
             )
             guardian = guardians[resident.id]
             db.session.add(agreement)

@@ -39,7 +39,8 @@ def test_centre_administrator_cannot_change_whether_their_centre_takes_part(clie
     response = client.patch(f"/api/v1/admin/centres/{centres['home'].id}", headers=admin, json={"takes_part": False})
     assert response.status_code == 403
     assert count(Centre, Centre.id == centres["home"].id, Centre.takes_part.is_(True)) == 1
-    assert count(AuditEvent, AuditEvent.action == "admin.centre.update") == 0
+    assert count(AuditEvent, AuditEvent.action == "admin.centre.update", AuditEvent.outcome == "ok") == 0
+    assert count(AuditEvent, AuditEvent.action == "admin.centre.update", AuditEvent.outcome == "refused_403") == 1
 
 
 def test_centre_administrator_keeps_their_centres_details_village_clinics_and_team(client, centres):
