@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 # Every domain's tables, so Base.metadata is complete (for Alembic and the app).
-MODEL_MODULES = ("core.models", "core.lockout", "registry.models", "packages.models", "signing.models",
+MODEL_MODULES = ("core.models", "core.lockout", "core.sessions", "registry.models", "packages.models", "signing.models",
                  "care.models", "care.delivery_models", "care.fulfilment_models", "notifications.models", "settlement.models")
 
 

@@ -134,7 +134,19 @@ class Settings:
     # its key is LOOKUP_KEY (64 hex chars) or, unset, derived from key k1. Chosen once, at installation.
     LOOKUP_KEY: str = field(default_factory=lambda: _env("LOOKUP_KEY", ""))
     LOOKUP_HASH: str = field(default_factory=lambda: _env("LOOKUP_HASH", "hmac-sha256"))
-    ACCESS_TOKEN_SECONDS: int = field(default_factory=lambda: _read("ACCESS_TOKEN_SECONDS", "7200", int))
+    # Sessions (core/sessions.py): short access tokens renewed with a rotating refresh token while the session
+    # lives; a staff session ends after STAFF_IDLE_MINUTES without a request, any session at its refresh lifetime.
+    ACCESS_TOKEN_SECONDS: int = field(default_factory=lambda: _read(
+        "ACCESS_TOKEN_SECONDS", "900", _above_zero(int), "a whole number of seconds above 0"))
+    STAFF_IDLE_MINUTES: int = field(default_factory=lambda: _read(
+        "STAFF_IDLE_MINUTES", "30", _above_zero(int), "a whole number of minutes above 0"))
+    STAFF_SESSION_HOURS: int = field(default_factory=lambda: _read(
+        "STAFF_SESSION_HOURS", "12", _above_zero(int), "a whole number of hours above 0"))
+    RESIDENT_SESSION_DAYS: int = field(default_factory=lambda: _read(
+        "RESIDENT_SESSION_DAYS", "30", _above_zero(int), "a whole number of days above 0"))
+    # Staff passwords (registry/passwords.py): the shortest a new one may be.
+    STAFF_PASSWORD_MIN_LENGTH: int = field(default_factory=lambda: _read(
+        "STAFF_PASSWORD_MIN_LENGTH", "12", _above_zero(int), "a whole number of characters above 0"))
     WECHAT_API_BASE: str = field(default_factory=lambda: _env("WECHAT_API_BASE", "https://api.weixin.qq.com"))
     WECHAT_APPID: str = field(default_factory=lambda: _env("WECHAT_APPID", "wx-dev-appid"))
     WECHAT_SECRET: str = field(default_factory=lambda: _env("WECHAT_SECRET", "wx-dev-secret"))
@@ -157,9 +169,13 @@ class Settings:
     RATE_LIMIT_KEY_PREFIX: str = field(default_factory=lambda: _env("RATE_LIMIT_KEY_PREFIX", "jiayi"))
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (client address for limits and audit).
     TRUSTED_PROXY_HOPS: int = field(default_factory=lambda: _read("TRUSTED_PROXY_HOPS", "0", int))
-    # OWASP ASVS 2.2.1: 10 failed staff logins lock the account for 15 minutes (at most 40 tries an hour).
+    # OWASP ASVS 2.2.1 (core/lockout.py): 10 failed logins of one account from one client address lock that
+    # address out of the account for 15 minutes; 100 failures an hour from all addresses together lock the
+    # account everywhere for an hour, unless an administrator unlocks it or the owner changes the password.
     LOGIN_LOCK_FAILURES: int = field(default_factory=lambda: _read("LOGIN_LOCK_FAILURES", "10", int))
     LOGIN_LOCK_MINUTES: int = field(default_factory=lambda: _read("LOGIN_LOCK_MINUTES", "15", int))
+    LOGIN_ACCOUNT_CEILING: int = field(default_factory=lambda: _read("LOGIN_ACCOUNT_CEILING", "100", int))
+    LOGIN_CEILING_MINUTES: int = field(default_factory=lambda: _read("LOGIN_CEILING_MINUTES", "60", int))
     # One-time codes of identity proof (registry/proofs.py): a binding or household code handed out on
     # site is good for a day; a presence code the mini-program shows the doctor for ten minutes.
     HANDOUT_CODE_HOURS: int = field(default_factory=lambda: _read("HANDOUT_CODE_HOURS", "24", int))

@@ -3,12 +3,12 @@ and bureau logins. The proofs themselves (codes, on-site checks) are registry.pr
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
-from core import audit, clock, crypto, db, lockout
+from core import audit, auth, clock, crypto, db, lockout, sessions
 from core.auth import DUMMY_HASH, Actor, Role, issue_token, verify_secret
-from core.errors import Conflict, Forbidden, Invalid, Unauthorized
+from core.errors import Conflict, DomainError, Forbidden, Invalid, TooManyRequests, Unauthorized
 from core.wechat import WechatClient
 from registry import access, proofs
 from registry.idcard import IdNumber, InvalidIdNumber, parse_id_number
@@ -38,11 +38,39 @@ PRESENCE_NEEDED = (
 )
 
 
+@event.listens_for(Staff, "after_delete")
+@event.listens_for(ApiClient, "after_delete")
+def _deleted_account_is_logged_out(_mapper, connection, row) -> None:
+    """A deleted staff account or bureau client loses its sessions in the same transaction."""
+    subject = f"staff:{row.id}" if isinstance(row, Staff) else f"client:{row.client_id}"
+    sessions.revoke_subject(subject, reason="account_deleted", connection=connection)
+
+
 def wechat_login(*, code: str) -> dict:
-    """Exchange a mini-program login code for our bearer token (WeChat code2Session)."""
-    openid = WechatClient.from_app().code_to_session(code).openid
-    bound = db.session.scalar(select(Resident.id).where(Resident.openid == openid)) is not None
-    return {**issue_token(Actor(role=Role.RESIDENT, subject=f"wx:{openid}")), "identity_bound": bound}
+    """Exchange a mini-program login code for our tokens (WeChat code2Session); audited as a login."""
+    try:
+        openid = WechatClient.from_app().code_to_session(code).openid
+    except DomainError as refused:
+        audit.record("auth.login", "wechat_account", None, outcome=f"refused_{refused.status}", method="wechat")
+        raise
+    resident_id = db.session.scalar(select(Resident.id).where(Resident.openid == openid))
+    tokens = issue_token(Actor(role=Role.RESIDENT, subject=f"wx:{openid}"))
+    if resident_id is not None:
+        audit.record("auth.login", "resident", resident_id, method="wechat")
+    else:
+        audit.record("auth.login", "wechat_account", crypto.pseudonym(openid), method="wechat")
+    return {**tokens, "identity_bound": resident_id is not None}
+
+
+def refresh(*, refresh_token: str) -> dict:
+    """Spend a refresh token for new tokens; a reused one ends its session, which is audited."""
+    try:
+        return auth.refresh(refresh_token)
+    except Unauthorized as refused:
+        if refused.details.get("reason") == "refresh_reused":
+            subject = refused.details.pop("subject")
+            audit.record("auth.refresh_reused", "session", subject, outcome="refused_401")
+        raise
 
 
 def _holds(account, secret_hash: str | None, secret: str) -> bool:
@@ -53,16 +81,39 @@ def _holds(account, secret_hash: str | None, secret: str) -> bool:
     return verify_secret(secret_hash, secret) and account.active
 
 
+def _login_refused(kind: str, name: str, known, refusal: DomainError) -> DomainError:
+    """Audit a refused login — the name given only when such an account exists, a pseudonym otherwise, never
+    the secret — and hand back the refusal to raise."""
+    target = name if known is not None else crypto.pseudonym(f"{kind}:{name}")
+    audit.record("auth.login", f"{kind}_account", target, outcome=f"refused_{refusal.status}",
+                 known=known is not None, reason=refusal.details.get("reason", "wrong_secret"))
+    return refusal
+
+
+def _checked_secret(kind: str, name: str, account, secret_hash: str | None, secret: str) -> None:
+    """Refuse a locked or wrong login, counting the failure against the account and this address (core.lockout)."""
+    lock_name = f"{kind}:{name}"
+    try:
+        lockout.refuse_if_locked(lock_name)
+    except TooManyRequests as locked:
+        raise _login_refused(kind, name, account, locked) from None
+    if not _holds(account, secret_hash, secret):
+        for scope in lockout.record_failure(lock_name):
+            audit.record(f"{kind}.login_locked", f"{kind}_account",
+                         name if account is not None else crypto.pseudonym(lock_name), outcome="locked", scope=scope)
+        raise _login_refused(kind, name, account, Unauthorized(
+            "Wrong username or password." if kind == "staff" else "Unknown client or wrong secret."))
+    lockout.record_success(lock_name)
+
+
 def staff_login(*, username: str, password: str) -> dict:
-    """Log a doctor, centre admin or bureau user in with username and password."""
-    lockout.refuse_if_locked(username)
+    """Log a doctor, centre admin or bureau user in with username and password.
+
+    An account whose password an administrator set (a one-time password) gets a session that only
+    changes the password: every other route answers 403 password_change_required until it is replaced.
+    """
     staff = db.session.scalar(select(Staff).where(Staff.username == username))
-    if not _holds(staff, staff and staff.password_hash, password):
-        lockout.record_failure(username)
-        raise Unauthorized("Wrong username or password.")
-    lockout.record_success(username)
-    if staff.must_change_password:  # set by an administrator: the first login replaces the one-time password
-        raise Forbidden("Set a new password first: POST /api/v1/auth/password.", reason="password_change_required")
+    _checked_secret("staff", username, staff, staff and staff.password_hash, password)
     actor = Actor(
         role=staff.role,
         subject=f"staff:{staff.id}",
@@ -70,15 +121,19 @@ def staff_login(*, username: str, password: str) -> dict:
         team_id=staff.team_id,
         region_code=staff.region_code,
     )
-    return issue_token(actor)
+    tokens = issue_token(actor, password_change_required=staff.must_change_password)
+    audit.record("auth.login", "staff", staff.id, method="password",
+                 password_change_required=staff.must_change_password)
+    return tokens
 
 
 def client_token(*, client_id: str, client_secret: str) -> dict:
-    """Give a bureau system a token for its pooling region (OAuth2 client credentials)."""
+    """Give a bureau system a token for its pooling region (OAuth2 client credentials), locked out like a password."""
     client = db.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
-    if not _holds(client, client and client.secret_hash, client_secret):
-        raise Unauthorized("Unknown client or wrong secret.")
-    return issue_token(Actor(role=Role.BUREAU, subject=f"client:{client.client_id}", region_code=client.region_code))
+    _checked_secret("client", client_id, client, client and client.secret_hash, client_secret)
+    tokens = issue_token(Actor(role=Role.BUREAU, subject=f"client:{client.client_id}", region_code=client.region_code))
+    audit.record("auth.login", "api_client", client.id, method="client_credentials")
+    return tokens
 
 
 def parse_or_reject(id_number: str) -> IdNumber:

@@ -15,7 +15,7 @@ from datetime import date
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from core import audit, clock, db
+from core import audit, clock, db, lockout, sessions
 from core.auth import Actor, Role, hash_secret
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.pagination import paginate
@@ -82,14 +82,18 @@ def administered_centre(actor: Actor, centre_id: int) -> Centre:
     return centre
 
 
-def _changed(action: str, target_type: str, row, changes: dict, conflict: str | None = None) -> None:
+def _changed(action: str, target_type: str, row, changes: dict, conflict: str | None = None, *,
+             ends_sessions_of: str | None = None) -> None:
     """Apply `changes` to `row` in a transaction and audit which fields changed (never their values); a unique key
-    taken already is a 409 saying `conflict`."""
+    taken already is a 409 saying `conflict`. `ends_sessions_of` names a subject whose sessions end in the same
+    transaction (a disabled account)."""
     try:
         with db.transaction():
             for name, value in changes.items():
                 setattr(row, name, value)
             db.session.flush()
+            if ends_sessions_of:
+                sessions.revoke_subject(ends_sessions_of, reason=action)
     except IntegrityError:
         if conflict is None:
             raise
@@ -329,8 +333,19 @@ def update_staff(actor: Actor, staff_id: int, *, reset_password: bool = False, *
     if reset_password:
         password = _temporary_password()
         changes.update(password_hash=hash_secret(password), must_change_password=True)
-    _changed("admin.staff.update", "staff", staff, changes)
+    # A disabled account, one whose password was reset or moved to another team is logged out at once
+    # (its tokens carry the team).
+    ends = changes.get("active") is False or reset_password or changes.get("team_id", staff.team_id) != staff.team_id
+    _changed("admin.staff.update", "staff", staff, changes, ends_sessions_of=f"staff:{staff.id}" if ends else None)
     return staff, password
+
+
+def unlock_staff(actor: Actor, staff_id: int) -> Staff:
+    """Lift the login lockout of an account the caller administers, from every address (core/lockout.py)."""
+    staff = administered_staff(actor, staff_id)
+    held = lockout.unlock(f"staff:{staff.username}")
+    audit.record("admin.staff.unlock", "staff", staff.id, locks=held)
+    return staff
 
 
 # Bureau API clients -------------------------------------------------------------------------------
@@ -367,14 +382,24 @@ def rotate_secret(actor: Actor, client_id: int) -> tuple[ApiClient, str]:
     secret = _client_secret()
     with db.transaction():
         client.secret_hash = hash_secret(secret)
+        sessions.revoke_subject(f"client:{client.client_id}", reason="secret_rotated")
     audit.record("admin.api_client.rotate_secret", "api_client", client.id)
     return client, secret
 
 
 def update_client(actor: Actor, client_id: int, **changes) -> ApiClient:
-    """Rename, disable or re-enable a bureau client."""
+    """Rename, disable or re-enable a bureau client; disabling ends its tokens at once."""
     client = administered_client(actor, client_id)
-    _changed("admin.api_client.update", "api_client", client, changes)
+    ends = f"client:{client.client_id}" if changes.get("active") is False else None
+    _changed("admin.api_client.update", "api_client", client, changes, ends_sessions_of=ends)
+    return client
+
+
+def unlock_client(actor: Actor, client_id: int) -> ApiClient:
+    """Lift the lockout of a bureau client's secret, from every address (core/lockout.py)."""
+    client = administered_client(actor, client_id)
+    held = lockout.unlock(f"client:{client.client_id}")
+    audit.record("admin.api_client.unlock", "api_client", client.id, locks=held)
     return client
 
 

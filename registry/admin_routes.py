@@ -248,6 +248,16 @@ class AdminStaffById(MethodView):
         return _staff_with_password(admin.update_staff(current_actor(), staff_id, **body))
 
 
+@admin_blp.route("/staff/<int:staff_id>/unlock")
+class AdminStaffUnlock(MethodView):
+    @audited("admin.staff.unlock")
+    @requires(*CENTRE_SIDE)
+    @admin_blp.response(200, s.StaffSchema)
+    def post(self, staff_id):
+        """Lift an account's login lockout, from every address (audited)"""
+        return admin.unlock_staff(current_actor(), staff_id)
+
+
 @admin_blp.route("/api-clients")
 class AdminClients(MethodView):
     @audited("admin.api_client.list")
@@ -286,6 +296,16 @@ class AdminClientSecret(MethodView):
     def post(self, client_id):
         """Rotate a client's secret: the old one stops working at once, the new one is shown once"""
         return _client_with_secret(admin.rotate_secret(current_actor(), client_id))
+
+
+@admin_blp.route("/api-clients/<int:client_id>/unlock")
+class AdminClientUnlock(MethodView):
+    @audited("admin.api_client.unlock")
+    @requires(*COUNTY)
+    @admin_blp.response(200, s.ClientSchema)
+    def post(self, client_id):
+        """Lift the lockout of a client's secret, from every address (audited)"""
+        return admin.unlock_client(current_actor(), client_id)
 
 
 imports_blp = Blueprint("imports", __name__, url_prefix="/api/v1/imports",

@@ -193,7 +193,7 @@ class ClientInSchema(ma.Schema):
 
 class ClientUpdateSchema(ma.Schema):
     name = fields.String(validate=NAME)
-    active = fields.Boolean(metadata={"description": "false disables the client: no new tokens (issued ones run out within their lifetime)"})
+    active = fields.Boolean(metadata={"description": "false disables the client: no new tokens, and issued ones stop working at once"})
 
 
 class ClientSchema(ma.Schema):

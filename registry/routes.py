@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from core import audit, auth
 from core.audit import audited
 from core.auth import STAFF, Role, current_actor, public, requires
 from core.pagination import page_schema
@@ -49,6 +50,26 @@ class ClientToken(MethodView):
     def post(self, body):
         """Give a bureau system a token (client credentials)"""
         return accounts.client_token(client_id=body["client_id"], client_secret=body["client_secret"])
+
+
+@auth_blp.route("/refresh")
+class Refresh(MethodView):
+    @public
+    @auth_blp.arguments(s.RefreshSchema)
+    @auth_blp.response(200, s.TokenSchema)
+    def post(self, body):
+        """Spend a refresh token for a new access token and the next refresh token"""
+        return accounts.refresh(**body)
+
+
+@auth_blp.route("/logout")
+class Logout(MethodView):
+    @requires(*Role, before_password_change=True)
+    @auth_blp.response(204)
+    def post(self):
+        """End the caller's session: its access and refresh tokens stop working at once"""
+        auth.logout()
+        audit.record("auth.logout", "session", None)
 
 
 @me_blp.route("")

@@ -33,7 +33,18 @@ class ClientCredentialsSchema(ma.Schema):
 class TokenSchema(ma.Schema):
     access_token = fields.String(required=True)
     token_type = fields.String(required=True)
-    expires_in = fields.Integer(required=True)
+    expires_in = fields.Integer(required=True, metadata={"description": "seconds the access token is good for"})
+    refresh_token = fields.String(metadata={
+        "description": "staff and residents: spend it at POST /api/v1/auth/refresh for new tokens, once (a second "
+                       "use ends the session); bureau clients get none and log in again"})
+    refresh_expires_in = fields.Integer(metadata={"description": "seconds until the session ends at the latest"})
+    password_change_required = fields.Boolean(required=True, metadata={
+        "description": "true after a login with a one-time password: every route but logout answers 403 until "
+                       "POST /api/v1/auth/password replaced it"})
+
+
+class RefreshSchema(ma.Schema):
+    refresh_token = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
 
 
 class WechatTokenSchema(TokenSchema):

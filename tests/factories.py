@@ -15,6 +15,7 @@ from core.auth import Actor, Role, hash_secret, issue_token
 from registry.demo import REGIONS
 from registry.idcard import check_character
 from registry.models import (
+    ApiClient,
     BindingProof,
     Centre,
     Household,
@@ -137,3 +138,11 @@ def as_resident(person: Resident) -> dict[str, str]:
 def as_staff(member: Staff) -> dict[str, str]:
     return bearer(Actor(role=Role(member.role.value), subject=f"staff:{member.id}", centre_id=member.centre_id,
                         team_id=member.team_id, region_code=member.region_code))
+
+
+def api_client(*, client_id: str = "shaoyang-bureau", secret: str = PASSWORD, region: str = "430523") -> ApiClient:
+    """A bureau system's credentials (its secret is `secret`)."""
+    built = ApiClient(client_id=client_id, secret_hash=hash_secret(secret), name="邵阳县医保", region_code=region)
+    core_db.session.add(built)
+    core_db.session.commit()
+    return built

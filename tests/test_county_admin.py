@@ -108,7 +108,9 @@ def test_new_staff_account_must_set_a_new_password_at_its_first_login(client, ce
     assert created.status_code == 201, created.get_json()
     one_time = created.get_json()["one_time_password"]
     first = client.post("/api/v1/auth/staff-login", json={"username": "doctor.wang", "password": one_time})
-    assert first.status_code == 403 and first.get_json()["details"]["reason"] == "password_change_required"
+    assert first.status_code == 200 and first.get_json()["password_change_required"] is True
+    elsewhere = client.get("/api/v1/agreements", headers={"Authorization": f"Bearer {first.get_json()['access_token']}"})
+    assert elsewhere.status_code == 403 and elsewhere.get_json()["details"]["reason"] == "password_change_required"
     weak = client.post("/api/v1/auth/password", json={"username": "doctor.wang", "password": one_time, "new_password": "short"})
     assert weak.status_code == 422
     changed = client.post("/api/v1/auth/password", json={"username": "doctor.wang", "password": one_time,
@@ -170,6 +172,6 @@ def test_cli_opens_the_first_county_administrator_with_a_one_time_password(app, 
     assert result.exit_code == 0, result.output
     one_time = result.output.rsplit(": ", 1)[1].strip()
     first = client.post("/api/v1/auth/staff-login", json={"username": "admin.sy", "password": one_time})
-    assert first.status_code == 403
+    assert first.status_code == 200 and first.get_json()["password_change_required"] is True
     refused = app.test_cli_runner().invoke(args=["registry", "create-admin", "admin.x", "x", "--region", "999999"])
     assert refused.exit_code == 1 and "region_code" in refused.output

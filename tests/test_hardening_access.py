@@ -128,6 +128,8 @@ SCOPED_ENDPOINTS = {
     ("PATCH", "/api/v1/admin/staff/<int:staff_id>"): ({"staff_id": "staff"}, {"name": "李医生"}),
     ("PATCH", "/api/v1/admin/api-clients/<int:client_id>"): ({"client_id": "client"}, {"name": "医保系统"}),
     ("POST", "/api/v1/admin/api-clients/<int:client_id>/secret"): ({"client_id": "client"}, None),
+    ("POST", "/api/v1/admin/staff/<int:staff_id>/unlock"): ({"staff_id": "staff"}, None),
+    ("POST", "/api/v1/admin/api-clients/<int:client_id>/unlock"): ({"client_id": "client"}, None),
     ("GET", "/api/v1/imports/<int:import_id>"): ({"import_id": "import"}, None),
     ("GET", "/api/v1/agreements/<int:agreement_id>/document.pdf"): ({"agreement_id": "agreement"}, None),
     ("GET", "/api/v1/agreements/<int:agreement_id>/document.html"): ({"agreement_id": "agreement"}, None),

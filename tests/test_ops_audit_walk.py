@@ -25,6 +25,8 @@ AUDITED = {
     ("POST", "/api/v1/admin/api-clients"): "admin.api_client.create",
     ("PATCH", "/api/v1/admin/api-clients/<int:client_id>"): "admin.api_client.update",
     ("POST", "/api/v1/admin/api-clients/<int:client_id>/secret"): "admin.api_client.rotate_secret",
+    ("POST", "/api/v1/admin/api-clients/<int:client_id>/unlock"): "admin.api_client.unlock",
+    ("POST", "/api/v1/admin/staff/<int:staff_id>/unlock"): "admin.staff.unlock",
     ("GET", "/api/v1/admin/centres"): "admin.centre.list",
     ("POST", "/api/v1/admin/centres"): "admin.centre.create",
     ("PATCH", "/api/v1/admin/centres/<int:centre_id>"): "admin.centre.update",
@@ -175,6 +177,8 @@ UNAUDITED = {
     ("POST", "/api/v1/auth/token"): LOGIN,
     ("POST", "/api/v1/auth/wechat-login"): LOGIN,
     ("POST", "/api/v1/auth/password"): LOGIN,
+    ("POST", "/api/v1/auth/refresh"): "renews the caller's own tokens; a reused refresh token is audited (registry/accounts.py)",
+    ("POST", "/api/v1/auth/logout"): "ends the caller's own session; audited by the route itself (auth.logout)",
     ("GET", "/api/v1/me"): "the caller's own session: whom their token names",
     ("GET", "/api/v1/me/notification-preferences"): "the caller's own notification settings (changing them is audited)",
 }
