@@ -177,4 +177,4 @@ def test_a_county_administrator_unlocks_a_bureau_client_and_another_county_canno
     assert client.post(f"/api/v1/admin/api-clients/{bureau.id}/unlock", headers=as_admin()).status_code == 200
     assert client_login(client).status_code == 200
     assert core_db.session.scalar(select(func.count()).select_from(AuditEvent)
-                                  .where(AuditEvent.action == "admin.api_client.unlock")) == 1
+                                  .where(AuditEvent.action == "admin.api_client.unlock", AuditEvent.outcome == "ok")) == 1
