@@ -4,8 +4,8 @@
 `login_locks` is rebuilt keyed by (account, source): its rows are short-lived counters and locks, so
 they are dropped rather than carried over (a lock in force at the upgrade is lifted).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-11-26
 """
 from typing import Sequence, Union
@@ -13,8 +13,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0018'
-down_revision: Union[str, Sequence[str], None] = '0017'
+revision: str = '0020'
+down_revision: Union[str, Sequence[str], None] = '0019'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
