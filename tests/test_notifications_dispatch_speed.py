@@ -93,5 +93,6 @@ def test_dispatch_reads_once_per_batch_and_writes_one_outcome_a_message(app, db,
     statements, report = _dispatch(app, 3)
     twice, report_twice = _dispatch(app, 6)
     assert (report, report_twice) == ({"sent": 3}, {"sent": 6})
-    assert twice - statements == 3  # one outcome UPDATE a message more, and nothing else
+    # One outcome UPDATE a message more (on PostgreSQL with its SET LOCAL synchronous_commit), and nothing else.
+    assert twice - statements == 3 * (1 if db.get_bind().dialect.name == "sqlite" else 2)
     assert db.scalars(select(OutboxMessage.state)).all() == [MessageState.SENT] * 10
