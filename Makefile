@@ -20,11 +20,17 @@ $(INSTALLED): requirements.lock pyproject.toml
 
 install: $(INSTALLED)
 
+# The demo runs on its files' business date (registry/demo.py DEMO_DATE), 15:30 Shanghai at start, at real speed:
+# `make run DEMO_DATE=2026-12-20` for another date, `make run JIAYI_CLOCK_SHIFT=0` for the real clock (core/clock.py).
+DEMO_DATE ?=
+
 run: install
 	mkdir -p instance
 	$(FLASK) db upgrade
-	$(FLASK) demo load
-	@echo "Demo WeChat stand-in on 127.0.0.1:$(DEMO_WECHAT_PORT); API on http://127.0.0.1:5000 (docs: /docs)"
+	export JIAYI_CLOCK_SHIFT=$${JIAYI_CLOCK_SHIFT:-$$($(BIN)/python -m demo.shift $(DEMO_DATE))}; \
+	echo "Business clock shifted by $$JIAYI_CLOCK_SHIFT s (JIAYI_CLOCK_SHIFT) for every process below"; \
+	$(FLASK) demo load || exit 1; \
+	echo "Demo WeChat stand-in on 127.0.0.1:$(DEMO_WECHAT_PORT); API on http://127.0.0.1:5000 (docs: /docs)"; \
 	trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/python -m standins.wechat $(DEMO_WECHAT_PORT) & \
 	WECHAT_API_BASE=http://127.0.0.1:$(DEMO_WECHAT_PORT) $(FLASK) scheduler run & \

@@ -118,10 +118,11 @@ def _register_blueprints(api: Api) -> None:
     from settlement.routes import blueprints as settlement
     from settlement.survey_routes import blueprints as surveys
     from signing.document_routes import blueprints as signing_documents
+    from signing.forms_routes import blueprints as signing_forms
     from signing.routes import blueprints as signing
 
     for blueprint in (registry + registry_admin + registry_insurance + registry_newborns + packages + signing
-                      + signing_documents + care + care_delivery + fulfilment + calls + team_messages + notifications
+                      + signing_forms + signing_documents + care + care_delivery + fulfilment + calls + team_messages + notifications
                       + settlement + surveys):
         api.register_blueprint(blueprint)
 
@@ -130,8 +131,9 @@ def _register_cli(app: Flask) -> None:
     from care.cli import care_cli
     from core.cli import db_cli
     from core.scheduler import scheduler_cli
+    from demo.cli import demo_cli
     from notifications.cli import notifications_cli
-    from registry.cli import demo_cli, registry_cli
+    from registry.cli import registry_cli
     from settlement.cli import settlement_cli
     from signing.cli import signing_cli
 
@@ -141,21 +143,31 @@ def _register_cli(app: Flask) -> None:
 
 def scheduled_jobs() -> list:
     """Every domain's jobs.py JOBS, in the order they are listed here."""
+    from core.jobs import JOBS as core
     from notifications.jobs import JOBS as notifications
     from registry.jobs import JOBS as registry
     from settlement.jobs import JOBS as settlement
     from signing.jobs import JOBS as signing
 
-    return [*registry, *signing, *notifications, *settlement]
+    return [*core, *registry, *signing, *notifications, *settlement]
 
 
 def _connect_events() -> None:
     """Cross-domain steps that point right-to-left are signals: connected here, not by import side effects."""
     from care import plans
+    from core import observability
     from notifications import attendance
+    from notifications.metrics import outbox_gauges
+    from registry import populations
+    from registry.metrics import import_gauges
     from settlement import rosters
     from signing import access, service
+    from signing import imports as signing_imports
 
+    signing_imports.register()  # a kind of file registry.imports takes: the county's existing agreements
+    populations.forget_facts_on_writes()
+    observability.add_gauges(outbox_gauges)
+    observability.add_gauges(import_gauges)
     plans.subscribe()
     service.subscribe()
     access.subscribe()

@@ -19,7 +19,17 @@ from core import clock, crypto, db
 from packages import catalogue
 from registry.demo import REGIONS
 from registry.idcard import check_character
-from registry.models import Centre, Condition, Household, Region, Resident, Team, Window
+from registry.models import (
+    Centre,
+    Condition,
+    Household,
+    MemberRole,
+    Region,
+    Resident,
+    Team,
+    TeamMember,
+    Window,
+)
 from signing.models import Agreement, AgreementPackage
 
 COUNTY = "430523"
@@ -68,6 +78,10 @@ def _registry(shape: CountyShape) -> list[tuple[int, list[int], list[int]]]:
             centre.teams = [Team(name=f"团队{t}") for t in range(shape.teams_per_centre)]
             db.session.add(centre)
             centres.append(centre)
+        db.session.flush()
+        # Each team's family doctor: a signing names one (signing.doctors) and refuses a team without.
+        db.session.add_all([TeamMember(team_id=team.id, role=MemberRole.DOCTOR, name=f"{team.name}医生", title="主治医师")
+                            for centre in centres for team in centre.teams])
         db.session.flush()
         return [(c.id, [w.id for w in c.windows], [t.id for t in c.teams]) for c in centres]
 

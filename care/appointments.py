@@ -274,7 +274,7 @@ def record_outcome(actor: Actor, *, booking_id: int, outcome: BookingState) -> B
         raise Conflict("The slot has not begun: attendance is recorded from its start.", reason="slot_not_begun")
     _committed(lambda: _end(booking, outcome, actor), "The booking changed meanwhile.")
     db.session.refresh(booking)
-    audit.record("booking.outcome", "booking", booking.id, outcome=outcome.value)
+    audit.record("booking.outcome", "booking", booking.id, result=outcome.value)
     return booking
 
 

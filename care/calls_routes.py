@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from care import calls
 from care import calls_schemas as s
 from core import audit
+from core.audit import audited
 from core.auth import STAFF, current_actor, requires
 from core.pagination import PageArgs, one_page, page_schema
 
@@ -17,6 +18,7 @@ blueprints = [calls_blp]
 
 @calls_blp.route("/call-list")
 class CallList(MethodView):
+    @audited("call_list.read")
     @requires(*STAFF)
     @calls_blp.arguments(PageArgs, location="query")
     @calls_blp.response(200, page_schema(s.CallListEntrySchema))
@@ -30,6 +32,7 @@ class CallList(MethodView):
 
 @calls_blp.route("/residents/<int:resident_id>/calls")
 class ResidentCalls(MethodView):
+    @audited("call.read")
     @requires(*STAFF)
     @calls_blp.response(200, page_schema(s.CallSchema))
     def get(self, resident_id):
@@ -38,18 +41,20 @@ class ResidentCalls(MethodView):
         audit.record("call.read", "resident", resident_id)
         return one_page(found)
 
+    @audited("call.record")
     @requires(*STAFF)
     @calls_blp.arguments(s.CallInSchema)
     @calls_blp.response(201, s.CallSchema)
     def post(self, body, resident_id):
         """Record a call and its outcome (moved away or died: the person leaves the lists)"""
         call = calls.record_call(current_actor(), resident_id=resident_id, **body)
-        audit.record("call.record", "resident", resident_id, outcome=call.outcome.value)
+        audit.record("call.record", "resident", resident_id, result=call.outcome.value)
         return call
 
 
 @calls_blp.route("/calls/returns")
 class Returns(MethodView):
+    @audited("call.returns.read")
     @requires(*STAFF)
     @calls_blp.arguments(s.ReturnsQuerySchema, location="query")
     @calls_blp.response(200, page_schema(s.ReturnsRowSchema))

@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from care import appointments, referrals, vaccinations
 from care import delivery_schemas as s
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, public, requires
 from core.pagination import one_page, page_schema
 from packages.vaccinations import SCHEDULE
@@ -23,6 +24,7 @@ blueprints = [appointments_blp, vaccinations_blp, referrals_blp]
 
 @appointments_blp.route("/centres/<int:centre_id>/slots")
 class CentreSlots(MethodView):
+    @audited("slot.create")
     @requires(*STAFF)
     @appointments_blp.arguments(s.SlotInSchema)
     @appointments_blp.response(201, s.SlotSchema)
@@ -40,6 +42,7 @@ class CentreSlots(MethodView):
 
 @appointments_blp.route("/slots/<int:slot_id>")
 class SlotById(MethodView):
+    @audited("slot.update")
     @requires(*STAFF)
     @appointments_blp.arguments(s.CapacitySchema)
     @appointments_blp.response(200, s.SlotSchema)
@@ -50,6 +53,7 @@ class SlotById(MethodView):
 
 @appointments_blp.route("/slots/<int:slot_id>/bookings")
 class SlotBookings(MethodView):
+    @audited("booking.list")
     @requires(*STAFF)
     @appointments_blp.response(200, page_schema(s.BookingSchema))
     def get(self, slot_id):
@@ -59,6 +63,7 @@ class SlotBookings(MethodView):
 
 @appointments_blp.route("/bookings")
 class Bookings(MethodView):
+    @audited("booking.create")
     @requires(Role.RESIDENT)
     @appointments_blp.arguments(s.BookingInSchema)
     @appointments_blp.response(201, s.BookingSchema)
@@ -69,6 +74,7 @@ class Bookings(MethodView):
 
 @appointments_blp.route("/me/bookings")
 class MyBookings(MethodView):
+    @audited("booking.list")
     @requires(Role.RESIDENT)
     @appointments_blp.arguments(s.BookingQuerySchema, location="query")
     @appointments_blp.response(200, page_schema(s.BookingSchema))
@@ -79,6 +85,7 @@ class MyBookings(MethodView):
 
 @appointments_blp.route("/bookings/<int:booking_id>/move")
 class BookingMove(MethodView):
+    @audited("booking.move")
     @requires(Role.RESIDENT)
     @appointments_blp.arguments(s.MoveSchema)
     @appointments_blp.response(201, s.BookingSchema)
@@ -89,6 +96,7 @@ class BookingMove(MethodView):
 
 @appointments_blp.route("/bookings/<int:booking_id>/cancellation")
 class BookingCancellation(MethodView):
+    @audited("booking.cancel")
     @requires(Role.RESIDENT, *STAFF)
     @appointments_blp.response(200, s.BookingSchema)
     def post(self, booking_id):
@@ -98,6 +106,7 @@ class BookingCancellation(MethodView):
 
 @appointments_blp.route("/bookings/<int:booking_id>/outcome")
 class BookingOutcome(MethodView):
+    @audited("booking.outcome")
     @requires(*STAFF)
     @appointments_blp.arguments(s.OutcomeSchema)
     @appointments_blp.response(200, s.BookingSchema)
@@ -108,6 +117,7 @@ class BookingOutcome(MethodView):
 
 @appointments_blp.route("/me/visits/<int:visit_id>/slots")
 class VisitSlots(MethodView):
+    @audited("visit.slots.read")
     @requires(Role.RESIDENT)
     @appointments_blp.response(200, page_schema(s.SlotSchema))
     def get(self, visit_id):
@@ -117,6 +127,7 @@ class VisitSlots(MethodView):
 
 @vaccinations_blp.route("/residents/<int:resident_id>/vaccinations")
 class ResidentVaccinations(MethodView):
+    @audited("vaccination.record")
     @requires(*STAFF)
     @vaccinations_blp.arguments(s.DoseInSchema)
     @vaccinations_blp.response(201, s.DoseGivenSchema)
@@ -124,6 +135,7 @@ class ResidentVaccinations(MethodView):
         """Record a dose of the national schedule given to a child (vaccine, dose, date, place, batch)"""
         return vaccinations.record_dose(current_actor(), resident_id=resident_id, **body)
 
+    @audited("vaccination.read")
     @requires(*STAFF)
     @vaccinations_blp.response(200, s.VaccinationRecordSchema)
     def get(self, resident_id):
@@ -133,6 +145,7 @@ class ResidentVaccinations(MethodView):
 
 @vaccinations_blp.route("/me/children/<int:resident_id>/vaccinations")
 class ChildVaccinations(MethodView):
+    @audited("vaccination.read")
     @requires(Role.RESIDENT)
     @vaccinations_blp.response(200, s.VaccinationRecordSchema)
     def get(self, resident_id):
@@ -151,6 +164,7 @@ class Schedule(MethodView):
 
 @referrals_blp.route("/referrals")
 class Referrals(MethodView):
+    @audited("referral.create")
     @requires(Role.DOCTOR)
     @referrals_blp.arguments(s.ReferralInSchema)
     @referrals_blp.response(201, s.ReferralSchema)
@@ -158,6 +172,7 @@ class Referrals(MethodView):
         """Refer a resident out to a hospital with a reason and an urgency"""
         return referrals.refer(current_actor(), **body)
 
+    @audited("referral.list")
     @requires(*STAFF)
     @referrals_blp.arguments(s.ReferralQuerySchema, location="query")
     @referrals_blp.response(200, page_schema(s.ReferralSchema))
@@ -168,6 +183,7 @@ class Referrals(MethodView):
 
 @referrals_blp.route("/referrals/<int:referral_id>")
 class ReferralById(MethodView):
+    @audited("referral.read")
     @requires(*STAFF)
     @referrals_blp.response(200, s.ReferralSchema)
     def get(self, referral_id):
@@ -177,6 +193,7 @@ class ReferralById(MethodView):
 
 @referrals_blp.route("/referrals/<int:referral_id>/transitions")
 class ReferralTransitions(MethodView):
+    @audited("referral.transition")
     @requires(*STAFF)
     @referrals_blp.arguments(s.TransitionSchema)
     @referrals_blp.response(200, s.ReferralSchema)
@@ -187,6 +204,7 @@ class ReferralTransitions(MethodView):
 
 @referrals_blp.route("/me/referrals")
 class MyReferrals(MethodView):
+    @audited("referral.list")
     @requires(Role.RESIDENT)
     @referrals_blp.response(200, page_schema(s.ReferralSchema))
     def get(self):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import func, literal, or_, select, update
+from sqlalchemy.orm import contains_eager, joinedload
 
 from care import plans
 from care.models import Reading, Timeliness, Visit, VisitMode, VisitRecord, VisitState
@@ -21,6 +21,7 @@ from core.calendar import Offset, days, months
 from core.errors import Conflict, Forbidden, Invalid
 from core.pagination import paginate
 from registry import access
+from registry.models import Resident
 
 DUE, OVERDUE, UPCOMING = "due", "overdue", "upcoming"
 # POLICY.md: danger signs call for referral and an early re-visit; targets of control.
@@ -93,11 +94,28 @@ def worklist(actor: Actor, *, status: str | None, date_from: date | None, date_t
 
 
 def visits_of_household(actor: Actor) -> list[Visit]:
-    """The calling resident's and their household's visits, by due date (cancelled ones left out)."""
-    ids = [member.id for member in access.household_of(access.resident_of(actor))]
+    """The calling resident's and their household's visits, by due date (cancelled ones left out).
+
+    Two statements whatever the household's size: the caller, then the visits of everyone sharing their
+    household (or only the caller's, without one) with each visit's resident joined in.
+    """
+    me = access.resident_of(actor)
+    members = (select(Resident.id).where(Resident.household_id == me.household_id) if me.household_id is not None
+               else select(literal(me.id)))
+    return _plan(members)
+
+
+def _plan(resident_ids) -> list[Visit]:
+    """The visits of the residents (ids, or a select of them) by due date, cancelled ones left out."""
     return list(db.session.scalars(
-        select(Visit).options(joinedload(Visit.resident))
-        .where(Visit.resident_id.in_(ids), Visit.state != VisitState.CANCELLED).order_by(Visit.due_date, Visit.id)))
+        select(Visit).options(contains_eager(Visit.resident)).join(Visit.resident)
+        .where(Visit.resident_id.in_(resident_ids), Visit.state != VisitState.CANCELLED).order_by(Visit.due_date, Visit.id)))
+
+
+def plan_of(actor: Actor, *, resident_id: int) -> list[Visit]:
+    """A resident's whole plan for staff who reach them (registry.access), by due date: done, missed and upcoming
+    visits as well as due and overdue ones (cancelled ones left out)."""
+    return _plan([access.get_resident(actor, resident_id).id])
 
 
 def get_visit(actor: Actor, visit_id: int) -> Visit:

@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from care import fulfilment
 from care import fulfilment_schemas as s
 from core import audit
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import PageArgs, one_page, page_schema
 
@@ -19,6 +20,7 @@ blueprints = [fulfilment_blp]
 
 @fulfilment_blp.route("/me/fulfilment")
 class MyFulfilment(MethodView):
+    @audited("fulfilment.read")
     @requires(Role.RESIDENT)
     @fulfilment_blp.response(200, page_schema(s.LedgerSchema))
     def get(self):
@@ -30,6 +32,7 @@ class MyFulfilment(MethodView):
 
 @fulfilment_blp.route("/fulfilment/owed")
 class Owed(MethodView):
+    @audited("fulfilment.owed.read")
     @requires(*STAFF)
     @fulfilment_blp.arguments(PageArgs, location="query")
     @fulfilment_blp.response(200, page_schema(s.OwedSchema))
@@ -43,6 +46,7 @@ class Owed(MethodView):
 
 @fulfilment_blp.route("/agreements/<int:agreement_id>/fulfilment")
 class AgreementFulfilment(MethodView):
+    @audited("fulfilment.read")
     @requires(*STAFF, Role.BUREAU)
     @fulfilment_blp.response(200, s.LedgerSchema)
     def get(self, agreement_id):
@@ -54,6 +58,7 @@ class AgreementFulfilment(MethodView):
 
 @fulfilment_blp.route("/agreements/<int:agreement_id>/deliveries")
 class Deliveries(MethodView):
+    @audited("delivery.read")
     @requires(*STAFF)
     @fulfilment_blp.response(200, page_schema(s.ItemDeliverySchema))
     def get(self, agreement_id):
@@ -62,6 +67,7 @@ class Deliveries(MethodView):
         audit.record("delivery.read", "agreement", agreement_id)
         return one_page(found)
 
+    @audited("delivery.log")
     @requires(Role.DOCTOR)
     @fulfilment_blp.arguments(s.ItemDeliveryInSchema)
     @fulfilment_blp.response(201, s.ItemDeliverySchema)

@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from care import messages
 from care import messages_schemas as s
 from core import audit
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import PageArgs, page_schema
 
@@ -18,6 +19,7 @@ blueprints = [messages_blp]
 
 @messages_blp.route("/me/messages")
 class MyMessages(MethodView):
+    @audited("message.read")
     @requires(Role.RESIDENT)
     @messages_blp.arguments(s.MyMessagesQuerySchema, location="query")
     @messages_blp.response(200, page_schema(s.ConversationMessageSchema))
@@ -27,6 +29,7 @@ class MyMessages(MethodView):
         audit.record("message.read", "resident", query["resident_id"])
         return page
 
+    @audited("message.send")
     @requires(Role.RESIDENT)
     @messages_blp.arguments(s.ResidentMessageInSchema)
     @messages_blp.response(201, s.ConversationMessageSchema)
@@ -39,6 +42,7 @@ class MyMessages(MethodView):
 
 @messages_blp.route("/inbox")
 class Inbox(MethodView):
+    @audited("inbox.read")
     @requires(*STAFF)
     @messages_blp.arguments(PageArgs, location="query")
     @messages_blp.response(200, page_schema(s.InboxEntrySchema))
@@ -52,6 +56,7 @@ class Inbox(MethodView):
 
 @messages_blp.route("/residents/<int:resident_id>/messages")
 class ResidentMessages(MethodView):
+    @audited("message.read")
     @requires(*STAFF)
     @messages_blp.arguments(PageArgs, location="query")
     @messages_blp.response(200, page_schema(s.ConversationMessageSchema))
@@ -61,6 +66,7 @@ class ResidentMessages(MethodView):
         audit.record("message.read", "resident", resident_id)
         return page
 
+    @audited("message.answer")
     @requires(*STAFF)
     @messages_blp.arguments(s.StaffMessageInSchema)
     @messages_blp.response(201, s.ConversationMessageSchema)

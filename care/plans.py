@@ -30,7 +30,12 @@ def subscribe() -> None:
 
 
 def _replan(_sender, *, resident_ids=(), agreements=()) -> None:
-    rebuild_plans([*resident_ids, *(agreement.resident_id for agreement in agreements)])
+    today = clock.today()
+    if agreements and not resident_ids and all(agreement.is_in_force_on(today) for agreement in agreements):
+        # Fresh signings in force today are their residents' agreements in force: no need to look them up.
+        _rebuild_batch([agreement.resident_id for agreement in agreements], today, in_force=list(agreements))
+    else:
+        rebuild_plans([*resident_ids, *(agreement.resident_id for agreement in agreements)])
 
 
 def rebuild_plans(resident_ids: Iterable[int]) -> None:
@@ -48,10 +53,13 @@ def rebuild_plans(resident_ids: Iterable[int]) -> None:
         _rebuild_batch(ids[start:start + BATCH], clock.today())
 
 
-def _rebuild_batch(ids: list[int], today: date) -> None:
-    agreements = db.session.scalars(select(Agreement).where(
-        Agreement.resident_id.in_(ids), in_force_on(today))).all()
-    residents = db.session.scalars(select(Resident).where(Resident.id.in_([a.resident_id for a in agreements]))).all()
+def _rebuild_batch(ids: list[int], today: date, in_force: list[Agreement] | None = None) -> None:
+    """Rebuild the plans of `ids`; `in_force` are their agreements in force today when the caller holds them."""
+    if in_force is None:
+        agreements = db.session.scalars(select(Agreement).where(Agreement.resident_id.in_(ids), in_force_on(today))).all()
+        residents = db.session.scalars(select(Resident).where(Resident.id.in_([a.resident_id for a in agreements]))).all()
+    else:
+        agreements, residents = in_force, [agreement.resident for agreement in in_force]
     facts = populations.facts_of(residents)
     existing: dict[int, dict[tuple[str, str], Visit]] = {}
     for visit in db.session.scalars(select(Visit).where(Visit.resident_id.in_(ids))):

@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 
 from care import followups
 from care import schemas as s
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import one_page, page_schema
 
@@ -16,6 +17,7 @@ blueprints = [followups_blp]
 
 @followups_blp.route("/worklist")
 class Worklist(MethodView):
+    @audited("worklist.read")
     @requires(*STAFF)
     @followups_blp.arguments(s.WorklistQuerySchema, location="query")
     @followups_blp.response(200, page_schema(s.VisitSchema))
@@ -26,6 +28,7 @@ class Worklist(MethodView):
 
 @followups_blp.route("/visits/<int:visit_id>")
 class VisitById(MethodView):
+    @audited("visit.read")
     @requires(*STAFF)
     @followups_blp.response(200, s.VisitSchema)
     def get(self, visit_id):
@@ -35,12 +38,14 @@ class VisitById(MethodView):
 
 @followups_blp.route("/visits/<int:visit_id>/records")
 class VisitRecords(MethodView):
+    @audited("visit_record.read")
     @requires(*STAFF)
     @followups_blp.response(200, page_schema(s.VisitRecordSchema))
     def get(self, visit_id):
         """The visit's record with every correction"""
         return one_page(followups.visit_records(current_actor(), visit_id=visit_id))
 
+    @audited("visit_record.create")
     @requires(Role.DOCTOR)
     @followups_blp.arguments(s.VisitRecordInSchema)
     @followups_blp.response(201, s.VisitRecordSchema)
@@ -51,6 +56,7 @@ class VisitRecords(MethodView):
 
 @followups_blp.route("/visit-records/<int:record_id>")
 class VisitRecordById(MethodView):
+    @audited("visit_record.update")
     @requires(Role.DOCTOR)
     @followups_blp.arguments(s.VisitRecordInSchema)
     @followups_blp.response(200, s.VisitRecordSchema)
@@ -61,6 +67,7 @@ class VisitRecordById(MethodView):
 
 @followups_blp.route("/followups/completion")
 class Completion(MethodView):
+    @audited("followup.completion.read")
     @requires(*STAFF)
     @followups_blp.arguments(s.CompletionQuerySchema, location="query")
     @followups_blp.response(200, page_schema(s.CompletionRowSchema))
@@ -71,8 +78,19 @@ class Completion(MethodView):
 
 @followups_blp.route("/me/visits")
 class MyVisits(MethodView):
+    @audited("visit.list")
     @requires(Role.RESIDENT)
     @followups_blp.response(200, page_schema(s.VisitSchema))
     def get(self):
         """The follow-up visits of the caller and their household"""
         return one_page(followups.visits_of_household(current_actor()))
+
+
+@followups_blp.route("/residents/<int:resident_id>/visits")
+class ResidentPlan(MethodView):
+    @audited("plan.read")
+    @requires(*STAFF)
+    @followups_blp.response(200, page_schema(s.VisitSchema))
+    def get(self, resident_id):
+        """A resident's whole plan: every visit by due date, done and upcoming too (audited)"""
+        return one_page(followups.plan_of(current_actor(), resident_id=resident_id))

@@ -1,10 +1,12 @@
-"""`flask db upgrade|check|rotate-field-key`: the schema and the keys of what it stores."""
+"""`flask db upgrade|check|rotate-field-key|audit-partitions`: the schema, the keys of what it stores, the audit log's months."""
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from core import crypto, db, migrate
+from core import jobs as audit_jobs
+from core.errors import DomainError
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations) and field keys.")
 
@@ -37,3 +39,19 @@ def rotate_field_key(batch_size: int) -> None:
     counts = crypto.reencrypt(db.session, db.Base.metadata, batch_size=batch_size)
     for name, count in counts.items():
         click.echo(f"{name}: {count} rewritten")
+
+
+@db_cli.command("audit-partitions")
+@click.option("--retention-days", type=int, default=None,
+              help="Keep whole months until all their days are this old (default AUDIT_RETENTION_DAYS; at least 180).")
+def audit_partitions(retention_days: int | None) -> None:
+    """Create the audit log's partitions for this month and the next three; drop months past retention.
+
+    PostgreSQL only (SQLite keeps one table). Run as the owner role: AUDIT_MAINTENANCE_DATABASE_URL if set.
+    """
+    settings = current_app.config["SETTINGS"]
+    try:
+        done = audit_jobs.maintain_audit_partitions(settings, retention_days=retention_days)
+    except DomainError as refused:
+        raise click.UsageError(refused.message) from None
+    click.echo(f"created: {', '.join(done['created']) or 'none'}; dropped: {', '.join(done['dropped']) or 'none'}")

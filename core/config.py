@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-before-production"
 DEVELOPMENT, PRODUCTION = "development", "production"
 MIN_SECRET_LENGTH = 32
+MIN_AUDIT_RETENTION_DAYS = 180
 FIELD_CIPHERS = ("aes-256-gcm", "sm4-gcm")
 LOOKUP_HASHES = ("hmac-sha256", "hmac-sm3")
 # Ciphertext written before key ids existed was made with the key that now carries this id.
@@ -25,7 +26,7 @@ LEGACY_KEY_ID = "k1"
 KEY_ID = re.compile(r"[a-z0-9]{1,8}")
 HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 # Values never repeated in a message: a start-up error lands in logs.
-SECRETS = frozenset({"SECRET_KEY", "FIELD_KEY", "FIELD_OLD_KEYS", "LOOKUP_KEY", "WECHAT_SECRET", "SMS_GATEWAY_KEY",
+SECRETS = frozenset({"SECRET_KEY", "AUDIT_MAINTENANCE_DATABASE_URL", "FIELD_KEY", "FIELD_OLD_KEYS", "LOOKUP_KEY", "WECHAT_SECRET", "SMS_GATEWAY_KEY",
                      "METRICS_TOKEN"})
 
 
@@ -106,7 +107,7 @@ DEFAULT_SCHEDULES = (
     "reminders=hour=8 minute=0;overdue=hour=7 minute=30;lectures=hour=9 minute=0;"
     "roll_over=day=1 hour=0 minute=30;dispatch=second=*/20;settlement_snapshot=day=1 hour=0 minute=0;"
     "profiles=hour=0 minute=0;insurance_facts=hour=0 minute=0;"
-    "appointment_reminders=hour=18 minute=0"
+    "appointment_reminders=hour=18 minute=0;audit_partitions=hour=1 minute=15"
 )
 
 
@@ -189,6 +190,10 @@ class Settings:
     # /metrics (core/observability.py): with a token, scrapers send `Authorization: Bearer <token>`;
     # without one, only loopback clients are answered.
     METRICS_TOKEN: str = field(default_factory=lambda: _env("METRICS_TOKEN", ""))
+    # The audit log keeps whole months until all their days are this old (never under 180, 等保 level 3);
+    # partitions are created and dropped over AUDIT_MAINTENANCE_DATABASE_URL (the owner role), else DATABASE_URL.
+    AUDIT_RETENTION_DAYS: int = field(default_factory=lambda: _read("AUDIT_RETENTION_DAYS", "180", int))
+    AUDIT_MAINTENANCE_DATABASE_URL: str = field(default_factory=lambda: _env("AUDIT_MAINTENANCE_DATABASE_URL", ""))
 
     def __post_init__(self) -> None:
         problems = [value.problem() for value in self._values().values() if isinstance(value, Unreadable)]
@@ -234,6 +239,9 @@ class Settings:
                                     "other than FIELD_KEY_ID")
                 if (cipher and cipher not in FIELD_CIPHERS) or not HEX_KEY.fullmatch(material):
                     problems.append(f"FIELD_OLD_KEYS: key {key_id!r} is not [cipher:]<64 hex characters>")
+        if isinstance(self.AUDIT_RETENTION_DAYS, int) and self.AUDIT_RETENTION_DAYS < MIN_AUDIT_RETENTION_DAYS:
+            problems.append(f"AUDIT_RETENTION_DAYS: {self.AUDIT_RETENTION_DAYS} is under the "
+                            f"{MIN_AUDIT_RETENTION_DAYS} days audit events must be kept")
         if self.LOOKUP_KEY and not HEX_KEY.fullmatch(self.LOOKUP_KEY):
             problems.append("LOOKUP_KEY: must be 64 hex characters")
         if not self.development and not self.LOOKUP_KEY and LEGACY_KEY_ID not in self._key_ids():

@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, TypeVar
 
@@ -93,6 +94,22 @@ class Base(DeclarativeBase):
 
 
 session = scoped_session(sessionmaker(expire_on_commit=False))
+HELD = "held:"
+
+
+def held(name: str) -> dict:
+    """A dict that lives as long as the session's current transaction: for rows one request reads in several
+    steps (a region, health facts) that the identity map, holding objects weakly, would let go in between."""
+    return session.info.setdefault(HELD + name, {})
+
+
+def forget_held(target_session, *_args) -> None:
+    for key in [key for key in target_session.info if key.startswith(HELD)]:
+        del target_session.info[key]
+
+
+event.listen(session, "after_commit", forget_held)
+event.listen(session, "after_rollback", forget_held)
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -115,7 +132,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection):
-            connection.exec_driver_sql("BEGIN")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if _for_writing.get() else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -134,12 +151,63 @@ def insert_unless_exists(model, **values) -> bool:
 @contextmanager
 def transaction() -> Iterator[None]:
     """Commit what the block wrote, or roll all of it back on any exception."""
+    _begin_for_writing()
     try:
         yield
         session.commit()
     except BaseException:
         session.rollback()
         raise
+
+
+# SQLite: set while the session begins a transaction that will write (see _begin_for_writing).
+_for_writing: ContextVar[bool] = ContextVar("sqlite_for_writing", default=False)
+WROTE = "wrote"
+
+
+def _begin_for_writing() -> None:
+    """On SQLite, a transaction that will write takes the write lock when it begins (BEGIN IMMEDIATE).
+
+    A deferred transaction that has read and then writes fails at once with "database is locked" when another
+    writer committed since its first read (WAL mode: it would write over a snapshot that is no longer the
+    latest) — busy_timeout does not help there. So a read-only transaction still open is ended first (nothing
+    of it is lost: objects are not expired on commit), and the write transaction waits its turn for the lock
+    instead. Like PostgreSQL's READ COMMITTED, what was read before is not re-checked: constraints are.
+    A transaction that has already written, or a session bound to an outer transaction (tests), is left as is.
+    """
+    current = session()
+    if current.get_bind().dialect.name != "sqlite":
+        return
+    if current.in_transaction():
+        if current.new or current.dirty or current.deleted or current.info.get(WROTE):
+            return
+        held_so_far = {key: value for key, value in current.info.items() if key.startswith(HELD)}
+        current.commit()
+        current.info.update(held_so_far)  # the same request goes on: what it read stays read (as READ COMMITTED)
+    token = _for_writing.set(True)
+    try:
+        current.connection()
+    finally:
+        _for_writing.reset(token)
+
+
+def _note_flush(target_session, *_args) -> None:
+    target_session.info[WROTE] = True
+
+
+def _note_statement_write(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[WROTE] = True
+
+
+def _forget_writes(target_session, *_args) -> None:
+    target_session.info.pop(WROTE, None)
+
+
+event.listen(session, "after_flush", _note_flush)
+event.listen(session, "do_orm_execute", _note_statement_write)
+event.listen(session, "after_commit", _forget_writes)
+event.listen(session, "after_rollback", _forget_writes)
 
 
 def is_retryable(error: BaseException) -> bool:

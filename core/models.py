@@ -39,6 +39,8 @@ class AuditEvent(Base):
     target_type: Mapped[str] = mapped_column(String(40))
     target_id: Mapped[str | None] = mapped_column(String(60))
     ip: Mapped[str | None] = mapped_column(String(45))
+    # The request's X-Request-Id (core/observability.py), to find its log lines; None outside a request.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(20), default="ok")
     detail: Mapped[dict | None] = mapped_column(JSON)
 

@@ -8,10 +8,14 @@
   per route. Under gunicorn PROMETHEUS_MULTIPROC_DIR makes every worker write its counts there and any
   worker answer for all (gunicorn.conf.py sets and clears it). Answered to loopback clients, or, when
   METRICS_TOKEN is set, to `Authorization: Bearer <METRICS_TOKEN>` from anywhere.
+  Beside them, figures read from the database at each scrape (`add_gauges`): job runs and their last
+  duration (here), outbox depth and age (notifications), import progress (registry) — so every worker
+  and the scheduler process are seen alike.
 - Logs: one JSON object a line (time, level, logger, message, request_id, exception). Each request gets
   the caller's X-Request-Id when it looks like one (nginx's $request_id does), else a new one, answers
   it in X-Request-Id, and ends with a `request` line: method, route template, status, duration. Never
-  the query string or path values: they may hold an ID number.
+  the query string or path values: they may hold an ID number. Work that goes on after the request (a
+  background import) carries the request's id (`carry_request_id`); a scheduled job run gets its own.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ import os
 import re
 import time
 import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
+from typing import Callable, Iterable, Iterator
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -37,12 +44,14 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from sqlalchemy import column, inspect, select, table, text
+from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlalchemy import column, func, inspect, select, table, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import clock, db, migrate
 from core.auth import public
 from core.errors import Forbidden
+from core.models import JobRun
 
 log = logging.getLogger("jiayi.request")
 REQUEST_ID = re.compile(r"[0-9A-Za-z-]{8,64}")
@@ -52,6 +61,10 @@ _registry = CollectorRegistry()
 REQUESTS = Counter("jiayi_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=_registry)
 LATENCY = Histogram("jiayi_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
                     registry=_registry)
+# The request id of work outside a request: a background thread a request started, a scheduled job run.
+_carried_request_id: ContextVar[str | None] = ContextVar("carried_request_id", default=None)
+# Figures read from the database at each scrape; each domain adds its own (app.py).
+_gauge_sources: list[Callable[[], Iterable[Metric]]] = []
 
 
 class JsonFormatter(logging.Formatter):
@@ -66,12 +79,68 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if has_request_context() and "request_id" in g:
-            entry["request_id"] = g.request_id
+        request_id = current_request_id()
+        if request_id:
+            entry["request_id"] = request_id
         entry.update({name: getattr(record, name) for name in self.FIELDS if hasattr(record, name)})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def current_request_id() -> str | None:
+    if has_request_context() and "request_id" in g:
+        return g.request_id
+    return _carried_request_id.get()
+
+
+@contextmanager
+def carry_request_id(request_id: str | None = None) -> Iterator[str]:
+    """Log lines in the block carry `request_id` (a request's, handed to its background work) or a new one."""
+    token = _carried_request_id.set(request_id or uuid.uuid4().hex)
+    try:
+        yield _carried_request_id.get()
+    finally:
+        _carried_request_id.reset(token)
+
+
+def add_gauges(source: Callable[[], Iterable[Metric]]) -> None:
+    """Have `source` (which reads the database) yield gauges at every /metrics scrape."""
+    if source not in _gauge_sources:
+        _gauge_sources.append(source)
+
+
+class _DatabaseGauges:
+    """A Prometheus collector over the registered sources; a source whose query fails is left out, logged."""
+
+    def collect(self) -> Iterator[Metric]:
+        for source in _gauge_sources:
+            try:
+                yield from list(source())
+            except SQLAlchemyError:
+                db.session.rollback()
+                log.warning("metrics source %s failed", source.__name__)
+
+
+def job_gauges() -> Iterator[Metric]:
+    """Runs of each scheduled job by outcome, and how long each job's latest finished run took."""
+    runs = GaugeMetricFamily("jiayi_job_runs", "Scheduled job runs recorded, by outcome", labels=["job", "outcome"])
+    for job_id, outcome, count in db.session.execute(
+            select(JobRun.job_id, JobRun.outcome, func.count()).group_by(JobRun.job_id, JobRun.outcome)):
+        runs.add_metric([job_id, outcome], count)
+    yield runs
+    last = GaugeMetricFamily("jiayi_job_last_duration_seconds", "Duration of each job's latest finished run",
+                             labels=["job"])
+    latest = (select(JobRun.job_id, func.max(JobRun.fire_time).label("fire_time"))
+              .where(JobRun.finished_at.is_not(None)).group_by(JobRun.job_id).subquery())
+    for run in db.session.scalars(select(JobRun).join(
+            latest, (JobRun.job_id == latest.c.job_id) & (JobRun.fire_time == latest.c.fire_time))):
+        last.add_metric([run.job_id], (run.finished_at - run.started_at).total_seconds())
+    yield last
+
+
+_registry.register(_DatabaseGauges())
+add_gauges(job_gauges)
 
 
 def init_app(app: Flask) -> None:
@@ -169,6 +238,7 @@ def metrics():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        registry.register(_DatabaseGauges())  # read once, by the worker that answers
     else:
         registry = _registry
     response = Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

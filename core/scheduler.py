@@ -28,6 +28,7 @@ from sqlalchemy import or_, select, update
 
 from core import clock, db
 from core.models import JobRun, Lease
+from core.observability import carry_request_id
 
 log = logging.getLogger(__name__)
 LEADER = "scheduler"
@@ -81,11 +82,12 @@ def run_once(job: Job, fire_time: datetime, runner: str) -> bool:
     if not claimed:
         return False
     run = db.session.scalar(select(JobRun).where(JobRun.job_id == job.id, JobRun.fire_time == fire_time))
-    try:
-        outcome, detail = "done", job.run()
-    except Exception as error:  # a failed run is recorded (its transaction rolled back); the next fire time catches up
-        log.exception("job %s failed", job.id)
-        outcome, detail = "failed", f"{type(error).__name__}: {error}"
+    with carry_request_id():  # the run's log lines share one id, as a request's do
+        try:
+            outcome, detail = "done", job.run()
+        except Exception as error:  # a failed run is recorded (its transaction rolled back); the next fire time catches up
+            log.exception("job %s failed", job.id)
+            outcome, detail = "failed", f"{type(error).__name__}: {error}"
     with db.transaction():
         run.outcome, run.finished_at, run.detail = outcome, clock.now(), str(detail)[:500] if detail else None
     return True

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core import audit
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import PageArgs, one_page, page_schema
 from notifications import attendance, service
@@ -20,6 +21,7 @@ blueprints = [my_blp, lectures_blp, messages_blp]
 
 @my_blp.route("/subscriptions")
 class Subscriptions(MethodView):
+    @audited("notification_subscription.create")
     @requires(Role.RESIDENT)
     @my_blp.arguments(s.SubscriptionGrantSchema)
     @my_blp.response(200, page_schema(s.SubscriptionSchema))
@@ -30,6 +32,7 @@ class Subscriptions(MethodView):
 
 @my_blp.route("/notifications")
 class MyNotifications(MethodView):
+    @audited("notification.list")
     @requires(Role.RESIDENT)
     @my_blp.arguments(PageArgs, location="query")
     @my_blp.response(200, page_schema(s.MessageSchema))
@@ -46,6 +49,7 @@ class Preferences(MethodView):
         """The kinds of reminder the caller turned off"""
         return service.preferences(current_actor())
 
+    @audited("notification_preferences.update")
     @requires(Role.RESIDENT)
     @my_blp.arguments(s.PreferencesSchema)
     @my_blp.response(200, s.PreferencesSchema)
@@ -56,6 +60,7 @@ class Preferences(MethodView):
 
 @lectures_blp.route("/<int:centre_id>/lectures")
 class Lectures(MethodView):
+    @audited("lecture.create")
     @requires(*STAFF)
     @lectures_blp.arguments(s.LectureInSchema)
     @lectures_blp.response(201, s.LectureSchema)
@@ -66,6 +71,7 @@ class Lectures(MethodView):
 
 @lectures_blp.route("/<int:centre_id>/lectures/<int:lecture_id>/attendance")
 class LectureAttendance(MethodView):
+    @audited("lecture_attendance.read")
     @requires(*STAFF)
     @lectures_blp.response(200, page_schema(s.AttendanceSchema))
     def get(self, centre_id, lecture_id):
@@ -74,6 +80,7 @@ class LectureAttendance(MethodView):
         audit.record("lecture_attendance.read", "lecture", lecture_id)
         return one_page(found)
 
+    @audited("lecture_attendance.record")
     @requires(*STAFF)
     @lectures_blp.arguments(s.AttendanceInSchema)
     @lectures_blp.response(201, page_schema(s.AttendanceSchema))
@@ -86,6 +93,7 @@ class LectureAttendance(MethodView):
 
 @messages_blp.route("")
 class Messages(MethodView):
+    @audited("notification.list")
     @requires(*STAFF)
     @messages_blp.arguments(s.MessageQuerySchema, location="query")
     @messages_blp.response(200, page_schema(s.StaffMessageSchema))

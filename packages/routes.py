@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from core.audit import audited
 from core.auth import Role, current_actor, public, requires, token_actor
 from core.pagination import one_page, page_schema
 from packages import schemas as s
@@ -38,6 +39,7 @@ class PackageByCode(MethodView):
 
 @packages_blp.route("/<code>/prices/<int:centre_id>")
 class PackagePrice(MethodView):
+    @audited("package_price.set")
     @requires(Role.CENTRE_ADMIN)
     @packages_blp.arguments(s.PriceInSchema)
     @packages_blp.response(200, s.PriceSchema)

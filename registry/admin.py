@@ -12,26 +12,30 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from core import audit, db
+from core import audit, clock, db
 from core.auth import Actor, Role, hash_secret
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.pagination import paginate
-from registry import profiles
+from registry import access, profiles
 from registry.models import (
     ApiClient,
     Centre,
+    Community,
+    CommunityMember,
+    Hospital,
     PolicyProfile,
     PolicyProfileVersion,
     Region,
+    Resident,
     Staff,
     Team,
     TeamMember,
     Window,
 )
-from registry.service import region_and_descendants
+from registry.service import pooling_region, region_and_descendants
 
 
 def administered_regions(actor: Actor) -> list[str]:
@@ -78,12 +82,18 @@ def administered_centre(actor: Actor, centre_id: int) -> Centre:
     return centre
 
 
-def _changed(action: str, target_type: str, row, changes: dict) -> None:
-    """Apply `changes` to `row` in a transaction and audit which fields changed (never their values)."""
-    with db.transaction():
-        for name, value in changes.items():
-            setattr(row, name, value)
-        db.session.flush()
+def _changed(action: str, target_type: str, row, changes: dict, conflict: str | None = None) -> None:
+    """Apply `changes` to `row` in a transaction and audit which fields changed (never their values); a unique key
+    taken already is a 409 saying `conflict`."""
+    try:
+        with db.transaction():
+            for name, value in changes.items():
+                setattr(row, name, value)
+            db.session.flush()
+    except IntegrityError:
+        if conflict is None:
+            raise
+        raise Conflict(conflict) from None
     audit.record(action, target_type, getattr(row, "id", None) or getattr(row, "code", None), fields=sorted(changes))
 
 
@@ -171,20 +181,28 @@ def update_centre(actor: Actor, centre_id: int, **changes) -> Centre:
     return centre
 
 
-def create_window(actor: Actor, *, centre_id: int, code: str, name: str) -> Window:
-    """Add a village clinic to the centre's service area."""
+def _check_window_team(centre_id: int, team_id: int | None) -> None:
+    if team_id is None:
+        return
+    team = db.session.get(Team, team_id)
+    if team is None or team.centre_id != centre_id:
+        raise Invalid("The team serving a village clinic is a team of its centre.", field="team_id")
+
+
+def create_window(actor: Actor, *, centre_id: int, code: str, name: str, team_id: int | None = None) -> Window:
+    """Add a village clinic to the centre's service area (with the team that serves it, if named)."""
     centre = administered_centre(actor, centre_id)
-    return _created("admin.window.create", "window", Window(centre_id=centre.id, code=code, name=name),
+    _check_window_team(centre.id, team_id)
+    return _created("admin.window.create", "window", Window(centre_id=centre.id, code=code, name=name, team_id=team_id),
                     f"The centre has a village clinic with code {code!r} already.")
 
 
 def update_window(actor: Actor, window_id: int, **changes) -> Window:
     window = _found(Window, window_id, "village clinic")
     administered_centre(actor, window.centre_id)
-    try:
-        _changed("admin.window.update", "window", window, changes)
-    except IntegrityError:
-        raise Conflict("The centre has a village clinic with this code already.") from None
+    if "team_id" in changes:
+        _check_window_team(window.centre_id, changes["team_id"])
+    _changed("admin.window.update", "window", window, changes, "The centre has a village clinic with this code already.")
     return window
 
 
@@ -369,3 +387,145 @@ def create_administrator(*, username: str, name: str, region_code: str) -> tuple
                   password_hash=hash_secret(password), must_change_password=True)
     _created("admin.staff.create", "staff", staff, f"The username {username!r} is taken.", role=Role.ADMIN.value)
     return staff, password
+
+
+# Hospitals of "1+1+1" [002 §(三)3] -------------------------------------------------------------------
+
+def _region_of_county(actor: Actor, region_code: str) -> None:
+    if db.session.get(Region, region_code) is None:
+        raise Invalid("No such region.", field="region_code")
+    check_administers_region(actor, region_code)
+
+
+def hospitals(actor: Actor, *, cursor: str | None, limit: int) -> dict:
+    """The secondary and tertiary hospitals of the administrator's county."""
+    query = select(Hospital).where(Hospital.region_code.in_(administered_regions(actor)))
+    return paginate(query, key_columns=[Hospital.id], cursor=cursor, limit=limit)
+
+
+def create_hospital(actor: Actor, *, region_code: str, **fields) -> Hospital:
+    """Add a secondary or tertiary hospital residents of the pooling region may choose beside their centre."""
+    _region_of_county(actor, region_code)
+    return _created("admin.hospital.create", "hospital", Hospital(region_code=region_code, **fields),
+                    f"A hospital with code {fields['code']!r} exists already.")
+
+
+def update_hospital(actor: Actor, hospital_id: int, **changes) -> Hospital:
+    """Rename, regrade or retire a hospital (active=false: no new choices; agreements keep theirs)."""
+    hospital = _found(Hospital, hospital_id, "hospital")
+    check_administers_region(actor, hospital.region_code)
+    _changed("admin.hospital.update", "hospital", hospital, changes, "A hospital with this code exists already.")
+    return hospital
+
+
+# Functional communities (group signing, 002 §(三)1) ---------------------------------------------------
+
+def _check_community_place(region_code: str, centre: Centre) -> None:
+    """A community lies in the pooling region of the centre that signs it (the region its members sign in)."""
+    region = db.session.get(Region, region_code)
+    if region is None:
+        raise Invalid("No such region.", field="region_code")
+    if pooling_region(region_code) is None or pooling_region(region_code) != pooling_region(centre.region_code):
+        raise Invalid("The community lies outside the pooling region of the centre that signs it.", field="region_code")
+
+
+def administered_community(actor: Actor, community_id: int) -> Community:
+    """A community the actor administers: a county administrator's in their county, a centre administrator's own."""
+    community = _found(Community, community_id, "community")
+    if actor.role is Role.CENTRE_ADMIN:
+        if actor.centre_id != community.centre_id:
+            raise Forbidden("You administer only your own centre's communities.")
+    else:
+        check_administers_region(actor, community.region_code)
+    return community
+
+
+def communities(actor: Actor, *, cursor: str | None, limit: int) -> dict:
+    """The functional communities the actor administers (a centre administrator: those their centre signs)."""
+    query = select(Community)
+    if actor.role is Role.CENTRE_ADMIN:
+        query = query.where(Community.centre_id == actor.centre_id)
+    else:
+        query = query.where(Community.region_code.in_(administered_regions(actor)))
+    return paginate(query, key_columns=[Community.id], cursor=cursor, limit=limit)
+
+
+def create_community(actor: Actor, *, centre_id: int, region_code: str, **fields) -> Community:
+    """Add an employer, industrial park or office building whose members a centre signs as a group."""
+    centre = administered_centre(actor, centre_id)
+    if actor.role is Role.ADMIN:
+        check_administers_region(actor, region_code)
+    _check_community_place(region_code, centre)
+    return _created("admin.community.create", "community",
+                    Community(centre_id=centre.id, region_code=region_code, **fields), "")
+
+
+def update_community(actor: Actor, community_id: int, **changes) -> Community:
+    """Rename or describe a community, retire it, or (county administrator) give it to another centre."""
+    community = administered_community(actor, community_id)
+    if {"centre_id", "region_code"} & set(changes):
+        if actor.role is Role.CENTRE_ADMIN:
+            raise Forbidden("Only the county administrator moves a community.", field=sorted({"centre_id", "region_code"} & set(changes))[0])
+        centre = administered_centre(actor, changes.get("centre_id", community.centre_id))
+        region_code = changes.get("region_code", community.region_code)
+        check_administers_region(actor, region_code)
+        _check_community_place(region_code, centre)
+    _changed("admin.community.update", "community", community, changes)
+    return community
+
+
+def _county_reaches(actor: Actor, resident: Resident) -> bool:
+    """A county administrator reaches people insured in their county or registered, living or of household
+    registration in a village of one of its centres."""
+    regions = administered_regions(actor)
+    if resident.insurance_region_code in regions:
+        return True
+    centre_ids = {resident.registered_by_centre_id}
+    for window_id in (resident.home_window_id, resident.residence_window_id):
+        window = db.session.get(Window, window_id) if window_id is not None else None
+        centre_ids.add(window.centre_id if window else None)
+    centre_ids.discard(None)
+    return db.session.scalar(select(Centre.id).where(Centre.id.in_(centre_ids), Centre.region_code.in_(regions))
+                             .limit(1)) is not None
+
+
+def community_members(actor: Actor, community_id: int, *, cursor: str | None, limit: int) -> dict:
+    """The members of a community, with their names (a read of personal data: audited)."""
+    community = administered_community(actor, community_id)
+    query = (select(CommunityMember.resident_id, Resident.name, CommunityMember.added_at)
+             .join(Resident, Resident.id == CommunityMember.resident_id)
+             .where(CommunityMember.community_id == community.id))
+    page = paginate(query, key_columns=[CommunityMember.resident_id], cursor=cursor, limit=limit, rows=True)
+    audit.record("admin.community.members.read", "community", community.id,
+                 residents=[row.resident_id for row in page["items"]])
+    return page
+
+
+def add_members(actor: Actor, community_id: int, *, resident_ids: list[int]) -> list[dict]:
+    """Link residents to a community: people the caller reaches (a centre administrator: their centre's people,
+    POLICY.md signing rule 10). Ids out of reach or unknown get one answer, so ids cannot be probed; nothing is
+    written then. Linking someone linked already changes nothing."""
+    community = administered_community(actor, community_id)
+    wanted = list(dict.fromkeys(resident_ids))
+    found = {r.id: r for r in db.session.scalars(select(Resident).where(Resident.id.in_(wanted)))}
+    reaches = access.staff_reach if actor.role is Role.CENTRE_ADMIN else _county_reaches
+    refused = [rid for rid in wanted if rid not in found or not reaches(actor, found[rid])]
+    if refused:
+        raise Forbidden("These residents are not people you reach (your centre's service area, its registrations, "
+                        "its on-site checks today, or people signed with it).", field="resident_ids", resident_ids=refused)
+    with db.transaction():
+        added = [rid for rid in wanted if db.insert_unless_exists(CommunityMember, community_id=community.id, resident_id=rid,
+                                                                   added_by=actor.subject, added_at=clock.now())]
+    audit.record("admin.community.members.add", "community", community.id, residents=added)
+    return [{"resident_id": rid, "name": found[rid].name, "added": rid in added} for rid in wanted]
+
+
+def remove_member(actor: Actor, community_id: int, resident_id: int) -> None:
+    """Unlink a resident from a community (their agreements stay as they are)."""
+    community = administered_community(actor, community_id)
+    with db.transaction():
+        removed = db.session.execute(delete(CommunityMember).where(CommunityMember.community_id == community.id,
+                                                                   CommunityMember.resident_id == resident_id)).rowcount
+    if not removed:
+        raise NotFound("No such member of this community.")
+    audit.record("admin.community.members.remove", "community", community.id, residents=[resident_id])

@@ -8,9 +8,10 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from core import db
+from core.audit import audited
 from core.auth import Role, current_actor, public, requires
 from core.errors import NotFound
-from core.pagination import PageArgs, page_schema, paginate
+from core.pagination import PageArgs, one_page, page_schema, paginate
 from registry import admin, imports, passwords
 from registry import admin_schemas as s
 from registry.models import PolicyProfile, PolicyProfileVersion
@@ -29,6 +30,7 @@ class Profiles(MethodView):
         """The policy profiles, each as its version in force today"""
         return paginate(select(PolicyProfile), key_columns=[PolicyProfile.code], **query)
 
+    @audited("profile.load")
     @requires(Role.ADMIN)
     @profiles_blp.arguments(s.ProfileLoadSchema)
     @profiles_blp.response(201, s.ProfileVersionSchema)
@@ -84,6 +86,7 @@ class Password(MethodView):
 
 @admin_blp.route("/regions")
 class Regions(MethodView):
+    @audited("admin.region.list")
     @requires(*COUNTY)
     @admin_blp.arguments(PageArgs, location="query")
     @admin_blp.response(200, page_schema(s.RegionSchema))
@@ -91,6 +94,7 @@ class Regions(MethodView):
         """The regions the county administrator administers"""
         return admin.regions(current_actor(), **query)
 
+    @audited("admin.region.create")
     @requires(*COUNTY)
     @admin_blp.arguments(s.RegionInSchema)
     @admin_blp.response(201, s.RegionSchema)
@@ -101,6 +105,7 @@ class Regions(MethodView):
 
 @admin_blp.route("/regions/<code>")
 class RegionByCode(MethodView):
+    @audited("admin.region.update")
     @requires(*COUNTY)
     @admin_blp.arguments(s.RegionUpdateSchema)
     @admin_blp.response(200, s.RegionSchema)
@@ -111,6 +116,7 @@ class RegionByCode(MethodView):
 
 @admin_blp.route("/centres")
 class AdminCentres(MethodView):
+    @audited("admin.centre.list")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(PageArgs, location="query")
     @admin_blp.response(200, page_schema(s.AdminCentreSchema))
@@ -118,6 +124,7 @@ class AdminCentres(MethodView):
         """The centres the caller administers, with their village clinics and teams"""
         return admin.centres(current_actor(), **query)
 
+    @audited("admin.centre.create")
     @requires(*COUNTY)
     @admin_blp.arguments(s.CentreInSchema)
     @admin_blp.response(201, s.AdminCentreSchema)
@@ -128,6 +135,7 @@ class AdminCentres(MethodView):
 
 @admin_blp.route("/centres/<int:centre_id>")
 class AdminCentreById(MethodView):
+    @audited("admin.centre.update")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.CentreUpdateSchema)
     @admin_blp.response(200, s.AdminCentreSchema)
@@ -138,6 +146,7 @@ class AdminCentreById(MethodView):
 
 @admin_blp.route("/centres/<int:centre_id>/windows")
 class AdminWindows(MethodView):
+    @audited("admin.window.create")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.WindowInSchema)
     @admin_blp.response(201, s.WindowSchema)
@@ -148,6 +157,7 @@ class AdminWindows(MethodView):
 
 @admin_blp.route("/windows/<int:window_id>")
 class AdminWindowById(MethodView):
+    @audited("admin.window.update")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.WindowUpdateSchema)
     @admin_blp.response(200, s.WindowSchema)
@@ -158,6 +168,7 @@ class AdminWindowById(MethodView):
 
 @admin_blp.route("/centres/<int:centre_id>/teams")
 class AdminTeams(MethodView):
+    @audited("admin.team.create")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.TeamInSchema)
     @admin_blp.response(201, s.TeamSchema)
@@ -168,6 +179,7 @@ class AdminTeams(MethodView):
 
 @admin_blp.route("/teams/<int:team_id>")
 class AdminTeamById(MethodView):
+    @audited("admin.team.update")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.TeamInSchema)
     @admin_blp.response(200, s.TeamSchema)
@@ -178,6 +190,7 @@ class AdminTeamById(MethodView):
 
 @admin_blp.route("/teams/<int:team_id>/members")
 class AdminMembers(MethodView):
+    @audited("admin.team_member.list")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(PageArgs, location="query")
     @admin_blp.response(200, page_schema(s.MemberSchema))
@@ -185,6 +198,7 @@ class AdminMembers(MethodView):
         """A team's members"""
         return admin.team_members(current_actor(), team_id, **query)
 
+    @audited("admin.team_member.create")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.MemberInSchema)
     @admin_blp.response(201, s.MemberSchema)
@@ -195,6 +209,7 @@ class AdminMembers(MethodView):
 
 @admin_blp.route("/team-members/<int:member_id>")
 class AdminMemberById(MethodView):
+    @audited("admin.team_member.update")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.MemberUpdateSchema)
     @admin_blp.response(200, s.MemberSchema)
@@ -205,6 +220,7 @@ class AdminMemberById(MethodView):
 
 @admin_blp.route("/staff")
 class AdminStaff(MethodView):
+    @audited("admin.staff.list")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(PageArgs, location="query")
     @admin_blp.response(200, page_schema(s.StaffSchema))
@@ -212,6 +228,7 @@ class AdminStaff(MethodView):
         """The staff accounts the caller administers"""
         return admin.staff_accounts(current_actor(), **query)
 
+    @audited("admin.staff.create")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.StaffInSchema)
     @admin_blp.response(201, s.StaffCreatedSchema)
@@ -222,6 +239,7 @@ class AdminStaff(MethodView):
 
 @admin_blp.route("/staff/<int:staff_id>")
 class AdminStaffById(MethodView):
+    @audited("admin.staff.update")
     @requires(*CENTRE_SIDE)
     @admin_blp.arguments(s.StaffUpdateSchema)
     @admin_blp.response(200, s.StaffCreatedSchema)
@@ -232,6 +250,7 @@ class AdminStaffById(MethodView):
 
 @admin_blp.route("/api-clients")
 class AdminClients(MethodView):
+    @audited("admin.api_client.list")
     @requires(*COUNTY)
     @admin_blp.arguments(PageArgs, location="query")
     @admin_blp.response(200, page_schema(s.ClientSchema))
@@ -239,6 +258,7 @@ class AdminClients(MethodView):
         """The county's bureau API clients"""
         return admin.api_clients(current_actor(), **query)
 
+    @audited("admin.api_client.create")
     @requires(*COUNTY)
     @admin_blp.arguments(s.ClientInSchema)
     @admin_blp.response(201, s.ClientSecretSchema)
@@ -249,6 +269,7 @@ class AdminClients(MethodView):
 
 @admin_blp.route("/api-clients/<int:client_id>")
 class AdminClientById(MethodView):
+    @audited("admin.api_client.update")
     @requires(*COUNTY)
     @admin_blp.arguments(s.ClientUpdateSchema)
     @admin_blp.response(200, s.ClientSchema)
@@ -259,6 +280,7 @@ class AdminClientById(MethodView):
 
 @admin_blp.route("/api-clients/<int:client_id>/secret")
 class AdminClientSecret(MethodView):
+    @audited("admin.api_client.rotate_secret")
     @requires(*COUNTY)
     @admin_blp.response(201, s.ClientSecretSchema)
     def post(self, client_id):
@@ -273,19 +295,22 @@ blueprints.append(imports_blp)
 
 @imports_blp.route("")
 class Imports(MethodView):
+    @audited("import.start")
     @requires(*CENTRE_SIDE)
     @imports_blp.arguments(s.ImportFileSchema, location="files")
     @imports_blp.arguments(s.ImportFormSchema, location="form")
     @imports_blp.response(202, s.ImportSchema)
     def post(self, files, form):
-        """Import residents and households from CSV or XLSX (large files continue in the background)"""
+        """Import residents and households (kind residents) or existing agreements (kind agreements) from CSV or XLSX
+        (large files continue in the background)"""
         upload = files["file"]
         return imports.start(current_actor(), centre_id=form["centre_id"], filename=upload.filename or "upload.csv",
-                             content=upload.read(), started_by=current_actor().subject)
+                             content=upload.read(), started_by=current_actor().subject, kind=form["kind"])
 
 
 @imports_blp.route("/<int:import_id>")
 class ImportById(MethodView):
+    @audited("import.read")
     @requires(*CENTRE_SIDE)
     @imports_blp.response(200, s.ImportSchema)
     def get(self, import_id):
@@ -295,6 +320,7 @@ class ImportById(MethodView):
 
 @imports_blp.route("/<int:import_id>/report.csv")
 class ImportReport(MethodView):
+    @audited("import.report")
     @requires(*CENTRE_SIDE)
     @imports_blp.response(200, {"type": "string"}, content_type="text/csv")
     def get(self, import_id):
@@ -302,3 +328,92 @@ class ImportReport(MethodView):
         job = imports.get_import(current_actor(), import_id)
         return Response(stream_with_context(imports.report_csv(job)), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename=import-{job.id}-report.csv"})
+
+
+@admin_blp.route("/hospitals")
+class AdminHospitals(MethodView):
+    @audited("admin.hospital.list")
+    @requires(*COUNTY)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.HospitalSchema))
+    def get(self, query):
+        """The county's secondary and tertiary hospitals ("1+1+1")"""
+        return admin.hospitals(current_actor(), **query)
+
+    @audited("admin.hospital.create")
+    @requires(*COUNTY)
+    @admin_blp.arguments(s.HospitalInSchema)
+    @admin_blp.response(201, s.HospitalSchema)
+    def post(self, body):
+        """Add a secondary or tertiary hospital residents may choose beside their centre"""
+        return admin.create_hospital(current_actor(), **body)
+
+
+@admin_blp.route("/hospitals/<int:hospital_id>")
+class AdminHospitalById(MethodView):
+    @audited("admin.hospital.update")
+    @requires(*COUNTY)
+    @admin_blp.arguments(s.HospitalUpdateSchema)
+    @admin_blp.response(200, s.HospitalSchema)
+    def patch(self, body, hospital_id):
+        """Rename, regrade or retire a hospital"""
+        return admin.update_hospital(current_actor(), hospital_id, **body)
+
+
+@admin_blp.route("/communities")
+class AdminCommunities(MethodView):
+    @audited("admin.community.list")
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.CommunitySchema))
+    def get(self, query):
+        """The functional communities (employers, industrial parks, office buildings) the caller administers"""
+        return admin.communities(current_actor(), **query)
+
+    @audited("admin.community.create")
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.CommunityInSchema)
+    @admin_blp.response(201, s.CommunitySchema)
+    def post(self, body):
+        """Add a functional community a centre signs as a group"""
+        return admin.create_community(current_actor(), **body)
+
+
+@admin_blp.route("/communities/<int:community_id>")
+class AdminCommunityById(MethodView):
+    @audited("admin.community.update")
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.CommunityUpdateSchema)
+    @admin_blp.response(200, s.CommunitySchema)
+    def patch(self, body, community_id):
+        """Rename, describe or retire a community; the county administrator may move it to another centre"""
+        return admin.update_community(current_actor(), community_id, **body)
+
+
+@admin_blp.route("/communities/<int:community_id>/members")
+class AdminCommunityMembers(MethodView):
+    @audited("admin.community.members.read")
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(PageArgs, location="query")
+    @admin_blp.response(200, page_schema(s.CommunityMemberSchema))
+    def get(self, query, community_id):
+        """A community's members (audited: names are personal data)"""
+        return admin.community_members(current_actor(), community_id, **query)
+
+    @audited("admin.community.members.add")
+    @requires(*CENTRE_SIDE)
+    @admin_blp.arguments(s.CommunityMembersInSchema)
+    @admin_blp.response(200, page_schema(s.CommunityMemberSchema))
+    def post(self, body, community_id):
+        """Link residents the caller reaches to a community (all or none)"""
+        return one_page(admin.add_members(current_actor(), community_id, **body))
+
+
+@admin_blp.route("/communities/<int:community_id>/members/<int:resident_id>")
+class AdminCommunityMember(MethodView):
+    @audited("admin.community.members.remove")
+    @requires(*CENTRE_SIDE)
+    @admin_blp.response(204)
+    def delete(self, community_id, resident_id):
+        """Unlink a resident from a community (their agreements stay)"""
+        admin.remove_member(current_actor(), community_id, resident_id)

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from core.auth import Role
 from core.schemas import ID, Float, Integer
-from registry.models import ImportStatus, MemberRole
+from registry.models import CommunityKind, HospitalGrade, ImportStatus, MemberRole
 
 
 class ProfileLoadSchema(ma.Schema):
@@ -90,14 +90,20 @@ class CentreInSchema(CentreDetailsSchema):
     takes_part = fields.Boolean(load_default=True)
 
 
+WINDOW_TEAM = {"description": "the centre's family-doctor team that serves the village: a resident who chooses no "
+                              "team signs with it and its lead doctor"}
+
+
 class WindowInSchema(ma.Schema):
     code = fields.String(required=True, validate=CODE)
     name = fields.String(required=True, validate=NAME)
+    team_id = Integer(load_default=None, allow_none=True, validate=ID, metadata=WINDOW_TEAM)
 
 
 class WindowUpdateSchema(ma.Schema):
     code = fields.String(validate=CODE)
     name = fields.String(validate=NAME)
+    team_id = Integer(allow_none=True, validate=ID, metadata=WINDOW_TEAM)
 
 
 class WindowSchema(WindowInSchema):
@@ -203,23 +209,85 @@ class ClientSecretSchema(ClientSchema):
 
 
 class ImportFileSchema(ma.Schema):
-    file = Upload(required=True, metadata={"description": "CSV (UTF-8 or GBK/GB18030) or XLSX export of residents"})
+    file = Upload(required=True, metadata={"description": "CSV (UTF-8 or GBK/GB18030) or XLSX export of residents "
+                                                          "(with conditions, pregnancies, key-population tags) or of "
+                                                          "agreements"})
 
 
 class ImportFormSchema(ma.Schema):
     centre_id = Integer(required=True, validate=ID, metadata={"description": "the centre the residents belong to"})
+    kind = fields.String(load_default="residents", validate=validate.Length(max=20),
+                         metadata={"description": "what the file holds: residents (default) or agreements"})
 
 
 class ImportSchema(ma.Schema):
     id = Integer(required=True)
     centre_id = Integer(required=True)
+    kind = fields.String(required=True, metadata={"description": "residents or agreements"})
     filename = fields.String(required=True)
     status = fields.Enum(ImportStatus, by_value=True, required=True)
     total_rows = Integer(required=True)
     rows_done = Integer(required=True)
-    created = Integer(required=True, metadata={"description": "residents registered"})
-    unchanged = Integer(required=True, metadata={"description": "rows of residents already registered"})
+    created = Integer(required=True, metadata={"description": "residents registered (agreements recorded)"})
+    unchanged = Integer(required=True, metadata={"description": "rows of residents already registered (agreements "
+                                                                "already recorded)"})
     refused = Integer(required=True, metadata={"description": "rows refused: see the report"})
     failure = fields.String(allow_none=True)
     started_at = fields.DateTime(required=True)
     finished_at = fields.DateTime(allow_none=True)
+
+
+class HospitalUpdateSchema(ma.Schema):
+    code = fields.String(validate=CODE)
+    name = fields.String(validate=NAME)
+    grade = fields.Enum(HospitalGrade, by_value=True, metadata={"description": "secondary (二级) or tertiary (三级)"})
+    active = fields.Boolean(metadata={"description": "false: no longer offered for new choices"})
+
+
+class HospitalInSchema(HospitalUpdateSchema):
+    code = fields.String(required=True, validate=CODE)
+    name = fields.String(required=True, validate=NAME)
+    grade = fields.Enum(HospitalGrade, by_value=True, required=True,
+                        metadata={"description": "secondary (二级) or tertiary (三级)"})
+    region_code = fields.String(required=True, validate=REGION_CODE)
+    active = fields.Boolean(load_default=True)
+
+
+class HospitalSchema(HospitalInSchema):
+    id = Integer(required=True)
+
+
+class CommunityUpdateSchema(ma.Schema):
+    name = fields.String(validate=NAME)
+    kind = fields.Enum(CommunityKind, by_value=True,
+                       metadata={"description": "government (党政机关), employer (企事业单位), industrial_park, office_building"})
+    address = fields.String(allow_none=True, validate=validate.Length(max=200))
+    active = fields.Boolean()
+    centre_id = Integer(validate=ID, metadata={"description": "county administrator: the centre that signs the community"})
+    region_code = fields.String(validate=REGION_CODE, metadata={"description": "county administrator: where it lies"})
+
+
+class CommunityInSchema(CommunityUpdateSchema):
+    name = fields.String(required=True, validate=NAME)
+    kind = fields.Enum(CommunityKind, by_value=True, required=True,
+                       metadata={"description": "government (党政机关), employer (企事业单位), industrial_park, office_building"})
+    centre_id = Integer(required=True, validate=ID, metadata={"description": "the centre that signs the community"})
+    region_code = fields.String(required=True, validate=REGION_CODE,
+                                metadata={"description": "where it lies: within the centre's pooling region"})
+    active = fields.Boolean(load_default=True)
+
+
+class CommunitySchema(CommunityInSchema):
+    id = Integer(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class CommunityMembersInSchema(ma.Schema):
+    resident_ids = fields.List(Integer(validate=ID), required=True, validate=validate.Length(min=1, max=500))
+
+
+class CommunityMemberSchema(ma.Schema):
+    resident_id = Integer(required=True)
+    name = fields.String(required=True)
+    added_at = fields.DateTime(metadata={"description": "when they were linked"})
+    added = fields.Boolean(metadata={"description": "in an answer to linking: false when already a member"})

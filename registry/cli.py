@@ -1,4 +1,5 @@
-"""`flask demo load`; `flask registry load-profile FILE --effective-from YYYY-MM-DD`."""
+"""`flask registry load-profile FILE --effective-from YYYY-MM-DD`, `registry import FILE --centre ID --kind K` …
+(`flask demo load` is demo/cli.py.)"""
 
 from __future__ import annotations
 
@@ -11,21 +12,9 @@ from flask.cli import AppGroup
 
 from core.auth import Actor, Role
 from core.errors import DomainError
-from registry import admin, demo, imports, profiles
+from registry import admin, imports, profiles
 
-demo_cli = AppGroup("demo", help="Demo data.")
 registry_cli = AppGroup("registry", help="The registry: policy profiles, imports.")
-
-
-@demo_cli.command("load")
-def load() -> None:
-    """Load demo regions, centres, teams and logins (once)."""
-    if demo.load():
-        click.echo("Demo data loaded. Logins:")
-        for role, (username, secret) in demo.LOGINS.items():
-            click.echo(f"  {role:14} {username} / {secret}")
-    else:
-        click.echo("Demo data already present.")
 
 
 def as_operator() -> None:
@@ -71,20 +60,33 @@ def create_admin(username: str, name: str, region_code: str) -> None:
     click.echo(f"Administrator {staff.username} of {region_code} created. One-time password: {password}")
 
 
-@registry_cli.command("import-residents")
+@registry_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--centre", "centre_id", required=True, type=int, help="Id of the centre the residents belong to.")
-def import_residents(file: Path, centre_id: int) -> None:
-    """Import residents and households from a CSV or XLSX export, with a progress bar."""
+@click.option("--centre", "centre_id", required=True, type=int, help="Id of the centre the rows belong to.")
+@click.option("--kind", default="residents", show_default=True,
+              help="What the file holds: residents (with conditions, pregnancies, tags) or agreements.")
+def import_file(file: Path, centre_id: int, kind: str) -> None:
+    """Import a CSV or XLSX export (residents and households, or agreements), with a progress bar."""
     as_operator()
     try:
-        source = imports.open_source(file.read_bytes(), file.name)
-        job = imports.begin(None, centre_id=centre_id, filename=file.name, source=source, started_by=g.actor.subject)
+        source = imports.open_source(file.read_bytes(), file.name, kind)
+        job = imports.begin(None, centre_id=centre_id, filename=file.name, source=source, started_by=g.actor.subject,
+                            kind=kind)
     except DomainError as error:
         raise fail(error) from None
     with click.progressbar(length=source.total, label=f"Import {job.id}") as bar:
         job = imports.run(job.id, source, progress=bar.update)
-    click.echo(f"Import {job.id} {job.status.value}: {job.created} registered, {job.unchanged} already registered, "
+    what = ("registered", "already registered") if kind == "residents" else ("recorded", "already recorded")
+    click.echo(f"Import {job.id} {job.status.value}: {job.created} {what[0]}, {job.unchanged} {what[1]}, "
                f"{job.refused} refused.")
     if job.refused:
         click.echo(f"Report: GET /api/v1/imports/{job.id}/report.csv")
+
+
+@registry_cli.command("import-residents")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--centre", "centre_id", required=True, type=int, help="Id of the centre the residents belong to.")
+@click.pass_context
+def import_residents(context: click.Context, file: Path, centre_id: int) -> None:
+    """Import residents and households from a CSV or XLSX export (`registry import --kind residents`)."""
+    context.invoke(import_file, file=file, centre_id=centre_id, kind="residents")

@@ -1,12 +1,42 @@
-"""Demo data for `make run`: pooling regions, centres with village clinics, teams and logins."""
+"""Demo data for `make run`: pooling regions, centres with village clinics, teams and logins, then the county's
+people and agreements from its export files (demo/county/<centre code>/*.csv), through the import path a real
+county's files take (registry.imports: residents, then the agreements kind signing registers).
+
+The files are dated for DEMO_DATE: `make run` runs the demo's processes on that business date (JIAYI_CLOCK_SHIFT,
+core/clock.py), so the figures are the same on every machine.
+"""
 
 from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
 
 from sqlalchemy import select
 
 from core import db
-from core.auth import Role, hash_secret
-from registry.models import ApiClient, Centre, Region, Staff, Team, Window
+from core.auth import Actor, Role, hash_secret
+from registry import imports, proofs
+from registry.models import (
+    ApiClient,
+    Centre,
+    IdentityDocument,
+    Import,
+    ImportProblem,
+    ImportStatus,
+    MemberRole,
+    Region,
+    Resident,
+    Staff,
+    Team,
+    TeamMember,
+    Window,
+)
+
+DEMO_DATE = date(2026, 11, 26)
+FILES = Path(__file__).resolve().parent.parent / "demo" / "county"
+IMPORTED_BY = "demo:import"
+# Every so many imported residents one was never checked on site: signed, but not counted for capitation.
+UNCHECKED_EVERY = 12
 
 REGIONS = [
     # code, name, parent, policy profile of the pooling region
@@ -38,9 +68,46 @@ LOGINS = {
 
 
 def load() -> bool:
-    """Load the demo registry once; False when it is already there."""
+    """Load the demo registry and import the county's files once; False when it is already there."""
     if db.session.scalar(select(Centre.id).where(Centre.code == CENTRES[0][0])):
         return False
+    _registry()
+    for code, *_ in CENTRES:
+        centre = db.session.scalar(select(Centre).where(Centre.code == code))
+        if (FILES / code / "residents.csv").exists():
+            import_file(centre, FILES / code / "residents.csv", "residents")
+            _check_identities(centre)
+        if (FILES / code / "agreements.csv").exists():
+            import_file(centre, FILES / code / "agreements.csv", "agreements")
+    return True
+
+
+def import_file(centre: Centre, path: Path, kind: str) -> Import:
+    """Import one file as `flask registry import` does; a refused row or a failure stops the demo."""
+    source = imports.open_source(path.read_bytes(), path.name, kind)
+    job = imports.run(imports.begin(None, centre_id=centre.id, filename=path.name, source=source,
+                                    started_by=IMPORTED_BY, kind=kind).id, source)
+    if job.status is not ImportStatus.DONE or job.refused:
+        why = "; ".join(f"row {p.row} {p.column}: {p.why}" for p in db.session.scalars(
+            select(ImportProblem).where(ImportProblem.import_id == job.id).order_by(ImportProblem.id).limit(5)))
+        raise RuntimeError(f"demo import of {path} ended {job.status.value} with {job.refused} rows refused: {why}")
+    return job
+
+
+def _check_identities(centre: Centre) -> None:
+    """The centre checked most imported residents' identity documents on site (what verifies a record)."""
+    staff = Actor(role=Role.CENTRE_ADMIN, subject="demo:identity-check", centre_id=centre.id)
+    people = db.session.scalars(select(Resident).where(Resident.registered_by_centre_id == centre.id,
+                                                       Resident.verified_at.is_(None)).order_by(Resident.id)).all()
+    with db.transaction():
+        for n, person in enumerate(people):
+            if n % UNCHECKED_EVERY:
+                document = IdentityDocument.ID_CARD if person.id_number else IdentityDocument.HOUSEHOLD_REGISTER
+                proofs.record_check(staff, person, document=document, name=person.name, phone=None, presence_code=None,
+                                    guardian_presence_code=None)
+
+
+def _registry() -> None:
     with db.transaction():
         for code, name, parent, profile in REGIONS:
             db.session.merge(Region(code=code, name=name, parent_code=parent, profile_code=profile))
@@ -58,10 +125,17 @@ def load() -> bool:
             "bureau_user": dict(name="邵阳县医保局", role=Role.BUREAU, region_code="430523"),
             "county_admin": dict(name="邵阳县卫健局管理员", role=Role.ADMIN, region_code="430523"),
         }
+        logins = {}
         for login, fields in staff.items():
             username, password = LOGINS[login]
-            db.session.add(Staff(username=username, password_hash=hash_secret(password), **fields))
+            logins[login] = Staff(username=username, password_hash=hash_secret(password), **fields)
+            db.session.add(logins[login])
+        db.session.flush()
+        # Each team's family doctor, named after the team (李医生团队 → 李医生): the named doctor a signing needs.
+        for number, team in enumerate(db.session.scalars(select(Team).order_by(Team.id)), start=1):
+            db.session.add(TeamMember(team_id=team.id, role=MemberRole.DOCTOR, name=team.name.removesuffix("团队"),
+                                      title="主治医师", speciality="全科", contact=f"0739-8{number:06d}",
+                                      staff_id=logins["doctor"].id if team.id == first.teams[0].id else None))
         client_id, secret = LOGINS["bureau_client"]
         db.session.add(ApiClient(client_id=client_id, secret_hash=hash_secret(secret), name="邵阳县医保信息系统",
                                  region_code="430523"))
-    return True

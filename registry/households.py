@@ -67,14 +67,25 @@ def add_member(actor: Actor, *, name: str | None = None, id_number: str | None =
     return member
 
 
-def _join_by_code(actor: Actor, me: Resident, raw: str) -> Resident:
-    code = proofs.find(CodePurpose.JOIN, raw)
-    member = db.session.get(Resident, code.resident_id) if code else None
-    if member is None or member.id == me.id:
-        raise Invalid("This join code is not valid: wrong, expired or used.", field="join_code")
+def _redeem(actor: Actor, me: Resident, purpose: CodePurpose, raw: str, *, field: str, moving: str) -> Resident:
+    """Spend a join or invitation code and move one of its two people into the other's household.
+
+    The code names the resident it was issued for; `moving` says who moves: that resident ("issued_for",
+    a join code) or the caller ("caller", an invitation). A wrong, expired, used or own code is 422 naming `field`.
+    """
+    code = proofs.find(purpose, raw)
+    issued_for = db.session.get(Resident, code.resident_id) if code else None
+    if issued_for is None or issued_for.id == me.id:
+        raise Invalid(f"This {field.replace('_', ' ')} is not valid: wrong, expired or used.", field=field)
+    person, host = (issued_for, me) if moving == "issued_for" else (me, issued_for)
     with db.transaction():
-        proofs.spend(code, used_by=actor.subject, field="join_code")
-        member.household, member.household_claimed = _household(me), False
+        proofs.spend(code, used_by=actor.subject, field=field)
+        person.household, person.household_claimed = _household(host), False
+    return person
+
+
+def _join_by_code(actor: Actor, me: Resident, raw: str) -> Resident:
+    member = _redeem(actor, me, CodePurpose.JOIN, raw, field="join_code", moving="issued_for")
     audit.record("household.join", "resident", member.id, via="join_code", household_id=me.household_id)
     return member
 
@@ -91,14 +102,8 @@ def invite(actor: Actor) -> dict:
 
 def join(actor: Actor, *, invitation_code: str) -> Resident:
     """Join the household of the resident whose invitation code this is (the caller's own confirmation)."""
-    me = resident_of(actor)
-    code = proofs.find(CodePurpose.INVITATION, invitation_code)
-    inviter = db.session.get(Resident, code.resident_id) if code else None
-    if inviter is None or inviter.id == me.id:
-        raise Invalid("This invitation code is not valid: wrong, expired or used.", field="invitation_code")
-    with db.transaction():
-        proofs.spend(code, used_by=actor.subject, field="invitation_code")
-        me.household, me.household_claimed = _household(inviter), False
+    me = _redeem(actor, resident_of(actor), CodePurpose.INVITATION, invitation_code, field="invitation_code",
+                 moving="caller")
     audit.record("household.join", "resident", me.id, via="invitation", household_id=me.household_id)
     return me
 

@@ -10,14 +10,21 @@ row is refused whole and reported (row, column, why) — never half-written. A r
 registered (same ID-number lookup hash, same name) is left as they are, so running the same file
 again changes nothing; the same household number (户号) is the same household.
 
-Speed (a county holds 1M people): rows go in batches; per batch one SELECT of the hashes already
-there, one of the households, and one multi-row INSERT each for households, residents and problems.
-A large file runs in a background thread; its `imports` row tells progress (rows done / total).
+Speed (a county holds 1M people): rows go in batches of 1,000, each its own transaction; per batch one SELECT of
+the hashes already there and one of the households (`= ANY(array)` on PostgreSQL), and the rows go in by one COPY
+per table on PostgreSQL (households with ids drawn from their sequence; values through their column types, so
+encrypted as the ORM would), one executemany elsewhere. A large file runs in a background thread; its `imports`
+row tells progress (rows done / total). `make bench` compares it with a bare COPY of the same file.
+
+Pregnancies (末次月经 or 预产期) and recorded key-population tags (重点人群) come in the resident file too, checked
+as the API checks them. Other kinds of file (a county's existing agreements: signing.imports) plug in through
+`KINDS`: a domain to the right registers its kind at app wiring, so this module never imports it.
 """
 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import logging
 import re
@@ -27,15 +34,18 @@ from datetime import date, datetime
 from typing import Callable, Iterator
 
 from flask import Flask, current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import any_, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from core import audit, clock, crypto, db
 from core.auth import Actor
 from core.errors import Invalid, NotFound
+from core.observability import carry_request_id, current_request_id
 from core.schemas import nfkc
 from registry import events
 from registry.admin import administered_centre
-from registry.idcard import InvalidIdNumber, check_character, parse_id_number
+from registry.health import GESTATION, LONGEST_PREGNANCY
+from registry.idcard import IdNumber, InvalidIdNumber, check_character, parse_id_number
 from registry.models import (
     Centre,
     Condition,
@@ -45,6 +55,9 @@ from registry.models import (
     ImportProblem,
     ImportStatus,
     InsuranceScheme,
+    PopulationTag,
+    Pregnancy,
+    RecordedTag,
     Region,
     Resident,
     Sex,
@@ -68,12 +81,23 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "window": ("window", "村卫生室", "村卫生室编码"),
     "conditions": ("conditions", "慢病", "疾病", "慢病类型"),
     "diagnosed_on": ("diagnosed_on", "确诊日期"),
+    "last_menstrual_period": ("last_menstrual_period", "末次月经", "末次月经日期"),
+    "expected_delivery": ("expected_delivery", "预产期"),
+    "tags": ("tags", "key_populations", "重点人群", "人群分类", "特殊人群"),
 }
 # What county systems call the conditions that start follow-up programmes (POLICY.md signing rule 8).
 CONDITIONS = {"高血压": ConditionKind.HYPERTENSION, "糖尿病": ConditionKind.DIABETES, "2型糖尿病": ConditionKind.DIABETES,
               "慢阻肺": ConditionKind.COPD, "慢性阻塞性肺疾病": ConditionKind.COPD, "结核病": ConditionKind.TB,
               "肺结核": ConditionKind.TB, "严重精神障碍": ConditionKind.SEVERE_MENTAL, "肿瘤": ConditionKind.TUMOUR,
               "脑卒中": ConditionKind.STROKE, **{kind.value: kind for kind in ConditionKind}}
+# Key populations that are recorded (POLICY.md signing rule 8), as exports name them.
+TAGS = {"残疾人": RecordedTag.DISABLED, "残疾": RecordedTag.DISABLED, "脱贫人口": RecordedTag.POVERTY_ALLEVIATED,
+        "脱贫户": RecordedTag.POVERTY_ALLEVIATED, "建档立卡贫困人口": RecordedTag.POVERTY_ALLEVIATED,
+        "计划生育特殊家庭": RecordedTag.SPECIAL_FAMILY_PLANNING, "计生特殊家庭": RecordedTag.SPECIAL_FAMILY_PLANNING,
+        **{tag.value: tag for tag in RecordedTag}}
+# Key populations exports list that the record itself gives (age, conditions, pregnancy): read, not recorded.
+DERIVED_TAGS = {"老年人", "65岁以上老年人", "80岁以上老年人", "儿童", "0-6岁儿童", "0~6岁儿童", "孕产妇", "高血压", "糖尿病",
+                "慢病患者", "高血压患者", "2型糖尿病患者", "严重精神障碍患者", "肺结核患者", "普通人群", "一般人群"}
 _LIST = re.compile(r"[;；,，、/\s]+")
 REQUIRED = ("name", "id_number")
 SEXES = {"男": Sex.MALE, "女": Sex.FEMALE, "m": Sex.MALE, "f": Sex.FEMALE, "male": Sex.MALE, "female": Sex.FEMALE,
@@ -106,7 +130,40 @@ def _header_key(text: object) -> str:
     return re.sub(r"\s+", "", str(text or "")).lstrip("\ufeff").lower()
 
 
-_ALIASES = {_header_key(alias): column for column, aliases in HEADERS.items() for alias in aliases}
+@dataclass(frozen=True)
+class Kind:
+    """A kind of file the import machinery takes: its columns, and how a batch of its rows is checked and written.
+
+    `prepare(centre)` fetches what rows are checked against, once per import; `write_batch(job, batch, prepared,
+    source, tally)` checks and writes one batch inside the batch's transaction, refusing a bad row whole (problems
+    go to `import_problems`); `check_centre(centre)` may refuse the centre before anything is written (a 422).
+    """
+
+    name: str
+    headers: dict[str, tuple[str, ...]]
+    required: tuple[str, ...]
+    prepare: Callable[[Centre], object]
+    write_batch: Callable[..., None]
+    check_centre: Callable[[Centre], None] = lambda centre: None
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        return {_header_key(alias): column for column, aliases in self.headers.items() for alias in aliases}
+
+
+# The kinds of file there are, by name. Residents are registered below; a domain to the right (signing's agreements)
+# registers its own at app wiring (app._connect_events), so the registry never imports it.
+KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> None:
+    KINDS[kind.name] = kind
+
+
+def kind_named(name: str) -> Kind:
+    if name not in KINDS:
+        raise Invalid(f"Not a kind of import: {name!r} (one of {', '.join(sorted(KINDS))}).", field="kind")
+    return KINDS[name]
 
 
 @dataclass
@@ -125,8 +182,10 @@ class Source:
                 yield number, values
 
 
-def open_source(content: bytes, filename: str) -> Source:
+def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -> Source:
     """Read a CSV or XLSX export's header and count its rows; a missing required column is a 422 naming it."""
+    kind = kind_named(kind) if isinstance(kind, str) else kind
+    aliases = kind.aliases
     if filename.lower().endswith(".xlsx"):
         import openpyxl
 
@@ -156,12 +215,12 @@ def open_source(content: bytes, filename: str) -> Source:
         raise Invalid("Import a CSV or XLSX file.", field="file")
     positions, headers = {}, {}
     for index, title in enumerate(header):
-        column = _ALIASES.get(_header_key(title))
+        column = aliases.get(_header_key(title))
         if column and column not in positions:
             positions[column], headers[column] = index, str(title).strip().lstrip("\ufeff")
-    missing = [column for column in REQUIRED if column not in positions]
+    missing = [column for column in kind.required if column not in positions]
     if missing:
-        names = " / ".join(HEADERS[missing[0]][:2])
+        names = " / ".join(kind.headers[missing[0]][:2])
         raise Invalid(f"The file has no {names} column.", field="file", missing=missing)
     return Source(headers=headers, positions=positions, total=total, _rows=rows)
 
@@ -191,7 +250,7 @@ def _place(centre: Centre) -> Place:
     return Place(centre, clock.today(), codes, names, windows)
 
 
-def _text(value: object) -> str:
+def cell_text(value: object) -> str:
     """A cell as text, NFKC-normalised: full-width digits typed in Excel become ASCII, like the API's."""
     if value is None:
         return ""
@@ -200,62 +259,69 @@ def _text(value: object) -> str:
     return nfkc(str(value)).strip()
 
 
-def _date(value: object) -> date | None:
+def cell_date(value: object) -> date | None:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
-    match = _DATE.match(_text(value))
+    match = _DATE.match(cell_text(value))
     if not match:
         raise ValueError
     return date(int(match[1]), int(match[2]), int(match[3]))
 
 
-def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, list[tuple[str, str]]]:
-    """A row's resident fields, or the problems (column, why) that refuse it — the API's rules."""
-    problems: list[tuple[str, str]] = []
-    name = _text(values.get("name"))
-    if not 1 <= len(name) <= 80:
-        problems.append(("name", "A name has 1 to 80 characters."))
-    parsed = None
+def id_number_of(values: dict, today: date, problems: list) -> IdNumber | None:
+    """The row's ID number (an old 15-digit one as 18 digits), checked as the API checks it; else a problem."""
     raw_id = values.get("id_number")
     if isinstance(raw_id, (int, float)):
         problems.append(("id_number", "Stored as a number, which loses digits: format the column as text."))
-    else:
-        try:
-            parsed = parse_id_number(eighteen_digits(_text(raw_id).upper()), today=place.today)
-        except InvalidIdNumber as error:
-            problems.append(("id_number", str(error)))
+        return None
+    try:
+        return parse_id_number(eighteen_digits(cell_text(raw_id).upper()), today=today)
+    except InvalidIdNumber as error:
+        problems.append(("id_number", str(error)))
+        return None
+
+
+def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, list[tuple[str, str]]]:
+    """A row's resident fields, or the problems (column, why) that refuse it — the API's rules."""
+    problems: list[tuple[str, str]] = []
+    name = cell_text(values.get("name"))
+    if not 1 <= len(name) <= 80:
+        problems.append(("name", "A name has 1 to 80 characters."))
+    parsed = id_number_of(values, place.today, problems)
     fields: dict = {}
-    sex = _text(values.get("sex")).lower()
+    sex = cell_text(values.get("sex")).lower()
     if sex:
         if sex not in SEXES:
             problems.append(("sex", "Sex is 男 or 女 (M or F)."))
         elif parsed and SEXES[sex] is not parsed.sex:
             problems.append(("sex", "Does not match the ID number."))
-    if _text(values.get("birth_date")):
+    if cell_text(values.get("birth_date")):
         try:
-            if parsed and _date(values["birth_date"]) != parsed.birth_date:
+            if parsed and cell_date(values["birth_date"]) != parsed.birth_date:
                 problems.append(("birth_date", "Does not match the ID number."))
         except ValueError:
             problems.append(("birth_date", "A date is written YYYY-MM-DD."))
-    phone = re.sub(r"[\s-]", "", _text(values.get("phone")))
+    phone = re.sub(r"[\s-]", "", cell_text(values.get("phone")))
     if phone and not _PHONE.match(phone):
         problems.append(("phone", "A mainland mobile number has 11 digits and starts with 1."))
-    scheme = _text(values.get("insurance_scheme"))
+    scheme = cell_text(values.get("insurance_scheme"))
     if scheme and scheme.lower() not in SCHEMES:
         problems.append(("insurance_scheme", "Not a scheme: 城乡居民, 职工 or 未参保."))
-    region = _text(values.get("insurance_region"))
+    region = cell_text(values.get("insurance_region"))
     region_code = region if region in place.region_codes else place.region_names.get(region)
     if region and region_code is None:
         problems.append(("insurance_region", "Not a known region (a GB/T 2260 code or its exact name)."))
-    window = _text(values.get("window"))
+    window = cell_text(values.get("window"))
     if window and window not in place.windows:
         problems.append(("window", "Not a village clinic of this centre."))
-    household = _text(values.get("household"))
+    household = cell_text(values.get("household"))
     if len(household) > 40:
         problems.append(("household", "A household number has at most 40 characters."))
     conditions, diagnosed_on = _conditions(values, parsed, place.today, problems)
+    pregnancy = _pregnancy(values, parsed, place.today, problems)
+    tags = _tags(values, problems)
     if problems:
         return None, problems
     fields.update(
@@ -265,14 +331,14 @@ def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, lis
         insurance_region_code=region_code, home_window_id=place.windows.get(window),
         registered_by_centre_id=place.centre.id,
         household_ref=f"{place.centre.region_code}:{household}" if household else None,
-        conditions=conditions, diagnosed_on=diagnosed_on,
+        conditions=conditions, diagnosed_on=diagnosed_on, pregnancy=pregnancy, tags=tags,
     )
     return fields, []
 
 
 def _conditions(values: dict, parsed, today: date, problems: list) -> tuple[list[ConditionKind], date | None]:
     """The chronic conditions a row lists, with the diagnosis date they need (as recording one by hand does)."""
-    names = [name for name in _LIST.split(_text(values.get("conditions"))) if name]
+    names = [name for name in _LIST.split(cell_text(values.get("conditions"))) if name]
     kinds = [CONDITIONS.get(name.lower()) for name in names]
     if None in kinds:
         problems.append(("conditions", f"Not a condition: {names[kinds.index(None)]} (高血压, 糖尿病, 慢阻肺, 肺结核, "
@@ -281,7 +347,7 @@ def _conditions(values: dict, parsed, today: date, problems: list) -> tuple[list
     if not kinds:
         return [], None
     try:
-        diagnosed_on = _date(values.get("diagnosed_on")) if _text(values.get("diagnosed_on")) else None
+        diagnosed_on = cell_date(values.get("diagnosed_on")) if cell_text(values.get("diagnosed_on")) else None
     except ValueError:
         diagnosed_on = None
     if diagnosed_on is None:
@@ -289,6 +355,43 @@ def _conditions(values: dict, parsed, today: date, problems: list) -> tuple[list
     elif parsed and not parsed.birth_date <= diagnosed_on <= today:
         problems.append(("diagnosed_on", "The diagnosis date lies between birth and today."))
     return list(dict.fromkeys(kinds)), diagnosed_on
+
+
+def _pregnancy(values: dict, parsed, today: date, problems: list) -> date | None:
+    """The last menstrual period of an ongoing pregnancy the row gives (or from its expected delivery), as
+    registry.health.register_pregnancy checks it: a woman's, within the last 44 weeks; both dates must agree."""
+    given = {}
+    for column in ("last_menstrual_period", "expected_delivery"):
+        if cell_text(values.get(column)):
+            try:
+                given[column] = cell_date(values[column])
+            except ValueError:
+                problems.append((column, "A date is written YYYY-MM-DD."))
+                return None
+    if not given:
+        return None
+    lmp = given.get("last_menstrual_period") or given["expected_delivery"] - GESTATION
+    column = "last_menstrual_period" if "last_menstrual_period" in given else "expected_delivery"
+    if parsed and parsed.sex is not Sex.FEMALE:
+        problems.append((column, "Only a woman can have a pregnancy registered."))
+    elif not today - LONGEST_PREGNANCY <= lmp <= today:
+        problems.append((column, "The last menstrual period lies within the last 44 weeks."))
+    elif len(given) == 2 and given["expected_delivery"] != lmp + GESTATION:
+        problems.append(("expected_delivery", "The expected delivery is the last menstrual period + 280 days."))
+    else:
+        return lmp
+    return None
+
+
+def _tags(values: dict, problems: list) -> list[RecordedTag]:
+    """The recorded key-population tags a row lists; those the record gives by itself (老年人, 孕产妇 …) are passed over."""
+    names = [name for name in _LIST.split(cell_text(values.get("tags"))) if name and name not in DERIVED_TAGS]
+    tags = [TAGS.get(name.lower()) for name in names]
+    if None in tags:
+        problems.append(("tags", f"Not a key population that is recorded: {names[tags.index(None)]} (残疾人, 脱贫人口, "
+                                 "计划生育特殊家庭)."))
+        return []
+    return list(dict.fromkeys(tags))
 
 
 # Batches -------------------------------------------------------------------------------------------
@@ -300,92 +403,175 @@ class Tally:
     refused: int = 0
 
 
+def bulk_insert(table, rows: list[dict]) -> None:
+    """Insert plain parameter rows (all with the same keys) in the caller's transaction: on PostgreSQL one COPY,
+    each value through its column type's bind processing (so encrypted columns are encrypted as the ORM would);
+    elsewhere one executemany."""
+    if not rows:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(table.insert(), rows)
+        return
+    # The columns' Python-side defaults (an INSERT applies them; COPY leaves them to the server, which has none).
+    defaults = {column.name: column.default.arg if column.default.is_scalar else column.default.arg(None)
+                for column in table.c if column.name not in rows[0] and column.default is not None
+                and not column.default.is_sequence}
+    columns = [*rows[0], *defaults]
+    db.forget_held(db.session)  # a COPY passes no statement events: drop what the transaction held (health facts …)
+    processors = [(name, table.c[name].type.bind_processor(connection.dialect)) for name in columns]
+    with connection.connection.cursor() as cursor:
+        quote = connection.dialect.identifier_preparer.quote  # import_problems has a column named "column"
+        with cursor.copy(f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN") as copy:
+            for row in rows:
+                values = {**row, **defaults}
+                copy.write_row([process(values[name]) if process and values[name] is not None else values[name]
+                                for name, process in processors])
+
+
+def among(column, values) -> object:
+    """`column IN values` for a batch: on PostgreSQL `= ANY(array)`, one parameter instead of a thousand."""
+    values = list(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _new_ids(table, count: int) -> list[int] | None:
+    """`count` ids from the table's sequence (PostgreSQL, so rows can be COPYed with them); None elsewhere."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    return list(db.session.scalars(text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                                        "FROM generate_series(1, :count)"), {"count": count}))
+
+
 def _households(refs: list[str | None]) -> list[int]:
     """A household id per ref: the existing one for a known 户号, a new household otherwise (one per None)."""
     known = set(ref for ref in refs if ref)
-    found = dict(db.session.execute(select(Household.external_ref, Household.id).where(Household.external_ref.in_(known))).all()) \
+    found = dict(db.session.execute(select(Household.external_ref, Household.id).where(among(Household.external_ref, known))).all()) \
         if known else {}
     new_refs = [ref for ref in dict.fromkeys(ref for ref in refs if ref) if ref not in found]
-    now = clock.now()
-    if new_refs:
-        made = db.session.execute(insert(Household).returning(Household.id, Household.external_ref, sort_by_parameter_order=True),
-                                  [{"external_ref": ref, "created_at": now} for ref in new_refs])
-        found.update({ref: household_id for household_id, ref in made})
     loose = [ref for ref in refs if not ref]
-    singles = iter(db.session.scalars(insert(Household).returning(Household.id, sort_by_parameter_order=True),
-                                      [{"created_at": now} for _ in loose]).all()) if loose else iter(())
+    wanted = [*new_refs, *([None] * len(loose))]
+    now = clock.now()
+    ids = _new_ids(Household.__table__, len(wanted)) if wanted else []
+    if ids is not None:
+        bulk_insert(Household.__table__, [{"id": household_id, "external_ref": ref, "created_at": now}
+                                          for household_id, ref in zip(ids, wanted, strict=True)])
+    elif wanted:
+        ids = list(db.session.scalars(insert(Household).returning(Household.id, sort_by_parameter_order=True),
+                                      [{"external_ref": ref, "created_at": now} for ref in wanted]))
+    found.update(zip(new_refs, ids[:len(new_refs)], strict=True))
+    singles = iter(ids[len(new_refs):])
     return [found[ref] if ref else next(singles) for ref in refs]
 
 
 def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source: Source, tally: Tally) -> None:
-    """Check and write one batch in one transaction: new residents and households, problems, progress."""
+    """Check and write one batch in one transaction: new residents and households, their health facts, problems,
+    progress. A row refused for any reason writes nothing: no resident, condition, pregnancy or tag."""
     problems, fresh = [], []
+
+    def refuse(number: int, column: str, why: str) -> None:
+        problems.append(dict(import_id=job.id, row=number, column=source.headers.get(column, column), why=why))
+
     for number, values in batch:
         fields, refused = check_row(values, place)
         if refused:
-            problems += [dict(import_id=job.id, row=number, column=source.headers.get(column, column), why=why)
-                         for column, why in refused]
+            for column, why in refused:
+                refuse(number, column, why)
             tally.refused += 1
         else:
             fresh.append((number, fields))
-    diagnoses = {fields["id_number_hash"]: (fields.pop("conditions"), fields.pop("diagnosed_on")) for _, fields in fresh}
-    known = dict(db.session.execute(select(Resident.id_number_hash, Resident.name).where(
-        Resident.id_number_hash.in_([fields["id_number_hash"] for _, fields in fresh]))).all()) if fresh else {}
-    rows = []
+    known = {key: (resident_id, name) for key, resident_id, name in db.session.execute(
+        select(Resident.id_number_hash, Resident.id, Resident.name).where(
+            among(Resident.id_number_hash, [fields["id_number_hash"] for _, fields in fresh])))} if fresh else {}
+    ongoing = dict(db.session.execute(select(Pregnancy.resident_id, Pregnancy.last_menstrual_period).where(
+        Pregnancy.resident_id.in_([known[fields["id_number_hash"]][0] for _, fields in fresh
+                                   if fields["pregnancy"] and fields["id_number_hash"] in known]),
+        Pregnancy.delivered_on.is_(None))).all()) if known else {}
+    rows, facts = [], {}
     for number, fields in fresh:
-        held = known.get(fields["id_number_hash"])
-        if held is None:
-            known[fields["id_number_hash"]] = fields["name"]
-            rows.append(fields)
-        elif held == fields["name"]:
-            tally.unchanged += 1
-        else:
-            problems.append(dict(import_id=job.id, row=number, column=source.headers["name"],
-                                 why="The name does not match the record held for this ID number."))
+        key = fields["id_number_hash"]
+        held = known.get(key)
+        if held is not None and held[1] != fields["name"]:
+            refuse(number, "name", "The name does not match the record held for this ID number.")
             tally.refused += 1
-            diagnoses.pop(fields["id_number_hash"])
+            continue
+        if held is not None and fields["pregnancy"] and ongoing.get(held[0]) not in (None, fields["pregnancy"]):
+            refuse(number, "last_menstrual_period", "An ongoing pregnancy is already registered "
+                                                    f"(last menstrual period {ongoing[held[0]].isoformat()}).")
+            tally.refused += 1
+            continue
+        facts[key] = {name: fields.pop(name) for name in ("conditions", "diagnosed_on", "pregnancy", "tags")}
+        if held is None:
+            known[key] = (None, fields["name"])
+            rows.append(fields)
+        else:
+            tally.unchanged += 1
     if rows:
         now = clock.now()
         household_ids = _households([row.pop("household_ref") for row in rows])
-        # The table's INSERT, not the ORM's bulk path: one executemany of plain parameter rows.
-        db.session.execute(Resident.__table__.insert(), [dict(row, household_id=household_id, created_at=now, updated_at=now)
-                                                         for row, household_id in zip(rows, household_ids, strict=True)])
+        # The table's rows, not the ORM's bulk path: one COPY (PostgreSQL) or executemany of plain parameter rows.
+        bulk_insert(Resident.__table__, [dict(row, household_id=household_id, created_at=now, updated_at=now)
+                                         for row, household_id in zip(rows, household_ids, strict=True)])
         tally.created += len(rows)
-    _record_conditions({key: value for key, value in diagnoses.items() if value[0]}, job.started_by, place.today)
-    if problems:
-        db.session.execute(ImportProblem.__table__.insert(), problems)
+    _record_facts({key: fact for key, fact in facts.items() if fact["conditions"] or fact["pregnancy"] or fact["tags"]},
+                  job.started_by, place.today)
+    bulk_insert(ImportProblem.__table__, problems)
     job.rows_done += len(batch)
     job.created, job.unchanged, job.refused = tally.created, tally.unchanged, tally.refused
 
 
-def _record_conditions(diagnoses: dict[str, tuple[list[ConditionKind], date]], recorded_by: str, today: date) -> None:
-    """Record the conditions the rows list that the residents do not have yet; their plans follow (registry.events)."""
-    if not diagnoses:
+def _record_facts(facts: dict[str, dict], recorded_by: str, today: date) -> None:
+    """Record the conditions, ongoing pregnancies and tags the rows give that the residents do not have yet; their
+    plans follow (registry.events), as when each is recorded by hand."""
+    if not facts:
         return
-    ids = dict(db.session.execute(select(Resident.id_number_hash, Resident.id).where(Resident.id_number_hash.in_(diagnoses))).all())
-    held = set(db.session.execute(select(Condition.resident_id, Condition.kind).where(Condition.resident_id.in_(ids.values()))).all())
-    rows = [dict(resident_id=ids[key], kind=kind, diagnosed_on=diagnosed_on, recorded_on=today, recorded_by=recorded_by)
-            for key, (kinds, diagnosed_on) in diagnoses.items() for kind in kinds if (ids[key], kind) not in held]
-    if rows:
-        db.session.execute(Condition.__table__.insert(), rows)
-        events.health_facts_changed.send(None, resident_ids=sorted({row["resident_id"] for row in rows}))
+    ids = dict(db.session.execute(select(Resident.id_number_hash, Resident.id).where(among(Resident.id_number_hash, facts))).all())
+    residents = list(ids.values())
+    held_conditions = set(db.session.execute(select(Condition.resident_id, Condition.kind).where(among(Condition.resident_id, residents))))
+    held_tags = set(db.session.execute(select(PopulationTag.resident_id, PopulationTag.tag).where(among(PopulationTag.resident_id, residents))))
+    pregnant = set(db.session.scalars(select(Pregnancy.resident_id).where(among(Pregnancy.resident_id, residents),
+                                                                          Pregnancy.delivered_on.is_(None))))
+    conditions, pregnancies, tags = [], [], []
+    for key, fact in facts.items():
+        rid = ids[key]
+        conditions += [dict(resident_id=rid, kind=kind, diagnosed_on=fact["diagnosed_on"], recorded_on=today,
+                            recorded_by=recorded_by) for kind in fact["conditions"] if (rid, kind) not in held_conditions]
+        tags += [dict(resident_id=rid, tag=tag, recorded_on=today, recorded_by=recorded_by)
+                 for tag in fact["tags"] if (rid, tag) not in held_tags]
+        if fact["pregnancy"] and rid not in pregnant:
+            pregnancies.append(dict(resident_id=rid, last_menstrual_period=fact["pregnancy"],
+                                    expected_delivery=fact["pregnancy"] + GESTATION, registered_on=today,
+                                    recorded_by=recorded_by))
+    for table, written in ((Condition, conditions), (Pregnancy, pregnancies), (PopulationTag, tags)):
+        bulk_insert(table.__table__, written)
+    changed = sorted({row["resident_id"] for row in (*conditions, *pregnancies, *tags)})
+    if changed:
+        events.health_facts_changed.send(None, resident_ids=changed)
 
 
 def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None = None) -> Import:
     """Import every row of `source` for the job, batch by batch (each its own transaction), to the end."""
     job = db.session.get(Import, job_id)
-    place = _place(db.session.get(Centre, job.centre_id))
+    kind = kind_named(job.kind)
+    prepared = kind.prepare(db.session.get(Centre, job.centre_id))
     with db.transaction():
         job.status = ImportStatus.RUNNING
     tally, batch = Tally(), []
+    # The process's long-lived objects (the app, the models' metadata …) are left out of the collections the import's
+    # many short-lived rows trigger: each would scan them all again (a third of a large import's time). Only speed:
+    # a concurrent import's unfreeze just lets them be scanned again.
+    gc.collect()
+    gc.freeze()
     try:
         for row in source.rows():
             batch.append(row)
             if len(batch) == BATCH:
-                _commit_batch(job, batch, place, source, tally, progress)
+                _commit_batch(kind, job, batch, prepared, source, tally, progress)
                 batch = []
         if batch:
-            _commit_batch(job, batch, place, source, tally, progress)
+            _commit_batch(kind, job, batch, prepared, source, tally, progress)
         with db.transaction():
             job.status, job.finished_at = ImportStatus.DONE, clock.now()
     except Exception as error:
@@ -395,48 +581,54 @@ def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None =
             db.session.execute(update(Import).where(Import.id == job_id).values(
                 status=ImportStatus.FAILED, finished_at=clock.now(), failure=type(error).__name__))
         db.session.refresh(job)
+    finally:
+        gc.unfreeze()
     return job
 
 
-def _commit_batch(job, batch, place, source, tally, progress) -> None:
+def _commit_batch(kind, job, batch, prepared, source, tally, progress) -> None:
     with db.transaction():
-        write_batch(job, batch, place, source, tally)
+        kind.write_batch(job, batch, prepared, source, tally)
     if progress:
         progress(len(batch))
 
 
-def begin(actor: Actor | None, *, centre_id: int, filename: str, source: Source, started_by: str) -> Import:
+def begin(actor: Actor | None, *, centre_id: int, filename: str, source: Source, started_by: str,
+          kind: str = "residents") -> Import:
     """Record an import of `source` for a centre (status queued). `actor` None is the server's operator (CLI);
-    otherwise the centre must be one the actor administers."""
+    otherwise the centre must be one the actor administers. The kind may refuse the centre (422, nothing written)."""
     if actor is not None:
         administered_centre(actor, centre_id)
-    elif db.session.get(Centre, centre_id) is None:
+    centre = db.session.get(Centre, centre_id)
+    if centre is None:
         raise Invalid("No such centre.", field="centre_id")
-    job = Import(centre_id=centre_id, filename=filename[:200], total_rows=source.total, started_by=started_by)
+    kind_named(kind).check_centre(centre)
+    job = Import(centre_id=centre_id, kind=kind, filename=filename[:200], total_rows=source.total, started_by=started_by)
     with db.transaction():
         db.session.add(job)
-    audit.record("import.start", "import", job.id, centre_id=centre_id, rows=source.total)
+    audit.record("import.start", "import", job.id, centre_id=centre_id, kind=kind, rows=source.total)
     return job
 
 
-def start(actor: Actor, *, centre_id: int, filename: str, content: bytes, started_by: str) -> Import:
+def start(actor: Actor, *, centre_id: int, filename: str, content: bytes, started_by: str,
+          kind: str = "residents") -> Import:
     """Check the file's header and import it for a centre; a large file continues in a background thread."""
     if actor is not None:
         administered_centre(actor, centre_id)
-    source = open_source(content, filename)
-    job = begin(actor, centre_id=centre_id, filename=filename, source=source, started_by=started_by)
+    source = open_source(content, filename, kind)
+    job = begin(actor, centre_id=centre_id, filename=filename, source=source, started_by=started_by, kind=kind)
     if source.total > BACKGROUND_ROWS:
         app = current_app._get_current_object()
-        threading.Thread(target=_in_background, args=(app, job.id, content, filename), daemon=True,
-                         name=f"import-{job.id}").start()
+        threading.Thread(target=_in_background, args=(app, job.id, content, filename, kind, current_request_id()),
+                         daemon=True, name=f"import-{job.id}").start()
         return job
     return run(job.id, source)
 
 
-def _in_background(app: Flask, job_id: int, content: bytes, filename: str) -> None:
-    with app.app_context():
+def _in_background(app: Flask, job_id: int, content: bytes, filename: str, kind: str, request_id: str | None) -> None:
+    with app.app_context(), carry_request_id(request_id):  # its log lines name the request that started it
         try:
-            run(job_id, open_source(content, filename))
+            run(job_id, open_source(content, filename, kind))
         finally:
             db.session.remove()
 
@@ -466,3 +658,6 @@ def report_csv(job: Import) -> Iterator[str]:
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+register(Kind("residents", HEADERS, REQUIRED, _place, write_batch))

@@ -9,17 +9,23 @@ registry.events.insurance_changed so signing re-derives counts_for_capitation in
 transaction. A fact starting later takes effect on its day (the daily job). Unmatched and refused
 items come back in the answer; the rest of the batch is applied.
 
-Not date-ranged yet: an agreement's counts_for_capitation is one flag, so a fact dated in the past
-changes it from now on; frozen months keep their counts, and a later snapshot's adjustment lines
-recount earlier months with the flag as it is then.
+Counts follow the facts day by day: `insurance_on(day)` is each resident's insurance on a day as SQL, which
+settlement's counts join (signing.service.counted_on), so a change counts from its effective date and not
+backwards. Once a fact of a person has begun, the facts are their insurance on every day (before the first
+one they were not insured); a person without one keeps the insurance recorded on their row. Frozen months
+keep their counts (snapshots are never rewritten); a fact dated in the past becomes adjustment lines in the
+next snapshot, which recounts earlier months day by day. An agreement's counts_for_capitation flag is the
+answer for today (rosters, lists).
 """
 
 from __future__ import annotations
 
+import functools
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, or_, select
 
 from core import clock, crypto, db
 from core.auth import Actor
@@ -45,6 +51,80 @@ def fact_on(facts: list[InsuranceFact], day: date) -> InsuranceFact | None:
     """The fact in force on `day`: the latest begun by then and not ended before it."""
     running = [fact for fact in facts if fact.valid_from <= day and (fact.valid_to is None or fact.valid_to >= day)]
     return max(running, key=lambda fact: fact.valid_from, default=None)
+
+
+@dataclass(frozen=True)
+class InsuranceOn:
+    """Each resident's insurance on `day`, as SQL to outer-join to residents (`joins`).
+
+    `fact` has a row for each person whose facts decide: those with a fact begun by the day or by today, so a fact
+    reported for a later date leaves what was recorded on the resident's row in force until it begins. The row is
+    the fact in force on the day (the latest begun by then and not ended before it, as `fact_on`) with `in_force`
+    1, or, when none is, another of their facts with `in_force` 0: not insured that day. One scan of the facts.
+    """
+
+    day: date
+    fact: Subquery
+
+    @property
+    def joins(self) -> tuple:
+        return ((self.fact, self.fact.c.resident_id == Resident.id),)
+
+    @property
+    def by_facts(self) -> ColumnElement[bool]:
+        return self.fact.c.resident_id.is_not(None)
+
+    @property
+    def scheme(self) -> ColumnElement[InsuranceScheme]:
+        """The scheme on the day: the recorded one, else the fact in force, else uninsured."""
+        return case((~self.by_facts, Resident.insurance_scheme), (self.fact.c.in_force == 1, self.fact.c.scheme),
+                    else_=InsuranceScheme.UNINSURED)
+
+    def scheme_is(self, scheme: InsuranceScheme) -> ColumnElement[bool]:
+        """Insured under `scheme` on the day (never NULL: safe to negate)."""
+        recorded = and_(~self.by_facts, Resident.insurance_scheme == scheme)
+        if scheme is InsuranceScheme.UNINSURED:
+            return or_(recorded, and_(self.by_facts, or_(self.fact.c.in_force == 0, self.fact.c.scheme == scheme)))
+        return or_(recorded, and_(self.by_facts, self.fact.c.in_force == 1, self.fact.c.scheme == scheme))
+
+    def insured_in(self, region_codes: list[str]) -> ColumnElement[bool]:
+        """By the facts: insured on the day, in one of the regions (never NULL)."""
+        return and_(self.by_facts, self.fact.c.in_force == 1, self.fact.c.scheme != InsuranceScheme.UNINSURED,
+                    self.fact.c.region_code.in_(region_codes))
+
+
+@functools.lru_cache(maxsize=64)
+def insurance_on(day: date, today: date) -> InsuranceOn:
+    """The SQL of everyone's insurance on `day` as known `today` (cached: a count's measures and joins share it)."""
+    in_force = case((and_(InsuranceFact.valid_from <= day,
+                          or_(InsuranceFact.valid_to.is_(None), InsuranceFact.valid_to >= day)), 1), else_=0)
+    ranked = select(InsuranceFact.resident_id, InsuranceFact.scheme, InsuranceFact.region_code, in_force.label("in_force"),
+                    func.row_number().over(partition_by=InsuranceFact.resident_id,
+                                           order_by=(in_force.desc(), InsuranceFact.valid_from.desc())).label("rank")
+                    ).where(InsuranceFact.valid_from <= max(day, today)).subquery()
+    fact = (select(ranked.c.resident_id, ranked.c.scheme, ranked.c.region_code, ranked.c.in_force)
+            .where(ranked.c.rank == 1).subquery("insurance_on"))
+    return InsuranceOn(day, fact)
+
+
+def pool_members(region_codes: list[str] | None = None) -> dict[str, list[str]]:
+    """Each pooling region (of `region_codes`, or every one) with the regions it pools: those whose nearest region
+    at or above them with a policy profile it is (registry.service.pooling_region, for all regions at once)."""
+    rows = db.session.execute(select(Region.code, Region.parent_code, Region.profile_code)).all()
+    parent = {code: parent_code for code, parent_code, _ in rows}
+    profiled = {code for code, _, profile in rows if profile}
+
+    def pool(code: str | None) -> str | None:
+        while code is not None and code not in profiled:
+            code = parent.get(code)
+        return code
+
+    members: dict[str, list[str]] = defaultdict(list)
+    for code in parent:
+        if (found := pool(code)) is not None:
+            members[found].append(code)
+    wanted = None if region_codes is None else {pool(code) for code in region_codes}
+    return {code: sorted(codes) for code, codes in sorted(members.items()) if wanted is None or code in wanted}
 
 
 def _refresh(residents: list[Resident], today: date) -> None:

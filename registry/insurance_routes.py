@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from core import audit
+from core.audit import audited
 from core.auth import Role, current_actor, requires
 from core.idempotency import idempotent
 from core.schemas import Integer
@@ -54,6 +55,7 @@ class EnrolmentReportSchema(ma.Schema):
 
 @insurance_blp.route("/enrolments")
 class Enrolments(MethodView):
+    @audited("insurance.enrolments")
     @requires(Role.BUREAU)
     @idempotent
     @insurance_blp.arguments(EnrolmentBatchSchema)

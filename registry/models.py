@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, and_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from core import clock
@@ -107,6 +107,8 @@ class Window(Base):
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(120))
+    # The family-doctor team that serves the village: a resident who chooses no team is put with it.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
 
     centre: Mapped[Centre] = relationship(back_populates="windows")
 
@@ -121,6 +123,11 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(120))
 
     centre: Mapped[Centre] = relationship(back_populates="teams")
+    # Its active doctors, the lead (first) one first: whom a resident can name as their family doctor.
+    doctors: Mapped[list[TeamMember]] = relationship(
+        primaryjoin=lambda: and_(TeamMember.team_id == Team.id, TeamMember.role == MemberRole.DOCTOR,
+                                 TeamMember.active.is_(True)),
+        order_by=lambda: TeamMember.id, viewonly=True)
 
 
 class MemberRole(str, enum.Enum):
@@ -384,12 +391,14 @@ class ImportStatus(str, enum.Enum):
 
 
 class Import(Base):
-    """A bulk import of residents and households from a county system's export, and its progress."""
+    """A bulk import from a county system's export (residents and households, agreements …), and its progress."""
 
     __tablename__ = "imports"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    # What the file holds: a name in registry.imports.KINDS.
+    kind: Mapped[str] = mapped_column(String(20), default="residents", server_default=text("'residents'"))
     filename: Mapped[str] = mapped_column(String(200))
     status: Mapped[ImportStatus] = mapped_column(enum_column(ImportStatus), default=ImportStatus.QUEUED)
     total_rows: Mapped[int] = mapped_column(default=0)
@@ -430,3 +439,64 @@ class InsuranceFact(Base):
     valid_to: Mapped[date | None] = mapped_column(index=True)
     reported_by: Mapped[str] = mapped_column(String(120))
     reported_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class HospitalGrade(str, enum.Enum):
+    """The hospital grades "1+1+1" combines with the centre (POLICY.md signing rule 5; 002 §(三)3: 二级, 三级)."""
+
+    SECONDARY = "secondary"  # 二级医院
+    TERTIARY = "tertiary"  # 三级医院
+
+
+class Hospital(Base):
+    """A secondary or tertiary hospital a resident may choose beside their centre ("1+1+1", 002 §(三)3).
+
+    It belongs to the region it lies in; a resident chooses among those of the pooling region they sign in.
+    """
+
+    __tablename__ = "hospitals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    grade: Mapped[HospitalGrade] = mapped_column(enum_column(HospitalGrade))
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    # false: no longer offered for new choices (agreements that chose it keep it).
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class CommunityKind(str, enum.Enum):
+    """Functional communities that sign as a group [002 §(三)1]: 党政机关、企事业单位、产业园区、商务楼宇."""
+
+    GOVERNMENT = "government"
+    EMPLOYER = "employer"
+    INDUSTRIAL_PARK = "industrial_park"
+    OFFICE_BUILDING = "office_building"
+
+
+class Community(Base):
+    """A functional community (an employer, an industrial park, an office building) whose members a centre signs
+    as a group (POLICY.md signing rule 5); each member's own signing rules still hold (signing.groups)."""
+
+    __tablename__ = "communities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[CommunityKind] = mapped_column(enum_column(CommunityKind))
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    # The centre that signs and serves the community's members.
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    address: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class CommunityMember(Base):
+    """A resident who belongs to a functional community (works at the employer, in the park or building)."""
+
+    __tablename__ = "community_members"
+
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), primary_key=True, index=True)
+    added_by: Mapped[str] = mapped_column(String(120))
+    added_at: Mapped[datetime] = mapped_column(default=clock.now)

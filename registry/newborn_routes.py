@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, requires
 from registry import newborns
 from registry.models import Sex
@@ -29,6 +30,7 @@ class IdNumberSchema(ma.Schema):
 
 @newborns_blp.route("/<int:resident_id>/newborns")
 class Newborns(MethodView):
+    @audited("resident.register_newborn")
     @requires(Role.RESIDENT, *STAFF)
     @newborns_blp.arguments(NewbornSchema)
     @newborns_blp.response(201, ResidentSchema)
@@ -39,6 +41,7 @@ class Newborns(MethodView):
 
 @newborns_blp.route("/<int:resident_id>/id-number")
 class IdNumber(MethodView):
+    @audited("resident.add_id_number")
     @requires(*STAFF)
     @newborns_blp.arguments(IdNumberSchema)
     @newborns_blp.response(200, ResidentSchema)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Iterable
 
-from sqlalchemy import ColumnElement, and_, exists, select, true
+from sqlalchemy import ColumnElement, and_, event, exists, select, true
 
 from core import db
 from core.calendar import add_months
@@ -53,17 +53,52 @@ def tags_from(facts: HealthFacts, today: date) -> set[str]:
     return tags
 
 
+# Facts read in the current transaction, by resident id (db.held): a signing reads them for package
+# eligibility and again for the care plan; the second read is the first's. Dropped at the transaction's end
+# (core.db) and on any write that could change a fact (see `forget_facts_on_writes`).
+HELD_FACTS = "health_facts"
+FACT_MODELS = (Condition, Pregnancy, PopulationTag, Resident)
+
+
 def facts_of(residents: Iterable[Resident]) -> dict[int, HealthFacts]:
-    """The health facts of many residents in three queries."""
-    facts = {r.id: HealthFacts(birth_date=r.birth_date) for r in residents}
-    ids = list(facts)
-    for condition in db.session.scalars(select(Condition).where(Condition.resident_id.in_(ids))):
-        facts[condition.resident_id].conditions.append(condition)
-    for pregnancy in db.session.scalars(select(Pregnancy).where(Pregnancy.resident_id.in_(ids)).order_by(Pregnancy.id)):
-        facts[pregnancy.resident_id].pregnancies.append(pregnancy)
-    for tag in db.session.scalars(select(PopulationTag).where(PopulationTag.resident_id.in_(ids))):
-        facts[tag.resident_id].tags.append(tag.tag.value)
-    return facts
+    """The health facts of many residents in three queries (none for those read earlier in the transaction)."""
+    residents = list(residents)
+    db.session.flush()  # as the SELECTs' autoflush would: a pending change of a fact drops what is held
+    held: dict[int, HealthFacts] = db.held(HELD_FACTS)
+    fresh = {r.id: HealthFacts(birth_date=r.birth_date) for r in residents if r.id not in held}
+    if fresh:
+        ids = list(fresh)
+        for condition in db.session.scalars(select(Condition).where(Condition.resident_id.in_(ids))):
+            fresh[condition.resident_id].conditions.append(condition)
+        for pregnancy in db.session.scalars(select(Pregnancy).where(Pregnancy.resident_id.in_(ids)).order_by(Pregnancy.id)):
+            fresh[pregnancy.resident_id].pregnancies.append(pregnancy)
+        for tag in db.session.scalars(select(PopulationTag).where(PopulationTag.resident_id.in_(ids))):
+            fresh[tag.resident_id].tags.append(tag.tag.value)
+        held.update(fresh)
+    return {r.id: held[r.id] for r in residents}
+
+
+def _forget_facts(session, *_args) -> None:
+    session.info.pop(db.HELD + HELD_FACTS, None)
+
+
+def _forget_if_facts_flushed(session, *_args) -> None:
+    if any(isinstance(instance, FACT_MODELS) for instance in (*session.new, *session.dirty, *session.deleted)):
+        _forget_facts(session)
+
+
+def _forget_on_statement_writes(state) -> None:
+    """Bulk INSERT/UPDATE/DELETE statements do not pass through the flush."""
+    if (state.is_insert or state.is_update or state.is_delete) and \
+            getattr(state.statement.table, "name", None) in {model.__tablename__ for model in FACT_MODELS}:
+        _forget_facts(state.session)
+
+
+def forget_facts_on_writes() -> None:
+    """Held facts never outlive a write to conditions, pregnancies, tags or residents."""
+    for name, listener in (("before_flush", _forget_if_facts_flushed), ("do_orm_execute", _forget_on_statement_writes)):
+        if not event.contains(db.session, name, listener):
+            event.listen(db.session, name, listener)
 
 
 def key_populations_of(residents: Iterable[Resident], today: date) -> dict[int, set[str]]:

@@ -29,13 +29,24 @@ from registry.models import PolicyProfile, PolicyProfileVersion, Region
 SHIPPED = Path(__file__).resolve().parent / "profiles"
 
 # The capitation rules settlement knows (settlement.service.RULES; a test keeps the two equal) and the
-# share each needs beside the yearly fee per head.
+# parameters each needs.
+FEE = "fee_fen_per_year"
 CAPITATION_RULES: dict[str, tuple[str, ...]] = {
-    "prepay": ("pay_share",),  # [000 §二(一)3] prepay a share of the monthly fund, the rest at year end
-    "reserve": ("reserve_share",),  # [001 五(一)1] hold a share as risk reserve, prepay the rest
-    "cost-capped": ("pay_share",),  # [003 §六] pay a share of min(actual cost, monthly fund)
+    "prepay": (FEE, "pay_share"),  # [000 §二(一)3] prepay a share of the monthly fund, the rest at year end
+    "reserve": (FEE, "reserve_share"),  # a fee per head with a share held as reserve (Shaoyang's first version)
+    "cost-capped": (FEE, "pay_share"),  # [003 §六] pay a share of min(actual cost, monthly fund)
+    # [001 五(一)1] the bureau files the year's outpatient fund; a share is held as risk reserve, the rest is
+    # prepaid monthly per centre by head count and settled against actual costs, the surplus carried on.
+    "outpatient-fund": ("reserve_share",),
 }
 SHARES = ("pay_share", "reserve_share")
+# Switches of the capitation (default off), and the rules they go with.
+SWITCHES: dict[str, tuple[str, ...]] = {
+    # [000 §二(二)] employees are paid the same fee from the employee fund: each scheme's part shown and paid.
+    "split_by_scheme": ("prepay",),
+    # [000 §二(一)5, §二(二)] the year-end pool distributed by evaluation grade, and the employee formula.
+    "secondary_distribution": ("prepay",),
+}
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _GROUP = re.compile(r"^[0-9a-z+_-]{1,20}$")
 _MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
@@ -60,10 +71,12 @@ class Capitation:
     """How a pooling region pays per head (POLICY.md "Settlement")."""
 
     rule: str
-    fee_fen_per_year: int
+    fee_fen_per_year: int | None = None
     pay_share: Decimal | None = None
     reserve_share: Decimal | None = None
     age_groups: tuple[AgeGroup, ...] = ()
+    split_by_scheme: bool = False
+    secondary_distribution: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,11 +94,17 @@ class Profile:
     max_term_years: int
     settlement: Capitation
     basis: str | None = None  # the policy documents the profile follows, for people
+    evaluation: Evaluation | None = None  # annex 2 of 000 where the region evaluates its centres by it
 
     def as_json(self) -> dict:
         """The canonical JSON of the profile: what a version stores and settlement reads (shares as exact text)."""
         capitation = self.settlement
-        settlement: dict = {"rule": capitation.rule, "fee_fen_per_year": capitation.fee_fen_per_year}
+        settlement: dict = {"rule": capitation.rule}
+        if capitation.fee_fen_per_year is not None:
+            settlement[FEE] = capitation.fee_fen_per_year
+        for name in SWITCHES:
+            if getattr(capitation, name):
+                settlement[name] = True
         for name in SHARES:
             if getattr(capitation, name) is not None:
                 settlement[name] = str(getattr(capitation, name))
@@ -96,6 +115,8 @@ class Profile:
                 for g in capitation.age_groups]
         body = {name: getattr(self, name) for name in ROW_FIELDS}
         body.update(code=self.code, settlement=settlement)
+        if self.evaluation is not None:
+            body["evaluation"] = self.evaluation.as_json()
         if self.basis:
             body["basis"] = self.basis
         return body
@@ -220,20 +241,151 @@ def _capitation(raw: object, path: str, problems: dict[str, list[str]]) -> Capit
     reader = _Reader(raw, path, problems)
     rule = reader.take("rule", str, check=CAPITATION_RULES.__contains__,
                        why=f"Settlement knows the capitation rules {', '.join(sorted(CAPITATION_RULES))}.")
-    fee = reader.take("fee_fen_per_year", int, check=_positive, why="A fee is a positive number of fen.")
-    shares = {}
-    for name in CAPITATION_RULES.get(rule, ()):
-        shares[name] = reader.share(name)
-    for name in SHARES:
-        if rule is not None and name not in shares and name in raw:
+    wanted = CAPITATION_RULES.get(rule, ())
+    values: dict = {}
+    for name in wanted:
+        values[name] = (reader.take(FEE, int, check=_positive, why="A fee is a positive number of fen.")
+                        if name == FEE else reader.share(name))
+    for name in (FEE, *SHARES):
+        if rule is not None and name not in wanted and name in raw:
             reader.seen.add(name)
             reader.problem(name, f"Not a parameter of the rule {rule!r}.")
-    groups = _age_groups(raw["age_groups"], f"{path}.age_groups", problems) if raw.get("age_groups") is not None else ()
+    switches = {}
+    for name, rules in SWITCHES.items():
+        if rule is not None and raw.get(name) is not None and rule not in rules:
+            reader.seen.add(name)
+            reader.problem(name, f"Not a parameter of the rule {rule!r}.")
+        elif raw.get(name) is not None:
+            switches[name] = reader.take(name, bool)
+    groups = ()
+    if raw.get("age_groups") is not None:
+        if FEE not in wanted and rule is not None:
+            reader.problem("age_groups", f"The rule {rule!r} has no fee per head to set by age.")
+        elif switches.get("split_by_scheme"):
+            reader.problem("age_groups", "Age groups are not split by scheme.")
+        else:
+            groups = _age_groups(raw["age_groups"], f"{path}.age_groups", problems)
     reader.seen.add("age_groups")
     reader.refuse_unknown()
-    if rule is None or fee is None or None in shares.values():
+    if rule is None or None in values.values() or None in switches.values():
         return None
-    return Capitation(rule=rule, fee_fen_per_year=fee, age_groups=groups, **shares)
+    return Capitation(rule=rule, age_groups=groups, **values, **switches)
+
+
+# Annex 2 of 000: the evaluation's scoring rules -----------------------------------------------------
+
+# The relative indicators: scored against the county average of the signed insured [annex 2 items 1-3].
+RELATIVE = ("personal_burden", "visit_rate", "effective_signing")
+# Item 5: the five things a centre unifies for its village clinics.
+INTEGRATION = ("drug_delivery", "supervision", "settlement", "fund_allocation", "agreement")
+# Item 7: the levels of an award or a model site.
+AWARD_LEVELS = ("national", "provincial", "city", "county", "other")
+
+
+@dataclass(frozen=True)
+class Relative:
+    """Base points at the county average, one point per whole `step` better (up to `points`) or worse (down to 0)."""
+
+    points: int
+    base: int
+    step: Decimal
+    better: str  # "higher" or "lower"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The scoring rules of annex 2 of 000, as a region evaluates its centres (every number is data)."""
+
+    personal_burden: Relative
+    visit_rate: Relative
+    effective_signing: Relative
+    drug_list_points: int  # item 4: all stocked
+    drug_list_per_missing: int  # off per item missing, down to 0
+    integration_points: int  # item 5: points per unified item
+    survey_points: Decimal  # item 6: each questionnaire, at or above the target rate
+    survey_target: Decimal
+    survey_per_point: Decimal  # off per whole percentage point below the target
+    award_points: dict[str, int]  # item 7, per award of a level
+    bonus_max: int
+    deduction_per_case: int  # item 8
+    deduction_max: int
+
+    def as_json(self) -> dict:
+        return {
+            **{name: {"points": r.points, "base": r.base, "step": str(r.step), "better": r.better}
+               for name in RELATIVE for r in (getattr(self, name),)},
+            "drug_list": {"points": self.drug_list_points, "per_missing": self.drug_list_per_missing},
+            "integration": {"points_per_item": self.integration_points},
+            "field_survey": {"points": str(self.survey_points), "target": str(self.survey_target),
+                             "per_point": str(self.survey_per_point)},
+            "bonus": {"max": self.bonus_max, **self.award_points},
+            "deduction": {"max": self.deduction_max, "per_case": self.deduction_per_case},
+        }
+
+
+def _points(value: int) -> bool:
+    return 0 <= value <= 100
+
+
+def _section(raw: dict, key: str, reader: _Reader) -> _Reader | None:
+    reader.seen.add(key)
+    if not isinstance(raw.get(key), dict):
+        reader.problem(key, "Missing data for required field." if raw.get(key) is None else "Not a valid object.")
+        return None
+    return _Reader(raw[key], reader._where(key), reader.problems)
+
+
+def _evaluation(raw: object, path: str, problems: dict[str, list[str]]) -> Evaluation | None:
+    if not isinstance(raw, dict):
+        problems.setdefault(path, []).append("Not a valid object.")
+        return None
+    reader = _Reader(raw, path, problems)
+    values: dict = {}
+    for name in RELATIVE:
+        if (part := _section(raw, name, reader)) is not None:
+            points = part.take("points", int, check=_points, why="Points lie between 0 and 100.")
+            base = part.take("base", int, check=_points, why="Points lie between 0 and 100.")
+            step = part.share("step")
+            better = part.take("better", str, check=("higher", "lower").__contains__, why="higher or lower.")
+            part.refuse_unknown()
+            if step == 0:
+                part.problem("step", "A step is more than 0.")
+            elif None not in (points, base, step, better):
+                values[name] = Relative(points, base, step, better)
+    if (part := _section(raw, "drug_list", reader)) is not None:
+        values["drug_list_points"] = part.take("points", int, check=_points, why="Points lie between 0 and 100.")
+        values["drug_list_per_missing"] = part.take("per_missing", int, check=_points, why="Points lie between 0 and 100.")
+        part.refuse_unknown()
+    if (part := _section(raw, "integration", reader)) is not None:
+        values["integration_points"] = part.take("points_per_item", int, check=_points, why="Points lie between 0 and 100.")
+        part.refuse_unknown()
+    if (part := _section(raw, "field_survey", reader)) is not None:
+        points = part.take("points", str, check=_decimal_points, why="Points are decimal text between 0 and 100.")
+        values["survey_points"] = None if points is None else Decimal(points)
+        values["survey_target"], values["survey_per_point"] = part.share("target"), part.share("per_point")
+        part.refuse_unknown()
+    if (part := _section(raw, "bonus", reader)) is not None:
+        values["bonus_max"] = part.take("max", int, check=_points, why="Points lie between 0 and 100.")
+        awards = {level: part.take(level, int, check=_points, why="Points lie between 0 and 100.") for level in AWARD_LEVELS}
+        values["award_points"] = None if None in awards.values() else awards
+        part.refuse_unknown()
+    if (part := _section(raw, "deduction", reader)) is not None:
+        values["deduction_max"] = part.take("max", int, check=_points, why="Points lie between 0 and 100.")
+        values["deduction_per_case"] = part.take("per_case", int, check=_points, why="Points lie between 0 and 100.")
+        part.refuse_unknown()
+    reader.refuse_unknown()
+    fields_ = Evaluation.__dataclass_fields__
+    if set(values) != set(fields_) or None in values.values():
+        return None
+    return Evaluation(**values)
+
+
+def _decimal_points(value: str) -> bool:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return False
+    return number.is_finite() and 0 <= number <= 100
 
 
 def parse_profile(raw: object, *, path: str = "") -> Profile:
@@ -261,10 +413,21 @@ def parse_profile(raw: object, *, path: str = "") -> Profile:
         reader.problem("settlement", "Missing data for required field.")
     else:
         settlement = _capitation(raw["settlement"], reader._where("settlement"), problems)
+    reader.seen.add("evaluation")
+    evaluation = None
+    if raw.get("evaluation") is not None:
+        evaluation = _evaluation(raw["evaluation"], reader._where("evaluation"), problems)
     reader.refuse_unknown()
     if problems:
         raise InvalidProfile(problems)
-    return Profile(settlement=settlement, basis=basis, **values)
+    return Profile(settlement=settlement, basis=basis, evaluation=evaluation, **values)
+
+
+def evaluation_rules(body: dict) -> Evaluation | None:
+    """The typed annex-2 rules of a stored version's body (None: the region does not evaluate by annex 2)."""
+    if body.get("evaluation") is None:
+        return None
+    return _evaluation(body["evaluation"], "evaluation", {})
 
 
 def read_file(path: Path) -> dict:

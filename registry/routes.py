@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from core import audit
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, public, requires
-from core.errors import DomainError
 from core.pagination import page_schema
 from registry import access, accounts, health, households, residents
 from registry import schemas as s
@@ -61,27 +60,20 @@ class Me(MethodView):
         return access.resident_of(current_actor())
 
 
-def _refusal_audited(action: str, target_type: str, call, target_id=None):
-    """Run `call`; a refusal is audited with its status (who tried what is worth keeping) and raised again."""
-    try:
-        return call()
-    except DomainError as refused:
-        audit.record(action, target_type, target_id, outcome=f"refused_{refused.status}")
-        raise
-
-
 @me_blp.route("/identity")
 class Identity(MethodView):
+    @audited("identity.bind")
     @requires(Role.RESIDENT)
     @me_blp.arguments(s.IdentitySchema)
     @me_blp.response(200, s.ResidentSchema)
     def post(self, body):
         """Bind the caller's WeChat account to their identity, with proof (phone or binding code)"""
-        return _refusal_audited("identity.bind", "resident", lambda: accounts.bind_identity(current_actor(), **body))
+        return accounts.bind_identity(current_actor(), **body)
 
 
 @me_blp.route("/presence-codes")
 class PresenceCodes(MethodView):
+    @audited("identity.presence_code")
     @requires(Role.RESIDENT)
     @me_blp.response(201, s.CodeSchema)
     def post(self):
@@ -91,13 +83,15 @@ class PresenceCodes(MethodView):
 
 @me_blp.route("/household")
 class MyHousehold(MethodView):
+    @audited("household.join")
     @requires(Role.RESIDENT)
     @me_blp.arguments(s.JoinHouseholdSchema)
     @me_blp.response(200, s.MeSchema)
     def post(self, body):
         """Join the household of the adult whose invitation code this is"""
-        return _refusal_audited("household.join", "resident", lambda: households.join(current_actor(), **body))
+        return households.join(current_actor(), **body)
 
+    @audited("household.leave")
     @requires(Role.RESIDENT)
     @me_blp.response(200, s.MeSchema)
     def delete(self):
@@ -107,6 +101,7 @@ class MyHousehold(MethodView):
 
 @me_blp.route("/household-invitations")
 class HouseholdInvitations(MethodView):
+    @audited("household.invite")
     @requires(Role.RESIDENT)
     @me_blp.response(201, s.CodeSchema)
     def post(self):
@@ -116,12 +111,13 @@ class HouseholdInvitations(MethodView):
 
 @me_blp.route("/household-members")
 class HouseholdMembers(MethodView):
+    @audited("household.join")
     @requires(Role.RESIDENT)
     @me_blp.arguments(s.HouseholdMemberSchema)
     @me_blp.response(201, s.ResidentSchema)
     def post(self, body):
         """Take a person into the caller's household: a join code from the centre, or a child nobody registered"""
-        return _refusal_audited("household.join", "resident", lambda: households.add_member(current_actor(), **body))
+        return households.add_member(current_actor(), **body)
 
 
 @centres_blp.route("")
@@ -145,54 +141,49 @@ class CentreById(MethodView):
 
 @residents_blp.route("")
 class Residents(MethodView):
+    @audited("resident.register")
     @requires(*STAFF)
     @residents_blp.arguments(s.OnSiteRegistrationSchema)
     @residents_blp.response(201, s.ResidentSchema)
     @residents_blp.alt_response(200, schema=s.ResidentSchema, description="Already registered: the existing resident")
     def post(self, body):
         """Register a person on site, or find them by ID number (service area, or identity document checked)"""
-        resident, created = _refusal_audited("resident.register", "resident",
-                                             lambda: accounts.register_on_site(current_actor(), **body))
+        resident, created = accounts.register_on_site(current_actor(), **body)
         return resident, 201 if created else 200
 
 
 @residents_blp.route("/<int:resident_id>/binding-codes")
 class BindingCodes(MethodView):
+    @audited("identity.code_issued")
     @requires(*STAFF)
     @residents_blp.arguments(s.BindingCodeInSchema)
     @residents_blp.response(201, s.CodeSchema)
     def post(self, body, resident_id):
         """Hand a person checked on site today a one-time code: bind their WeChat account, or join a household"""
-        return _refusal_audited("identity.code_issued", "resident", lambda: accounts.issue_binding_code(
-            current_actor(), resident_id, purpose=CodePurpose(body["purpose"])), target_id=resident_id)
+        return accounts.issue_binding_code(current_actor(), resident_id, purpose=CodePurpose(body["purpose"]))
 
 
 @residents_blp.route("/<int:resident_id>")
 class ResidentById(MethodView):
+    @audited("resident.read")
     @requires(*STAFF, Role.BUREAU)
     @residents_blp.response(200, s.ResidentSchema)
     def get(self, resident_id):
         """One resident (ID number and phone masked)"""
-        try:
-            resident = access.get_resident(current_actor(), resident_id)
-        except DomainError as refused:
-            audit.record("resident.read", "resident", resident_id, outcome=f"refused_{refused.status}")
-            raise
-        audit.record("resident.read", "resident", resident_id)
-        return resident
+        return access.get_resident(current_actor(), resident_id)
 
+    @audited("resident.update")
     @requires(*STAFF)
     @residents_blp.arguments(s.ResidentUpdateSchema)
     @residents_blp.response(200, s.ResidentSchema)
     def patch(self, body, resident_id):
         """Record insurance and health-record facts of a resident"""
-        resident = residents.update_resident(current_actor(), resident_id, **body)
-        audit.record("resident.update", "resident", resident_id, fields=sorted(body))
-        return resident
+        return residents.update_resident(current_actor(), resident_id, **body)
 
 
 @health_blp.route("/residents/<int:resident_id>/health")
 class ResidentHealth(MethodView):
+    @audited("health.read")
     @requires(*STAFF)
     @health_blp.response(200, s.HealthSchema)
     def get(self, resident_id):
@@ -202,6 +193,7 @@ class ResidentHealth(MethodView):
 
 @health_blp.route("/residents/<int:resident_id>/conditions")
 class Conditions(MethodView):
+    @audited("condition.create")
     @requires(Role.DOCTOR)
     @health_blp.arguments(s.ConditionInSchema)
     @health_blp.response(201, s.ConditionSchema)
@@ -212,6 +204,7 @@ class Conditions(MethodView):
 
 @health_blp.route("/residents/<int:resident_id>/pregnancies")
 class Pregnancies(MethodView):
+    @audited("pregnancy.create")
     @requires(Role.DOCTOR)
     @health_blp.arguments(s.PregnancyInSchema)
     @health_blp.response(201, s.PregnancySchema)
@@ -222,6 +215,7 @@ class Pregnancies(MethodView):
 
 @health_blp.route("/pregnancies/<int:pregnancy_id>/delivery")
 class Delivery(MethodView):
+    @audited("pregnancy.delivery")
     @requires(Role.DOCTOR)
     @health_blp.arguments(s.DeliveryInSchema)
     @health_blp.response(200, s.PregnancySchema)
@@ -232,6 +226,7 @@ class Delivery(MethodView):
 
 @health_blp.route("/residents/<int:resident_id>/tags")
 class Tags(MethodView):
+    @audited("key_population.tag")
     @requires(Role.DOCTOR)
     @health_blp.arguments(s.TagInSchema)
     @health_blp.response(201, s.TagInSchema)

@@ -133,13 +133,28 @@ class IdRefSchema(ma.Schema):
     name = fields.String(required=True)
 
 
+class WindowRefSchema(IdRefSchema):
+    team_id = fields.Integer(allow_none=True, metadata={"description": "the team that serves the village"})
+
+
+class TeamDoctorSchema(IdRefSchema):
+    title = fields.String(allow_none=True, metadata={"description": "职称, e.g. 主治医师"})
+    speciality = fields.String(allow_none=True)
+    photo_url = fields.String(allow_none=True)
+
+
+class TeamRefSchema(IdRefSchema):
+    doctors = fields.List(fields.Nested(TeamDoctorSchema), required=True, metadata={
+        "description": "whom a resident can name as family doctor (doctor_id), the team's lead doctor first"})
+
+
 class CentreSchema(ma.Schema):
     id = fields.Integer(required=True)
     code = fields.String(required=True)
     name = fields.String(required=True)
     region_code = fields.String(required=True)
-    windows = fields.List(fields.Nested(IdRefSchema), required=True)
-    teams = fields.List(fields.Nested(IdRefSchema), required=True)
+    windows = fields.List(fields.Nested(WindowRefSchema), required=True)
+    teams = fields.List(fields.Nested(TeamRefSchema), required=True)
 
 
 class CentreQuerySchema(PageArgs):

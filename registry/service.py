@@ -11,10 +11,21 @@ from core.pagination import paginate
 from registry.models import Centre, PolicyProfile, Region, Team, Window
 
 
+def _region(region_code: str) -> Region | None:
+    """A region, held for the transaction: a signing used to read its centre's region three times."""
+    held = db.held("regions")
+    region = held.get(region_code)
+    if region is None or region not in db.session:  # not read yet, or gone with a rolled-back transaction
+        region = db.session.get(Region, region_code)
+    if region is not None:
+        held[region_code] = region  # the same object the identity map has: changes made to it show here
+    return region
+
+
 def pooling_region(region_code: str | None) -> Region | None:
     """The nearest region at or above `region_code` that carries a policy profile."""
     while region_code:
-        region = db.session.get(Region, region_code)
+        region = _region(region_code)
         if region is None:
             return None
         if region.profile_code:
@@ -41,7 +52,8 @@ def region_and_descendants(region_code: str) -> list[str]:
 
 def list_centres(*, region: str | None, q: str | None, cursor: str | None, limit: int) -> dict:
     """Centres a resident can sign with, optionally within a region (and its sub-regions) or by name, a page at a time."""
-    query = select(Centre).where(Centre.takes_part.is_(True)).options(selectinload(Centre.windows), selectinload(Centre.teams))
+    query = select(Centre).where(Centre.takes_part.is_(True)).options(
+        selectinload(Centre.windows), selectinload(Centre.teams).selectinload(Team.doctors))
     if region:
         query = query.where(Centre.region_code.in_(region_and_descendants(region)))
     if q:

@@ -127,3 +127,27 @@ class SurveyInvitation(Base):
     answers: Mapped[dict | None] = mapped_column(JSON)
 
     survey: Mapped[Survey] = relationship()
+
+
+class Figure(Base):
+    """One version of a figure the bureau files because it alone knows it (settlement/figures.py): the year's
+    outpatient fund [001 五(一)1], the financing and fee-for-service totals of the pool [000 §二(一)5], an annex-2
+    input of a centre. Append-only: a re-filing is the next version; the database refuses UPDATE and DELETE.
+
+    `scope` is the centre's id, or 0 for a figure of the whole pooling region (so the unique index holds for both).
+    """
+
+    __tablename__ = "settlement_figures"
+    __table_args__ = (UniqueConstraint("region_code", "period", "name", "scope", "version"),
+                      Index("ix_settlement_figures_region_period", "region_code", "period"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    period: Mapped[str] = mapped_column(String(7))  # YYYY (a cycle) or YYYY-MM
+    name: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[int]
+    centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
+    version: Mapped[int]
+    value: Mapped[str] = mapped_column(String(40))  # exact decimal text: fen, a count, a rate, 0/1
+    filed_by: Mapped[str] = mapped_column(String(120))
+    filed_at: Mapped[datetime] = mapped_column(default=clock.now)

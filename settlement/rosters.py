@@ -1,14 +1,17 @@
 """Rosters: the signed people a medical-insurance bureau pulls (POLICY.md glossary: roster).
 
-Keyset order is (updated_at, id) and every agreement change bumps updated_at, so a row changed
-during a sync moves behind the cursor and is served again: a sync that pages to the end holds the
-database's state. Terminated agreements come as tombstones so the bureau can delete them. CSV and
-XLSX are written row by row from a server-side cursor, in constant memory whatever the size.
+Keyset order is (change_seq, id). The database numbers every write of an agreement in commit order (migration
+0017: on PostgreSQL the number is taken at COMMIT under a lock held until the commit is visible; SQLite has one
+writer at a time), so a row yet to commit will get a number larger than any a client has already read: a client
+that pages to the end, keeps the last `change_seq` and later pulls `changed_after` it misses nothing, however
+transactions interleave. Every agreement change (and every change of a roster field of its resident) is a write,
+so a changed row moves behind the cursor and is served again. Terminated agreements come as tombstones so the
+bureau can delete them. CSV and XLSX are written row by row from a server-side cursor, in constant memory.
 
-updated_at is stamped when a row is written, not when its transaction commits: a slow transaction can
-commit a row stamped earlier than one a faster transaction committed meanwhile. So a pull serves only
-rows stamped before a settled horizon (`settled_before`), which no transaction still running can reach
-back behind; the cursor never passes a row that is yet to appear.
+`updated_since` (the older way to pull incrementally) filters on updated_at, which is stamped when a row is
+written, not when it commits: a slow transaction can commit a row stamped earlier than one a faster transaction
+committed meanwhile. Such pulls serve only rows stamped before a settled horizon (`settled_before`), which holds
+in practice but rests on timing; `changed_after` does not.
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ from typing import IO, Callable, Iterable, Iterator
 
 from openpyxl import Workbook
 from sqlalchemy import Select, event, inspect, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from core import audit, clock, db
 from core.auth import STAFF, Actor, Role
 from core.crypto import mask_id_number
 from core.pagination import paginate
 from registry.access import check_region
-from registry.models import Centre, Resident
+from registry.models import Centre, Hospital, Resident
 from registry.service import pooling_region, region_and_descendants
 from signing import cycles
 from signing.models import HOLDING, Agreement, AgreementPackage, AgreementStatus
@@ -40,16 +43,18 @@ SETTLE = timedelta(seconds=30)
 _OLDEST_WRITER = text(
     "SELECT max(clock_timestamp() - xact_start) FROM pg_stat_activity "
     "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()")
+SECONDARY, TERTIARY = aliased(Hospital, name="secondary_hospital"), aliased(Hospital, name="tertiary_hospital")
 COLUMNS = (
     Agreement.id, Agreement.resident_id, Resident.name, Resident.id_number, Resident.sex, Resident.birth_date,
     Resident.insurance_scheme, Resident.insurance_region_code, Agreement.centre_id, Centre.code.label("centre_code"),
     Centre.name.label("centre_name"), Agreement.window_id, Agreement.team_id, Agreement.region_code, Agreement.cycle,
     Agreement.start_date, Agreement.end_date, Agreement.term_years, Agreement.term_end_date, Agreement.status,
     Agreement.channel, Agreement.counts_for_capitation, Agreement.terminated_on, Agreement.termination_reason,
-    Agreement.updated_at,
+    Agreement.secondary_hospital_id, SECONDARY.name.label("secondary_hospital_name"), Agreement.tertiary_hospital_id,
+    TERTIARY.name.label("tertiary_hospital_name"), Agreement.updated_at, Agreement.change_seq,
 )
 HEADER = [column.key for column in COLUMNS] + ["birth_year", "packages", "tombstone"]
-KEYSET = (Agreement.updated_at, Agreement.id)  # the roster's order: every change moves a row to the end
+KEYSET = (Agreement.change_seq, Agreement.id)  # the roster's order, the commit order: every change moves a row to the end
 ROSTER_RESIDENT_FIELDS = {column.key for column in COLUMNS if column.table is Resident.__table__}
 
 
@@ -71,15 +76,16 @@ def subscribe() -> None:
 
 
 def pull(actor: Actor, *, form: str, region: str | None, cycle: int | None, updated_since: datetime | None,
-         cursor: str | None, limit: int):
+         changed_after: int | None, cursor: str | None, limit: int):
     """A roster pull the actor may make: a JSON page, or the whole roster as CSV lines or XLSX chunks.
 
     Audited when it starts (who, region, format), before any row leaves: a download aborted half-way
     still left its event. Files get a second event with the rows sent once the last row is out.
     """
-    query, region = roster_query(actor, region=region, cycle=cycle, updated_since=updated_since)
+    query, region = roster_query(actor, region=region, cycle=cycle, updated_since=updated_since,
+                                 changed_after=changed_after)
     pulled = dict(region=region, cycle=cycle, centre_id=actor.centre_id, format=form,
-                  updated_since=updated_since and updated_since.isoformat())
+                  updated_since=updated_since and updated_since.isoformat(), changed_after=changed_after)
     if form == "json":
         page = roster_page(actor, query, cursor=cursor, limit=limit)
         audit.record("roster.pull", "roster", region, rows=len(page["items"]), **pulled)
@@ -113,19 +119,25 @@ def settled_before() -> datetime:
     return clock.now() - held_back
 
 
-def roster_query(actor: Actor, *, region: str | None, cycle: int | None, updated_since: datetime | None) -> tuple[Select, str | None]:
-    """The agreements of a cycle the actor may pull: bureaus their region, staff their own centre; changes only
-    once settled (see `settled_before`)."""
+def roster_query(actor: Actor, *, region: str | None, cycle: int | None, updated_since: datetime | None = None,
+                 changed_after: int | None = None) -> tuple[Select, str | None]:
+    """The agreements of a cycle the actor may pull: bureaus their region, staff their own centre; those written
+    after `changed_after` (exact), or stamped since `updated_since` once settled (see `settled_before`)."""
     region = region or actor.region_code
-    query = select(*COLUMNS).join(Resident, Agreement.resident_id == Resident.id).join(Centre, Agreement.centre_id == Centre.id)
-    query = query.where(Agreement.cycle == (cycle or _current_cycle(region)), Agreement.updated_at < settled_before())
+    query = (select(*COLUMNS).join(Resident, Agreement.resident_id == Resident.id)
+             .join(Centre, Agreement.centre_id == Centre.id)
+             .outerjoin(SECONDARY, Agreement.secondary_hospital_id == SECONDARY.id)
+             .outerjoin(TERTIARY, Agreement.tertiary_hospital_id == TERTIARY.id))
+    query = query.where(Agreement.cycle == (cycle or _current_cycle(region)))
     if region:
         check_region(actor, region)
         query = query.where(Agreement.region_code.in_(region_and_descendants(region)))
     if actor.role in STAFF:
         query = query.where(Agreement.centre_id == actor.centre_id)
     if updated_since is not None:
-        query = query.where(Agreement.updated_at >= updated_since)
+        query = query.where(Agreement.updated_at >= updated_since, Agreement.updated_at < settled_before())
+    if changed_after is not None:
+        query = query.where(Agreement.change_seq > changed_after)
     return query, region
 
 
@@ -177,7 +189,8 @@ def _safe_text(value: str | None) -> str | None:
 
 
 # How each column becomes a spreadsheet cell; the others (numbers, dates, digits) pass as they are.
-_CELL = {"name": _safe_text, "centre_code": _safe_text, "centre_name": _safe_text, "sex": _enum_value,
+_CELL = {"name": _safe_text, "centre_code": _safe_text, "centre_name": _safe_text, "secondary_hospital_name": _safe_text,
+         "tertiary_hospital_name": _safe_text, "sex": _enum_value,
          "insurance_scheme": _enum_value, "status": _enum_value, "channel": _enum_value,
          "termination_reason": _enum_value, "updated_at": datetime.isoformat, "packages": "+".join}
 _CONVERTERS = [(name, _CELL.get(name)) for name in HEADER]

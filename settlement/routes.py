@@ -1,4 +1,5 @@
-"""HTTP for the bureau side: counts, snapshots, capitation, rosters and evaluation. Thin: rules are in the services."""
+"""HTTP for the bureau side: counts, snapshots, capitation, filed figures, the outpatient fund, the year-end, rosters and
+evaluation. Thin: rules are in the services."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core import audit, clock
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, requires
 from core.pagination import one_page, page_schema
-from settlement import evaluation, fulfilment, ghost, rosters
+from settlement import evaluation, figures, fulfilment, ghost, outpatient_fund, rosters, year_end
 from settlement import schemas as s
 from settlement import service as settlement
 
@@ -26,6 +28,7 @@ BUREAU_SIDE = (Role.BUREAU, Role.ADMIN)
 
 @settlement_blp.route("/signed-counts")
 class SignedCounts(MethodView):
+    @audited("settlement.signed_counts.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.CountQuerySchema, location="query")
     @settlement_blp.response(200, s.CountsSchema)
@@ -37,6 +40,7 @@ class SignedCounts(MethodView):
 
 @settlement_blp.route("/snapshots/<string:month>")
 class Snapshots(MethodView):
+    @audited("settlement.snapshot.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.RegionQuerySchema, location="query")
     @settlement_blp.response(200, page_schema(s.SnapshotSchema))
@@ -47,6 +51,7 @@ class Snapshots(MethodView):
 
 @settlement_blp.route("/capitation")
 class Capitation(MethodView):
+    @audited("settlement.capitation.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.CapitationQuerySchema, location="query")
     @settlement_blp.response(200, s.CapitationSchema)
@@ -58,6 +63,7 @@ class Capitation(MethodView):
 
 @settlement_blp.route("/actual-costs/<string:month>")
 class ActualCosts(MethodView):
+    @audited("settlement.actual_costs")
     @requires(Role.BUREAU)
     @settlement_blp.arguments(s.ActualCostsSchema)
     @settlement_blp.response(200, s.ActualCostFilingSchema)
@@ -66,18 +72,62 @@ class ActualCosts(MethodView):
         return settlement.file_actual_costs(current_actor(), region=body["region"], month=month, costs=body["costs"])
 
 
+@settlement_blp.route("/figures/<string:period>")
+class Figures(MethodView):
+    @audited("settlement.figures.file")
+    @requires(Role.BUREAU)
+    @settlement_blp.arguments(s.FiguresFilingSchema)
+    @settlement_blp.response(200, page_schema(s.FigureSchema))
+    def put(self, body, period):
+        """File figures only the bureau knows for a year (outpatient fund, pool inputs, annex-2 inputs); each is a new version"""
+        figures.file(current_actor(), region=body["region"], period=period, figures=body["figures"])
+        return one_page(figures.history(current_actor(), region=body["region"], period=period))
+
+    @audited("settlement.figures.read")
+    @requires(*BUREAU_SIDE)
+    @settlement_blp.arguments(s.RegionQuerySchema, location="query")
+    @settlement_blp.response(200, page_schema(s.FigureSchema))
+    def get(self, query, period):
+        """The filed figures of a year: the latest version of each, with every version, its author and time"""
+        return one_page(figures.history(current_actor(), region=query["region"], period=period))
+
+
+@settlement_blp.route("/outpatient-fund")
+class OutpatientFund(MethodView):
+    @audited("settlement.outpatient_fund.read")
+    @requires(*BUREAU_SIDE)
+    @settlement_blp.arguments(s.YearQuerySchema, location="query")
+    @settlement_blp.response(200, s.OutpatientFundSchema)
+    def get(self, query):
+        """The year's outpatient fund [001 五(一)1]: reserve, and per month and centre prepaid, settled and carried"""
+        return outpatient_fund.year(current_actor(), region=query["region"], year=query["year"])
+
+
+@settlement_blp.route("/year-end")
+class YearEnd(MethodView):
+    @audited("settlement.year_end.read")
+    @requires(*BUREAU_SIDE)
+    @settlement_blp.arguments(s.YearQuerySchema, location="query")
+    @settlement_blp.response(200, s.YearEndSchema)
+    def get(self, query):
+        """The year-end [000 §二(一)5, §二(二)]: the pool, its distribution by grade, the employee settlement"""
+        return year_end.settle(current_actor(), region=query["region"], year=query["year"])
+
+
 @settlement_blp.route("/evaluation")
 class Evaluation(MethodView):
+    @audited("settlement.evaluation.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.EvaluationQuerySchema, location="query")
     @settlement_blp.response(200, s.EvaluationSchema)
     def get(self, query):
-        """Annex 2 indicators per centre: effective signing, key-population coverage, renewal, follow-ups"""
+        """Annex 2 per centre: the nine items scored, total, rank, grade and veto; coverage, renewal, follow-ups"""
         return evaluation.evaluate(current_actor(), region=query["region"], cycle=query["cycle"])
 
 
 @settlement_blp.route("/ghost-signing")
 class GhostSigning(MethodView):
+    @audited("settlement.ghost_signing.read")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.GhostQuerySchema, location="query")
     @settlement_blp.response(200, page_schema(s.GhostRowSchema))
@@ -88,6 +138,7 @@ class GhostSigning(MethodView):
 
 @settlement_blp.route("/fulfilment")
 class Fulfilment(MethodView):
+    @audited("fulfilment.report")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.FulfilmentQuerySchema, location="query")
     @settlement_blp.response(200, s.FulfilmentReportSchema)
@@ -100,6 +151,7 @@ class Fulfilment(MethodView):
 
 @settlement_blp.route("/fulfilment/never-served")
 class NeverServed(MethodView):
+    @audited("fulfilment.never_served")
     @requires(*BUREAU_SIDE)
     @settlement_blp.arguments(s.NeverServedQuerySchema, location="query")
     @settlement_blp.response(200, page_schema(s.NeverServedSchema))
@@ -113,15 +165,17 @@ class NeverServed(MethodView):
 
 @rosters_blp.route("")
 class Rosters(MethodView):
+    @audited("roster.pull")
     @requires(Role.BUREAU, *STAFF, Role.ADMIN)
     @rosters_blp.arguments(s.RosterQuerySchema, location="query")
     @rosters_blp.response(200, page_schema(s.RosterEntrySchema))
     def get(self, query):
         """The signed people and their agreements, a page at a time (Accept: text/csv or XLSX for the whole roster)
 
-        Pages run in (updated_at, id) order; pass the last updated_at as updated_since for the next
-        incremental pull. A change is served once settled: 30 seconds after it was made and after every
-        transaction that was still writing then has ended, so a cursor never passes a change yet to commit.
+        Pages run in (change_seq, id) order: the order in which the writes committed. Keep the last change_seq and
+        pass it as changed_after for the next incremental pull: a change still to commit gets a larger number, so
+        none is missed. (updated_since still works: a change is served once settled, 30 seconds after it was made
+        and after every transaction still writing then has ended.)
         Terminated agreements come as tombstones. Every pull is audited.
         """
         wanted = request.accept_mimetypes.best_match([JSON, CSV, XLSX], default=JSON)

@@ -7,8 +7,9 @@ from marshmallow import fields, validate
 
 from core.crypto import mask_id_number
 from core.pagination import PageArgs
-from core.schemas import ID, Digits, Integer, region_code
+from core.schemas import ID, Decimal, Digits, Integer, region_code
 from registry.models import InsuranceScheme, Sex
+from settlement.figures import CATALOGUE
 from settlement.models import LineKind
 from signing.schemas import AgreementSchema
 
@@ -96,18 +97,31 @@ class ActualCostFilingSchema(ActualCostsSchema):
     filed_at = fields.DateTime(required=True)
 
 
+class SchemeCapitationSchema(ma.Schema):
+    scheme = fields.String(required=True, metadata={"description": "resident or employee [000 §二(二)]"})
+    counted = Integer(required=True)
+    fund_fen = Integer(required=True)
+    payable_fen = Integer(required=True)
+    withheld_fen = Integer(required=True)
+
+
 class CentreCapitationSchema(ma.Schema):
     centre_id = Integer(required=True)
     pooling_region = fields.String(required=True)
     rule = fields.String(required=True)
     counted = Integer(required=True, metadata={"description": "frozen count plus the adjustments it carries "
                                                                      "(for a year: head-months)"})
-    fund_fen = Integer(required=True, metadata={"description": "the month's fund: counted x fee / 12"})
+    fund_fen = Integer(required=True, metadata={"description": "the month's fund: counted x fee / 12; under the outpatient-"
+                                                                "fund rule the centre's head-count share of the filed "
+                                                                "year's fund / 12"})
     actual_cost_fen = Integer(allow_none=True)
     settled_fen = Integer(required=True)
     payable_fen = Integer(required=True)
     withheld_fen = Integer(required=True)
     withheld_as = fields.String(required=True, metadata={"description": "year_end_remainder, risk_reserve or quality_deposit"})
+    schemes = fields.List(fields.Nested(SchemeCapitationSchema), required=True, metadata={
+        "description": "where the profile splits by scheme [000 §二(二)]: each scheme's fund pays its own part, "
+                       "rounded once; the centre's payable is their sum"})
 
 
 class CapitationSchema(ma.Schema):
@@ -123,11 +137,18 @@ class RosterQuerySchema(PageArgs):
     cycle = Integer(load_default=None, validate=validate.Range(min=2000, max=2100),
                            metadata={"description": "default: the current cycle"})
     updated_since = fields.AwareDateTime(load_default=None,
-                                         metadata={"description": "only agreements changed at or after this instant"})
+                                         metadata={"description": "only agreements changed at or after this instant, "
+                                                                  "once settled (superseded by changed_after)"})
+    changed_after = Integer(load_default=None, validate=validate.Range(min=0, max=2**63 - 1), metadata={
+        "description": "only agreements written after this change_seq (the last one your previous pull received): "
+                       "numbered in commit order, so nothing committed later is missed"})
 
 
 class RosterEntrySchema(AgreementSchema):
     """One signed person with their agreement. The ID number and birth date are in full for the bureau only."""
+
+    class Meta:
+        exclude = ("team_name", "doctor_id", "doctor")  # the roster is what the bureau pays by, not whom to call
 
     name = fields.String(required=True)
     id_number = fields.String(required=True, allow_none=True, metadata={"description": "masked for staff; null for a newborn whose number is not issued yet"})
@@ -140,7 +161,11 @@ class RosterEntrySchema(AgreementSchema):
     centre_name = fields.String(required=True)
     packages = fields.List(fields.String(), required=True)
     tombstone = fields.Boolean(required=True, metadata={"description": "terminated: delete it from your copy"})
+    secondary_hospital_name = fields.String(allow_none=True, metadata={"description": "1+1+1: the secondary hospital chosen"})
+    tertiary_hospital_name = fields.String(allow_none=True, metadata={"description": "1+1+1: the tertiary hospital chosen"})
     updated_at = fields.DateTime(required=True)
+    change_seq = Integer(required=True, metadata={
+        "description": "the database's number of this write, in commit order: pass the last as changed_after"})
 
 
 class EvaluationQuerySchema(RegionQuerySchema):
@@ -148,6 +173,21 @@ class EvaluationQuerySchema(RegionQuerySchema):
 
 
 RATE = dict(as_string=True, allow_none=True)
+
+
+class Annex2Schema(ma.Schema):
+    """The annex-2 items of 000 scored for a centre (item 3 is effective_signing_score beside them)."""
+
+    personal_burden_ratio = fields.Decimal(**RATE, metadata={"description": "item 1: own payments / outpatient cost (filed)"})
+    personal_burden_score = Integer(allow_none=True, metadata={"description": "item 1, 0..15"})
+    visit_rate = fields.Decimal(**RATE, metadata={"description": "item 2: outpatient visits (filed) / signed insured"})
+    visit_rate_score = Integer(allow_none=True, metadata={"description": "item 2, 0..20"})
+    drug_list_score = Integer(allow_none=True, metadata={"description": "item 4, 0..20"})
+    integration_score = Integer(allow_none=True, metadata={"description": "item 5, 0..10"})
+    field_survey_score = fields.Decimal(**RATE, metadata={"description": "item 6, 0..15: a filed survey, else jiayi's"})
+    bonus = Integer(required=True, metadata={"description": "item 7, 0..10"})
+    deduction = Integer(required=True, metadata={"description": "item 8, 0..10"})
+    missing = fields.List(fields.String(), required=True, metadata={"description": "figures not filed yet"})
 
 
 class CentreEvaluationSchema(ma.Schema):
@@ -174,6 +214,19 @@ class CentreEvaluationSchema(ma.Schema):
                                                                         "survey of the cycle run in jiayi"})
     satisfaction_score = fields.Decimal(**RATE, metadata={"description": "0..7.5"})
     satisfaction_respondents = Integer(required=True)
+    annex2 = fields.Nested(Annex2Schema, allow_none=True, metadata={"description": "null: the region's profile has no "
+                                                                                    "annex-2 rules"})
+    total = fields.Decimal(**RATE, metadata={"description": "items 1-6 + bonus - deduction; null until every item is known"})
+    veto = fields.Boolean(required=True, metadata={"description": "item 9: the agreement appraisal failed (filed)"})
+    rank = Integer(allow_none=True)
+    grade = fields.String(allow_none=True, metadata={"description": "excellent, good, qualified or unqualified"})
+
+
+class GradingSchema(ma.Schema):
+    shares = fields.Dict(keys=fields.String(), values=fields.Decimal(**RATE), required=True)
+    missing = fields.List(fields.String(), required=True)
+    centres_without_total = fields.List(Integer(), required=True)
+    complete = fields.Boolean(required=True)
 
 
 class EvaluationSchema(ma.Schema):
@@ -181,7 +234,95 @@ class EvaluationSchema(ma.Schema):
     cycle = Integer(required=True)
     as_of = fields.Date(required=True)
     county_effective_signing_rate = fields.Decimal(**RATE)
+    county_personal_burden_ratio = fields.Decimal(**RATE)
+    county_visit_rate = fields.Decimal(**RATE)
+    grading = fields.Nested(GradingSchema, allow_none=True)
     centres = fields.List(fields.Nested(CentreEvaluationSchema), required=True)
+
+
+# Filed figures, the outpatient fund, the year-end ---------------------------------------------------
+
+class FigureItemSchema(ma.Schema):
+    name = fields.String(required=True, validate=validate.OneOf(sorted(CATALOGUE)))
+    centre_id = Integer(load_default=None, validate=ID, metadata={"description": "for a centre's figure"})
+    value = Decimal(required=True, as_string=True,
+                    metadata={"description": "fen, a count, a rate (0..1) or a flag (0/1), by the figure"})
+
+
+class FiguresFilingSchema(ma.Schema):
+    region = region_code(required=True, metadata={"description": "the pooling region"})
+    figures = fields.List(fields.Nested(FigureItemSchema), required=True, validate=validate.Length(min=1, max=5000))
+
+
+class FigureVersionSchema(ma.Schema):
+    version = Integer(required=True)
+    value = fields.String(required=True)
+    filed_by = fields.String(required=True)
+    filed_at = fields.DateTime(required=True)
+
+
+class FigureSchema(FigureVersionSchema):
+    name = fields.String(required=True)
+    centre_id = Integer(allow_none=True)
+    history = fields.List(fields.Nested(FigureVersionSchema), required=True, metadata={"description": "newest first"})
+
+
+class YearQuerySchema(RegionQuerySchema):
+    year = Integer(required=True, validate=validate.Range(min=2000, max=2100))
+
+
+class FundCentreMonthSchema(ma.Schema):
+    centre_id = Integer(required=True)
+    counted = Integer(required=True, metadata={"description": "signed insured of the resident scheme (the fund's)"})
+    prepaid_fen = Integer(required=True)
+    carried_in_fen = Integer(allow_none=True)
+    actual_cost_fen = Integer(allow_none=True)
+    settled_fen = Integer(allow_none=True, metadata={"description": "null until this and every earlier month's cost is filed"})
+    carried_out_fen = Integer(allow_none=True)
+    overspend_fen = Integer(allow_none=True)
+
+
+class FundMonthSchema(ma.Schema):
+    month = fields.String(required=True)
+    counted = Integer(required=True)
+    prepaid_fen = Integer(required=True)
+    centres = fields.List(fields.Nested(FundCentreMonthSchema), required=True)
+
+
+class OutpatientFundSchema(ma.Schema):
+    region = fields.String(required=True)
+    year = Integer(required=True)
+    fund_fen = Integer(required=True)
+    reserve_share = fields.Decimal(as_string=True, required=True, metadata={
+        "description": "as the profile version of the year's first frozen month sets it (each month is prepaid "
+                       "under its own version's share)"})
+    reserve_fen = Integer(required=True)
+    prepaid_pool_fen = Integer(required=True)
+    months = fields.List(fields.Nested(FundMonthSchema), required=True)
+
+
+class YearEndCentreSchema(ma.Schema):
+    centre_id = Integer(required=True)
+    grade = fields.String(allow_none=True)
+    weight = fields.Decimal(as_string=True, required=True)
+    resident_head_months = Integer(required=True)
+    employee_head_months = Integer(required=True)
+    resident_budget_fen = Integer(required=True)
+    employee_budget_fen = Integer(required=True)
+    secondary_distribution_fen = Integer(required=True)
+    employee_year_end_fen = Integer(allow_none=True, metadata={"description": "[000 §二(二)]; null with no resident signed"})
+
+
+class YearEndSchema(ma.Schema):
+    region = fields.String(required=True)
+    year = Integer(required=True)
+    total_financing_fen = Integer(required=True)
+    capitation_signed_fen = Integer(required=True)
+    fee_for_service_unsigned_fen = Integer(required=True)
+    pool_fen = Integer(required=True)
+    distributed_fen = Integer(required=True, metadata={"description": "the shares as rounded; may differ from the pool "
+                                                                      "by rounding fen"})
+    centres = fields.List(fields.Nested(YearEndCentreSchema), required=True)
 
 
 class GhostQuerySchema(RegionQuerySchema, PageArgs):

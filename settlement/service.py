@@ -24,11 +24,14 @@ from core.calendar import add_months
 from core.errors import Invalid, NotFound
 from registry import profiles
 from registry.access import check_region
+from registry.insurance import InsuranceOn, insurance_on, pool_members
 from registry.models import Centre, InsuranceScheme, Region, Resident, Team, Window
 from registry.populations import aged, key_population_sql
 from registry.service import pooling_region, region_and_descendants
+from settlement.figures import Filed
 from settlement.models import ActualCost, ActualCostFiling, LineKind, Snapshot, SnapshotLine
 from signing.models import Agreement, in_force_on
+from signing.service import counted_on
 
 ROUNDING = ("Amounts are integer fen. A centre-month's payable part is taken from the exact fund (fee x heads / 12) "
             "and rounded ROUND_HALF_UP once; fund and settled are shown rounded; the withheld part is the rest.")
@@ -39,21 +42,29 @@ def alive_on(day: date) -> ColumnElement[bool]:
     return or_(Resident.died_on.is_(None), Resident.died_on > day)
 
 
-def measures_of(as_of: date, age_groups: list[dict]) -> dict:
-    """What settlement needs of a group of signed people: counted for capitation or not, scheme, key populations."""
-    counted = Agreement.counts_for_capitation.is_(True)
-    scheme = Resident.insurance_scheme
+def _insurance(as_of: date) -> InsuranceOn:
+    """Everyone's insurance on `as_of` as known today: a count's measures and its joins share it (registry.insurance)."""
+    return insurance_on(as_of, clock.today())
+
+
+def measures_of(as_of: date, age_groups: list[dict], region_codes: list[str] | None = None) -> dict:
+    """What settlement needs of a group of signed people: counted for capitation or not, scheme, key populations.
+
+    Counted and scheme are those of `as_of` (an insurance change counts from its effective date: signing.service.counted_on).
+    """
+    held = _insurance(as_of)
+    counted = counted_on(held, pool_members(region_codes))
     return {
         "signed": func.count(Agreement.id),
         "counted": db.count_where(counted),
         "not_counted": db.count_where(~counted),
         # Effective signing (annex 2 of 000): counted, with a health record and in the insurance master file.
         "effective": db.count_where(and_(counted, Resident.has_health_record.is_(True), Resident.in_insurance_master.is_(True))),
-        "resident_scheme": db.count_where(scheme == InsuranceScheme.RESIDENT),
-        "employee_scheme": db.count_where(scheme == InsuranceScheme.EMPLOYEE),
-        "uninsured": db.count_where(scheme == InsuranceScheme.UNINSURED),
-        "counted_resident_scheme": db.count_where(and_(counted, scheme == InsuranceScheme.RESIDENT)),
-        "counted_employee_scheme": db.count_where(and_(counted, scheme == InsuranceScheme.EMPLOYEE)),
+        "resident_scheme": db.count_where(held.scheme_is(InsuranceScheme.RESIDENT)),
+        "employee_scheme": db.count_where(held.scheme_is(InsuranceScheme.EMPLOYEE)),
+        "uninsured": db.count_where(held.scheme_is(InsuranceScheme.UNINSURED)),
+        "counted_resident_scheme": db.count_where(and_(counted, held.scheme_is(InsuranceScheme.RESIDENT))),
+        "counted_employee_scheme": db.count_where(and_(counted, held.scheme_is(InsuranceScheme.EMPLOYEE))),
         **{name: db.count_where(condition) for name, condition in key_population_sql(as_of).items()},
         **{f"counted_{group['group']}": db.count_where(and_(counted, aged(as_of, group.get("min_age"), group.get("max_age"))))
            for group in age_groups},
@@ -64,7 +75,7 @@ def tally(as_of: date, region_codes: list[str], *, by: tuple = (), joins: tuple 
           age_groups: list[dict] = (), reading: Session | None = None) -> list[tuple[tuple, dict[str, int]]]:
     """Head counts of the people signed on `as_of` in the regions, one (key, figures) per group of `by`, read
     through `reading` (the primary's session unless said otherwise)."""
-    measures = measures_of(as_of, list(age_groups))
+    measures = measures_of(as_of, list(age_groups), region_codes)
     query = tally_query(as_of, region_codes, measures, by=by, joins=joins, where=where)
     width = len(by)
     return [(tuple(row[:width]), dict(zip(measures, map(int, row[width:]), strict=True)))
@@ -74,7 +85,7 @@ def tally(as_of: date, region_codes: list[str], *, by: tuple = (), joins: tuple 
 def tally_query(as_of: date, region_codes: list[str], measures: dict, *, by: tuple = (), joins: tuple = (), where=None):
     """The one GROUP BY statement behind a tally."""
     query = select(*by, *measures.values()).select_from(Agreement).join(Resident, Agreement.resident_id == Resident.id)
-    for target, on in joins:
+    for target, on in (*_insurance(as_of).joins, *joins):
         query = query.outerjoin(target, on)
     # Nobody dead is counted from the date of death on (POLICY.md signing rule 10), whatever their agreement says.
     query = query.where(Agreement.region_code.in_(region_codes), in_force_on(as_of), alive_on(as_of))
@@ -87,7 +98,7 @@ GROUPS = {
     "centre": ((Agreement.centre_id, Centre.name), ((Centre, Centre.id == Agreement.centre_id),)),
     "window": ((Agreement.window_id, Window.name), ((Window, Window.id == Agreement.window_id),)),
     "team": ((Agreement.team_id, Team.name), ((Team, Team.id == Agreement.team_id),)),
-    "scheme": ((Resident.insurance_scheme,), ()),
+    "scheme": ((Resident.insurance_scheme,), ()),  # signed_counts groups by the scheme of the day
 }
 
 
@@ -110,6 +121,8 @@ def signed_counts(actor: Actor, *, region: str, as_of: date, group_by: str) -> d
             [(_, total)] = tally(as_of, codes, reading=reading)
         else:  # groups partition the signed people: the total is their sum, no second scan
             by, joins = GROUPS[group_by]
+            if group_by == "scheme":  # the scheme of `as_of`, as the figures are (registry.insurance)
+                by = (_insurance(as_of).scheme,)
             rows = [{"key": _key(key[0]), "name": key[1] if len(key) > 1 else None, "figures": figures}
                     for key, figures in tally(as_of, codes, by=by, joins=joins, reading=reading)]
             rows.sort(key=lambda row: (row["key"] is not None, row["key"] or ""))
@@ -290,10 +303,15 @@ def _cost_capped(fund: Decimal, settlement: dict, actual_cost: int | None) -> tu
 
 # The capitation rules a profile's settlement["rule"] names: the exact fund in; out the settled amount (exact),
 # the payable amount (rounded once, in fen) and what the rest is held as. The withheld part is the rest in fen.
-RULES = {"prepay": _prepay, "reserve": _reserve, "cost-capped": _cost_capped}
+# The outpatient fund [001 五(一)1] holds its reserve share of the month's part of the filed fund as _reserve does.
+RULES = {"prepay": _prepay, "reserve": _reserve, "cost-capped": _cost_capped, "outpatient-fund": _reserve}
+# [000 §二(二)] the schemes a split capitation pays from, and the count of each.
+SCHEMES = {"resident": "counted_resident_scheme", "employee": "counted_employee_scheme"}
+# [001] The outpatient fund is the resident scheme's (城乡居民医保): its heads are the signed insured of that scheme.
+FUND_HEADS = SCHEMES["resident"]
 
 
-def _centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
+def centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
     """Each centre's counts to pay on this month: the frozen counts plus the adjustments it carries."""
     figures: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for line in snapshot.lines:
@@ -302,19 +320,41 @@ def _centre_figures(snapshot: Snapshot) -> dict[int, dict[str, int]]:
     return figures
 
 
+def outpatient_fund_shares(snapshot: Snapshot, counted: dict[int, int]) -> dict[int, Decimal]:
+    """Each centre's exact part of a month of the year's filed outpatient fund, by head count [001 五(一)1]:
+    fund / 12 x the centre's heads / all heads of the region's month (`counted`: heads by centre, FUND_HEADS)."""
+    fund = Filed(snapshot.region_code, snapshot.month[:4]).required("outpatient_fund_fen")["outpatient_fund_fen"]
+    heads = sum(counted.values())
+    return {centre_id: fund / 12 * count / heads if heads else Decimal(0) for centre_id, count in counted.items()}
+
+
 def _owed(snapshot: Snapshot, actual_costs: dict[int, int]) -> list[dict]:
     """Each centre's capitation for the snapshot's month under its pooling region's rule."""
     settlement = rules_of(snapshot)
     rule = RULES[settlement["rule"]]
+    centres = sorted(centre_figures(snapshot).items())
+    if profiles.FEE in settlement:
+        funds = {centre_id: monthly_fund(figures, settlement) for centre_id, figures in centres}
+    else:
+        funds = outpatient_fund_shares(snapshot, {centre_id: figures.get(FUND_HEADS, 0) for centre_id, figures in centres})
     rows = []
-    for centre_id, figures in sorted(_centre_figures(snapshot).items()):
-        fund = monthly_fund(figures, settlement)
+    for centre_id, figures in centres:
+        fund = funds[centre_id]
         settled, payable, withheld_as = rule(fund, settlement, actual_costs.get(centre_id))
+        schemes = []
+        if settlement.get("split_by_scheme"):
+            # Each scheme's fund pays its own part, rounded once: the centre is paid their sum.
+            for scheme, measure in SCHEMES.items():
+                part = Decimal(figures.get(measure, 0) * settlement[profiles.FEE]) / 12
+                _, part_payable, _ = rule(part, settlement, None)
+                schemes.append({"scheme": scheme, "counted": figures.get(measure, 0), "fund_fen": fen(part),
+                                "payable_fen": part_payable, "withheld_fen": fen(part) - part_payable})
+            payable = sum(scheme["payable_fen"] for scheme in schemes)
         rows.append({
             "centre_id": centre_id, "pooling_region": snapshot.region_code, "rule": settlement["rule"],
             "counted": figures.get("counted", 0), "fund_fen": fen(fund), "actual_cost_fen": actual_costs.get(centre_id),
             "settled_fen": fen(settled), "payable_fen": payable, "withheld_fen": fen(settled) - payable,
-            "withheld_as": withheld_as,
+            "withheld_as": withheld_as, "schemes": schemes,
         })
     return rows
 
@@ -333,9 +373,16 @@ def _year(region: str, year: int) -> list[dict]:
     totals: dict[int, dict] = {}
     for snapshot in months:
         for row in _owed(snapshot, filed_costs(snapshot.region_code, snapshot.month)):
-            held = totals.setdefault(row["centre_id"], {**row, "counted": 0, "actual_cost_fen": None, **dict.fromkeys(MONEY, 0)})
+            held = totals.setdefault(row["centre_id"], {**row, "counted": 0, "actual_cost_fen": None, "schemes": {},
+                                                         **dict.fromkeys(MONEY, 0)})
             for name in ("counted", *MONEY):
                 held[name] += row[name]
+            for scheme in row["schemes"]:
+                summed = held["schemes"].setdefault(scheme["scheme"], dict.fromkeys(scheme, 0) | {"scheme": scheme["scheme"]})
+                for name in ("counted", "fund_fen", "payable_fen", "withheld_fen"):
+                    summed[name] += scheme[name]
+    for held in totals.values():
+        held["schemes"] = list(held["schemes"].values())
     return [totals[centre_id] for centre_id in sorted(totals)]
 
 

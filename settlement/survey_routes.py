@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core import audit
+from core.audit import audited
 from core.auth import Role, current_actor, requires
 from core.pagination import one_page, page_schema
 from settlement import survey_schemas as s
@@ -19,6 +20,7 @@ blueprints = [surveys_blp, my_surveys_blp]
 
 @surveys_blp.route("")
 class Surveys(MethodView):
+    @audited("survey.publish")
     @requires(Role.BUREAU, Role.CENTRE_ADMIN)
     @surveys_blp.arguments(s.SurveyInSchema)
     @surveys_blp.response(201, s.SurveyResultsSchema)
@@ -28,6 +30,7 @@ class Surveys(MethodView):
         audit.record("survey.publish", "survey", survey.id, region=survey.region_code, centre_id=survey.centre_id)
         return {"survey": survey, "results": surveys.results(survey)}
 
+    @audited("survey.results.read")
     @requires(Role.BUREAU, Role.CENTRE_ADMIN, Role.ADMIN)
     @surveys_blp.arguments(s.SurveyQuerySchema, location="query")
     @surveys_blp.response(200, page_schema(s.SurveyResultsSchema))
@@ -38,6 +41,7 @@ class Surveys(MethodView):
 
 @my_surveys_blp.route("/surveys")
 class MySurveys(MethodView):
+    @audited("survey.list")
     @requires(Role.RESIDENT)
     @my_surveys_blp.response(200, page_schema(s.InvitationSchema))
     def get(self):
@@ -47,6 +51,7 @@ class MySurveys(MethodView):
 
 @my_surveys_blp.route("/survey-answers")
 class MySurveyAnswers(MethodView):
+    @audited("survey.answer")
     @requires(Role.RESIDENT)
     @my_surveys_blp.arguments(s.AnswersInSchema)
     @my_surveys_blp.response(201, s.AnsweredSchema)

@@ -38,17 +38,18 @@ FULL_MARKS, TARGET, PER_POINT = Decimal("7.5"), Decimal("0.90"), Decimal("0.5")
 _random = random.SystemRandom()
 
 
-def field_score(rate: Decimal | None) -> Decimal | None:
+def field_score(rate: Decimal | None, *, full: Decimal = FULL_MARKS, target: Decimal = TARGET,
+                per_point: Decimal = PER_POINT) -> Decimal | None:
     """Annex 2 item 6: 7.5 at a rate of 90% or more, 0.5 off per whole percentage point below, never below 0.
 
     A part of a point costs nothing, as a part of a step earns nothing in item 3 (evaluation.py).
     """
     if rate is None:
         return None
-    if rate >= TARGET:
-        return FULL_MARKS
-    points_below = int((TARGET - rate) * 100)
-    return max(Decimal(0), FULL_MARKS - PER_POINT * points_below).quantize(SCORE_PLACES)
+    if rate >= target:
+        return full
+    points_below = int((target - rate) * 100)
+    return max(Decimal(0), full - per_point * points_below).quantize(SCORE_PLACES)
 
 
 def _checked_questions(questions: list[dict]) -> None:

@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields
 
 from core import audit
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, public, requires
 from core.schemas import ID, Integer
 from signing import documents
@@ -61,6 +62,7 @@ def _document(agreement_id: int, kind: str) -> Response:
 
 @documents_blp.route("/agreements/<int:agreement_id>/document.pdf")
 class AgreementPdf(MethodView):
+    @audited("agreement.document")
     @requires(Role.RESIDENT, *STAFF)
     @documents_blp.response(200, {"type": "string", "format": "binary"}, content_type="application/pdf")
     def get(self, agreement_id):
@@ -70,6 +72,7 @@ class AgreementPdf(MethodView):
 
 @documents_blp.route("/agreements/<int:agreement_id>/document.html")
 class AgreementHtml(MethodView):
+    @audited("agreement.document")
     @requires(Role.RESIDENT, *STAFF)
     @documents_blp.response(200, {"type": "string"}, content_type="text/html")
     def get(self, agreement_id):

@@ -23,7 +23,7 @@ from core.crypto import mask_id_number, mask_phone
 from packages import catalogue
 from packages.models import PackageDef
 from packages.service import _prices
-from registry.models import Centre, MemberRole, Staff, Team, TeamMember, Window
+from registry.models import Centre, Hospital, MemberRole, Staff, Team, TeamMember, Window
 from registry.service import profile_for
 from signing.access import get_agreement
 from signing.models import Agreement, AgreementPackage, AgreementStatus, Consent
@@ -80,9 +80,12 @@ class Sheet:
     centre: Centre
     window: Window | None
     team: Team | None
-    doctors: list[str]
+    doctor: TeamMember | None  # the named family doctor; None on agreements older than the rule
+    doctors: list[str]  # without a named doctor: the team's doctors, or the doctor who signed
     packages: list[tuple[AgreementPackage, PackageDef]]
     consent: Consent | None
+    secondary_hospital: Hospital | None = None
+    tertiary_hospital: Hospital | None = None
 
 
 def _doctors(team: Team | None, signed_by: str) -> list[str]:
@@ -107,8 +110,12 @@ def sheet(actor: Actor, agreement_id: int) -> Sheet:
                                                   & (PackageDef.code == AgreementPackage.package_code))
         .where(AgreementPackage.agreement_id == agreement.id).order_by(AgreementPackage.id)).all()
     consent = db.session.scalar(select(Consent).where(Consent.agreement_id == agreement.id).order_by(Consent.id).limit(1))
+    doctor = agreement.doctor
+    hospital = lambda hospital_id: db.session.get(Hospital, hospital_id) if hospital_id else None  # noqa: E731
     return Sheet(agreement, agreement.centre, db.session.get(Window, agreement.window_id) if agreement.window_id else None,
-                 team, _doctors(team, agreement.signed_by), [tuple(row) for row in packages], consent)
+                 team, doctor, [] if doctor is not None else _doctors(team, agreement.signed_by),
+                 [tuple(row) for row in packages], consent,
+                 hospital(agreement.secondary_hospital_id), hospital(agreement.tertiary_hospital_id))
 
 
 STATUS = {AgreementStatus.PENDING: "待生效", AgreementStatus.ACTIVE: "有效", AgreementStatus.CHANGE_PENDING: "已申请下周期变更机构",
@@ -132,7 +139,15 @@ def sections(s: Sheet) -> list[tuple[str, list[str]]]:
                f"地址：{s.centre.address or '—'}　电话：{s.centre.phone or '—'}　服务时间：{s.centre.opening_hours or '—'}"]
     if s.window is not None:
         parties.append(f"服务站点（村卫生室）：{s.window.name}")
-    team = [f"家庭医生团队：{s.team.name if s.team else '—'}", f"签约家庭医生：{'、'.join(s.doctors) or '—'}"]
+    team = [f"家庭医生团队：{s.team.name if s.team else '—'}"]
+    if s.doctor is not None:  # annex 1 of 000, basic package item 2: a named doctor and how to reach them
+        team += [f"签约家庭医生：{s.doctor.name}　职称：{s.doctor.title or '—'}　专长：{s.doctor.speciality or '—'}",
+                 f"家庭医生联系方式：{s.doctor.contact or s.centre.phone or '—'}"]
+    else:
+        team.append(f"签约家庭医生：{'、'.join(s.doctors) or '—'}")
+    # "1+1+1" [002 §(三)3]: the secondary and tertiary hospital chosen beside the centre.
+    combined = [f"二级医院：{s.secondary_hospital.name if s.secondary_hospital else '未选择'}",
+                f"三级医院：{s.tertiary_hospital.name if s.tertiary_hospital else '未选择'}"]
     renews = "期满未变更的自动续约" if profile_for(a.region_code).auto_renew else "期满需重新签约"
     term = [f"签约周期：{a.cycle} 年度，{a.start_date.isoformat()} 至 {a.end_date.isoformat()}",
             f"签约期限：{a.term_years} 年（至 {a.term_end_date.isoformat()}），{renews}",
@@ -144,7 +159,7 @@ def sections(s: Sheet) -> list[tuple[str, list[str]]]:
         packages += [f"　{number}. {item.title}" for number, item in enumerate(package.items, start=1)]
     consent = [f"知情同意书版本：{s.consent.text_version if s.consent else '—'}",
                f"同意时间：{_when(s.consent.consented_at if s.consent else None)}"]
-    return [("签约双方", parties), ("家庭医生团队", team), ("签约期限", term), ("服务包与服务内容", packages),
+    return [("签约双方", parties), ("家庭医生团队", team), ("组合签约（1+1+1）", combined), ("签约期限", term), ("服务包与服务内容", packages),
             ("甲方权利", list(RESIDENT_RIGHTS)), ("甲方义务", list(RESIDENT_DUTIES)), ("乙方义务", list(CENTRE_DUTIES)),
             ("个人信息处理同意", consent)]
 

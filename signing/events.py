@@ -8,7 +8,8 @@ from blinker import Namespace
 
 _signals = Namespace()
 
-# sender: None; agreements: list[Agreement] that began today (fresh signings).
+# sender: None; agreements: list[Agreement] that began: fresh signings, and current-cycle agreements an import of the
+# county's existing agreements recorded (signing.imports, with their real start dates).
 signed = _signals.signal("signed")
 # sender: None; resident_ids: residents whose agreement ended (termination, death).
 ended = _signals.signal("ended")

@@ -5,12 +5,23 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, ForeignKey, ForeignKeyConstraint, Index, String, and_, or_, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    FetchedValue,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    and_,
+    or_,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
 from core.db import Base, enum_column
-from registry.models import Centre, Resident
+from registry.models import Centre, Resident, Team, TeamMember
 
 
 class AgreementStatus(str, enum.Enum):
@@ -77,8 +88,8 @@ class Agreement(Base):
         # Whether a resident holds or held an agreement of a cycle, terminated ones too (signing rule 10).
         Index("ix_agreements_resident_cycle", "resident_id", "cycle"),
         Index("ix_agreements_centre_cycle", "centre_id", "cycle"),
-        # Rosters page by (updated_at, id) within a region and cycle.
-        Index("ix_agreements_roster", "region_code", "cycle", "updated_at", "id"),
+        # Rosters page by (change_seq, id) within a region and cycle (settlement.rosters).
+        Index("ix_agreements_roster", "region_code", "cycle", "change_seq", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,6 +97,8 @@ class Agreement(Base):
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    # The named family doctor (annex 1 of 000, basic package item 2): a doctor member of the agreement's team.
+    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("team_members.id"))
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
     cycle: Mapped[int]
     start_date: Mapped[date]
@@ -104,11 +117,21 @@ class Agreement(Base):
     terminated_on: Mapped[date | None]
     termination_reason: Mapped[TerminationReason | None] = mapped_column(enum_column(TerminationReason))
     termination_note: Mapped[str | None] = mapped_column(String(500))
+    # "1+1+1" [002 §(三)3]: a secondary and a tertiary hospital of the pooling region beside the centre (signing.hospitals).
+    secondary_hospital_id: Mapped[int | None] = mapped_column(ForeignKey("hospitals.id"))
+    tertiary_hospital_id: Mapped[int | None] = mapped_column(ForeignKey("hospitals.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now, index=True)
+    # The database numbers every write in commit order (migration 0017's triggers): the roster's order, so an
+    # incremental pull never passes a row yet to commit (settlement.rosters). Read it from the database: a loaded
+    # object holds the number its write was given, not the one its commit gave.
+    change_seq: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue(),
+                                                   server_onupdate=FetchedValue())
 
     resident: Mapped[Resident] = relationship()
     centre: Mapped[Centre] = relationship()
+    team: Mapped[Team | None] = relationship()
+    doctor: Mapped[TeamMember | None] = relationship()
 
     def is_in_force_on(self, day: date) -> bool:
         """`in_force_on` for a loaded agreement."""

@@ -29,7 +29,7 @@ from sqlalchemy.sql.expression import Exists
 from core import clock, db
 from registry.models import Centre, InsuranceScheme, Region, Resident, Window
 from registry.service import region_and_descendants
-from signing import cycles, events
+from signing import cycles, doctors, events, hospitals
 from signing.models import (
     HOLDING,
     Agreement,
@@ -132,19 +132,22 @@ def _renew_region(region_code: str, cycle: int) -> tuple[Counter, list[Failure]]
         ~_in_cycle(cycle, Agreement.resident_id), Agreement.resident.has(Resident.died_on.is_(None)),
     ).options(joinedload(Agreement.resident), joinedload(Agreement.centre)).execution_options(yield_per=BATCH)
     rows, change_of = [], {}
+    places = _Places()
     for old in db.session.scalars(previous):
         change = changes.get(old.id)
         if change is None and old.term_end_date <= old.end_date and not profile.auto_renew:
             continue
         centre = db.session.get(Centre, change.centre_id) if change else old.centre
         term_end = old.term_end_date if old.term_end_date > old.end_date else cycles.cycle_bounds(profile, cycle + old.term_years - 1)[1]
+        window_id = change.window_id if change else old.window_id
+        team_id, doctor_id = (places.of(centre.id, change.team_id, window_id) if change
+                              else places.carried(old.centre_id, old.team_id, old.doctor_id, old.window_id))
         rows.append(dict(
-            resident_id=old.resident_id, centre_id=centre.id,
-            window_id=change.window_id if change else old.window_id, team_id=change.team_id if change else old.team_id,
+            resident_id=old.resident_id, centre_id=centre.id, window_id=window_id, team_id=team_id, doctor_id=doctor_id,
             region_code=centre.region_code, cycle=cycle, start_date=start, end_date=end, term_years=old.term_years,
             term_end_date=term_end, status=new_status, channel=Channel.RENEWAL,
             counts_for_capitation=counts_for_capitation(old.resident, centre), signed_by=SYSTEM, renewed_from_id=old.id,
-            basis=_renewal_basis(old, change),
+            basis=_renewal_basis(old, change), **hospitals.carried(old, centre.region_code),
         ))
         change_of[old.resident_id] = change
     inserted, failures = _insert(rows, region_code, RENEWAL)
@@ -161,6 +164,56 @@ def _renew_region(region_code: str, cycle: int) -> tuple[Counter, list[Failure]]
             select(Agreement.resident_id).where(Agreement.region_code.in_(codes), Agreement.cycle == cycle,
                                                 Agreement.status == AgreementStatus.ACTIVE)).all())
     return counts, failures
+
+
+class _Places:
+    """The team and named doctor a rolled-over agreement carries (signing.doctors), read once per team and centre.
+
+    A renewal keeps its doctor while they are still an active doctor of the team, else the team's lead doctor; a
+    change of centre or a default assignment gets the chosen team, else the village clinic's, else the centre's first
+    team with a doctor, and that team's lead doctor. A roll-over refuses nobody for want of a doctor: the doctor is
+    left empty then, for the centre to name.
+    """
+
+    def __init__(self) -> None:
+        self._lead: dict[int, int | None] = {}
+        self._first: dict[int, int | None] = {}
+        self._window_team: dict[int, int | None] = {}
+        self._doctor_team: dict[int, int | None] = {}
+
+    def lead(self, team_id: int | None) -> int | None:
+        if team_id is None:
+            return None
+        if team_id not in self._lead:
+            self._lead[team_id] = doctors.lead_doctors([team_id]).get(team_id)
+        return self._lead[team_id]
+
+    def _team_of_window(self, window_id: int | None) -> int | None:
+        if window_id is None:
+            return None
+        if window_id not in self._window_team:
+            window = db.session.get(Window, window_id)
+            self._window_team[window_id] = window.team_id if window is not None else None
+        return self._window_team[window_id]
+
+    def of(self, centre_id: int, team_id: int | None, window_id: int | None) -> tuple[int | None, int | None]:
+        team = team_id or self._team_of_window(window_id)
+        if team is None:
+            if centre_id not in self._first:
+                self._first[centre_id] = doctors.first_teams_with_doctor([centre_id]).get(centre_id)
+            team = self._first[centre_id]
+        return team, self.lead(team)
+
+    def carried(self, centre_id: int, team_id: int | None, doctor_id: int | None,
+                window_id: int | None) -> tuple[int | None, int | None]:
+        if doctor_id is not None and team_id is not None:
+            if doctor_id not in self._doctor_team:
+                self._doctor_team[doctor_id] = team_id if doctors.is_doctor_of(doctor_id, team_id) else None
+            if self._doctor_team[doctor_id] == team_id:
+                return team_id, doctor_id
+        if team_id is not None:
+            return team_id, self.lead(team_id)
+        return self.of(centre_id, None, window_id)
 
 
 def _renewal_basis(old: Agreement, change: ChangeRequest | None) -> SigningBasis | None:
@@ -196,8 +249,10 @@ def _assign_region(region_code: str, cycle: int, not_renewed: list[str]) -> tupl
         waiting = aliased(Agreement)
         query = query.where(~exists().where(waiting.resident_id == Resident.id, waiting.cycle == cycle - 1,
                                             waiting.status.in_(HOLDING), waiting.region_code.in_(not_renewed)))
+    places = _Places()
     rows = [dict(
-        resident_id=resident.id, centre_id=window.centre_id, window_id=window.id, team_id=None,
+        resident_id=resident.id, centre_id=window.centre_id, window_id=window.id,
+        **dict(zip(("team_id", "doctor_id"), places.of(window.centre_id, None, window.id), strict=True)),
         region_code=window.centre.region_code, cycle=cycle, start_date=start, end_date=end, term_years=1,
         term_end_date=end, status=status, channel=Channel.DEFAULT,
         counts_for_capitation=counts_for_capitation(resident, window.centre), signed_by=SYSTEM,

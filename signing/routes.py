@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from core.audit import audited
 from core.auth import STAFF, Role, current_actor, requires
 from core.idempotency import idempotent
 from core.pagination import one_page, page_schema
@@ -20,6 +21,7 @@ blueprints = [my_agreements_blp, agreements_blp, agreement_packages_blp]
 
 @my_agreements_blp.route("/agreements")
 class MyAgreements(MethodView):
+    @audited("agreement.list")
     @requires(Role.RESIDENT)
     @my_agreements_blp.response(200, page_schema(s.AgreementSchema))
     def get(self):
@@ -29,6 +31,7 @@ class MyAgreements(MethodView):
 
 @agreements_blp.route("")
 class Agreements(MethodView):
+    @audited("agreement.sign")
     @requires(Role.RESIDENT, *STAFF)
     @idempotent
     @agreements_blp.arguments(s.SignRequestSchema)
@@ -39,6 +42,7 @@ class Agreements(MethodView):
         agreements, created = service.sign(current_actor(), **body)
         return one_page(agreements), 201 if created else 200
 
+    @audited("agreement.list")
     @requires(*STAFF)
     @agreements_blp.arguments(s.AgreementQuerySchema, location="query")
     @agreements_blp.response(200, page_schema(s.AgreementSchema))
@@ -49,6 +53,7 @@ class Agreements(MethodView):
 
 @agreements_blp.route("/<int:agreement_id>")
 class AgreementById(MethodView):
+    @audited("agreement.read")
     @requires(Role.RESIDENT, *STAFF, Role.BUREAU)
     @agreements_blp.response(200, s.AgreementSchema)
     def get(self, agreement_id):
@@ -58,6 +63,7 @@ class AgreementById(MethodView):
 
 @agreements_blp.route("/<int:agreement_id>/change-requests")
 class ChangeRequests(MethodView):
+    @audited("change_request.create")
     @requires(Role.RESIDENT, *STAFF)
     @agreements_blp.arguments(s.ChangeRequestInSchema)
     @agreements_blp.response(201, s.ChangeRequestSchema)
@@ -68,6 +74,7 @@ class ChangeRequests(MethodView):
 
 @agreements_blp.route("/<int:agreement_id>/termination")
 class Termination(MethodView):
+    @audited("agreement.terminate")
     @requires(*STAFF)
     @agreements_blp.arguments(s.TerminationSchema)
     @agreements_blp.response(200, s.AgreementSchema)
@@ -78,12 +85,14 @@ class Termination(MethodView):
 
 @agreement_packages_blp.route("/<int:agreement_id>/packages")
 class AgreementPackages(MethodView):
+    @audited("agreement_package.list")
     @requires(Role.RESIDENT, *STAFF, Role.BUREAU)
     @agreement_packages_blp.response(200, page_schema(s.AgreementPackageSchema))
     def get(self, agreement_id):
         """Every package the agreement has had, current and dropped"""
         return one_page(agreement_packages.agreement_packages(current_actor(), agreement_id=agreement_id))
 
+    @audited("agreement_package.add")
     @requires(Role.RESIDENT, *STAFF)
     @agreement_packages_blp.arguments(s.PackageChoiceSchema)
     @agreement_packages_blp.response(201, s.AgreementPackageSchema)
@@ -94,6 +103,7 @@ class AgreementPackages(MethodView):
 
 @agreement_packages_blp.route("/<int:agreement_id>/packages/<code>")
 class AgreementPackageByCode(MethodView):
+    @audited("agreement_package.remove")
     @requires(Role.RESIDENT, *STAFF)
     @agreement_packages_blp.response(200, s.AgreementPackageSchema)
     def delete(self, agreement_id, code):

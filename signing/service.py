@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
@@ -15,9 +15,10 @@ from core.pagination import paginate
 from registry import access, proofs
 from registry import events as registry_events
 from registry.idcard import ADULT_AGE, age_on
+from registry.insurance import InsuranceOn
 from registry.models import Centre, InsuranceScheme, PolicyProfile, Resident
 from registry.service import pooling_region, profile_for, signable_place
-from signing import agreement_packages, cycles, events
+from signing import agreement_packages, cycles, doctors, events, hospitals
 from signing.access import get_agreement
 from signing.models import (
     HOLDING,
@@ -46,6 +47,19 @@ def counts_for_capitation(resident: Resident, centre: Centre) -> bool:
         return False
     insured_in = pooling_region(resident.insurance_region_code)
     return insured_in is not None and insured_in.code == pooling_region(centre.region_code).code
+
+
+def counted_on(held: InsuranceOn, pools: dict[str, list[str]]) -> ColumnElement[bool]:
+    """counts_for_capitation on `held.day`, as SQL over agreements joined to residents and `held.joins` (POLICY.md
+    signing rules 6 and 10: an insurance change counts from its effective date, not backwards).
+
+    A person whose insurance the bureau reported counts by the fact in force that day: verified, insured, and insured
+    in the pooling region of the agreement. Anyone else by their agreement's flag, derived from their recorded
+    insurance. Never NULL, so it can be negated.
+    """
+    same_pool = [and_(Agreement.region_code.in_(codes), held.insured_in(codes)) for codes in pools.values()]
+    return or_(and_(~held.by_facts, Agreement.counts_for_capitation.is_(True)),
+               and_(held.by_facts, Resident.verified_at.is_not(None), or_(*same_pool) if same_pool else false()))
 
 
 def check_village_clinic(profile: PolicyProfile, window_id: int | None) -> None:
@@ -162,21 +176,27 @@ def sign(
     consent_version: str,
     window_id: int | None = None,
     team_id: int | None = None,
+    doctor_id: int | None = None,
     resident_ids: list[int] | None = None,
     guardian_id: int | None = None,
     package_codes: list[str] | None = None,
     presence_codes: list[str] | None = None,
+    secondary_hospital_id: int | None = None,
+    tertiary_hospital_id: int | None = None,
 ) -> tuple[list[Agreement], bool]:
-    """Sign residents with one centre for the current cycle (POLICY.md signing rules 2, 5 and 6).
+    """Sign residents with one centre for the current cycle (POLICY.md signing rules 2, 5 and 6), each with a team
+    and a named family doctor (signing.doctors: annex 1 of 000, basic package item 2).
 
     Returns the agreements and whether any was created. Signing again with the same centre gives
     the same agreement back; another centre in the same cycle is a 409 naming the existing one.
     The one-centre rule is the database's unique index: a racing request ends the same way.
     New agreements get their packages and follow-up plans in the same transaction. Staff sign only
-    people they may (rule 10, `_residents_to_sign`); nobody with a recorded death is signed.
+    people they may (rule 10, `_residents_to_sign`); nobody with a recorded death is signed. A "1+1+1" hospital
+    choice is checked by signing.hospitals.
     """
-    args = (actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id,
-            package_codes or [], presence_codes or [])
+    args = (actor, centre_id, term_years, consent_version, window_id, team_id, doctor_id, resident_ids, guardian_id,
+            package_codes or [], presence_codes or [],
+            {"secondary_hospital_id": secondary_hospital_id, "tertiary_hospital_id": tertiary_hospital_id})
     try:
         return _sign(*args)
     except IntegrityError:
@@ -184,16 +204,18 @@ def sign(
         return _sign(*args)
 
 
-def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, resident_ids, guardian_id, package_codes,
-          presence_codes):
+def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, doctor_id, resident_ids, guardian_id,
+          package_codes, presence_codes, choice):
     centre = signable_place(centre_id, window_id, team_id)
     access.check_centre(actor, centre.id)
+    doctor = doctors.chosen_doctor(centre, team_id, doctor_id) if doctor_id is not None else None
     profile = profile_for(centre.region_code)
     if not 1 <= term_years <= profile.max_term_years:
         raise Invalid(f"The term is 1 to {profile.max_term_years} years in this region.", field="term_years")
     if consent_version != current_app.config["SETTINGS"].CONSENT_TEXT_VERSION:
         raise Invalid("Consent to the current consent text is required.", field="consent_version")
     check_village_clinic(profile, window_id)
+    choice = hospitals.checked_choice(centre.region_code, **choice)
     today = clock.today()
     cycle = cycles.cycle_of(profile, today)
     _, cycle_end = cycles.cycle_bounds(profile, cycle)
@@ -216,6 +238,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
                     raise Conflict(
                         "Already signed with another centre in this cycle; the centre can change from the next cycle.",
                         **mine,
+                        reason="one_centre_per_cycle",
                         centre_id=existing.centre_id,
                         resident_id=resident.id,
                         cycle=cycle,
@@ -233,11 +256,13 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
                     resident_id=resident.id,
                     cycle=cycle,
                 )
+            team, named = doctors.place_with_doctor(centre, resident, team_id=team_id, window_id=window_id, doctor=doctor)
             agreement = Agreement(
                 resident=resident,
                 centre=centre,
                 window_id=window_id,
-                team_id=team_id,
+                team_id=team,
+                doctor_id=named,
                 region_code=centre.region_code,
                 cycle=cycle,
                 start_date=today,
@@ -250,6 +275,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, res
                 signed_by=actor.subject,
                 basis=basis,
                 identity_check_id=check_id,
+                **choice,
             )
             guardian = guardians[resident.id]
             db.session.add(agreement)

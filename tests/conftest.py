@@ -18,6 +18,7 @@ from core.config import Settings
 from standins import sms as sms_standin_app
 from standins.server import serve
 from standins.wechat import WechatState, create_standin
+from tests import factories as f
 from tests.logscan import run_log_has_no_personal_numbers  # noqa: F401  (checks the whole run's logs)
 
 # Development mode (core/config.py): Settings() from a bare environment, here and in the processes tests start.
@@ -149,23 +150,45 @@ def wechat(wechat_state):
 @pytest.fixture
 def centres(db):
     """Two centres of 邵阳县 (hunan-2025), one of 新邵县 (shaoyang-2019), one that does not take part."""
-    from tests import factories
-
-    factories.regions()
+    f.regions()
     return {
-        "home": factories.centre(region="430523"),
-        "other": factories.centre(region="430523"),
-        "xinshao": factories.centre(region="430522"),
-        "hospital": factories.centre(region="430523", takes_part=False),
+        "home": f.centre(region="430523"),
+        "other": f.centre(region="430523"),
+        "xinshao": f.centre(region="430522"),
+        "hospital": f.centre(region="430523", takes_part=False),
     }
 
 
 @pytest.fixture
 def alice(centres):
     """A bound adult resident, insured (resident scheme) in 邵阳县."""
-    from tests import factories
+    return f.resident(name="李爱丽", openid="openid-alice", born=date(1980, 5, 1))
 
-    return factories.resident(name="李爱丽", openid="openid-alice", born=date(1980, 5, 1))
+
+@pytest.fixture
+def limited(app, monkeypatch):
+    """Apply `limits` (settings overrides) to the running app, with fresh counters."""
+
+    def apply(**limits):
+        monkeypatch.setitem(app.config, "SETTINGS", app.config["SETTINGS"].replace(**limits))
+        for limiter in app.extensions["limiter"]:
+            limiter.reset()
+
+    yield apply
+    for limiter in app.extensions["limiter"]:
+        limiter.reset()
+
+
+@pytest.fixture
+def home(db):
+    """A centre of the demo regions, for tests that need one place (identity, households)."""
+    f.regions()
+    return f.centre()
+
+
+@pytest.fixture
+def doctor(home):
+    return f.staff(centre=home)
 
 
 @pytest.fixture

@@ -19,11 +19,13 @@ from registry.models import (
     Centre,
     Household,
     InsuranceScheme,
+    MemberRole,
     Region,
     Resident,
     Sex,
     Staff,
     Team,
+    TeamMember,
     Window,
 )
 
@@ -55,14 +57,25 @@ def regions() -> None:
 
 
 def centre(*, region: str = "430523", name: str | None = None, takes_part: bool = True, windows: int = 2,
-           teams: int = 1) -> Centre:
+           teams: int = 1, doctors: bool = True) -> Centre:
+    """A centre with village clinics and teams; each team has a doctor (the named doctor a signing needs)
+    unless `doctors` is false."""
     code = f"C{next(_sequence)}"
     built = Centre(code=code, name=name or f"{code} 卫生院", region_code=region, takes_part=takes_part)
     built.windows = [Window(code=f"{code}-{i}", name=f"{code} 村卫生室 {i}") for i in range(windows)]
     built.teams = [Team(name=f"{code} 团队 {i}") for i in range(teams)]
     core_db.session.add(built)
+    core_db.session.flush()
+    if doctors:
+        core_db.session.add_all([team_doctor(team) for team in built.teams])
     core_db.session.commit()
     return built
+
+
+def team_doctor(team: Team, *, name: str | None = None, active: bool = True) -> TeamMember:
+    """A doctor member of a team, with a title and a contact phone (not yet added to the session)."""
+    return TeamMember(team_id=team.id, role=MemberRole.DOCTOR, name=name or f"{team.name} 医生", title="主治医师",
+                      speciality="全科", contact=f"1390739{next(_sequence) % 10_000:04d}", active=active)
 
 
 def resident(*, born: date = date(1980, 5, 1), name: str | None = None, household: Household | None = None,

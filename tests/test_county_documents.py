@@ -6,6 +6,7 @@ import io
 
 from pypdf import PdfReader
 
+from core import db as core_db
 from core.auth import Role
 from core.crypto import mask_id_number
 from tests import factories as f
@@ -27,14 +28,20 @@ def test_agreement_text_gives_the_consent_version_a_signing_needs(client, centre
 
 
 def test_the_pdf_names_the_resident_by_masked_id_number_and_the_doctor(client, alice, centres, settings):
-    f.staff(centre=centres["home"])  # the team's doctor: 医生
-    agreement_id = _sign(client, settings, alice, centres["home"])
+    doctor = f.team_doctor(centres["home"].teams[0], name="王志明")
+    core_db.session.add(doctor)
+    core_db.session.commit()
+    signed = client.post("/api/v1/agreements", headers=f.as_resident(alice), json={
+        "centre_id": centres["home"].id, "doctor_id": doctor.id, "term_years": 1,
+        "consent_version": settings.CONSENT_TEXT_VERSION})
+    assert signed.status_code == 201, signed.get_json()
+    agreement_id = signed.get_json()["items"][0]["id"]
     response = client.get(f"/api/v1/agreements/{agreement_id}/document.pdf", headers=f.as_resident(alice))
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
     assert mask_id_number(alice.id_number) in text
     assert alice.id_number not in text
-    assert "签约家庭医生：医生" in text and "家庭医生签约服务协议" in text and settings.CONSENT_TEXT_VERSION in text
+    assert "签约家庭医生：王志明" in text and doctor.contact in text and "家庭医生签约服务协议" in text and settings.CONSENT_TEXT_VERSION in text
 
 
 def test_staff_of_the_centre_get_the_html_and_staff_elsewhere_are_refused(client, alice, centres, settings):

@@ -15,7 +15,7 @@ from core import db as core_db
 from core.auth import Role
 from registry import imports
 from registry.idcard import check_character
-from registry.models import Condition, Household, Import, ImportStatus, Resident
+from registry.models import Condition, Household, Import, ImportStatus, PopulationTag, Pregnancy, Resident
 from tests import factories as f
 from tests.county_helpers import as_admin, count
 
@@ -37,6 +37,17 @@ def _csv(rows, header=HEADER_ZH, encoding="gbk") -> bytes:
 def _upload(client, centre, content: bytes, filename="export.csv", headers=None):
     return client.post("/api/v1/imports", headers=headers or as_admin(), content_type="multipart/form-data",
                        data={"centre_id": str(centre.id), "file": (io.BytesIO(content), filename)})
+
+
+def finished(client, import_id: int) -> dict:
+    """Poll a background import's progress (GET /api/v1/imports/{id}) until it ends (or 30 s pass)."""
+    deadline = time.monotonic() + 30
+    while True:
+        core_db.session.remove()  # the test's app context outlives requests: end its read transaction, as a request would
+        status = client.get(f"/api/v1/imports/{import_id}", headers=as_admin()).get_json()
+        if status["status"] in (ImportStatus.DONE.value, ImportStatus.FAILED.value) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
 
 
 def _family(centre):
@@ -166,13 +177,7 @@ def test_a_large_file_runs_in_the_background_and_reports_progress(app, committed
     client = app.test_client()
     response = _upload(client, centre, _csv(rows, header=["姓名", "身份证号"]))
     assert response.status_code == 202 and response.get_json()["total_rows"] == 40
-    deadline = time.monotonic() + 30
-    while True:
-        core_db.session.remove()  # the test's app context outlives requests: end its read transaction, as a request would
-        status = client.get(f"/api/v1/imports/{response.get_json()['id']}", headers=as_admin()).get_json()
-        if status["status"] in (ImportStatus.DONE.value, ImportStatus.FAILED.value) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    status = finished(client, response.get_json()["id"])
     assert (status["status"], status["rows_done"], status["created"]) == ("done", 40, 40)
 
 
@@ -210,3 +215,50 @@ def test_a_signed_residents_imported_condition_starts_their_follow_ups(client, a
     assert _upload(client, centres["home"], content).get_json()["unchanged"] == 1
     after = client.get("/api/v1/me/visits", headers=f.as_resident(alice)).get_json()["items"]
     assert len(after) > before and any(v["programme"].startswith("hypertension") for v in after)
+
+
+def test_pregnancies_and_recorded_key_population_tags_come_in_with_the_resident_file(client, centres):
+    mother, disabled = _id(date(1996, 2, 2)), _id(date(1960, 3, 3), "M")
+    header = ["姓名", "身份证号", "末次月经", "预产期", "重点人群"]
+    content = _csv([["孕妇甲", mother, "2025-12-01", "", "孕产妇"], ["残疾乙", disabled, "", "", "残疾人、脱贫人口、老年人"]],
+                   header=header)
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["created"], body["refused"]) == (2, 0), body
+    woman = core_db.session.query(Resident).filter(Resident.name == "孕妇甲").one()
+    pregnancy = core_db.session.query(Pregnancy).filter(Pregnancy.resident_id == woman.id).one()
+    assert (pregnancy.last_menstrual_period, pregnancy.expected_delivery) == (date(2025, 12, 1), date(2026, 9, 7))
+    man = core_db.session.query(Resident).filter(Resident.name == "残疾乙").one()
+    assert {t.tag.value for t in core_db.session.query(PopulationTag).filter(PopulationTag.resident_id == man.id)} == {
+        "disabled", "poverty_alleviated"}
+    again = _upload(client, centres["home"], content).get_json()
+    assert (again["unchanged"], count(Pregnancy), count(PopulationTag)) == (2, 1, 2)
+
+
+def test_a_pregnancy_from_its_expected_delivery_date_is_registered_as_the_api_does(client, centres):
+    content = _csv([["孕妇丙", _id(date(1995, 5, 5)), "2026-10-01"]], header=["姓名", "身份证号", "预产期"])
+    assert _upload(client, centres["home"], content).get_json()["created"] == 1
+    assert core_db.session.query(Pregnancy).one().last_menstrual_period == date(2025, 12, 25)
+
+
+def test_a_pregnancy_a_man_or_an_old_date_refuses_the_row_whole_and_nothing_is_written(client, centres):
+    rows = [["男甲", _id(date(1990, 1, 1), "M"), "2026-01-01", "", ""],  # only a woman
+            ["女乙", _id(date(1990, 1, 2)), "2024-01-01", "", ""],  # not within 44 weeks
+            ["女丙", _id(date(1990, 1, 3)), "2026-01-01", "2026-12-31", ""],  # the dates disagree
+            ["女丁", _id(date(1990, 1, 4)), "", "", "劳模"]]  # not a recorded key population
+    before = (count(Resident), count(Pregnancy), count(PopulationTag))
+    body = _upload(client, centres["home"], _csv(rows, header=["姓名", "身份证号", "末次月经", "预产期", "重点人群"])).get_json()
+    assert (body["created"], body["refused"]) == (0, 4)
+    assert (count(Resident), count(Pregnancy), count(PopulationTag)) == before
+    report = client.get(f"/api/v1/imports/{body['id']}/report.csv", headers=as_admin()).get_data(as_text=True)
+    lines = list(csv.reader(io.StringIO(report.lstrip("\ufeff"))))[1:]
+    assert [(row, column) for row, column, _ in lines] == [("2", "末次月经"), ("3", "末次月经"), ("4", "预产期"), ("5", "重点人群")]
+
+
+def test_a_different_ongoing_pregnancy_refuses_the_row_and_its_other_facts(client, centres):
+    woman = f.resident(name="周女士", born=date(1994, 4, 4))
+    core_db.session.add(Pregnancy(resident_id=woman.id, last_menstrual_period=date(2026, 1, 10),
+                                  expected_delivery=date(2026, 10, 17), registered_on=date(2026, 2, 1), recorded_by="test"))
+    core_db.session.commit()
+    content = _csv([[woman.name, woman.id_number, "2025-12-01", "残疾人"]], header=["姓名", "身份证号", "末次月经", "重点人群"])
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["refused"], count(Pregnancy), count(PopulationTag)) == (1, 1, 0)

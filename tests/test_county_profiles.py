@@ -106,7 +106,7 @@ def test_a_float_share_is_kept_as_exact_decimal_text():
 def test_county_administrator_loads_a_new_version_effective_today(client):
     response = _load(client, _with(rule="prepay", fee_fen_per_year=9000, pay_share="0.90"), effective_from="2026-03-01")
     assert response.status_code == 201, response.get_json()
-    assert response.get_json()["version"] == 2
+    assert response.get_json()["version"] == 3  # 1 from before versions, 2 from migration 0015
     profile = client.get("/api/v1/policy-profiles").get_json()["items"]
     assert next(p for p in profile if p["code"] == "hunan-2025")["settlement"]["fee_fen_per_year"] == 9000
     assert count(AuditEvent, AuditEvent.action == "profile.load") == 1
@@ -116,7 +116,7 @@ def test_loading_the_same_profile_and_date_again_changes_nothing(client):
     assert _load(client, HUNAN, "2026-03-01").status_code == 201
     again = _load(client, HUNAN, "2026-03-01")
     assert again.status_code == 200
-    assert count(PolicyProfileVersion, PolicyProfileVersion.code == "hunan-2025") == 2
+    assert count(PolicyProfileVersion, PolicyProfileVersion.code == "hunan-2025") == 3  # 2 of them from migrations
 
 
 def test_county_administrator_cannot_change_a_profile_used_outside_their_county(client, db):

@@ -13,7 +13,17 @@ import pytest
 
 from core import db as core_db
 from core.auth import Actor, Role
-from registry.models import ApiClient, Import, MemberRole, TeamMember
+from registry.models import (
+    ApiClient,
+    Community,
+    CommunityKind,
+    CommunityMember,
+    Hospital,
+    HospitalGrade,
+    Import,
+    MemberRole,
+    TeamMember,
+)
 from settlement import service as settlement
 from tests import factories as f
 from tests.county_helpers import as_admin
@@ -92,6 +102,7 @@ SCOPED_ENDPOINTS = {
     ("POST", "/api/v1/residents/<int:resident_id>/tags"): ({"resident_id": "resident"}, {"tag": "disabled"}),
     ("POST", "/api/v1/pregnancies/<int:pregnancy_id>/delivery"): ({"pregnancy_id": "pregnancy"},
                                                                   {"delivered_on": "2026-03-10"}),
+    ("GET", "/api/v1/residents/<int:resident_id>/visits"): ({"resident_id": "resident"}, None),
     ("GET", "/api/v1/visits/<int:visit_id>"): ({"visit_id": "visit"}, None),
     ("GET", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, None),
     ("POST", "/api/v1/visits/<int:visit_id>/records"): ({"visit_id": "visit"}, RECORD),
@@ -99,6 +110,9 @@ SCOPED_ENDPOINTS = {
     ("GET", "/api/v1/settlement/snapshots/<string:month>"): ({"month": "month", "region": "region"}, None),
     ("PUT", "/api/v1/settlement/actual-costs/<string:month>"): (
         {"month": "month"}, {"region": "region", "costs": [{"centre_id": 1, "cost_fen": 1000}]}),
+    ("PUT", "/api/v1/settlement/figures/<string:period>"): (
+        {"period": "year"}, {"region": "region", "figures": [{"name": "total_financing_fen", "value": 1000}]}),
+    ("GET", "/api/v1/settlement/figures/<string:period>"): ({"period": "year", "region": "region"}, None),
     ("POST", "/api/v1/centres/<int:centre_id>/lectures"): (
         {"centre_id": "centre"}, {"title": "高血压健康讲座", "place": "卫生院会议室", "starts_at": "2026-04-01T09:00:00+08:00"}),
     # Administration (registry/admin_routes.py): county administrators of the region, the centre's administrator.
@@ -145,6 +159,18 @@ SCOPED_ENDPOINTS = {
     ("POST", "/api/v1/residents/<int:resident_id>/calls"): ({"resident_id": "resident"}, {"outcome": "no_answer"}),
     ("GET", "/api/v1/residents/<int:resident_id>/messages"): ({"resident_id": "resident"}, None),
     ("POST", "/api/v1/residents/<int:resident_id>/messages"): ({"resident_id": "resident"}, {"content": "请按时服药"}),
+    # Signing forms [002 §(三)1, 3]: hospitals (county), communities (county, the centre's administrator), group signing.
+    ("PATCH", "/api/v1/admin/hospitals/<int:hospital_id>"): ({"hospital_id": "hospital"}, {"name": "邵阳县人民医院"}),
+    ("PATCH", "/api/v1/admin/communities/<int:community_id>"): ({"community_id": "community"}, {"name": "工业园"}),
+    ("GET", "/api/v1/admin/communities/<int:community_id>/members"): ({"community_id": "community"}, None),
+    ("POST", "/api/v1/admin/communities/<int:community_id>/members"): (
+        {"community_id": "community"}, {"resident_ids": ["resident"]}),
+    ("DELETE", "/api/v1/admin/communities/<int:community_id>/members/<int:resident_id>"): (
+        {"community_id": "community", "resident_id": "resident"}, None),
+    ("POST", "/api/v1/communities/<int:community_id>/agreements"): (
+        {"community_id": "community"}, {"term_years": 1, "consent_version": "2025-01", "all_members": True}),
+    ("PUT", "/api/v1/agreements/<int:agreement_id>/hospitals"): (
+        {"agreement_id": "agreement"}, {"secondary_hospital_id": None, "tertiary_hospital_id": None}),
 }
 
 
@@ -191,7 +217,11 @@ def scene(client, settings):
     member = TeamMember(team_id=home.teams[0].id, role=MemberRole.DOCTOR, name="李医生")
     client_row = ApiClient(client_id="scoped-bureau", secret_hash="x", name="医保", region_code="430523")
     job = Import(centre_id=home.id, filename="export.csv", started_by="staff:1")
-    core_db.session.add_all([member, client_row, job])
+    hospital = Hospital(code="SYX-2", name="邵阳县人民医院", grade=HospitalGrade.SECONDARY, region_code="430523")
+    community = Community(name="塘渡口工业园", kind=CommunityKind.INDUSTRIAL_PARK, region_code="430523", centre_id=home.id)
+    core_db.session.add_all([member, client_row, job, hospital, community])
+    core_db.session.flush()
+    core_db.session.add(CommunityMember(community_id=community.id, resident_id=resident.id, added_by="staff:1"))
     core_db.session.commit()
     slot_ids = [client.post(f"/api/v1/centres/{home.id}/slots", json=SLOT, headers=admin).get_json()["id"] for _ in (1, 2)]
     booking = client.post("/api/v1/bookings", json={"slot_id": slot_ids[0]}, headers=f.as_resident(resident))
@@ -203,10 +233,11 @@ def scene(client, settings):
     return SimpleNamespace(
         ids={"resident": resident.id, "mother": mother.id, "agreement": agreement_id, "other_centre": other.id,
              "centre": home.id, "package": "elderly", "pregnancy": pregnancy.get_json()["id"], "visit": visit_id,
-             "record": record.get_json()["id"], "month": "2026-03", "region": "430523", "window": home.windows[0].id,
+             "record": record.get_json()["id"], "month": "2026-03", "year": "2026", "region": "430523", "window": home.windows[0].id,
              "team": home.teams[0].id, "member": member.id, "staff": f.staff(centre=home).id, "client": client_row.id, "import": job.id,
              "slot": slot_ids[0], "other_slot": slot_ids[1], "booking": booking.get_json()["id"], "child": child.id,
-             "referral": referral.get_json()["id"], "lecture": lecture.get_json()["id"]},
+             "referral": referral.get_json()["id"], "lecture": lecture.get_json()["id"], "hospital": hospital.id,
+             "community": community.id},
         # Staff first: an endpoint open to staff and residents is tried with staff.
         insiders={Role.DOCTOR: doctor, Role.CENTRE_ADMIN: admin, Role.BUREAU: f.bearer(bureau_here),
                   Role.ADMIN: as_admin("430523"), Role.RESIDENT: f.as_resident(resident)},

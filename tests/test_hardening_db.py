@@ -6,12 +6,13 @@ import uuid
 
 import psycopg.errors
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core import db as core_db
 from core.db import RETRY_ATTEMPTS, retrying
 from registry import service as registry
+from registry.models import Centre
 from signing import service
 from signing.models import Agreement
 from tests import factories as f
@@ -100,3 +101,20 @@ def test_a_unique_violation_the_service_did_not_foresee_is_a_409_not_a_500(clien
     assert response.status_code == 409
     assert response.get_json()["code"] == 409
     assert core_db.session.scalar(select(func.count()).select_from(Agreement)) == 1
+
+
+def test_a_write_after_reads_waits_for_the_lock_instead_of_failing_when_another_writer_committed(committed_db):
+    """SQLite (WAL): a deferred transaction that read, then writes after another writer committed, used to fail
+    at once with "database is locked"; a write transaction now begins with the lock (BEGIN IMMEDIATE)."""
+    f.regions()
+    centre = f.centre()
+    core_db.session.scalar(select(Centre).where(Centre.id == centre.id))  # a read opens the session's transaction
+    other = core_db.make_engine(committed_db)
+    with other.begin() as connection:  # meanwhile another writer commits
+        connection.execute(update(Centre).where(Centre.id == centre.id).values(phone="0739-1111111"))
+    with core_db.transaction():
+        core_db.session.execute(update(Centre).where(Centre.id == centre.id).values(address="白仓镇1号"))
+    other.dispose()
+    core_db.session.expire_all()
+    stored = core_db.session.get(Centre, centre.id)
+    assert (stored.phone, stored.address) == ("0739-1111111", "白仓镇1号")

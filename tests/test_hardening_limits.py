@@ -28,20 +28,6 @@ def login(client, username, password):
     return client.post(STAFF_LOGIN, json={"username": username, "password": password})
 
 
-@pytest.fixture
-def limited(app, monkeypatch):
-    """Apply `limits` (settings overrides) to the running app, with fresh counters."""
-
-    def apply(**limits):
-        monkeypatch.setitem(app.config, "SETTINGS", app.config["SETTINGS"].replace(**limits))
-        for limiter in app.extensions["limiter"]:
-            limiter.reset()
-
-    yield apply
-    for limiter in app.extensions["limiter"]:
-        limiter.reset()
-
-
 def test_ten_failed_staff_logins_lock_the_account_for_fifteen_minutes(client):
     doctor = f.staff()
     for _ in range(10):

@@ -28,17 +28,6 @@ from tests.identity_support import (
 
 
 @pytest.fixture
-def home(db):
-    f.regions()
-    return f.centre()
-
-
-@pytest.fixture
-def doctor(home):
-    return f.staff(centre=home)
-
-
-@pytest.fixture
 def victim(client, home, doctor):
     """A grandmother of the centre's village the doctor registered on site and signed, with a visit plan."""
     person = grandmother(home, home_window_id=home.windows[0].id)

@@ -33,17 +33,6 @@ def one_full_width_digit(number: str) -> str:
     return number[:5] + number[5].translate(FULL_WIDTH) + number[6:]
 
 
-@pytest.fixture
-def home(db):
-    f.regions()
-    return f.centre()
-
-
-@pytest.fixture
-def doctor(home):
-    return f.staff(centre=home)
-
-
 def rows_of(number: str) -> int:
     return core_db.session.scalar(select(func.count(Resident.id)).where(Resident.id_number_hash == f.crypto.lookup_hash(number)))
 

@@ -30,17 +30,6 @@ MEMBERS = "/api/v1/me/household-members"
 
 
 @pytest.fixture
-def home(db):
-    f.regions()
-    return f.centre()
-
-
-@pytest.fixture
-def doctor(home):
-    return f.staff(centre=home)
-
-
-@pytest.fixture
 def attacker(client, wechat, home):
     headers = login(client, "attacker")
     assert bind(client, headers, f.id_number(date(1985, 1, 1)), name="坏人").status_code == 200

@@ -22,20 +22,6 @@ MEMBERS = "/api/v1/me/household-members"
 
 
 @pytest.fixture
-def limited(app, monkeypatch):
-    """Apply `limits` (settings overrides) to the running app, with fresh counters."""
-
-    def apply(**limits):
-        monkeypatch.setitem(app.config, "SETTINGS", app.config["SETTINGS"].replace(**limits))
-        for limiter in app.extensions["limiter"]:
-            limiter.reset()
-
-    yield apply
-    for limiter in app.extensions["limiter"]:
-        limiter.reset()
-
-
-@pytest.fixture
 def adults(db):
     f.regions()
     return [f.resident(openid=f"wx-adult-{i}") for i in range(3)]

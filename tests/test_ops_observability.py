@@ -9,9 +9,12 @@ from datetime import timedelta
 
 import pytest
 
-from core import clock
+from core import clock, scheduler
 from core.db import Base
-from core.observability import LATENCY, REQUESTS, JsonFormatter
+from core.models import JobRun
+from core.observability import LATENCY, REQUESTS, JsonFormatter, carry_request_id
+from notifications.models import Kind, MessageState, OutboxMessage
+from registry.models import Import, ImportStatus
 from tests import factories as f
 from tests.live import another_app
 
@@ -123,3 +126,76 @@ def test_json_answers_are_utf8_without_escapes(client, centres):
     raw = client.get("/api/v1/centres?region=430523").get_data()
     assert "卫生院".encode() in raw
     assert b"\\u" not in raw
+
+
+def scraped(client) -> str:
+    return client.get("/metrics").get_data(as_text=True)
+
+
+def test_metrics_show_outbox_depth_and_the_age_of_the_oldest_pending_message(client, db):
+    f.regions()
+    person = f.resident()
+    for minutes, state in ((30, MessageState.PENDING), (5, MessageState.PENDING), (90, MessageState.SENT)):
+        db.add(OutboxMessage(dedupe_key=f"metrics-{minutes}", kind=Kind.VISIT_DUE, resident_id=person.id,
+                                     content={}, state=state, created_at=clock.now() - timedelta(minutes=minutes)))
+    db.flush()
+    text = scraped(client)
+    assert 'jiayi_outbox_messages{state="pending"} 2.0' in text
+    assert 'jiayi_outbox_messages{state="sent"} 1.0' in text
+    assert "jiayi_outbox_oldest_pending_seconds 1800.0" in text
+
+
+def test_metrics_show_the_progress_of_a_running_import_and_not_of_a_finished_one(client, db):
+    f.regions()
+    centre = f.centre()
+    running = Import(centre_id=centre.id, filename="a.csv", status=ImportStatus.RUNNING, total_rows=100, rows_done=40,
+                     started_by="test")
+    finished = Import(centre_id=centre.id, filename="b.csv", status=ImportStatus.DONE, total_rows=9, rows_done=9,
+                      started_by="test")
+    db.add_all([running, finished])
+    db.flush()
+    text = scraped(client)
+    assert f'jiayi_import_rows_done{{import_id="{running.id}"}} 40.0' in text
+    assert f'jiayi_import_rows_total{{import_id="{running.id}"}} 100.0' in text
+    assert f'import_id="{finished.id}"' not in text
+
+
+def test_metrics_show_job_runs_by_outcome_and_the_latest_runs_duration(client, db):
+    start = clock.now() - timedelta(days=1)
+    db.add_all([
+        JobRun(job_id="metrics-job", fire_time=start, runner="t", started_at=start,
+               finished_at=start + timedelta(seconds=90), outcome="done"),
+        JobRun(job_id="metrics-job", fire_time=start + timedelta(hours=1), runner="t", started_at=start,
+               finished_at=start + timedelta(seconds=12), outcome="failed"),
+    ])
+    db.flush()
+    text = scraped(client)
+    assert 'jiayi_job_runs{job="metrics-job",outcome="done"} 1.0' in text
+    assert 'jiayi_job_runs{job="metrics-job",outcome="failed"} 1.0' in text
+    assert 'jiayi_job_last_duration_seconds{job="metrics-job"} 12.0' in text
+
+
+def test_a_scheduled_job_runs_log_lines_share_one_request_id_of_their_own(db):
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("jiayi.test.job")
+    logger.addHandler(handler)
+
+    def job_that_logs():
+        logger.warning("first")
+        logger.warning("second")
+
+    try:
+        assert scheduler.run_once(scheduler.Job("logging-job", job_that_logs), clock.now(), runner="test")
+    finally:
+        logger.removeHandler(handler)
+    ids = {json.loads(line).get("request_id") for line in lines.getvalue().splitlines()}
+    assert len(ids) == 1 and None not in ids
+
+
+def test_background_work_carries_the_request_id_it_was_handed():
+    record = logging.LogRecord("jiayi.test", logging.INFO, __file__, 1, "in the background", None, None)
+    with carry_request_id("req-0123456789"):
+        assert json.loads(JsonFormatter().format(record))["request_id"] == "req-0123456789"
+    assert "request_id" not in json.loads(JsonFormatter().format(record))

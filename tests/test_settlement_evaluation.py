@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from care.models import Visit, VisitState
 from core import db as core_db
+from registry import profiles
 from settlement.evaluation import effective_signing_score
 from signing.models import AgreementStatus
 from tests import factories as f
@@ -23,7 +24,8 @@ from tests.settlement_helpers import agreement, as_bureau
     ("0.5", "0.8", 0),          # down to nothing, not below
 ])
 def test_effective_signing_score_is_10_plus_one_per_tenth_of_a_point_from_the_county_average(centre_rate, county_rate, score):
-    assert effective_signing_score(Decimal(centre_rate), Decimal(county_rate)) == score
+    rules = profiles.parse_profile(profiles.read_file(profiles.SHIPPED / "hunan-2025.json")).evaluation
+    assert effective_signing_score(Decimal(centre_rate), Decimal(county_rate), rules.effective_signing) == score
 
 
 def _effective(**fields):
@@ -83,7 +85,7 @@ def test_bureau_of_one_region_cannot_evaluate_another(client, db):
     assert response.status_code == 403
 
 
-def test_follow_up_completion_counts_the_visits_whose_period_closes_on_the_cycles_last_day(client, db):
+def test_follow_up_completion_counts_the_visits_whose_on_time_range_closes_on_the_cycles_last_day(client, db):
     """65+ and 80+ visits and the fourth quarter close on 31 December: they count once that day is over."""
     from core import clock
     from tests.packages_support import signed, site

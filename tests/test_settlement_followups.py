@@ -236,7 +236,8 @@ def test_actual_costs_of_another_region_is_403_and_writes_nothing(client, zhanji
     response = _file(client, [{"centre_id": cheap.id, "cost_fen": 1000}], bureau="430523")
     assert response.status_code == 403
     assert _filings() == (0, 0)
-    assert core_db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "settlement.actual_costs")) is None
+    outcomes = core_db.session.scalars(select(AuditEvent.outcome).where(AuditEvent.action == "settlement.actual_costs")).all()
+    assert outcomes == ["refused_403"]
 
 
 @pytest.mark.parametrize("body, field", [

@@ -129,16 +129,6 @@ def test_capitation_takes_90_percent_of_the_exact_monthly_fund_and_rounds_half_u
     assert (rows[seven.id]["fund_fen"], rows[seven.id]["payable_fen"], rows[seven.id]["withheld_fen"]) == (4958, 4463, 495)
 
 
-def test_shaoyang_holds_20_percent_as_risk_reserve_and_prepays_the_rest(client, regions):
-    centre = f.centre(region="430522")
-    for _ in range(2):
-        agreement(f.resident(insured_in="430522"), centre)
-    _freeze_on(date(2026, 3, 1))
-    [row] = _capitation(client, "430522")["centres"]
-    # 2 x 4000 / 12 = 666.666...; prepaid 80% of it = 533.33 -> 533 (rounded once); fund shown 667, reserve the rest 134.
-    assert (row["fund_fen"], row["payable_fen"], row["withheld_fen"], row["withheld_as"]) == (667, 533, 134, "risk_reserve")
-
-
 def test_zhanjiang_pays_95_percent_of_the_lesser_of_actual_cost_and_a_twelfth_of_the_lump(client, regions):
     cheap, dear = f.centre(region="440823"), f.centre(region="440823")
     for centre in (cheap, dear):

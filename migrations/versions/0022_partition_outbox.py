@@ -12,7 +12,7 @@ visit_records, bookings and referrals) and (resident_id, programme, code), share
 partition key can be in both (README "Scaling out" says what partitioning them takes).
 
 Revision ID: 0022
-Revises: 0014
+Revises: 0019
 Create Date: 2026-11-26
 """
 from typing import Sequence, Union
@@ -20,7 +20,7 @@ from typing import Sequence, Union
 from alembic import op
 
 revision: str = '0022'
-down_revision: Union[str, Sequence[str], None] = '0014'
+down_revision: Union[str, Sequence[str], None] = '0019'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

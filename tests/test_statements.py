@@ -1,0 +1,100 @@
+"""Hot paths (issue 15) answer in a fixed number of statements: none grows with what it reads, none reads a
+row twice."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date
+
+from sqlalchemy import event, insert
+
+from core import db as core_db
+from registry import populations
+from registry.models import Condition, ConditionKind, Household
+from tests import factories as f
+from tests.factories_notifications import visit
+from tests.identity_support import sign_body
+
+
+@contextmanager
+def counted_statements():
+    """The SELECT/INSERT/UPDATE/DELETE statements the app sends while the block runs (not BEGIN/ping)."""
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().split(" ", 1)[0].upper() in {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"}:
+            seen.append(statement)
+
+    engine = core_db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def household_with_children(centre, children: int):
+    household = Household()
+    parent = f.resident(name="王母亲", openid=f"openid-parent-{children}", born=date(1990, 1, 1), household=household)
+    visit(parent, centre, date(2026, 3, 1))
+    for n in range(children):
+        child = f.resident(name=f"王孩{n}", born=date(2025, 6, 1 + n), household=household)
+        visit(child, centre, date(2026, 2, 1 + n))
+    return parent
+
+
+def test_my_visits_takes_the_same_statements_for_one_child_or_four(client, db):
+    f.regions()
+    centre = f.centre()
+    small, large = household_with_children(centre, 1), household_with_children(centre, 4)
+    answers = {}
+    for parent in (small, large):
+        headers = f.as_resident(parent)
+        core_db.session.expunge_all()  # the request loads what it needs, as a fresh worker would
+        with counted_statements() as seen:
+            response = client.get("/api/v1/me/visits", headers=headers)
+        assert response.status_code == 200
+        answers[parent.id] = (len(response.get_json()["items"]), [sql for sql in seen if reads_people(sql)])
+    (small_visits, small_statements), (large_visits, large_statements) = answers[small.id], answers[large.id]
+    assert large_visits > small_visits > 0
+    assert len(large_statements) == len(small_statements) == 2  # the caller, then the household's visits
+
+
+def reads_people(sql: str) -> bool:
+    """A statement over residents, households or visits (not the session or audit bookkeeping around them)."""
+    return any(f"FROM {table}" in sql or f"JOIN {table}" in sql for table in ("residents", "households", "visits"))
+
+
+def test_a_signing_reads_the_region_and_its_profile_once(client, centres, alice):
+    headers = f.as_resident(alice)
+    core_db.session.expunge_all()
+    with counted_statements() as seen:
+        response = client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[alice.id]),
+                               headers=headers)
+    assert response.status_code == 201
+    reads = {table: sum(f"FROM {table} " in sql for sql in seen) for table in ("regions", "policy_profiles")}
+    assert reads == {"regions": 1, "policy_profiles": 1}
+
+
+def test_a_signing_reads_the_health_facts_once_for_packages_and_plan(client, centres, alice):
+    headers = f.as_resident(alice)
+    core_db.session.expunge_all()
+    with counted_statements() as seen:
+        response = client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[alice.id]),
+                               headers=headers)
+    assert response.status_code == 201
+    assert sum("FROM conditions " in sql for sql in seen) == 1
+
+
+def condition(person, kind: ConditionKind) -> dict:
+    return dict(resident_id=person.id, kind=kind, diagnosed_on=date(2025, 1, 1), recorded_on=date(2025, 1, 1),
+                recorded_by="test")
+
+
+def test_held_health_facts_give_way_to_a_condition_added_in_the_same_transaction(centres, alice):
+    assert populations.facts_of([alice])[alice.id].conditions == []
+    core_db.session.add(Condition(**condition(alice, ConditionKind.HYPERTENSION)))  # pending, not flushed
+    assert [c.kind for c in populations.facts_of([alice])[alice.id].conditions] == [ConditionKind.HYPERTENSION]
+    core_db.session.execute(insert(Condition), [condition(alice, ConditionKind.DIABETES)])  # a bulk statement
+    assert {c.kind for c in populations.facts_of([alice])[alice.id].conditions} == {
+        ConditionKind.HYPERTENSION, ConditionKind.DIABETES}
