@@ -94,8 +94,9 @@ def _leader_renewed(app, seconds_ago: int) -> None:
 
 
 def _pull(after: tuple | None, horizon) -> list[tuple]:
-    """An incremental pull from the replica: (updated_at, id) keys after `after`, below `horizon`, in roster order."""
-    query = select(Agreement.updated_at, Agreement.id).where(Agreement.updated_at < horizon).order_by(*rosters.KEYSET)
+    """An `updated_since` pull from the replica: (updated_at, id) keys after `after`, below `horizon`, in that order."""
+    query = (select(Agreement.updated_at, Agreement.id).where(Agreement.updated_at < horizon)
+             .order_by(Agreement.updated_at, Agreement.id))
     if after is not None:
         query = query.where((Agreement.updated_at > after[0]) | ((Agreement.updated_at == after[0]) & (Agreement.id > after[1])))
     with core_db.replica_session() as reading:
