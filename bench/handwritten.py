@@ -63,7 +63,7 @@ class Refused(Exception):
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
-    crypto.configure(settings.FIELD_KEY, settings.SECRET_KEY)
+    crypto.configure(settings)
     app = Flask(__name__)
     app.config.update(SETTINGS=settings,
                       CONNINFO=make_url(settings.DATABASE_URL).set(drivername="postgresql").render_as_string(False))
@@ -142,7 +142,7 @@ def my_visits():
         if household is not None:
             members = _run(db, "SELECT id, household_id, name, id_number FROM residents WHERE household_id = %s "
                                "ORDER BY id", (household[0],)).fetchall()
-    people = {member[0]: (member[2], mask_id_number(crypto.decrypt(member[3]))) for member in members}
+    people = {member[0]: (member[2], mask_id_number(crypto.decrypt(member[3], "residents.id_number"))) for member in members}
     visits = _run(db, "SELECT id, resident_id, programme, code, title, due_date, on_time_from, on_time_until, state, "
                       "centre_id, team_id, served_on, timeliness, referral FROM visits "
                       "WHERE resident_id = ANY(%s) AND state <> 'cancelled' ORDER BY due_date, id",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import traceback
 from typing import Callable
 
 from sqlalchemy import create_engine, text
@@ -91,7 +92,12 @@ def main(argv: list[str] | None = None) -> None:
         try:
             for name in args.only or list(SCENARIOS):
                 print(f"running {name} … ({(time.monotonic() - started) / 60:.1f} min in)", flush=True)
-                SCENARIOS[name](run)
+                try:
+                    SCENARIOS[name](run)
+                except Exception as error:  # noqa: BLE001  a broken scenario is a row saying why; the others still run
+                    traceback.print_exc()
+                    run.rows.append(Row(name, None, None, "", "—", False,
+                                        note=f"the scenario failed: {type(error).__name__}: {str(error)[:200]}"))
                 db.session.remove()
         finally:
             print(write(run.rows, list(run.notes.values()), time.monotonic() - started))

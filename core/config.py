@@ -123,6 +123,8 @@ class Settings:
     # `development` allows the defaults below (a published SECRET_KEY, a FIELD_KEY derived from it).
     JIAYI_ENV: str = field(default_factory=lambda: _env("JIAYI_ENV", PRODUCTION))
     DATABASE_URL: str = field(default_factory=lambda: _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'jiayi.sqlite'}"))
+    # A PostgreSQL read replica for reads that may lag (counts, roster rows: core.db.replica_session); unset: the primary.
+    DATABASE_REPLICA_URL: str = field(default_factory=lambda: _env("DATABASE_REPLICA_URL", ""))
     SECRET_KEY: str = field(default_factory=lambda: _env("SECRET_KEY", DEV_SECRET))
     # Personal data at rest (core/crypto.py): the current key (64 hex chars) and its id, written before each
     # ciphertext; keys being retired, kept for reading (`k1=<hex>,k2=sm4-gcm:<hex>`); the cipher new values get.

@@ -10,12 +10,14 @@ import enum
 import functools
 import logging
 import random
+import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, TypeVar
 
+from flask import current_app
 from sqlalchemy import (
     ColumnElement,
     DateTime,
@@ -26,14 +28,16 @@ from sqlalchemy import (
     event,
     func,
     literal_column,
+    select,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from core import clock
 from core.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -245,3 +249,51 @@ def get_or_404(model: type[T], key, what: str) -> T:
 def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """An aggregate counting the rows of a GROUP BY for which `condition` holds (0 for none)."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+# Read replica --------------------------------------------------------------------------------------
+# Reads that may lag a few seconds (counts, roster rows) can go to a PostgreSQL streaming replica
+# (DATABASE_REPLICA_URL). Anything that decides what a later read may skip (an incremental pull's
+# horizon) is taken on the primary and held back by the replica's lag (`replica_lag`), so a row the
+# replica has not replayed yet is served later, never skipped.
+
+_replica_lock = threading.Lock()
+
+
+def replica_engine() -> Engine | None:
+    """The app's engine on DATABASE_REPLICA_URL (made on first use, read-only), or None without one."""
+    url = current_app.config["SETTINGS"].DATABASE_REPLICA_URL
+    if not url:
+        return None
+    with _replica_lock:
+        engine = current_app.extensions.get("replica_engine")
+        if engine is None:
+            options = {} if url.startswith("sqlite") else {"execution_options": {"postgresql_readonly": True}}
+            engine = current_app.extensions["replica_engine"] = make_engine(url, **options)
+        return engine
+
+
+@contextmanager
+def replica_session() -> Iterator[Session]:
+    """A session for reads that may lag: on the replica (closed at the end of the block, so no transaction
+    stays open there), or `session` itself, the primary's, when no replica is configured."""
+    engine = replica_engine()
+    if engine is None:
+        yield session
+        return
+    with Session(engine, expire_on_commit=False) as reading:
+        yield reading
+
+
+def replica_lag(reading: Session) -> timedelta:
+    """How far `reading` may be behind the primary: none for the primary's own session; on a replica, the age
+    of the newest scheduler lease renewal it has replayed (the leader renews every SCHEDULER_LEASE_SECONDS / 3, so
+    this overstates the lag by at most that: the safe side). Without a lease on the replica, a day: nothing
+    recent is served from it."""
+    if reading is session:
+        return timedelta(0)
+    from core.models import Lease  # core.models builds on this module
+
+    ttl = timedelta(seconds=current_app.config["SETTINGS"].SCHEDULER_LEASE_SECONDS)
+    newest = reading.scalar(select(func.max(Lease.expires_at)))
+    return max(clock.now() - (newest - ttl), timedelta(0)) if newest is not None else timedelta(days=1)

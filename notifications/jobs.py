@@ -35,19 +35,20 @@ def reminder_stage(due: date, today: date, leads: tuple[int, ...]) -> int | None
 
 
 def remind_visits() -> int:
-    """Remind residents of planned follow-up visits due soon (POLICY.md packages: follow-ups)."""
+    """Remind residents of planned follow-up visits due soon (POLICY.md packages: follow-ups): one query for the
+    visits (the kinds turned off left out by it), then the messages inserted together."""
     leads, today = current_app.config["SETTINGS"].VISIT_REMINDER_DAYS, clock.today()
-    visits = select(Visit, Centre.name).join(Centre, Visit.centre_id == Centre.id).where(
-        Visit.state == VisitState.PLANNED, Visit.due_date.between(today, today + timedelta(days=max(leads))))
-    created = 0
+    visits = (select(Visit.id, Visit.title, Visit.due_date, Visit.resident_id, Visit.centre_id, Centre.name.label("place"))
+              .join(Centre, Visit.centre_id == Centre.id)
+              .where(Visit.state == VisitState.PLANNED, Visit.due_date.between(today, today + timedelta(days=max(leads))),
+                     outbox.wanted(Kind.VISIT_DUE, Visit.resident_id)))
     with db.transaction():
-        for visit, centre_name in db.session.execute(visits):
-            stage = reminder_stage(visit.due_date, today, leads)
-            content = {"title": visit.title, "date": visit.due_date.isoformat(), "place": centre_name,
-                       "note": "请按时到医生处随访", "page": f"pages/visits/detail?id={visit.id}"}
-            created += outbox.enqueue(dedupe_key=f"visit:{visit.id}:{stage}:{visit.due_date}", kind=Kind.VISIT_DUE,
-                                      content=content, resident_id=visit.resident_id, centre_id=visit.centre_id)
-    return created
+        return outbox.enqueue_many([dict(
+            dedupe_key=f"visit:{visit.id}:{reminder_stage(visit.due_date, today, leads)}:{visit.due_date}",
+            kind=Kind.VISIT_DUE, resident_id=visit.resident_id, centre_id=visit.centre_id,
+            content={"title": visit.title, "date": visit.due_date.isoformat(), "place": visit.place,
+                     "note": "请按时到医生处随访", "page": f"pages/visits/detail?id={visit.id}"})
+            for visit in db.session.execute(visits)])
 
 
 def signed_today():
@@ -63,8 +64,8 @@ def remind_vaccinations() -> int:
     leads, today = current_app.config["SETTINGS"].VACCINATION_REMINDER_DAYS, clock.today()
     last = today + timedelta(days=max(leads))
     children = signed_today().add_columns(Resident.birth_date).join(Resident, Agreement.resident_id == Resident.id).where(
-        Resident.birth_date > add_months(today, -12 * CHILD_YEARS))
-    created = 0
+        Resident.birth_date > add_months(today, -12 * CHILD_YEARS), outbox.wanted(Kind.VACCINATION_DUE, Agreement.resident_id))
+    messages = []
     with db.transaction():
         rows = db.session.execute(children).all()
         given = care_vaccinations.given_doses(agreement.resident_id for agreement, _, _ in rows)
@@ -76,11 +77,11 @@ def remind_vaccinations() -> int:
                 content = {"title": due.dose.title, "date": due.due_on.isoformat(), "place": centre_name,
                            "note": "请带好预防接种证", "page": "pages/vaccinations/index"}
                 # The due date is in the key: a dose pushed back by a late one is reminded again for its new day.
-                created += outbox.enqueue(
+                messages.append(dict(
                     dedupe_key=f"vaccination:{agreement.resident_id}:{due.dose.code}:{stage}:{due.due_on}",
                     kind=Kind.VACCINATION_DUE, content=content, resident_id=agreement.resident_id,
-                    centre_id=agreement.centre_id)
-    return created
+                    centre_id=agreement.centre_id))
+        return outbox.enqueue_many(messages)
 
 
 def remind_appointments() -> int:
@@ -90,16 +91,16 @@ def remind_appointments() -> int:
     booked = (select(Booking, Slot, Centre.name, Window.name).join(Slot, Booking.slot_id == Slot.id)
               .join(Centre, Slot.centre_id == Centre.id).outerjoin(Window, Slot.window_id == Window.id)
               .where(Booking.state == BookingState.BOOKED, Slot.starts_at >= first,
-                     Slot.starts_at < first + timedelta(days=1)))
-    created = 0
+                     Slot.starts_at < first + timedelta(days=1), outbox.wanted(Kind.APPOINTMENT_DUE, Booking.resident_id)))
+    messages = []
     with db.transaction():
         for booking, slot, centre_name, window_name in db.session.execute(booked):
             starts = slot.starts_at.astimezone(clock.SHANGHAI)
             content = {"title": slot.title, "date": starts.strftime("%Y-%m-%d %H:%M"), "place": window_name or centre_name,
                        "note": "请按时就诊，不能前来请提前取消", "page": f"pages/bookings/detail?id={booking.id}"}
-            created += outbox.enqueue(dedupe_key=f"appointment:{booking.id}:{tomorrow}", kind=Kind.APPOINTMENT_DUE,
-                                      content=content, resident_id=booking.resident_id, centre_id=slot.centre_id)
-    return created
+            messages.append(dict(dedupe_key=f"appointment:{booking.id}:{tomorrow}", kind=Kind.APPOINTMENT_DUE,
+                                 content=content, resident_id=booking.resident_id, centre_id=slot.centre_id))
+        return outbox.enqueue_many(messages)
 
 
 def reminders() -> dict:
@@ -134,10 +135,10 @@ def announce_lecture(lecture: Lecture, centre_name: str) -> int:
     starts = lecture.starts_at.astimezone(clock.SHANGHAI)
     content = {"title": lecture.title, "date": starts.strftime("%Y-%m-%d %H:%M"), "place": lecture.place,
                "note": f"{centre_name} 健康讲座", "page": "pages/lectures/index"}
-    signed = signed_today().where(Agreement.centre_id == lecture.centre_id)
-    return sum(outbox.enqueue(dedupe_key=f"lecture:{lecture.id}:{agreement.resident_id}", kind=Kind.LECTURE,
-                              content=content, resident_id=agreement.resident_id, centre_id=lecture.centre_id)
-               for agreement, _ in db.session.execute(signed))
+    signed = signed_today().where(Agreement.centre_id == lecture.centre_id, outbox.wanted(Kind.LECTURE, Agreement.resident_id))
+    return outbox.enqueue_many([dict(dedupe_key=f"lecture:{lecture.id}:{agreement.resident_id}", kind=Kind.LECTURE,
+                                     content=content, resident_id=agreement.resident_id, centre_id=lecture.centre_id)
+                                for agreement, _ in db.session.execute(signed)])
 
 
 def notice_opens(starts_at: datetime) -> datetime:

@@ -13,13 +13,17 @@ import os
 import random
 import socket
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, exists, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core import clock, db
+from core.http import outbound_session
 from core.wechat import WechatClient
 from notifications import sms, wechat_channel
 from notifications.delivery import SENT, Delivery, Result
@@ -44,6 +48,26 @@ def enqueue(*, dedupe_key: str, kind: Kind, content: dict, resident_id: int | No
     )
 
 
+def enqueue_many(messages: list[dict]) -> int:
+    """Add messages (enqueue's keyword arguments) in the caller's transaction, skipping dedupe keys already there;
+    returns how many were added. One prepared INSERT sent for all rows at once (the driver's executemany: psycopg
+    pipelines it). A scan filters out the kinds turned off in its own query (`wanted`): nothing here is per message."""
+    now = clock.now()
+    rows = [{"resident_id": None, "staff_id": None, "centre_id": None, "next_attempt_at": now, **message,
+             "state": MessageState.PENDING, "attempts": 0, "holds_grant": False, "created_at": now, "updated_at": now}
+            for message in messages]
+    if not rows:
+        return 0
+    dialect_insert = sqlite_insert if db.is_sqlite() else postgresql_insert
+    statement = dialect_insert(OutboxMessage.__table__).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+    return db.session.execute(statement, rows).rowcount
+
+
+def wanted(kind: Kind, resident_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """SQL for a scan's WHERE: the resident has not turned this kind of message off."""
+    return ~exists().where(OptOut.resident_id == resident_id, OptOut.kind == kind)
+
+
 def opted_out_kinds(resident_id: int) -> set[Kind]:
     return set(db.session.scalars(select(OptOut.kind).where(OptOut.resident_id == resident_id)))
 
@@ -52,24 +76,71 @@ def dispatcher_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+class Channels:
+    """What one dispatcher run sends through: one WeChat client and one SMS session, each kept alive for the
+    run (core.http's deadline-bound session), and the shared access token as the run last read it."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.wechat = WechatClient.from_app()
+        self.tokens = wechat_channel.Tokens(self.wechat)
+        self.sms = outbound_session(settings.HTTP_TIMEOUT_SECONDS, settings.HTTP_MAX_RESPONSE_BYTES)
+        _environment_read_once(self.wechat.http, self.wechat.base_url)
+        if settings.SMS_GATEWAY_URL:
+            _environment_read_once(self.sms, settings.SMS_GATEWAY_URL)
+
+    def __enter__(self) -> "Channels":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.wechat.http.close()
+        self.sms.close()
+
+
+def _environment_read_once(http, url: str) -> None:
+    """Take what requests reads from the environment on every call (proxies for this host, honouring no_proxy; a CA
+    bundle) once for the run: a channel calls one host, and scanning the environment was half a millisecond a send."""
+    found = http.merge_environment_settings(url, {}, None, None, None)
+    http.proxies.update(found["proxies"])
+    http.verify, http.cert = found["verify"], found["cert"]
+    http.trust_env = False
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A resident's grants of one template as the batch read them (a counted one is still taken by a conditional UPDATE)."""
+
+    credits: int
+    long_term: bool
+
+
 def dispatch(*, worker: str | None = None) -> dict[str, int]:
-    """Send every due message, a batch at a time, until none is due; returns counts by outcome."""
+    """Send every due message, a batch at a time, until none is due; returns counts by outcome.
+
+    Per batch: one claim (UPDATE … RETURNING), one read of the contacts and one of their grants. Per message: the
+    send and one UPDATE writing its outcome before the next send (a dispatcher that dies mid-batch leaves no
+    sent message unrecorded), plus a conditional UPDATE when a counted grant is taken.
+    """
     worker = worker or dispatcher_name()
     settings = current_app.config["SETTINGS"]
     report: Counter = Counter()
-    while batch := claim(worker, settings.OUTBOX_BATCH):
-        for index, message in enumerate(batch):
-            channel, result = deliver(message)
-            report[result.delivery.value] += 1
-            record(message, worker, channel, result)
-            if result.delivery is Delivery.RATE_LIMITED:
-                release(batch[index + 1:], worker, clock.now() + RATE_LIMIT_PAUSE)
-                return dict(report)
+    with Channels(settings) as channels:
+        while batch := claim(worker, settings.OUTBOX_BATCH):
+            contacts = contacts_for(batch)
+            grants = grants_for(contacts.values())
+            db.session.commit()  # end the reads before the writes below (SQLite cannot turn a read into a write)
+            for index, message in enumerate(batch):
+                channel, result = deliver(message, contacts.get(message.resident_id), grants, channels)
+                report[result.delivery.value] += 1
+                record(message, worker, channel, result)
+                if result.delivery is Delivery.RATE_LIMITED:
+                    release(batch[index + 1:], worker, clock.now() + RATE_LIMIT_PAUSE)
+                    return dict(report)
     return dict(report)
 
 
 def claim(worker: str, limit: int) -> list[OutboxMessage]:
-    """Stamp up to `limit` due, unclaimed rows as this worker's for a lease, and return them."""
+    """Stamp up to `limit` due, unclaimed rows as this worker's for a lease, and return them (one UPDATE … RETURNING)."""
     settings = current_app.config["SETTINGS"]
     now = clock.now()
     free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
@@ -81,18 +152,14 @@ def claim(worker: str, limit: int) -> list[OutboxMessage]:
         .with_for_update(skip_locked=True)
     )
     with db.transaction():
-        db.session.execute(
+        claimed = db.session.scalars(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(due), free)
             .values(claimed_by=worker, claimed_until=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS))
-            .execution_options(synchronize_session=False)
-        )
-    return list(db.session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.claimed_by == worker, OutboxMessage.state == MessageState.PENDING, OutboxMessage.claimed_until > now)
-        .order_by(OutboxMessage.id)
-        .execution_options(populate_existing=True)
-    ))
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        ).all()
+    return sorted(claimed, key=lambda message: message.id)
 
 
 def release(messages: list[OutboxMessage], worker: str, until: datetime) -> None:
@@ -106,54 +173,85 @@ def release(messages: list[OutboxMessage], worker: str, until: datetime) -> None
         )
 
 
-def deliver(message: OutboxMessage) -> tuple[Channel | None, Result]:
+def contacts_for(batch: list[OutboxMessage]) -> dict[int, Resident]:
+    """Who hears about each resident of the batch: themself, or for a child without WeChat or phone, the eldest
+    household member who has one (one read of the residents, one of the households that need it)."""
+    ids = {message.resident_id for message in batch if message.staff_id is None and message.resident_id is not None}
+    if not ids:
+        return {}
+    people = db.session.scalars(select(Resident).where(Resident.id.in_(ids))).all()
+    households = {person.household_id for person in people if not (person.openid or person.phone) and person.household_id}
+    members: dict[int, list[Resident]] = defaultdict(list)
+    if households:
+        for member in db.session.scalars(select(Resident).where(Resident.household_id.in_(households))):
+            members[member.household_id].append(member)
+
+    def contact(person: Resident) -> Resident:
+        if person.openid or person.phone or person.household_id is None:
+            return person
+        reachable = [m for m in members[person.household_id] if m.openid or m.phone]
+        return min(reachable, key=lambda m: m.birth_date) if reachable else person
+
+    return {person.id: contact(person) for person in people}
+
+
+def grants_for(contacts) -> dict[tuple[int, str], Grant]:
+    """The subscriptions of the batch's contacts, by (resident, template)."""
+    ids = {contact.id for contact in contacts if contact.openid}
+    if not ids:
+        return {}
+    rows = db.session.execute(select(Subscription.resident_id, Subscription.template_id, Subscription.credits,
+                                     Subscription.long_term).where(Subscription.resident_id.in_(ids)))
+    return {(row.resident_id, row.template_id): Grant(row.credits, row.long_term) for row in rows}
+
+
+def deliver(message: OutboxMessage, contact: Resident | None, grants: dict[tuple[int, str], Grant],
+            channels: Channels) -> tuple[Channel | None, Result]:
     """Send by the first channel that can reach the person: WeChat (with a subscription), then SMS."""
     if message.staff_id is not None:
         return Channel.INBOX, SENT
-    contact = contact_for(db.session.get(Resident, message.resident_id))
-    db.session.commit()  # end the read before the writes below (SQLite cannot turn a read into a write)
-    settings = current_app.config["SETTINGS"]
+    settings = channels.settings
     channel, result = None, Result(Delivery.PERMANENT, UNREACHABLE)
+    if contact is None:
+        return channel, result
     template_id = settings.WECHAT_TEMPLATES.get(message.kind.value)
-    if contact.openid and template_id and (message.holds_grant or take_grant(message, contact.id, template_id)):
+    grant = grants.get((contact.id, template_id))
+    if contact.openid and template_id and grant is not None and (
+            grant.long_term or message.holds_grant or (grant.credits > 0 and take_grant(message, contact.id, template_id))):
         channel, result = Channel.WECHAT, wechat_channel.send(
-            WechatClient.from_app(), openid=contact.openid, template_id=template_id, kind=message.kind,
-            content=message.content, state=settings.WECHAT_MINIPROGRAM_STATE)
-        settle_grant(message, contact.id, template_id, result)
+            channels.wechat, openid=contact.openid, template_id=template_id, kind=message.kind,
+            content=message.content, state=settings.WECHAT_MINIPROGRAM_STATE, tokens=channels.tokens)
+        settle_grant(message, contact.id, template_id, result, counted=not grant.long_term)
         if result.delivery is not Delivery.PERMANENT:
             return channel, result
     if contact.phone:
-        return Channel.SMS, sms.send(settings, phone=contact.phone, content=message.content, ref=message.dedupe_key)
+        return Channel.SMS, sms.send(settings, phone=contact.phone, content=message.content, ref=message.dedupe_key,
+                                     http=channels.sms)
     return channel, result
 
 
-def contact_for(resident: Resident) -> Resident:
-    """Who hears about a resident: themself, or for a child without WeChat or phone, a household member who has one."""
-    if resident.openid or resident.phone or resident.household is None:
-        return resident
-    reachable = [m for m in resident.household.members if m.openid or m.phone]
-    return min(reachable, key=lambda m: m.birth_date) if reachable else resident
-
-
 def take_grant(message: OutboxMessage, resident_id: int, template_id: str) -> bool:
-    """Take one grant of the template for this message (a long-term one is not used up); False when there is none."""
+    """Take one counted grant of the template for this message; False when there is none left."""
     with db.transaction():
         taken = db.session.execute(
             update(Subscription)
-            .where(Subscription.resident_id == resident_id, Subscription.template_id == template_id,
-                   or_(Subscription.long_term.is_(True), Subscription.credits > 0))
+            .where(Subscription.resident_id == resident_id, Subscription.template_id == template_id, Subscription.credits > 0)
             .values(credits=Subscription.credits - 1)
             .execution_options(synchronize_session=False)
         ).rowcount == 1
-        _hold_grant(message, taken)
+        if taken:
+            _hold_grant(message, True)
     return taken
 
 
-def settle_grant(message: OutboxMessage, resident_id: int, template_id: str, result: Result) -> None:
-    """Give the grant back when WeChat did not deliver; drop all grants when the user refused."""
+def settle_grant(message: OutboxMessage, resident_id: int, template_id: str, result: Result, *, counted: bool) -> None:
+    """Give a counted grant back when WeChat did not deliver; drop all grants when the user refused. A long-term
+    grant was never taken: only a refusal changes it."""
     if result.delivery is Delivery.SENT:
         return
     refused = result.delivery is Delivery.PERMANENT
+    if not (counted or refused):
+        return
     with db.transaction():
         db.session.execute(
             update(Subscription)
@@ -161,12 +259,15 @@ def settle_grant(message: OutboxMessage, resident_id: int, template_id: str, res
             .values(credits=0 if refused else Subscription.credits + 1, long_term=False if refused else Subscription.long_term)
             .execution_options(synchronize_session=False)
         )
-        _hold_grant(message, False)
+        if message.holds_grant or counted:
+            _hold_grant(message, False)
 
 
 def _hold_grant(message: OutboxMessage, holds: bool) -> None:
-    db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(holds_grant=holds)
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id, OutboxMessage.dedupe_key == message.dedupe_key)
+                       .values(holds_grant=holds)
                        .execution_options(synchronize_session=False))
+    message.holds_grant = holds
 
 
 def backoff(attempts: int, base_seconds: float) -> timedelta:
@@ -191,9 +292,16 @@ def record(message: OutboxMessage, worker: str, channel: Channel | None, result:
         values.update(attempts=attempts, last_error=result.reason[:300], next_attempt_at=now + delay,
                       state=MessageState.DEAD if attempts >= settings.OUTBOX_MAX_ATTEMPTS else MessageState.PENDING)
     with db.transaction():
+        if not db.is_sqlite():
+            # The commit need not wait for the disk: the outcome is visible to every dispatcher at once (a killed
+            # dispatcher loses nothing); only a crash of the database server itself could lose the last few
+            # hundred milliseconds of outcomes, and those messages would be sent again, as after a crash between
+            # a send and its outcome. Waiting for the disk on every message was most of a dispatcher's time.
+            db.session.execute(text("SET LOCAL synchronous_commit = off"))
         written = db.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == worker, OutboxMessage.state == MessageState.PENDING)
+            .where(OutboxMessage.id == message.id, OutboxMessage.dedupe_key == message.dedupe_key,  # one partition
+                   OutboxMessage.claimed_by == worker, OutboxMessage.state == MessageState.PENDING)
             .values(**values)
             .execution_options(synchronize_session=False)
         ).rowcount

@@ -9,7 +9,7 @@ from __future__ import annotations
 import requests
 
 from core.config import Settings
-from core.http import outbound_session
+from core.http import TimeoutSession, outbound_session
 from notifications.delivery import SENT, Delivery, Result
 
 PARTS = ("title", "date", "place", "note")
@@ -19,12 +19,13 @@ def text_of(content: dict) -> str:
     return "【家庭医生】" + "，".join(str(content[part]) for part in PARTS if content.get(part)) + "。"
 
 
-def send(settings: Settings, *, phone: str, content: dict, ref: str) -> Result:
-    """Send one text message through the gateway."""
+def send(settings: Settings, *, phone: str, content: dict, ref: str, http: TimeoutSession | None = None) -> Result:
+    """Send one text message through the gateway (on `http`, a session kept alive by the caller, or a new one)."""
     if not settings.SMS_GATEWAY_URL:
         return Result(Delivery.PERMANENT, "no SMS gateway configured")
     try:
-        response = outbound_session(settings.HTTP_TIMEOUT_SECONDS, settings.HTTP_MAX_RESPONSE_BYTES).post(
+        http = http or outbound_session(settings.HTTP_TIMEOUT_SECONDS, settings.HTTP_MAX_RESPONSE_BYTES)
+        response = http.post(
             settings.SMS_GATEWAY_URL, json={"to": phone, "text": text_of(content), "ref": ref},
             headers={"Authorization": f"Bearer {settings.SMS_GATEWAY_KEY}"},
         )

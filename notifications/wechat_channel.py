@@ -9,7 +9,7 @@ rejected the token we hold, and never beyond WeChat's limit (20 a day, 30 s apar
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
 
@@ -53,6 +53,26 @@ def template_data(kind: Kind, content: dict) -> dict:
 
 def access_token(client: WechatClient, *, rejected: str | None = None) -> str:
     """A token WeChat will accept, from the database, fetched anew when stale or `rejected`."""
+    return _usable_token(client, rejected)[0]
+
+
+class Tokens:
+    """The shared token as one dispatcher run holds it: read from the database on first use, and again only when it
+    nears its expiry or WeChat rejects it (another process may have refreshed it meanwhile)."""
+
+    def __init__(self, client: WechatClient):
+        self.client = client
+        self.token: str | None = None
+        self.expires_at: datetime | None = None
+
+    def get(self, *, rejected: str | None = None) -> str:
+        if rejected is None and self.token and self.expires_at - EARLY > clock.now():
+            return self.token
+        self.token, self.expires_at = _usable_token(self.client, rejected)
+        return self.token
+
+
+def _usable_token(client: WechatClient, rejected: str | None) -> tuple[str, datetime]:
     row = _token_row(client.appid)
     give_up_at = time.monotonic() + REFRESH_LEASE.total_seconds()  # a wait, not a business time
     while True:
@@ -62,9 +82,9 @@ def access_token(client: WechatClient, *, rejected: str | None = None) -> str:
         # End the read: the next look sees the refresher's commit, and SQLite cannot turn a read into a write.
         db.session.commit()
         if usable:
-            return row.access_token
+            return row.access_token, row.expires_at
         if _take_refresh(client.appid, now, rejected):
-            return _refresh(client, row, rejected, now)
+            return _refresh(client, row, rejected, now), row.expires_at
         if time.monotonic() > give_up_at:
             raise UpstreamError("The WeChat token is being refreshed elsewhere; try again.")
         time.sleep(0.05)
@@ -111,13 +131,15 @@ def _refresh(client: WechatClient, row: WechatToken, rejected: str | None, now) 
     return token.token
 
 
-def send(client: WechatClient, *, openid: str, template_id: str, kind: Kind, content: dict, state: str) -> Result:
+def send(client: WechatClient, *, openid: str, template_id: str, kind: Kind, content: dict, state: str,
+         tokens: Tokens | None = None) -> Result:
     """Send one subscribe message; a rejected token is refreshed and the send tried once more."""
+    tokens = tokens or Tokens(client)
     try:
-        token = access_token(client)
+        token = tokens.get()
         errcode = _send(client, token, openid, template_id, kind, content, state)
         if errcode in TOKEN_REJECTED:
-            errcode = _send(client, access_token(client, rejected=token), openid, template_id, kind, content, state)
+            errcode = _send(client, tokens.get(rejected=token), openid, template_id, kind, content, state)
     except UpstreamError as error:
         return Result(Delivery.TRANSIENT, error.message)
     if errcode == 0:

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core import audit, clock, db
 from core.auth import Actor
@@ -71,12 +72,14 @@ def measures_of(as_of: date, age_groups: list[dict], region_codes: list[str] | N
 
 
 def tally(as_of: date, region_codes: list[str], *, by: tuple = (), joins: tuple = (), where=None,
-          age_groups: list[dict] = ()) -> list[tuple[tuple, dict[str, int]]]:
-    """Head counts of the people signed on `as_of` in the regions, one (key, figures) per group of `by`."""
+          age_groups: list[dict] = (), reading: Session | None = None) -> list[tuple[tuple, dict[str, int]]]:
+    """Head counts of the people signed on `as_of` in the regions, one (key, figures) per group of `by`, read
+    through `reading` (the primary's session unless said otherwise)."""
     measures = measures_of(as_of, list(age_groups), region_codes)
     query = tally_query(as_of, region_codes, measures, by=by, joins=joins, where=where)
     width = len(by)
-    return [(tuple(row[:width]), dict(zip(measures, map(int, row[width:]), strict=True))) for row in db.session.execute(query)]
+    return [(tuple(row[:width]), dict(zip(measures, map(int, row[width:]), strict=True)))
+            for row in (reading or db.session).execute(query)]
 
 
 def tally_query(as_of: date, region_codes: list[str], measures: dict, *, by: tuple = (), joins: tuple = (), where=None):
@@ -104,22 +107,26 @@ def _key(value) -> str | None:
 
 
 def signed_counts(actor: Actor, *, region: str, as_of: date, group_by: str) -> dict:
-    """Head counts of the people signed on `as_of` in `region` and its sub-regions, split by `group_by`."""
+    """Head counts of the people signed on `as_of` in `region` and its sub-regions, split by `group_by`.
+
+    Counts someone only reads come from the read replica when there is one (seconds behind the primary; all
+    of one answer from one snapshot); snapshots, which are frozen from counts, read the primary."""
     check_region(actor, region)
     codes = region_and_descendants(region)
-    if group_by == "key_population":  # groups overlap: the total is counted on its own
-        rows = [{"key": name, "name": None, "figures": figures}
-                for name, condition in key_population_sql(as_of).items()
-                for _, figures in tally(as_of, codes, where=condition)]
-        [(_, total)] = tally(as_of, codes)
-    else:  # groups partition the signed people: the total is their sum, no second scan
-        by, joins = GROUPS[group_by]
-        if group_by == "scheme":  # the scheme of `as_of`, as the figures are (registry.insurance)
-            by = (_insurance(as_of).scheme,)
-        rows = [{"key": _key(key[0]), "name": key[1] if len(key) > 1 else None, "figures": figures}
-                for key, figures in tally(as_of, codes, by=by, joins=joins)]
-        rows.sort(key=lambda row: (row["key"] is not None, row["key"] or ""))
-        total = {name: sum(row["figures"][name] for row in rows) for name in measures_of(as_of, [])}
+    with db.replica_session() as reading:
+        if group_by == "key_population":  # groups overlap: the total is counted on its own
+            rows = [{"key": name, "name": None, "figures": figures}
+                    for name, condition in key_population_sql(as_of).items()
+                    for _, figures in tally(as_of, codes, where=condition, reading=reading)]
+            [(_, total)] = tally(as_of, codes, reading=reading)
+        else:  # groups partition the signed people: the total is their sum, no second scan
+            by, joins = GROUPS[group_by]
+            if group_by == "scheme":  # the scheme of `as_of`, as the figures are (registry.insurance)
+                by = (_insurance(as_of).scheme,)
+            rows = [{"key": _key(key[0]), "name": key[1] if len(key) > 1 else None, "figures": figures}
+                    for key, figures in tally(as_of, codes, by=by, joins=joins, reading=reading)]
+            rows.sort(key=lambda row: (row["key"] is not None, row["key"] or ""))
+            total = {name: sum(row["figures"][name] for row in rows) for name in measures_of(as_of, [])}
     return {"region": region, "as_of": as_of, "group_by": group_by, "rows": rows, "total": total}
 
 

@@ -67,7 +67,7 @@ def test_vaccination_reminder_comes_seven_days_ahead(db):
     jobs.reminders()
     assert _keys(db, Kind.VACCINATION_DUE) == [f"vaccination:{child.id}:HepB-3:7:2026-03-20",
                                                f"vaccination:{child.id}:MPSV-A-1:7:2026-03-20"]
-    content = db.scalars(select(OutboxMessage)).first().content
+    content = db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).first().content
     assert (content["title"], content["date"]) == ("乙肝疫苗 第3剂", "2026-03-20")
 
 
