@@ -1,4 +1,4 @@
-"""Migration 0022: on PostgreSQL the outbox is partitioned by a hash of its dedupe key, and the dedupe key is still
+"""Migration 0021: on PostgreSQL the outbox is partitioned by a hash of its dedupe key, and the dedupe key is still
 unique by the database across every partition; on SQLite the migration changes nothing."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ CONTENT = {"title": "高血压随访", "date": "2026-03-19", "place": "塘渡口
 
 def _postgresql(db) -> None:
     if db.get_bind().dialect.name != "postgresql":
-        pytest.skip("partitioning is PostgreSQL's; 0022 is skipped on SQLite")
+        pytest.skip("partitioning is PostgreSQL's; 0021 is skipped on SQLite")
 
 
 def _row(key: str, resident_id: int) -> dict:

@@ -11,16 +11,16 @@ Visits are not partitioned here: their unique constraints, the primary key (id, 
 visit_records, bookings and referrals) and (resident_id, programme, code), share no column, so no
 partition key can be in both (README "Scaling out" says what partitioning them takes).
 
-Revision ID: 0022
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-11-26
 """
 from typing import Sequence, Union
 
 from alembic import op
 
-revision: str = '0022'
-down_revision: Union[str, Sequence[str], None] = '0019'
+revision: str = '0021'
+down_revision: Union[str, Sequence[str], None] = '0020'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
