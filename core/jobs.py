@@ -1,12 +1,21 @@
-"""core's scheduled job: the audit log's monthly partitions, made ahead and dropped past retention (idempotent)."""
+"""core's scheduled jobs: the audit log's monthly partitions, made ahead and dropped past retention, and the
+sessions and login counters that can no longer matter (both idempotent)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app
+from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
 from core import audit, clock, db
+from core.lockout import COUNTING_WINDOW, LoginLock
 from core.scheduler import Job
+from core.sessions import Session as LoginSession
+
+# Ended sessions are kept a day for whoever looks into one; the audit log keeps their logins and logouts.
+SPENT_SESSIONS_KEPT = timedelta(days=1)
 
 
 def maintain_audit_partitions(settings=None, *, retention_days: int | None = None) -> dict[str, list[str]]:
@@ -26,4 +35,17 @@ def maintain_audit_partitions(settings=None, *, retention_days: int | None = Non
         engine.dispose()
 
 
-JOBS = [Job("audit_partitions", maintain_audit_partitions)]
+def forget_spent_logins() -> dict[str, int]:
+    """Daily: delete sessions ended (expired or revoked) over a day ago, and login counters whose counting window
+    and lock have both passed — otherwise both tables grow by a row a login."""
+    now = clock.now()
+    with db.transaction():
+        sessions = db.session.execute(delete(LoginSession).where(or_(
+            LoginSession.expires_at < now - SPENT_SESSIONS_KEPT, LoginSession.revoked_at < now - SPENT_SESSIONS_KEPT)))
+        locks = db.session.execute(delete(LoginLock).where(
+            LoginLock.counting_since < now - COUNTING_WINDOW,
+            or_(LoginLock.locked_until.is_(None), LoginLock.locked_until < now)))
+    return {"sessions": sessions.rowcount, "login_counters": locks.rowcount}
+
+
+JOBS = [Job("audit_partitions", maintain_audit_partitions), Job("spent_logins", forget_spent_logins)]

@@ -11,9 +11,12 @@ import jwt
 import pytest
 from sqlalchemy import event, select
 
+from app import scheduled_jobs
 from core import clock, sessions
 from core import db as core_db
 from core.auth import Role
+from core.jobs import forget_spent_logins
+from core.lockout import LoginLock
 from core.models import AuditEvent
 from registry.demo import LOGINS
 from registry.models import Staff
@@ -391,3 +394,23 @@ def test_sessions_are_stored_without_any_token(client, doctor):
     row = core_db.session.scalars(select(sessions.Session).where(sessions.Session.subject == f"staff:{doctor.id}")).one()
     stored = repr([getattr(row, column.name) for column in sessions.Session.__table__.columns])
     assert answer["access_token"] not in stored and answer["refresh_token"] not in stored
+
+
+def test_sessions_and_login_counters_that_can_no_longer_matter_are_deleted_daily(db):
+    expired = sessions.open_session(subject="staff:901", role="doctor")
+    revoked = sessions.open_session(subject="staff:902", role="doctor")
+    live = sessions.open_session(subject="wx:still-signed-in", role="resident")
+    now = clock.now()
+    with core_db.transaction():
+        core_db.session.get(sessions.Session, expired.id).expires_at = now - timedelta(days=2)
+        core_db.session.get(sessions.Session, revoked.id).revoked_at = now - timedelta(days=2)
+        core_db.session.add_all([
+            LoginLock(account="staff:901", source="10.0.0.1", failures=3, counting_since=now - timedelta(hours=2)),
+            LoginLock(account="staff:902", source="10.0.0.2", failures=10, counting_since=now - timedelta(hours=2),
+                      locked_until=now + timedelta(minutes=5)),
+            LoginLock(account="staff:903", source="10.0.0.3", failures=2, counting_since=now - timedelta(minutes=5)),
+        ])
+    assert forget_spent_logins() == {"sessions": 2, "login_counters": 1}
+    assert set(core_db.session.scalars(select(sessions.Session.id))) == {live.id}
+    assert set(core_db.session.scalars(select(LoginLock.account))) == {"staff:902", "staff:903"}
+    assert "spent_logins" in {job.id for job in scheduled_jobs()}
