@@ -12,9 +12,11 @@ from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
+# What a 503 tells a client to wait before trying again: a lost connection is back in a moment.
+RETRY_AFTER_SECONDS = 5
 
 
 class ErrorSchema(ma.Schema):
@@ -78,6 +80,19 @@ class UpstreamError(DomainError):
     status = 502
 
 
+class Unavailable(DomainError):
+    """The database (or another part of ours) cannot answer right now: try again after Retry-After."""
+
+    status = 503
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """The database could not answer, as opposed to refusing what we asked: a connection lost or refused
+    (SQLAlchemy's `connection_invalidated`, the DBAPI's OperationalError/InterfaceError)."""
+    return isinstance(error, DBAPIError) and (
+        error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError)))
+
+
 def register(app) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
@@ -88,6 +103,14 @@ def register(app) -> None:
         # A unique index refused a row a concurrent request wrote first: the client's conflict, not ours.
         log.info("integrity error answered as 409: %s", type(error.orig).__name__)
         return Conflict("This conflicts with a record written at the same moment; reload and try again.").body(), 409
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(error: DBAPIError):
+        if not database_unavailable(error):
+            return _unexpected(error)
+        log.warning("database unavailable, answered 503: %s", type(error.orig).__name__)
+        unavailable = Unavailable("The database is unavailable for a moment; try again shortly.")
+        return unavailable.body(), unavailable.status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from core import clock
+from core import db as core_db
 from core.clock import SHANGHAI
 from core.models import IdempotencyRecord
 from signing.models import Agreement
@@ -53,3 +58,83 @@ def test_a_finished_idempotency_key_outlives_the_request_deadline(app, client, d
     again = client.post("/api/v1/agreements", json=sign_body(centres["home"]), headers=headers)
     assert first.status_code == again.status_code == 201 and first.get_json() == again.get_json()
     assert agreements(db) == 1
+
+
+class LostConnections:
+    """Makes the next `times` database connections of the app fail for real.
+
+    PostgreSQL: the server ends the connection (pg_terminate_backend, as a restart or a failover does)
+    just before a statement of the request runs on it. SQLite: the pooled connections are dropped and
+    opening the next ones fails (the file cannot be opened), as when its volume goes away.
+    """
+
+    def __init__(self, url: str):
+        self.url, self.left = url, 0
+        self.sqlite = url.startswith("sqlite")
+        self.admin = None if self.sqlite else create_engine(url, poolclass=NullPool)
+        self.engine = core_db.make_engine(url, **({"creator": self._open_sqlite} if self.sqlite else {}))
+        if not self.sqlite:
+            event.listen(self.engine, "before_cursor_execute", self._terminate)
+        core_db.session.remove()
+        core_db.session.configure(bind=self.engine)
+
+    def _open_sqlite(self):
+        if self.left:
+            self.left -= 1
+            raise sqlite3.OperationalError("unable to open database file")
+        return sqlite3.connect(make_url(self.url).database, check_same_thread=False, timeout=30)
+
+    def _terminate(self, connection, *_):
+        if self.left:
+            self.left -= 1
+            pid = connection.connection.dbapi_connection.info.backend_pid
+            with self.admin.connect() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    def next(self, times: int) -> None:
+        core_db.session.remove()  # between requests, as in a served app (the test's app context outlives them)
+        self.left = times
+        if self.sqlite:
+            self.engine.dispose()
+
+    def close(self):
+        core_db.session.remove()
+        self.engine.dispose()
+        if self.admin is not None:
+            self.admin.dispose()
+
+
+@pytest.fixture
+def lost(committed_db):
+    connections = LostConnections(committed_db)
+    yield connections
+    connections.close()
+
+
+def answered_503(response) -> bool:
+    body = response.get_json()
+    return (response.status_code, body["code"], body["status"]) == (503, 503, "Service Unavailable") \
+        and int(response.headers["Retry-After"]) > 0 and "errors" not in body
+
+
+def test_a_read_whose_database_connection_is_lost_is_read_again_on_a_fresh_one(app, lost):
+    client = app.test_client()
+    assert client.get("/api/v1/centres").status_code == 200
+    lost.next(1)
+    response = client.get("/api/v1/centres")
+    assert response.status_code == 200 and lost.left == 0
+
+
+def test_a_read_that_loses_the_database_twice_is_503_with_retry_after(app, lost):
+    client = app.test_client()
+    lost.next(2)
+    assert answered_503(client.get("/api/v1/centres"))
+    assert client.get("/api/v1/centres").status_code == 200  # and the next request finds the database again
+
+
+def test_a_write_whose_database_connection_is_lost_is_503_with_retry_after_and_not_run_twice(app, lost):
+    client = app.test_client()
+    lost.next(1)
+    response = client.post("/api/v1/auth/staff-login", json={"username": "nobody", "password": "wrong-password"})
+    assert answered_503(response)
+    assert client.post("/api/v1/auth/staff-login", json={"username": "nobody", "password": "wrong-password"}).status_code == 401
