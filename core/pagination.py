@@ -16,8 +16,9 @@ import marshmallow as ma
 from sqlalchemy import Select, tuple_
 
 from core import db
+from core.db import DB_INT_MAX
 from core.errors import Invalid
-from core.schemas import Integer
+from core.schemas import Integer, within_range
 
 MAX_LIMIT = 500
 
@@ -59,12 +60,17 @@ def decode_cursor(cursor: str, key_columns: Sequence) -> list[Any]:
 
 
 def _typed(value: Any, kind: type) -> Any:
+    """A cursor's value as the column's type, within what the column holds (a year-9999 instant or 2**64
+    reached the database and answered 500)."""
     if kind in (date, datetime) and isinstance(value, str):
         typed = kind.fromisoformat(value)
         if kind is datetime and typed.tzinfo is None:  # every instant we store is aware; ours carry the offset
             raise ValueError("naive instant")
+        if not within_range(typed):
+            raise ValueError("out of range")
         return typed
-    if not isinstance(value, kind):
+    if not isinstance(value, kind) or (kind is int and not -DB_INT_MAX - 1 <= value <= DB_INT_MAX) \
+            or (kind is str and "\x00" in value):
         raise TypeError(f"expected {kind.__name__}")
     return value
 

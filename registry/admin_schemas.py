@@ -8,13 +8,13 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from core.auth import Role
-from core.schemas import ID, Float, Integer
+from core.schemas import ID, Date, Float, Integer
 from registry.models import CommunityKind, HospitalGrade, ImportStatus, MemberRole
 
 
 class ProfileLoadSchema(ma.Schema):
     profile = fields.Dict(required=True, metadata={"description": "a profile file's JSON (see registry/profiles/*.json)"})
-    effective_from = fields.Date(required=True)
+    effective_from = Date(required=True)
     source = fields.String(load_default=None, validate=validate.Length(max=200),
                            metadata={"description": "where the profile comes from, e.g. the notice it follows"})
 

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from core.crypto import mask_id_number, mask_phone
 from core.pagination import PageArgs
-from core.schemas import ID, Integer, phone, region_code
+from core.schemas import ID, Date, Integer, phone, region_code
 from registry.models import CodePurpose, ConditionKind, IdentityDocument, InsuranceScheme, RecordedTag, Sex
 
 NAME = validate.Length(min=1, max=80)
@@ -97,7 +97,7 @@ class ResidentUpdateSchema(ma.Schema):
     in_insurance_master = fields.Boolean()
     home_window_id = Integer(allow_none=True, validate=ID)
     residence_window_id = Integer(allow_none=True, validate=ID)
-    died_on = fields.Date(allow_none=True, metadata={"description": "the date of death, as recorded"})
+    died_on = Date(allow_none=True, metadata={"description": "the date of death, as recorded"})
 
 
 class BindingCodeInSchema(ma.Schema):
@@ -175,7 +175,7 @@ class CentreQuerySchema(PageArgs):
 
 class ConditionInSchema(ma.Schema):
     kind = fields.Enum(ConditionKind, by_value=True, required=True)
-    diagnosed_on = fields.Date(required=True)
+    diagnosed_on = Date(required=True)
 
 
 class ConditionSchema(ConditionInSchema):
@@ -185,8 +185,8 @@ class ConditionSchema(ConditionInSchema):
 
 
 class PregnancyInSchema(ma.Schema):
-    last_menstrual_period = fields.Date(load_default=None)
-    expected_delivery = fields.Date(load_default=None)
+    last_menstrual_period = Date(load_default=None)
+    expected_delivery = Date(load_default=None)
 
 
 class PregnancySchema(ma.Schema):
@@ -199,7 +199,7 @@ class PregnancySchema(ma.Schema):
 
 
 class DeliveryInSchema(ma.Schema):
-    delivered_on = fields.Date(required=True)
+    delivered_on = Date(required=True)
 
 
 class TagInSchema(ma.Schema):

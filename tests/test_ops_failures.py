@@ -3,11 +3,13 @@ deadline; a lost database connection is a 503 with Retry-After (reads try once m
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
 from datetime import datetime, timedelta
 
+import marshmallow as ma
 import pytest
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
@@ -15,10 +17,14 @@ from sqlalchemy.pool import NullPool
 
 from core import clock
 from core import db as core_db
+from core import schemas as core_schemas
 from core.clock import SHANGHAI
 from core.models import IdempotencyRecord
+from notifications.models import Lecture
+from registry.models import Resident
 from signing.models import Agreement
 from tests import factories as f
+from tests.settlement_helpers import as_bureau
 from tests.test_signing_agreements import sign_body
 
 
@@ -138,3 +144,88 @@ def test_a_write_whose_database_connection_is_lost_is_503_with_retry_after_and_n
     response = client.post("/api/v1/auth/staff-login", json={"username": "nobody", "password": "wrong-password"})
     assert answered_503(response)
     assert client.post("/api/v1/auth/staff-login", json={"username": "nobody", "password": "wrong-password"}).status_code == 401
+
+
+def _fields(schema, path=""):
+    schema = schema() if isinstance(schema, type) else schema
+    for name, field in schema.fields.items():
+        yield from _field(field, f"{path}.{name}")
+
+
+def _field(field, path):
+    if isinstance(field, ma.fields.Nested):
+        yield from _fields(field.schema, path)
+    elif isinstance(field, ma.fields.List):
+        yield from _field(field.inner, f"{path}[]")
+    else:
+        yield path, field
+
+
+def request_fields(app):
+    """Every field of every request schema (body, query, path, form, headers), named `endpoint method .path`."""
+    for endpoint, view in app.view_functions.items():
+        view_class = getattr(view, "view_class", None)
+        for method in ("get", "post", "put", "patch", "delete"):
+            handler = getattr(view_class, method, None) if view_class else None
+            for parameter in getattr(handler, "_apidoc", {}).get("arguments", {}).get("parameters", []):
+                for path, field in _fields(parameter["schema"]):
+                    yield f"{endpoint} {method} {path}", field
+
+
+def test_every_date_and_instant_a_client_sends_is_bounded(app):
+    unbounded = [where for where, field in request_fields(app)
+                 if isinstance(field, (ma.fields.Date, ma.fields.DateTime)) and not isinstance(field, core_schemas._Bounded)]
+    assert unbounded == []
+
+
+def named_422(response, location: str, field: str) -> bool:
+    body = response.get_json()
+    return response.status_code == 422 and list(body["errors"][location]) == [field]
+
+
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-12:00"])
+def test_a_roster_pull_since_the_ends_of_time_is_422_naming_updated_since(client, centres, since):
+    response = client.get("/api/v1/rosters", query_string={"updated_since": since}, headers=as_bureau())
+    assert named_422(response, "query", "updated_since")
+
+
+def test_signed_counts_as_of_year_one_is_422_naming_as_of(client, centres):
+    response = client.get("/api/v1/settlement/signed-counts", query_string={"region": "430523", "as_of": "0001-01-01"},
+                          headers=as_bureau())
+    assert named_422(response, "query", "as_of")
+
+
+def test_a_lecture_on_the_last_day_of_9999_with_an_offset_is_422_and_nothing_is_written(client, db, centres):
+    centre = centres["home"]
+    body = {"title": "x", "place": "y", "starts_at": "9999-12-31T23:00:00-12:00"}
+    response = client.post(f"/api/v1/centres/{centre.id}/lectures", json=body, headers=f.as_staff(f.staff(centre=centre)))
+    assert named_422(response, "json", "starts_at")
+    assert db.scalars(select(Lecture)).all() == []
+
+
+def cursor(*key) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+@pytest.mark.parametrize("key", [[2**64], [2**31], [-(2**63) - 1]], ids=["2^64", "2^31", "below-int64"])
+def test_a_cursor_beyond_what_an_id_column_holds_is_422_naming_cursor(client, centres, key):
+    doctor = f.staff(centre=centres["home"])
+    response = client.get("/api/v1/agreements", query_string={"cursor": cursor(*key)}, headers=f.as_staff(doctor))
+    assert named_422(response, "query", "cursor")
+
+
+@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+08:00"])
+def test_a_cursor_for_the_ends_of_time_is_422_naming_cursor(client, centres, instant):
+    response = client.get("/api/v1/rosters", query_string={"cursor": cursor(instant, 1)}, headers=as_bureau())
+    assert named_422(response, "query", "cursor")
+
+
+def test_an_over_long_openid_from_wechat_is_a_502_and_no_resident_is_written(client, db, wechat):
+    count = db.scalar(select(func.count(Resident.id)))
+    response = client.post("/api/v1/auth/wechat-login", json={"code": "ok-" + "o" * 65})
+    assert response.status_code == 502 and response.get_json()["code"] == 502
+    assert db.scalar(select(func.count(Resident.id))) == count
+
+
+def test_an_openid_of_the_longest_length_we_store_logs_in(client, wechat):
+    assert client.post("/api/v1/auth/wechat-login", json={"code": "ok-" + "o" * 64}).status_code == 200
