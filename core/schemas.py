@@ -117,3 +117,28 @@ class DateTime(_Bounded, fields.DateTime):
 
 class AwareDateTime(_Bounded, fields.AwareDateTime):
     """An instant with an offset (or the default timezone), its date between EARLIEST and LATEST."""
+
+
+# Characters that show nothing: spaces and line breaks (Z*), controls (Cc), format characters (Cf: zero-width
+# space and joiners, direction marks and overrides, the BOM), and letters that render blank (Hangul fillers,
+# the blank Braille pattern).
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+INVISIBLE_NAME = "A name needs a visible character (not only spaces, zero-width or direction characters)."
+
+
+def visible(text: str) -> bool:
+    """Some character of `text` shows on screen."""
+    return any(unicodedata.category(char) not in _INVISIBLE_CATEGORIES and char not in _BLANK_LETTERS for char in text)
+
+
+class Name(fields.String):
+    """The name of a person, place or body (a resident, a staff member, a centre, a team …): text with at least
+    one visible character. A name of only spaces, zero-width or bidi-override characters looks empty on a
+    roster and in a list, and cannot be told apart or searched for."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not visible(text):
+            raise ValidationError(INVISIBLE_NAME)
+        return text

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from core.crypto import mask_id_number, mask_phone
 from core.pagination import PageArgs
-from core.schemas import ID, Date, Integer, phone, region_code
+from core.schemas import ID, Date, Integer, Name, phone, region_code
 from registry.models import CodePurpose, ConditionKind, IdentityDocument, InsuranceScheme, RecordedTag, Sex
 
 NAME = validate.Length(min=1, max=80)
@@ -52,7 +52,7 @@ class WechatTokenSchema(TokenSchema):
 
 
 class IdentitySchema(ma.Schema):
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     id_number = fields.String(required=True, validate=ID_NUMBER,
                               metadata={"description": "18 characters; full-width digits are read as ASCII"})
     phone_code = fields.String(load_default=None, validate=validate.Length(min=1, max=128), metadata={
@@ -63,7 +63,7 @@ class IdentitySchema(ma.Schema):
 
 
 class HouseholdMemberSchema(ma.Schema):
-    name = fields.String(load_default=None, validate=NAME, metadata={"description": "a child nobody has registered"})
+    name = Name(load_default=None, validate=NAME, metadata={"description": "a child nobody has registered"})
     id_number = fields.String(load_default=None, validate=ID_NUMBER)
     join_code = fields.String(load_default=None, validate=CODE, metadata={
         "description": "the one-time code the centre gave after checking the person, and your link to them, on site"})
@@ -75,7 +75,7 @@ class JoinHouseholdSchema(ma.Schema):
 
 
 class OnSiteRegistrationSchema(ma.Schema):
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     id_number = fields.String(required=True, validate=ID_NUMBER)
     phone = phone(load_default=None)
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True, load_default=InsuranceScheme.UNINSURED)
