@@ -110,3 +110,17 @@ def test_every_name_a_client_sends_must_show_something(app):
                  if re.search(r"\.(\w+_)?name$", where) and isinstance(field, ma.fields.String)
                  and not isinstance(field, core_schemas.Name)]
     assert unchecked == []
+
+
+def test_an_imported_row_whose_name_shows_nothing_is_refused_and_reported_naming_name(client, db):
+    from tests.test_county_imports import _csv, _upload
+
+    f.regions()
+    centre = f.centre(region="430523")
+    residents = db.scalar(select(func.count(Resident.id)))
+    content = _csv([["\u200b\u202e ", f.id_number(date(1960, 1, 1))]], header=["name", "id_number"], encoding="utf-8")
+    response = _upload(client, centre, content)
+    assert (response.get_json()["created"], response.get_json()["refused"]) == (0, 1)
+    report = client.get(f"/api/v1/imports/{response.get_json()['id']}/report.csv", headers=as_admin())
+    lines = list(csv.reader(io.StringIO(report.get_data(as_text=True).lstrip("\ufeff"))))
+    assert lines[1][:2] == ["2", "name"] and db.scalar(select(func.count(Resident.id))) == residents
