@@ -20,8 +20,8 @@ from registry.models import Resident, Staff
 from tests import factories as f
 from tests.county_helpers import as_admin
 from tests.identity_support import register_on_site
+from tests.request_schemas import request_fields
 from tests.settlement_helpers import agreement, as_bureau
-from tests.test_ops_failures import request_fields
 from tests.test_settlement_rosters import XLSX, settle
 
 FORMULAS = ["=HYPERLINK(\"http://x\")", "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1"]

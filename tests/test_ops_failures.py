@@ -24,6 +24,7 @@ from notifications.models import Lecture
 from registry.models import Resident
 from signing.models import Agreement
 from tests import factories as f
+from tests.request_schemas import request_fields
 from tests.settlement_helpers import as_bureau
 from tests.test_signing_agreements import sign_body
 
@@ -144,32 +145,6 @@ def test_a_write_whose_database_connection_is_lost_is_503_with_retry_after_and_n
     response = client.post("/api/v1/auth/staff-login", json={"username": "nobody", "password": "wrong-password"})
     assert answered_503(response)
     assert client.post("/api/v1/auth/staff-login", json={"username": "nobody", "password": "wrong-password"}).status_code == 401
-
-
-def _fields(schema, path=""):
-    schema = schema() if isinstance(schema, type) else schema
-    for name, field in schema.fields.items():
-        yield from _field(field, f"{path}.{name}")
-
-
-def _field(field, path):
-    if isinstance(field, ma.fields.Nested):
-        yield from _fields(field.schema, path)
-    elif isinstance(field, ma.fields.List):
-        yield from _field(field.inner, f"{path}[]")
-    else:
-        yield path, field
-
-
-def request_fields(app):
-    """Every field of every request schema (body, query, path, form, headers), named `endpoint method .path`."""
-    for endpoint, view in app.view_functions.items():
-        view_class = getattr(view, "view_class", None)
-        for method in ("get", "post", "put", "patch", "delete"):
-            handler = getattr(view_class, method, None) if view_class else None
-            for parameter in getattr(handler, "_apidoc", {}).get("arguments", {}).get("parameters", []):
-                for path, field in _fields(parameter["schema"]):
-                    yield f"{endpoint} {method} {path}", field
 
 
 def test_every_date_and_instant_a_client_sends_is_bounded(app):
