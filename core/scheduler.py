@@ -99,8 +99,12 @@ def renew_runs(runner: str, expires_at: datetime) -> None:
                            .values(expires_at=expires_at))
 
 
-def run_once(job: Job, fire_time: datetime, runner: str, lease: timedelta) -> bool:
-    """Run `job` for `fire_time` unless some live process already claimed that fire time or it has ended."""
+def run_once(job: Job, fire_time: datetime, runner: str, lease: timedelta | None = None) -> bool:
+    """Run `job` for `fire_time` unless some live process already claimed that fire time or it has ended.
+
+    The claim lasts `lease` (by default the leader lease's length) unless the runner's heartbeat renews it.
+    """
+    lease = lease or timedelta(seconds=current_app.config["SETTINGS"].SCHEDULER_LEASE_SECONDS)
     run = claim_run(job.id, fire_time, runner, clock.now(), lease)
     if run is None:
         return False
