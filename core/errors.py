@@ -86,11 +86,30 @@ class Unavailable(DomainError):
     status = 503
 
 
+# What says "the database cannot answer now" rather than "this statement is wrong": PostgreSQL's SQLSTATEs of
+# connection failures (08), insufficient resources (53), shutdown and recovery (57P), a cancelled statement
+# (57014), a lock not granted (55P03) and races that outlasted their retries (40001, 40P01); SQLite's
+# result codes of a file that cannot be opened or read, is busy, locked or full. A statement that is
+# wrong (SQLite reports "no such column" as an OperationalError too) stays a 500: it is our bug.
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "57014", "55P03", "40001", "40P01")
+UNAVAILABLE_SQLITE_CODES = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_NOMEM")
+
+
 def database_unavailable(error: BaseException) -> bool:
     """The database could not answer, as opposed to refusing what we asked: a connection lost or refused
-    (SQLAlchemy's `connection_invalidated`, the DBAPI's OperationalError/InterfaceError)."""
-    return isinstance(error, DBAPIError) and (
-        error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError)))
+    (SQLAlchemy's `connection_invalidated`, the DBAPI's InterfaceError), or an OperationalError of the
+    kinds above (psycopg gives a failed connection no SQLSTATE)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error, InterfaceError):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    sqlite_code = getattr(error.orig, "sqlite_errorname", None)
+    if sqlite_code is not None:
+        return sqlite_code.startswith(UNAVAILABLE_SQLITE_CODES)
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
 
 
 def register(app) -> None:

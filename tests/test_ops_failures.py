@@ -13,12 +13,14 @@ import marshmallow as ma
 import pytest
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from core import clock
 from core import db as core_db
 from core import schemas as core_schemas
 from core.clock import SHANGHAI
+from core.errors import database_unavailable
 from core.models import IdempotencyRecord
 from notifications.models import Lecture
 from registry.models import Resident
@@ -86,10 +88,11 @@ class LostConnections:
         core_db.session.configure(bind=self.engine)
 
     def _open_sqlite(self):
+        path = make_url(self.url).database
         if self.left:
             self.left -= 1
-            raise sqlite3.OperationalError("unable to open database file")
-        return sqlite3.connect(make_url(self.url).database, check_same_thread=False, timeout=30)
+            path = f"file:{path}.gone/jiayi.sqlite?mode=rw"  # a file that is not there: SQLITE_CANTOPEN
+        return sqlite3.connect(path, check_same_thread=False, timeout=30, uri=path.startswith("file:"))
 
     def _terminate(self, connection, *_):
         if self.left:
@@ -204,3 +207,11 @@ def test_an_over_long_openid_from_wechat_is_a_502_and_no_resident_is_written(cli
 
 def test_an_openid_of_the_longest_length_we_store_logs_in(client, wechat):
     assert client.post("/api/v1/auth/wechat-login", json={"code": "ok-" + "o" * 64}).status_code == 200
+
+
+def test_a_statement_the_database_refuses_as_wrong_is_not_the_database_being_away(db):
+    """A bug of ours (SQL naming a column that does not exist: an OperationalError on SQLite) stays a 500."""
+    with pytest.raises(DBAPIError) as refused:
+        db.execute(text("SELECT no_such_column FROM job_runs"))
+    db.rollback()
+    assert not database_unavailable(refused.value)
