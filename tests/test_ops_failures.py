@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import runpy
 import sqlite3
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from core import clock
 from core import db as core_db
 from core import schemas as core_schemas
 from core.clock import SHANGHAI
+from core.config import ROOT
 from core.errors import database_unavailable
 from core.models import IdempotencyRecord
 from notifications.models import Lecture
@@ -215,3 +217,9 @@ def test_a_statement_the_database_refuses_as_wrong_is_not_the_database_being_awa
         db.execute(text("SELECT no_such_column FROM job_runs"))
     db.rollback()
     assert not database_unavailable(refused.value)
+
+
+def test_an_unanswered_idempotency_key_lapses_only_after_any_request_has_ended(app):
+    """The in-flight deadline outlasts gunicorn's worker timeout: no live request loses its key."""
+    served = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert app.config["SETTINGS"].IDEMPOTENCY_IN_FLIGHT_SECONDS > served["timeout"]
