@@ -194,9 +194,23 @@ def test_a_cursor_beyond_what_an_id_column_holds_is_422_naming_cursor(client, ce
     assert named_422(response, "query", "cursor")
 
 
+@pytest.mark.parametrize("key", [[2**63, 1], [2**64, 1], [1, 2**31]], ids=["2^63-seq", "2^64-seq", "2^31-id"])
+def test_a_roster_cursor_beyond_its_columns_is_422_naming_cursor(client, centres, key):
+    response = client.get("/api/v1/rosters", query_string={"cursor": cursor(*key)}, headers=as_bureau())
+    assert named_422(response, "query", "cursor")
+
+
+def test_a_roster_cursor_at_the_largest_change_seq_is_read(client, centres):
+    """change_seq is a BIGINT: a cursor past 2**31 is one the roster may really give out."""
+    response = client.get("/api/v1/rosters", query_string={"cursor": cursor(2**63 - 1, 1)}, headers=as_bureau())
+    assert response.status_code == 200 and response.get_json()["items"] == []
+
+
 @pytest.mark.parametrize("instant", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+08:00"])
 def test_a_cursor_for_the_ends_of_time_is_422_naming_cursor(client, centres, instant):
-    response = client.get("/api/v1/rosters", query_string={"cursor": cursor(instant, 1)}, headers=as_bureau())
+    doctor = f.staff(centre=centres["home"])
+    response = client.get(f"/api/v1/centres/{centres['home'].id}/slots", query_string={"cursor": cursor(instant, 1)},
+                          headers=f.as_staff(doctor))
     assert named_422(response, "query", "cursor")
 
 
