@@ -239,14 +239,14 @@ class ImportSchema(ma.Schema):
 
 class HospitalUpdateSchema(ma.Schema):
     code = fields.String(validate=CODE)
-    name = fields.String(validate=NAME)
+    name = Name(validate=NAME)
     grade = fields.Enum(HospitalGrade, by_value=True, metadata={"description": "secondary (二级) or tertiary (三级)"})
     active = fields.Boolean(metadata={"description": "false: no longer offered for new choices"})
 
 
 class HospitalInSchema(HospitalUpdateSchema):
     code = fields.String(required=True, validate=CODE)
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     grade = fields.Enum(HospitalGrade, by_value=True, required=True,
                         metadata={"description": "secondary (二级) or tertiary (三级)"})
     region_code = fields.String(required=True, validate=REGION_CODE)
@@ -258,7 +258,7 @@ class HospitalSchema(HospitalInSchema):
 
 
 class CommunityUpdateSchema(ma.Schema):
-    name = fields.String(validate=NAME)
+    name = Name(validate=NAME)
     kind = fields.Enum(CommunityKind, by_value=True,
                        metadata={"description": "government (党政机关), employer (企事业单位), industrial_park, office_building"})
     address = fields.String(allow_none=True, validate=validate.Length(max=200))
@@ -268,7 +268,7 @@ class CommunityUpdateSchema(ma.Schema):
 
 
 class CommunityInSchema(CommunityUpdateSchema):
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     kind = fields.Enum(CommunityKind, by_value=True, required=True,
                        metadata={"description": "government (党政机关), employer (企事业单位), industrial_park, office_building"})
     centre_id = Integer(required=True, validate=ID, metadata={"description": "the centre that signs the community"})
