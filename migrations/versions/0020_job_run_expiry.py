@@ -1,7 +1,7 @@
 """a claimed job run expires with its runner's lease, so the next leader takes over a run whose leader died
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-11-26
 """
 from typing import Sequence, Union
@@ -9,8 +9,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0019'
-down_revision: Union[str, Sequence[str], None] = '0018'
+revision: str = '0020'
+down_revision: Union[str, Sequence[str], None] = '0019'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
