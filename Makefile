@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 DEMO_WECHAT_PORT ?= 5001
+API_PORT ?= 5000
 
 .PHONY: install run serve test lint openapi bench clean
 
@@ -27,14 +28,18 @@ DEMO_DATE ?=
 run: install
 	mkdir -p instance
 	$(FLASK) db upgrade
+	@# Background processes of a script ignore Ctrl-C, so the trap ends them by id (TERM, once each: the
+	@# scheduler stops on any number of signals anyway) and waits for them; `kill 0` also hit make and
+	@# whatever shares its process group, and sent the recipe's own shell TERM again.
 	export JIAYI_CLOCK_SHIFT=$${JIAYI_CLOCK_SHIFT:-$$($(BIN)/python -m demo.shift $(DEMO_DATE))}; \
 	echo "Business clock shifted by $$JIAYI_CLOCK_SHIFT s (JIAYI_CLOCK_SHIFT) for every process below"; \
 	$(FLASK) demo load || exit 1; \
-	echo "Demo WeChat stand-in on 127.0.0.1:$(DEMO_WECHAT_PORT); API on http://127.0.0.1:5000 (docs: /docs)"; \
-	trap 'kill 0' EXIT INT TERM; \
-	$(BIN)/python -m standins.wechat $(DEMO_WECHAT_PORT) & \
-	WECHAT_API_BASE=http://127.0.0.1:$(DEMO_WECHAT_PORT) $(FLASK) scheduler run & \
-	WECHAT_API_BASE=http://127.0.0.1:$(DEMO_WECHAT_PORT) $(FLASK) run --host 127.0.0.1 --port 5000
+	echo "Demo WeChat stand-in on 127.0.0.1:$(DEMO_WECHAT_PORT); API on http://127.0.0.1:$(API_PORT) (docs: /docs)"; \
+	pids=; trap 'trap - EXIT INT TERM; kill $$pids 2>/dev/null; wait' EXIT INT TERM; \
+	$(BIN)/python -m standins.wechat $(DEMO_WECHAT_PORT) & pids="$$pids $$!"; \
+	WECHAT_API_BASE=http://127.0.0.1:$(DEMO_WECHAT_PORT) $(FLASK) scheduler run & pids="$$pids $$!"; \
+	WECHAT_API_BASE=http://127.0.0.1:$(DEMO_WECHAT_PORT) $(FLASK) run --host 127.0.0.1 --port $(API_PORT) & pids="$$pids $$!"; \
+	wait $$!
 
 serve: install
 	$(BIN)/gunicorn -c gunicorn.conf.py

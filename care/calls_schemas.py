@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from care.fulfilment_models import CallOutcome, RefusalReason
 from core.crypto import mask_id_number
-from core.schemas import Integer
+from core.schemas import Date, Integer
 
 
 class CallInSchema(ma.Schema):
@@ -15,7 +15,7 @@ class CallInSchema(ma.Schema):
     reason = fields.Enum(RefusalReason, by_value=True, load_default=None,
                          metadata={"description": "why a person refused (required for refused, and only then)"})
     note = fields.String(load_default=None, validate=validate.Length(max=500))
-    died_on = fields.Date(load_default=None, load_only=True,
+    died_on = Date(load_default=None, load_only=True,
                           metadata={"description": "the date of death a `died` call learned (required for died, and only then)"})
 
 
@@ -62,8 +62,8 @@ class CallListEntrySchema(ma.Schema):
 
 
 class ReturnsQuerySchema(ma.Schema):
-    date_from = fields.Date(required=True, data_key="from", metadata={"description": "calls made on or after"})
-    date_to = fields.Date(required=True, data_key="to", metadata={"description": "calls made on or before"})
+    date_from = Date(required=True, data_key="from", metadata={"description": "calls made on or after"})
+    date_to = Date(required=True, data_key="to", metadata={"description": "calls made on or before"})
 
 
 class ReturnsRowSchema(ma.Schema):

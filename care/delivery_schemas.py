@@ -10,7 +10,7 @@ from care.delivery_models import BookingState, ReferralState, Urgency
 from core import clock
 from core.crypto import mask_id_number
 from core.pagination import PageArgs
-from core.schemas import ID, Integer
+from core.schemas import ID, AwareDateTime, Date, Integer
 
 MAX_CAPACITY = 500
 
@@ -18,8 +18,8 @@ MAX_CAPACITY = 500
 class SlotInSchema(ma.Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=120),
                           metadata={"description": "e.g. 全科门诊, 慢病随访门诊"})
-    starts_at = fields.AwareDateTime(required=True)
-    ends_at = fields.AwareDateTime(required=True)
+    starts_at = AwareDateTime(required=True)
+    ends_at = AwareDateTime(required=True)
     capacity = Integer(required=True, validate=validate.Range(min=1, max=MAX_CAPACITY))
     team_id = Integer(load_default=None, validate=ID)
     staff_id = Integer(load_default=None, validate=ID, metadata={"description": "the doctor who holds the hours"})
@@ -41,8 +41,8 @@ class SlotSchema(ma.Schema):
 
 
 class SlotQuerySchema(PageArgs):
-    date_from = fields.Date(load_default=None, data_key="from", metadata={"description": "starting on or after; default today"})
-    date_to = fields.Date(load_default=None, data_key="to", metadata={"description": "starting on or before"})
+    date_from = Date(load_default=None, data_key="from", metadata={"description": "starting on or after; default today"})
+    date_to = Date(load_default=None, data_key="to", metadata={"description": "starting on or before"})
     team_id = Integer(load_default=None, validate=ID)
     open_only = fields.Boolean(load_default=False, data_key="open", metadata={"description": "only slots with a free place"})
 
@@ -87,7 +87,7 @@ class DoseInSchema(ma.Schema):
     vaccine = fields.String(required=True, validate=validate.Length(min=1, max=20),
                             metadata={"description": "a vaccine code of the national schedule, e.g. HepB, DTaP, MMR"})
     number = Integer(required=True, validate=validate.Range(min=1, max=9), metadata={"description": "dose number"})
-    given_on = fields.Date(required=True)
+    given_on = Date(required=True)
     place = fields.String(required=True, validate=validate.Length(min=1, max=120), metadata={"description": "接种单位"})
     batch = fields.String(required=True, validate=validate.Length(min=1, max=40), metadata={"description": "疫苗批号"})
 
@@ -133,7 +133,7 @@ class ReferralInSchema(ma.Schema):
     department = fields.String(load_default=None, validate=validate.Length(max=60))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     urgency = fields.Enum(Urgency, by_value=True, required=True)
-    expected_by = fields.Date(load_default=None, metadata={
+    expected_by = Date(load_default=None, metadata={
         "description": "when the resident is expected back; default by urgency (emergency 7, urgent 14, routine 30 days)"})
 
 
@@ -159,7 +159,7 @@ class ReferralSchema(ReferralInSchema):
 class TransitionSchema(ma.Schema):
     to = fields.Enum(ReferralState, by_value=True, required=True,
                      metadata={"description": "the next step: accepted, seen, returned (or cancelled before seen)"})
-    on = fields.Date(load_default=None, metadata={"description": "the day it happened; default today"})
+    on = Date(load_default=None, metadata={"description": "the day it happened; default today"})
     note = fields.String(load_default=None, validate=validate.Length(max=1000),
                          metadata={"description": "e.g. the hospital's summary on return"})
 

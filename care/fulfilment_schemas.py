@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from care import fulfilment
 from core.crypto import mask_id_number
-from core.schemas import Integer
+from core.schemas import Date, Integer
 
 CODE = validate.Length(min=1, max=40)
 
@@ -60,7 +60,7 @@ class OwedSchema(_LedgerHead):
 class ItemDeliveryInSchema(ma.Schema):
     package_code = fields.String(required=True, validate=CODE)
     item_code = fields.String(required=True, validate=CODE)
-    delivered_on = fields.Date(required=True)
+    delivered_on = Date(required=True)
     note = fields.String(load_default=None, validate=validate.Length(max=500))
 
 

@@ -9,7 +9,7 @@ from care import followups
 from care.models import Reading, Timeliness, VisitMode, VisitState
 from core import clock
 from core.pagination import PageArgs
-from core.schemas import Decimal, Integer
+from core.schemas import Date, Decimal, Integer
 from packages.protocols import PROGRAMMES
 
 
@@ -43,13 +43,13 @@ class VisitSchema(ma.Schema):
 class WorklistQuerySchema(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf([followups.DUE, followups.OVERDUE]),
                            metadata={"description": "default: both"})
-    date_from = fields.Date(load_default=None, data_key="from", metadata={"description": "due on or after"})
-    date_to = fields.Date(load_default=None, data_key="to", metadata={"description": "due on or before"})
+    date_from = Date(load_default=None, data_key="from", metadata={"description": "due on or after"})
+    date_to = Date(load_default=None, data_key="to", metadata={"description": "due on or before"})
     programme = fields.String(load_default=None, validate=validate.OneOf(PROGRAMMES))
 
 
 class VisitRecordInSchema(ma.Schema):
-    served_on = fields.Date(required=True)
+    served_on = Date(required=True)
     mode = fields.Enum(VisitMode, by_value=True, required=True)
     systolic = Integer(load_default=None, validate=validate.Range(min=50, max=300), metadata={"description": "mmHg"})
     diastolic = Integer(load_default=None, validate=validate.Range(min=30, max=200), metadata={"description": "mmHg"})
@@ -78,8 +78,8 @@ class VisitRecordSchema(VisitRecordInSchema):
 
 
 class CompletionQuerySchema(ma.Schema):
-    date_from = fields.Date(required=True, data_key="from")
-    date_to = fields.Date(required=True, data_key="to")
+    date_from = Date(required=True, data_key="from")
+    date_to = Date(required=True, data_key="to")
     programme = fields.String(load_default=None, validate=validate.OneOf(PROGRAMMES))
 
 

@@ -159,6 +159,10 @@ class Settings:
         "HTTP_MAX_RESPONSE_BYTES", str(1024 * 1024), _above_zero(int), "a whole number of bytes above 0"))
     CONSENT_TEXT_VERSION: str = field(default_factory=lambda: _env("CONSENT_TEXT_VERSION", "2025-01"))
     IDEMPOTENCY_KEY_HOURS: int = field(default_factory=lambda: _read("IDEMPOTENCY_KEY_HOURS", "24", int))
+    # A key whose first request never answered (its worker was killed) is free again after this: longer than
+    # any request lives (gunicorn.conf.py restarts a worker silent for 30 s).
+    IDEMPOTENCY_IN_FLIGHT_SECONDS: int = field(default_factory=lambda: _read(
+        "IDEMPOTENCY_IN_FLIGHT_SECONDS", "60", _above_zero(int), "a whole number of seconds above 0"))
     REDIS_URL: str = field(default_factory=lambda: _env("REDIS_URL", ""))
     # Abuse limits (core/limits.py, core/lockout.py): Flask-Limiter strings, counted in Redis when set.
     LOGIN_RATE_LIMIT: str = field(default_factory=lambda: _env("LOGIN_RATE_LIMIT", "20 per minute"))

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, TypeVar
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy import (
     ColumnElement,
     DateTime,
@@ -38,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmake
 from sqlalchemy.types import TypeDecorator
 
 from core import clock
-from core.errors import NotFound
+from core.errors import NotFound, database_unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -220,22 +220,36 @@ def is_retryable(error: BaseException) -> bool:
 
 
 def retrying(work: Callable[..., T], attempts: int = RETRY_ATTEMPTS) -> Callable[..., T]:
-    """Run `work` again (after a rollback and a short jittered pause) when it loses a race."""
+    """Run `work` again (after a rollback and a short jittered pause) when it loses a race.
+
+    A read (a GET or HEAD request) whose database connection was lost also runs once more, on a fresh
+    connection: it changes nothing the client asked to change. A write is not retried: whether it
+    committed before the connection went is unknown, and the client's answer is a 503.
+    """
 
     @functools.wraps(work)
     def run(*args, **kwargs) -> T:
-        for attempt in range(1, attempts):
+        attempt, reconnects = 1, 1 if _is_read() else 0
+        while True:
             try:
                 return work(*args, **kwargs)
             except DBAPIError as error:
                 session.rollback()
-                if not is_retryable(error):
+                if is_retryable(error) and attempt < attempts:
+                    log.info("retrying after a lost race (attempt %d): %s", attempt, type(error.orig).__name__)
+                    time.sleep(random.uniform(0, 0.05 * attempt))
+                    attempt += 1
+                elif database_unavailable(error) and not is_retryable(error) and reconnects:
+                    log.warning("reading again after losing the database connection: %s", type(error.orig).__name__)
+                    reconnects -= 1
+                else:
                     raise
-                log.info("retrying after a lost race (attempt %d): %s", attempt, type(error.orig).__name__)
-                time.sleep(random.uniform(0, 0.05 * attempt))
-        return work(*args, **kwargs)
 
     return run
+
+
+def _is_read() -> bool:
+    return has_request_context() and request.method in ("GET", "HEAD")
 
 
 def get_or_404(model: type[T], key, what: str) -> T:

@@ -12,9 +12,11 @@ from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
+# What a 503 tells a client to wait before trying again: a lost connection is back in a moment.
+RETRY_AFTER_SECONDS = 5
 
 
 class ErrorSchema(ma.Schema):
@@ -78,6 +80,38 @@ class UpstreamError(DomainError):
     status = 502
 
 
+class Unavailable(DomainError):
+    """The database (or another part of ours) cannot answer right now: try again after Retry-After."""
+
+    status = 503
+
+
+# What says "the database cannot answer now" rather than "this statement is wrong": PostgreSQL's SQLSTATEs of
+# connection failures (08), insufficient resources (53), shutdown and recovery (57P), a cancelled statement
+# (57014), a lock not granted (55P03) and races that outlasted their retries (40001, 40P01); SQLite's
+# result codes of a file that cannot be opened or read, is busy, locked or full. A statement that is
+# wrong (SQLite reports "no such column" as an OperationalError too) stays a 500: it is our bug.
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "57014", "55P03", "40001", "40P01")
+UNAVAILABLE_SQLITE_CODES = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_NOMEM")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """The database could not answer, as opposed to refusing what we asked: a connection lost or refused
+    (SQLAlchemy's `connection_invalidated`, the DBAPI's InterfaceError), or an OperationalError of the
+    kinds above (psycopg gives a failed connection no SQLSTATE)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error, InterfaceError):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    sqlite_code = getattr(error.orig, "sqlite_errorname", None)
+    if sqlite_code is not None:
+        return sqlite_code.startswith(UNAVAILABLE_SQLITE_CODES)
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+
+
 def register(app) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
@@ -88,6 +122,14 @@ def register(app) -> None:
         # A unique index refused a row a concurrent request wrote first: the client's conflict, not ours.
         log.info("integrity error answered as 409: %s", type(error.orig).__name__)
         return Conflict("This conflicts with a record written at the same moment; reload and try again.").body(), 409
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(error: DBAPIError):
+        if not database_unavailable(error):
+            return _unexpected(error)
+        log.warning("database unavailable, answered 503: %s", type(error.orig).__name__)
+        unavailable = Unavailable("The database is unavailable for a moment; try again shortly.")
+        return unavailable.body(), unavailable.status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -2,7 +2,9 @@
 
 The same key with the same request returns the first response; with a different request → 422;
 while the first is still running → 409. Only successes are kept (a rejected request may be
-retried with the same key); keys live at least IDEMPOTENCY_KEY_HOURS.
+retried with the same key); keys live at least IDEMPOTENCY_KEY_HOURS. A claim whose request never
+answered (its worker was killed mid-request) lapses after IDEMPOTENCY_IN_FLIGHT_SECONDS, the longest a
+request lives: a retry with the key then runs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 from datetime import timedelta
 
 from flask import current_app, request
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, db
@@ -30,11 +32,15 @@ def _request_hash() -> str:
 
 def _claim(actor: str, key: str, digest: str) -> IdempotencyRecord | None:
     """Insert our claim on the key and return None, or return the record that holds it already."""
-    horizon = clock.now() - timedelta(hours=current_app.config["SETTINGS"].IDEMPOTENCY_KEY_HOURS)
+    settings, now = current_app.config["SETTINGS"], clock.now()
+    kept_until = now - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+    abandoned_before = now - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_SECONDS)
     with db.transaction():
         db.session.execute(
             delete(IdempotencyRecord).where(
-                IdempotencyRecord.actor == actor, IdempotencyRecord.key == key, IdempotencyRecord.created_at < horizon
+                IdempotencyRecord.actor == actor, IdempotencyRecord.key == key,
+                or_(IdempotencyRecord.created_at < kept_until,
+                    and_(IdempotencyRecord.response_status.is_(None), IdempotencyRecord.created_at < abandoned_before)),
             )
         )
     try:

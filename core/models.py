@@ -56,7 +56,11 @@ class Lease(Base):
 
 
 class JobRun(Base):
-    """One run of a scheduled job for one fire time: unique, so no fire time runs twice."""
+    """One run of a scheduled job for one fire time: unique, so no fire time runs twice.
+
+    A `running` run expires with its runner's leader lease (renewed with it); an expired one is taken
+    over by the next leader, so a leader killed mid-job does not lose that fire time.
+    """
 
     __tablename__ = "job_runs"
     __table_args__ = (UniqueConstraint("job_id", "fire_time"),)
@@ -69,3 +73,4 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str] = mapped_column(String(20), default="running")
     detail: Mapped[str | None] = mapped_column(String(500))
+    expires_at: Mapped[datetime | None]

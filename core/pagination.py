@@ -13,11 +13,12 @@ from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
 import marshmallow as ma
-from sqlalchemy import Select, tuple_
+from sqlalchemy import BigInteger, Select, tuple_
 
 from core import db
+from core.db import DB_INT_MAX
 from core.errors import Invalid
-from core.schemas import Integer
+from core.schemas import Integer, within_range
 
 MAX_LIMIT = 500
 
@@ -53,18 +54,28 @@ def decode_cursor(cursor: str, key_columns: Sequence) -> list[Any]:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if not isinstance(key, list) or len(key) != len(key_columns):
             raise ValueError
-        return [_typed(value, column.type.python_type) for value, column in zip(key, key_columns, strict=True)]
+        return [_typed(value, column.type.python_type, _largest(column)) for value, column in zip(key, key_columns, strict=True)]
     except (ValueError, TypeError):
         raise Invalid("Not a cursor this list gave out.", field="cursor", location="query") from None
 
 
-def _typed(value: Any, kind: type) -> Any:
+def _largest(column) -> int:
+    """The largest integer the column holds: a BIGINT's (a roster's change_seq) or an INTEGER's (ids)."""
+    return 2**63 - 1 if isinstance(column.type, BigInteger) else DB_INT_MAX
+
+
+def _typed(value: Any, kind: type, largest: int) -> Any:
+    """A cursor's value as the column's type, within what the column holds (a year-9999 instant or 2**64
+    reached the database and answered 500)."""
     if kind in (date, datetime) and isinstance(value, str):
         typed = kind.fromisoformat(value)
         if kind is datetime and typed.tzinfo is None:  # every instant we store is aware; ours carry the offset
             raise ValueError("naive instant")
+        if not within_range(typed):
+            raise ValueError("out of range")
         return typed
-    if not isinstance(value, kind):
+    if not isinstance(value, kind) or (kind is int and not -largest - 1 <= value <= largest) \
+            or (kind is str and "\x00" in value):
         raise TypeError(f"expected {kind.__name__}")
     return value
 

@@ -74,22 +74,49 @@ def give_up_lease(name: str, holder: str) -> None:
                            .values(expires_at=clock.now() - timedelta(seconds=1)))
 
 
-def run_once(job: Job, fire_time: datetime, runner: str) -> bool:
-    """Run `job` for `fire_time` unless some process already claimed that fire time."""
+def claim_run(job_id: str, fire_time: datetime, runner: str, now: datetime, lease: timedelta) -> JobRun | None:
+    """Claim `fire_time` of a job for `runner`: a new run, or one whose runner died (its claim expired
+    with that runner's lease, see `renew_runs`). None when a live runner holds it or it has ended."""
     with db.transaction():
-        claimed = db.insert_unless_exists(
-            JobRun, job_id=job.id, fire_time=fire_time, runner=runner, started_at=clock.now(), outcome="running")
-    if not claimed:
+        claimed = db.insert_unless_exists(JobRun, job_id=job_id, fire_time=fire_time, runner=runner, started_at=now,
+                                          outcome="running", expires_at=now + lease)
+        if not claimed:
+            claimed = db.session.execute(
+                update(JobRun)
+                .where(JobRun.job_id == job_id, JobRun.fire_time == fire_time, JobRun.outcome == "running",
+                       JobRun.expires_at < now)
+                .values(runner=runner, started_at=now, expires_at=now + lease)
+            ).rowcount
+            if claimed:
+                log.warning("job %s at %s: taking over the run of a runner that stopped", job_id, fire_time.isoformat())
+        return db.session.scalar(select(JobRun).where(JobRun.job_id == job_id, JobRun.fire_time == fire_time)) if claimed else None
+
+
+def renew_runs(runner: str, expires_at: datetime) -> None:
+    """Keep the runs `runner` is running claimed as long as its lease: renewed with it, by the heartbeat."""
+    with db.transaction():
+        db.session.execute(update(JobRun).where(JobRun.runner == runner, JobRun.outcome == "running")
+                           .values(expires_at=expires_at))
+
+
+def run_once(job: Job, fire_time: datetime, runner: str, lease: timedelta | None = None) -> bool:
+    """Run `job` for `fire_time` unless some live process already claimed that fire time or it has ended.
+
+    The claim lasts `lease` (by default the leader lease's length) unless the runner's heartbeat renews it.
+    """
+    lease = lease or timedelta(seconds=current_app.config["SETTINGS"].SCHEDULER_LEASE_SECONDS)
+    run = claim_run(job.id, fire_time, runner, clock.now(), lease)
+    if run is None:
         return False
-    run = db.session.scalar(select(JobRun).where(JobRun.job_id == job.id, JobRun.fire_time == fire_time))
     with carry_request_id():  # the run's log lines share one id, as a request's do
         try:
             outcome, detail = "done", job.run()
         except Exception as error:  # a failed run is recorded (its transaction rolled back); the next fire time catches up
             log.exception("job %s failed", job.id)
             outcome, detail = "failed", f"{type(error).__name__}: {error}"
-    with db.transaction():
-        run.outcome, run.finished_at, run.detail = outcome, clock.now(), str(detail)[:500] if detail else None
+    with db.transaction():  # unless another leader took the run over meanwhile (this one lost its lease)
+        db.session.execute(update(JobRun).where(JobRun.id == run.id, JobRun.runner == runner).values(
+            outcome=outcome, finished_at=clock.now(), detail=str(detail)[:500] if detail else None))
     return True
 
 
@@ -103,6 +130,7 @@ class Runner:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.triggers = {job.id: trigger_for(job, self.settings.SCHEDULES) for job in jobs}
         self.leading = False
+        self.lease = timedelta(seconds=self.settings.SCHEDULER_LEASE_SECONDS)
         # How a catch-up run is started: inline here; the process hands it to APScheduler's pool so
         # the heartbeat keeps renewing the lease while a long job runs.
         self.submit: Callable[[Job], object] = self.tick
@@ -110,8 +138,10 @@ class Runner:
     def heartbeat(self) -> None:
         """Renew or take the lease; a process that has just become leader catches up missed runs."""
         with self.app.app_context():
-            ttl = timedelta(seconds=self.settings.SCHEDULER_LEASE_SECONDS)
-            leading = hold_lease(LEADER, self.name, clock.now(), ttl)
+            now = clock.now()
+            leading = hold_lease(LEADER, self.name, now, self.lease)
+            if leading:
+                renew_runs(self.name, now + self.lease)
         if leading and not self.leading:
             log.info("scheduler %s leads", self.name)
             self.leading = True
@@ -127,7 +157,7 @@ class Runner:
         with self.app.app_context():
             fire_time = latest_fire_time(self.triggers[job.id], clock.now(), grace)
             if fire_time is not None:
-                run_once(job, fire_time, self.name)
+                run_once(job, fire_time, self.name, self.lease)
 
     def resign(self) -> None:
         with self.app.app_context():
@@ -148,7 +178,33 @@ class Runner:
         return scheduler
 
 
-def run(app: Flask, stop: threading.Event) -> None:
+class ShutdownSignals:
+    """SIGTERM and SIGINT as a stop request, safely: however many arrive, and whenever.
+
+    A Python signal handler runs in the main thread between two bytecodes of whatever it interrupted,
+    so it must take no lock (`Event.set()` takes the lock `Event.wait()` holds: a second signal during
+    the first one's handler deadlocked the process). Here the handler only sets a flag, and the C-level
+    handler writes to a wake-up pipe (`signal.set_wakeup_fd`) that `wait` sleeps on; the main loop,
+    not the handler, then shuts down.
+    """
+
+    def __init__(self, signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)):
+        self.requested = False
+        self._wake, write = os.pipe()
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        for signum in signums:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, _signum, _frame) -> None:
+        self.requested = True  # nothing else: no lock, no logging, no I/O
+
+    def wait(self) -> None:
+        while not self.requested:
+            os.read(self._wake, 512)  # returns once a signal wrote its byte (even one that came before the read)
+
+
+def run(app: Flask, stop: threading.Event | ShutdownSignals) -> None:
     """Run the scheduler until `stop` is set, then hand the lease over."""
     runner = Runner(app, app.extensions["jobs"])
     scheduler = runner.scheduler()
@@ -157,8 +213,10 @@ def run(app: Flask, stop: threading.Event) -> None:
     runner.heartbeat()
     log.info("scheduler %s started with jobs %s", runner.name, [job.id for job in runner.jobs])
     stop.wait()
+    log.info("scheduler %s stopping", runner.name)
     scheduler.shutdown(wait=True)
     runner.resign()
+    log.info("scheduler %s stopped", runner.name)
 
 
 scheduler_cli = AppGroup("scheduler", help="The periodic jobs (run exactly one leader; more are safe).")
@@ -166,8 +224,5 @@ scheduler_cli = AppGroup("scheduler", help="The periodic jobs (run exactly one l
 
 @scheduler_cli.command("run")
 def run_command() -> None:
-    """Run the scheduler until SIGTERM or Ctrl-C."""
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    run(current_app._get_current_object(), stop)
+    """Run the scheduler until SIGTERM or Ctrl-C (further signals while it stops are harmless)."""
+    run(current_app._get_current_object(), ShutdownSignals())

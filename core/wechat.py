@@ -31,6 +31,16 @@ _PHONE_ERRORS = {
 }
 
 
+# WeChat's openids and unionids are 28 printable ASCII characters; we store up to this many.
+MAX_IDENTIFIER_LENGTH = 64
+
+
+def _identifier(value) -> bool:
+    """An openid or unionid as WeChat gives them: a short printable ASCII string (anything else is WeChat's
+    fault, a 502, not a value for our columns)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_IDENTIFIER_LENGTH and value.isascii() and value.isprintable()
+
+
 @dataclass(frozen=True)
 class WechatSession:
     openid: str
@@ -130,9 +140,12 @@ class WechatClient:
         if errcode:
             error, message = _LOGIN_ERRORS.get(errcode, (UpstreamError, "WeChat login failed."))
             raise error(message, wechat_errcode=errcode)
-        if not body.get("openid"):
-            raise UpstreamError("WeChat answered without an openid.")
-        return WechatSession(openid=body["openid"], unionid=body.get("unionid"))
+        openid, unionid = body.get("openid"), body.get("unionid")
+        if not _identifier(openid):
+            raise UpstreamError("WeChat answered without an openid we can use.")
+        if unionid is not None and not _identifier(unionid):
+            raise UpstreamError("WeChat answered with a unionid we cannot use.")
+        return WechatSession(openid=openid, unionid=unionid)
 
     def phone_number(self, code: str) -> str:
         """The mainland phone number WeChat verified for the user who tapped the phone button (getuserphonenumber).

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.pagination import PageArgs
-from core.schemas import ID, Integer
+from core.schemas import ID, AwareDateTime, Integer
 from notifications.models import Channel, Kind, MessageState
 
 
@@ -53,7 +53,7 @@ class MessageQuerySchema(PageArgs):
 class LectureInSchema(ma.Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=120))
     place = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    starts_at = fields.AwareDateTime(required=True)
+    starts_at = AwareDateTime(required=True)
 
 
 class LectureSchema(LectureInSchema):

@@ -8,13 +8,13 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from core.auth import Role
-from core.schemas import ID, Float, Integer
+from core.schemas import ID, Date, Float, Integer, Name
 from registry.models import CommunityKind, HospitalGrade, ImportStatus, MemberRole
 
 
 class ProfileLoadSchema(ma.Schema):
     profile = fields.Dict(required=True, metadata={"description": "a profile file's JSON (see registry/profiles/*.json)"})
-    effective_from = fields.Date(required=True)
+    effective_from = Date(required=True)
     source = fields.String(load_default=None, validate=validate.Length(max=200),
                            metadata={"description": "where the profile comes from, e.g. the notice it follows"})
 
@@ -51,14 +51,14 @@ URL = validate.URL(schemes={"http", "https"}, require_tld=False)
 
 class RegionInSchema(ma.Schema):
     code = fields.String(required=True, validate=REGION_CODE)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    name = Name(required=True, validate=validate.Length(min=1, max=80))
     parent_code = fields.String(required=True, validate=REGION_CODE)
     profile_code = fields.String(load_default=None, validate=validate.Length(min=1, max=40),
                                  metadata={"description": "set on a pooling region (county): the rules it settles under"})
 
 
 class RegionUpdateSchema(ma.Schema):
-    name = fields.String(validate=validate.Length(min=1, max=80))
+    name = Name(validate=validate.Length(min=1, max=80))
     profile_code = fields.String(allow_none=True, validate=validate.Length(min=1, max=40))
 
 
@@ -79,13 +79,13 @@ class CentreDetailsSchema(ma.Schema):
 
 
 class CentreUpdateSchema(CentreDetailsSchema):
-    name = fields.String(validate=NAME)
+    name = Name(validate=NAME)
     takes_part = fields.Boolean(metadata={"description": "false: a second-level hospital, which does not take part"})
 
 
 class CentreInSchema(CentreDetailsSchema):
     code = fields.String(required=True, validate=CODE)
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     region_code = fields.String(required=True, validate=REGION_CODE)
     takes_part = fields.Boolean(load_default=True)
 
@@ -96,13 +96,13 @@ WINDOW_TEAM = {"description": "the centre's family-doctor team that serves the v
 
 class WindowInSchema(ma.Schema):
     code = fields.String(required=True, validate=CODE)
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     team_id = Integer(load_default=None, allow_none=True, validate=ID, metadata=WINDOW_TEAM)
 
 
 class WindowUpdateSchema(ma.Schema):
     code = fields.String(validate=CODE)
-    name = fields.String(validate=NAME)
+    name = Name(validate=NAME)
     team_id = Integer(allow_none=True, validate=ID, metadata=WINDOW_TEAM)
 
 
@@ -112,7 +112,7 @@ class WindowSchema(WindowInSchema):
 
 
 class TeamInSchema(ma.Schema):
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
 
 
 class TeamSchema(TeamInSchema):
@@ -128,7 +128,7 @@ class AdminCentreSchema(CentreInSchema):
 
 class MemberUpdateSchema(ma.Schema):
     role = fields.Enum(MemberRole, by_value=True)
-    name = fields.String(validate=validate.Length(min=1, max=80))
+    name = Name(validate=validate.Length(min=1, max=80))
     title = fields.String(allow_none=True, validate=validate.Length(max=60), metadata={"description": "职称, e.g. 主治医师"})
     speciality = fields.String(allow_none=True, validate=validate.Length(max=120))
     photo_url = fields.String(allow_none=True, validate=[validate.Length(max=500), URL])
@@ -139,7 +139,7 @@ class MemberUpdateSchema(ma.Schema):
 
 class MemberInSchema(MemberUpdateSchema):
     role = fields.Enum(MemberRole, by_value=True, required=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    name = Name(required=True, validate=validate.Length(min=1, max=80))
 
 
 class MemberSchema(MemberInSchema):
@@ -149,7 +149,7 @@ class MemberSchema(MemberInSchema):
 
 class StaffInSchema(ma.Schema):
     username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{3,64}$"))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    name = Name(required=True, validate=validate.Length(min=1, max=80))
     role = fields.Enum(Role, by_value=True, required=True, validate=validate.NoneOf([Role.RESIDENT], error="Residents log in through WeChat, not as staff."))
     centre_id = Integer(load_default=None, validate=ID)
     team_id = Integer(load_default=None, validate=ID)
@@ -157,7 +157,7 @@ class StaffInSchema(ma.Schema):
 
 
 class StaffUpdateSchema(ma.Schema):
-    name = fields.String(validate=validate.Length(min=1, max=80))
+    name = Name(validate=validate.Length(min=1, max=80))
     team_id = Integer(allow_none=True, validate=ID)
     active = fields.Boolean()
     reset_password = fields.Boolean(metadata={"description": "issue a new one-time password"})
@@ -187,12 +187,12 @@ class PasswordChangeSchema(ma.Schema):
 
 class ClientInSchema(ma.Schema):
     client_id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{2,63}$"))
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     region_code = fields.String(required=True, validate=REGION_CODE)
 
 
 class ClientUpdateSchema(ma.Schema):
-    name = fields.String(validate=NAME)
+    name = Name(validate=NAME)
     active = fields.Boolean(metadata={"description": "false disables the client: no new tokens, and issued ones stop working at once"})
 
 
@@ -239,14 +239,14 @@ class ImportSchema(ma.Schema):
 
 class HospitalUpdateSchema(ma.Schema):
     code = fields.String(validate=CODE)
-    name = fields.String(validate=NAME)
+    name = Name(validate=NAME)
     grade = fields.Enum(HospitalGrade, by_value=True, metadata={"description": "secondary (二级) or tertiary (三级)"})
     active = fields.Boolean(metadata={"description": "false: no longer offered for new choices"})
 
 
 class HospitalInSchema(HospitalUpdateSchema):
     code = fields.String(required=True, validate=CODE)
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     grade = fields.Enum(HospitalGrade, by_value=True, required=True,
                         metadata={"description": "secondary (二级) or tertiary (三级)"})
     region_code = fields.String(required=True, validate=REGION_CODE)
@@ -258,7 +258,7 @@ class HospitalSchema(HospitalInSchema):
 
 
 class CommunityUpdateSchema(ma.Schema):
-    name = fields.String(validate=NAME)
+    name = Name(validate=NAME)
     kind = fields.Enum(CommunityKind, by_value=True,
                        metadata={"description": "government (党政机关), employer (企事业单位), industrial_park, office_building"})
     address = fields.String(allow_none=True, validate=validate.Length(max=200))
@@ -268,7 +268,7 @@ class CommunityUpdateSchema(ma.Schema):
 
 
 class CommunityInSchema(CommunityUpdateSchema):
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     kind = fields.Enum(CommunityKind, by_value=True, required=True,
                        metadata={"description": "government (党政机关), employer (企事业单位), industrial_park, office_building"})
     centre_id = Integer(required=True, validate=ID, metadata={"description": "the centre that signs the community"})

@@ -40,8 +40,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from core import audit, clock, crypto, db
 from core.auth import Actor
 from core.errors import Invalid, NotFound
+from core.exports import CsvWriter
 from core.observability import carry_request_id, current_request_id
-from core.schemas import nfkc
+from core.schemas import INVISIBLE_NAME, nfkc, visible
 from registry import events
 from registry.admin import administered_centre
 from registry.health import GESTATION, LONGEST_PREGNANCY
@@ -289,6 +290,8 @@ def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, lis
     name = cell_text(values.get("name"))
     if not 1 <= len(name) <= 80:
         problems.append(("name", "A name has 1 to 80 characters."))
+    elif not visible(name):
+        problems.append(("name", INVISIBLE_NAME))
     parsed = id_number_of(values, place.today, problems)
     fields: dict = {}
     sex = cell_text(values.get("sex")).lower()
@@ -647,7 +650,7 @@ REPORT_HEADER = ("行号 row", "列 column", "原因 why")
 def report_csv(job: Import) -> Iterator[str]:
     """The refused rows as CSV (with a BOM, so spreadsheet programs read the Chinese): row, column, why."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = CsvWriter(buffer)
     buffer.write("\ufeff")
     writer.writerow(REPORT_HEADER)
     for problem in db.session.scalars(select(ImportProblem).where(ImportProblem.import_id == job.id)

@@ -11,7 +11,7 @@ from core import audit
 from core.audit import audited
 from core.auth import Role, current_actor, requires
 from core.idempotency import idempotent
-from core.schemas import Integer
+from core.schemas import Date, Integer
 from registry import insurance
 from registry.models import InsuranceScheme
 
@@ -27,8 +27,8 @@ class EnrolmentSchema(ma.Schema):
                          validate=validate.OneOf([InsuranceScheme.RESIDENT, InsuranceScheme.EMPLOYEE]))
     region_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}$"),
                                 metadata={"description": "insurance region (GB/T 2260), within the bureau's region"})
-    valid_from = fields.Date(required=True)
-    valid_to = fields.Date(load_default=None, metadata={"description": "last day insured; null: open"})
+    valid_from = Date(required=True)
+    valid_to = Date(load_default=None, metadata={"description": "last day insured; null: open"})
 
 
 class EnrolmentBatchSchema(ma.Schema):

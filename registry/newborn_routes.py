@@ -9,6 +9,7 @@ from marshmallow import fields, validate
 
 from core.audit import audited
 from core.auth import STAFF, Role, current_actor, requires
+from core.schemas import Date, Name
 from registry import newborns
 from registry.models import Sex
 from registry.schemas import ResidentSchema
@@ -18,10 +19,10 @@ blueprints = [newborns_blp]
 
 
 class NewbornSchema(ma.Schema):
-    name = fields.String(load_default=None, validate=validate.Length(min=1, max=80),
+    name = Name(load_default=None, validate=validate.Length(min=1, max=80),
                          metadata={"description": "default: 「<guardian>之子」 or 「<guardian>之女」"})
     sex = fields.Enum(Sex, by_value=True, required=True)
-    birth_date = fields.Date(required=True)
+    birth_date = Date(required=True)
 
 
 class IdNumberSchema(ma.Schema):

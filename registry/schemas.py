@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from core.crypto import mask_id_number, mask_phone
 from core.pagination import PageArgs
-from core.schemas import ID, Integer, phone, region_code
+from core.schemas import ID, Date, Integer, Name, phone, region_code
 from registry.models import CodePurpose, ConditionKind, IdentityDocument, InsuranceScheme, RecordedTag, Sex
 
 NAME = validate.Length(min=1, max=80)
@@ -52,7 +52,7 @@ class WechatTokenSchema(TokenSchema):
 
 
 class IdentitySchema(ma.Schema):
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     id_number = fields.String(required=True, validate=ID_NUMBER,
                               metadata={"description": "18 characters; full-width digits are read as ASCII"})
     phone_code = fields.String(load_default=None, validate=validate.Length(min=1, max=128), metadata={
@@ -63,7 +63,7 @@ class IdentitySchema(ma.Schema):
 
 
 class HouseholdMemberSchema(ma.Schema):
-    name = fields.String(load_default=None, validate=NAME, metadata={"description": "a child nobody has registered"})
+    name = Name(load_default=None, validate=NAME, metadata={"description": "a child nobody has registered"})
     id_number = fields.String(load_default=None, validate=ID_NUMBER)
     join_code = fields.String(load_default=None, validate=CODE, metadata={
         "description": "the one-time code the centre gave after checking the person, and your link to them, on site"})
@@ -75,7 +75,7 @@ class JoinHouseholdSchema(ma.Schema):
 
 
 class OnSiteRegistrationSchema(ma.Schema):
-    name = fields.String(required=True, validate=NAME)
+    name = Name(required=True, validate=NAME)
     id_number = fields.String(required=True, validate=ID_NUMBER)
     phone = phone(load_default=None)
     insurance_scheme = fields.Enum(InsuranceScheme, by_value=True, load_default=InsuranceScheme.UNINSURED)
@@ -97,7 +97,7 @@ class ResidentUpdateSchema(ma.Schema):
     in_insurance_master = fields.Boolean()
     home_window_id = Integer(allow_none=True, validate=ID)
     residence_window_id = Integer(allow_none=True, validate=ID)
-    died_on = fields.Date(allow_none=True, metadata={"description": "the date of death, as recorded"})
+    died_on = Date(allow_none=True, metadata={"description": "the date of death, as recorded"})
 
 
 class BindingCodeInSchema(ma.Schema):
@@ -175,7 +175,7 @@ class CentreQuerySchema(PageArgs):
 
 class ConditionInSchema(ma.Schema):
     kind = fields.Enum(ConditionKind, by_value=True, required=True)
-    diagnosed_on = fields.Date(required=True)
+    diagnosed_on = Date(required=True)
 
 
 class ConditionSchema(ConditionInSchema):
@@ -185,8 +185,8 @@ class ConditionSchema(ConditionInSchema):
 
 
 class PregnancyInSchema(ma.Schema):
-    last_menstrual_period = fields.Date(load_default=None)
-    expected_delivery = fields.Date(load_default=None)
+    last_menstrual_period = Date(load_default=None)
+    expected_delivery = Date(load_default=None)
 
 
 class PregnancySchema(ma.Schema):
@@ -199,7 +199,7 @@ class PregnancySchema(ma.Schema):
 
 
 class DeliveryInSchema(ma.Schema):
-    delivered_on = fields.Date(required=True)
+    delivered_on = Date(required=True)
 
 
 class TagInSchema(ma.Schema):

@@ -16,7 +16,6 @@ in practice but rests on timing; `changed_after` does not.
 
 from __future__ import annotations
 
-import csv
 import io
 import tempfile
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session, aliased
 from core import audit, clock, db
 from core.auth import STAFF, Actor, Role
 from core.crypto import mask_id_number
+from core.exports import CsvWriter, xlsx_row
 from core.pagination import paginate
 from registry.access import check_region
 from registry.models import Centre, Hospital, Resident
@@ -183,14 +183,9 @@ def _enum_value(value):
     return None if value is None else value.value
 
 
-def _safe_text(value: str | None) -> str | None:
-    """No formula injection from names: a cell starting = + - @ is kept as text."""
-    return "'" + value if value and value[0] in "=+-@" else value
-
-
-# How each column becomes a spreadsheet cell; the others (numbers, dates, digits) pass as they are.
-_CELL = {"name": _safe_text, "centre_code": _safe_text, "centre_name": _safe_text, "secondary_hospital_name": _safe_text,
-         "tertiary_hospital_name": _safe_text, "sex": _enum_value,
+# How each column becomes a spreadsheet cell; the others (numbers, dates, digits, text) pass as they are,
+# and core/exports.py keeps text from being read as a formula.
+_CELL = {"sex": _enum_value,
          "insurance_scheme": _enum_value, "status": _enum_value, "channel": _enum_value,
          "termination_reason": _enum_value, "updated_at": datetime.isoformat, "packages": "+".join}
 _CONVERTERS = [(name, _CELL.get(name)) for name in HEADER]
@@ -206,7 +201,7 @@ def _cells(actor: Actor, query: Select) -> Iterator[list]:
 def stream_csv(actor: Actor, query: Select, done: Callable[[int], None]) -> Iterator[str]:
     """The roster as CSV text, a row at a time; `done(rows)` is called when the last row is out."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = CsvWriter(buffer)
     rows = 0
     writer.writerow(HEADER)
     for cells in _cells(actor, query):
@@ -232,7 +227,7 @@ def write_xlsx(actor: Actor, query: Select) -> tuple[IO[bytes], int]:
     sheet.append(HEADER)
     rows = 0
     for cells in _cells(actor, query):
-        sheet.append(cells)
+        sheet.append(xlsx_row(sheet, cells))
         rows += 1
     spool = tempfile.TemporaryFile()
     workbook.save(spool)

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from core.crypto import mask_id_number
 from core.pagination import PageArgs
-from core.schemas import ID, Decimal, Digits, Integer, region_code
+from core.schemas import ID, AwareDateTime, Date, Decimal, Digits, Integer, region_code
 from registry.models import InsuranceScheme, Sex
 from settlement.figures import CATALOGUE
 from settlement.models import LineKind
@@ -28,7 +28,7 @@ class RegionQuerySchema(ma.Schema):
 
 
 class CountQuerySchema(RegionQuerySchema):
-    as_of = fields.Date(load_default=None, metadata={"description": "default: today"})
+    as_of = Date(load_default=None, metadata={"description": "default: today"})
     group_by = fields.String(load_default="centre",
                              validate=validate.OneOf(["centre", "window", "team", "scheme", "key_population"]))
 
@@ -136,9 +136,9 @@ class RosterQuerySchema(PageArgs):
     region = region_code(load_default=None, metadata={"description": "default: the bureau's region"})
     cycle = Integer(load_default=None, validate=validate.Range(min=2000, max=2100),
                            metadata={"description": "default: the current cycle"})
-    updated_since = fields.AwareDateTime(load_default=None,
-                                         metadata={"description": "only agreements changed at or after this instant, "
-                                                                  "once settled (superseded by changed_after)"})
+    updated_since = AwareDateTime(load_default=None,
+                                  metadata={"description": "only agreements changed at or after this instant, "
+                                                           "once settled (superseded by changed_after)"})
     changed_after = Integer(load_default=None, validate=validate.Range(min=0, max=2**63 - 1), metadata={
         "description": "only agreements written after this change_seq (the last one your previous pull received): "
                        "numbered in commit order, so nothing committed later is missed"})
@@ -326,8 +326,8 @@ class YearEndSchema(ma.Schema):
 
 
 class GhostQuerySchema(RegionQuerySchema, PageArgs):
-    date_from = fields.Date(load_default=None, data_key="from", metadata={"description": "default: a year before `to`"})
-    date_to = fields.Date(load_default=None, data_key="to", metadata={"description": "default: today"})
+    date_from = Date(load_default=None, data_key="from", metadata={"description": "default: a year before `to`"})
+    date_to = Date(load_default=None, data_key="to", metadata={"description": "default: today"})
     flagged_only = fields.Boolean(load_default=False, metadata={"description": "only rows with a flag"})
 
 

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.pagination import PageArgs
-from core.schemas import ID, Integer, region_code
+from core.schemas import ID, Date, Integer, region_code
 from settlement.models import SurveyKind
 
 CODE = validate.Length(min=1, max=20)
@@ -28,7 +28,7 @@ class SurveyInSchema(ma.Schema):
     kind = fields.Enum(SurveyKind, by_value=True, required=True)
     title = fields.String(required=True, validate=validate.Length(min=1, max=120))
     questions = fields.List(fields.Nested(QuestionSchema), required=True, validate=validate.Length(min=1, max=20))
-    closes_on = fields.Date(required=True)
+    closes_on = Date(required=True)
     region = region_code(load_default=None,
                            metadata={"description": "the bureau's pooling region (a bureau's survey covers its centres)"})
     centre_id = Integer(load_default=None, validate=ID,

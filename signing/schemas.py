@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.pagination import PageArgs
-from core.schemas import ID, Integer
+from core.schemas import ID, Date, Integer
 from registry.models import HospitalGrade
 from signing.models import AgreementStatus, Channel, TerminationReason
 
@@ -100,7 +100,7 @@ class ChangeRequestSchema(ChangeRequestInSchema):
 class TerminationSchema(ma.Schema):
     reason = fields.Enum(TerminationReason, by_value=True, required=True)
     note = fields.String(load_default=None, validate=validate.Length(max=500))
-    on = fields.Date(load_default=None, metadata={"description": "default: today; with reason death, the date of "
+    on = Date(load_default=None, metadata={"description": "default: today; with reason death, the date of "
                                                                  "death, which ends every agreement of the person"})
 
 

@@ -20,6 +20,7 @@ from registry.idcard import InvalidIdNumber, parse_id_number
 from registry.models import Resident
 from tests import factories as f
 from tests.identity_support import bind, login, register_on_site, residents_count
+from tests.request_schemas import request_fields
 
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
@@ -100,33 +101,17 @@ def test_the_one_parser_every_import_will_use_normalises_then_validates():
         parse_id_number(number[:17].translate(ARABIC_INDIC) + number[17], today=clock.today())
 
 
-def _numeric_fields(schema, path=""):
-    """Every number field and every digit pattern of a request schema, with its path."""
-    schema = schema() if isinstance(schema, type) else schema
-    for name, field in schema.fields.items():
-        yield from _field(field, f"{path}.{name}")
-
-
-def _field(field, path):
-    if isinstance(field, ma.fields.Nested):
-        yield from _numeric_fields(field.schema, path)
-    elif isinstance(field, ma.fields.List):
-        yield from _field(field.inner, f"{path}[]")
-    elif isinstance(field, ma.fields.Number):
-        yield path, isinstance(field, (core_schemas.Integer, core_schemas.Decimal, core_schemas.Float))
+def _numeric_checks(where, field):
+    """Each number field and each digit pattern of a request field, and whether it takes ASCII digits only."""
+    if isinstance(field, ma.fields.Number):
+        yield where, isinstance(field, (core_schemas.Integer, core_schemas.Decimal, core_schemas.Float))
     for validator in getattr(field, "validators", []):
         if isinstance(validator, ma.validate.Regexp):
-            yield f"{path} ~ {validator.regex.pattern}", "\\d" not in validator.regex.pattern
+            yield f"{where} ~ {validator.regex.pattern}", "\\d" not in validator.regex.pattern
 
 
 def test_every_numeric_input_takes_ascii_digits_only(app):
-    lax = []
-    for endpoint, view in app.view_functions.items():
-        view_class = getattr(view, "view_class", None)
-        for method in ("get", "post", "put", "patch", "delete"):
-            handler = getattr(view_class, method, None) if view_class else None
-            for parameter in getattr(handler, "_apidoc", {}).get("arguments", {}).get("parameters", []):
-                lax += [f"{endpoint} {method} {path}" for path, ok in _numeric_fields(parameter["schema"]) if not ok]
+    lax = [path for where, field in request_fields(app) for path, ok in _numeric_checks(where, field) if not ok]
     assert lax == []
 
 
