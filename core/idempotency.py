@@ -15,8 +15,7 @@ import hashlib
 from datetime import timedelta
 
 from flask import current_app, request
-from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, delete, or_, select, update
 
 from core import clock, db
 from core.auth import current_actor
@@ -31,24 +30,25 @@ def _request_hash() -> str:
 
 
 def _claim(actor: str, key: str, digest: str) -> IdempotencyRecord | None:
-    """Insert our claim on the key and return None, or return the record that holds it already."""
+    """Claim the key for this request and return None, or return the record that holds it already.
+
+    One statement in the usual case (an INSERT that does nothing on a taken key); a taken key whose record has
+    lapsed — kept past IDEMPOTENCY_KEY_HOURS, or claimed by a request that never answered within
+    IDEMPOTENCY_IN_FLIGHT_SECONDS — is taken over by a conditional UPDATE, so two retries cannot both win it.
+    """
     settings, now = current_app.config["SETTINGS"], clock.now()
-    kept_until = now - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
-    abandoned_before = now - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_SECONDS)
+    lapsed = or_(IdempotencyRecord.created_at < now - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS),
+                 and_(IdempotencyRecord.response_status.is_(None),
+                      IdempotencyRecord.created_at < now - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_SECONDS)))
+    mine = and_(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key)
     with db.transaction():
-        db.session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.actor == actor, IdempotencyRecord.key == key,
-                or_(IdempotencyRecord.created_at < kept_until,
-                    and_(IdempotencyRecord.response_status.is_(None), IdempotencyRecord.created_at < abandoned_before)),
-            )
-        )
-    try:
-        with db.transaction():
-            db.session.add(IdempotencyRecord(actor=actor, key=key, request_hash=digest))
-        return None
-    except IntegrityError:
-        return db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key))
+        if db.insert_unless_exists(IdempotencyRecord, actor=actor, key=key, request_hash=digest, created_at=now):
+            return None
+        taken_over = db.session.execute(update(IdempotencyRecord).where(mine, lapsed).values(
+            request_hash=digest, created_at=now, response_status=None, response_body=None))
+        if taken_over.rowcount == 1:
+            return None
+        return db.session.scalar(select(IdempotencyRecord).where(mine))
 
 
 def _release(actor: str, key: str) -> None:
@@ -81,8 +81,9 @@ def idempotent(view):
             _release(actor, key)
             raise
         with db.transaction():
-            record = db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key))
-            record.response_status, record.response_body = response.status_code, response.get_json()
+            db.session.execute(update(IdempotencyRecord).where(
+                IdempotencyRecord.actor == actor, IdempotencyRecord.key == key).values(
+                response_status=response.status_code, response_body=response.get_json()))
         return response
 
     apidoc = copy.deepcopy(getattr(wrapper, "_apidoc", {}))

@@ -98,3 +98,14 @@ def test_held_health_facts_give_way_to_a_condition_added_in_the_same_transaction
     core_db.session.execute(insert(Condition), [condition(alice, ConditionKind.DIABETES)])  # a bulk statement
     assert {c.kind for c in populations.facts_of([alice])[alice.id].conditions} == {
         ConditionKind.HYPERTENSION, ConditionKind.DIABETES}
+
+
+def test_an_idempotency_key_costs_one_statement_to_claim_and_one_to_keep_the_answer(client, centres, alice):
+    headers = {**f.as_resident(alice), "Idempotency-Key": "sign-once-0001"}
+    with counted_statements() as seen:
+        response = client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[alice.id]),
+                               headers=headers)
+    assert response.status_code == 201
+    assert len([sql for sql in seen if "idempotency_records" in sql]) == 2
+    again = client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[alice.id]), headers=headers)
+    assert (again.status_code, again.get_json()) == (201, response.get_json())
