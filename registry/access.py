@@ -35,7 +35,11 @@ def resident_of(actor: Actor) -> Resident:
 
 
 def household_of(resident: Resident) -> list[Resident]:
-    return list(resident.household.members) if resident.household else [resident]
+    """The resident's household members, the resident among them, by id (one statement; none without a household)."""
+    if resident.household_id is None:
+        return [resident]
+    return list(db.session.scalars(select(Resident).where(Resident.household_id == resident.household_id)
+                                   .order_by(Resident.id)))
 
 
 def check_centre(actor: Actor, centre_id: int) -> None:

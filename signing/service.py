@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
@@ -69,23 +70,28 @@ def check_village_clinic(profile: PolicyProfile, window_id: int | None) -> None:
                       "[003 §三]: name the village clinic.", field="window_id", rule="requires_village_clinic")
 
 
-def holding_agreement(resident_id: int, cycle: int) -> Agreement | None:
-    return db.session.scalar(
-        select(Agreement).where(Agreement.resident_id == resident_id, Agreement.cycle == cycle, Agreement.status.in_(HOLDING))
-    )
+@dataclass
+class CycleStanding:
+    """What a resident holds in a cycle, for signing: the agreement in force or prepared, and the latest that was in
+    force and was terminated (its centre is the resident's centre for the rest of the cycle: POLICY.md signing rule
+    10; one terminated on or before its first day, e.g. a renewal prepared in December, fixed nothing)."""
+
+    holding: Agreement | None = None
+    ended: Agreement | None = None
 
 
-def ended_in_cycle(resident_id: int, cycle: int) -> Agreement | None:
-    """The resident's latest agreement of the cycle that was in force and has been terminated.
-
-    Its centre is the resident's centre for the rest of the cycle (POLICY.md signing rule 10). One that never came into
-    force (terminated on or before its first day, e.g. a renewal prepared in December) fixed nothing.
-    """
-    return db.session.scalar(
-        select(Agreement).where(Agreement.resident_id == resident_id, Agreement.cycle == cycle,
-                                Agreement.status == AgreementStatus.TERMINATED,
-                                Agreement.terminated_on > Agreement.start_date)
-        .order_by(Agreement.id.desc()).limit(1))
+def standing_in_cycle(resident_ids: list[int], cycle: int) -> dict[int, CycleStanding]:
+    """The cycle standing of every resident of a signing, in one query."""
+    standing = {resident_id: CycleStanding() for resident_id in resident_ids}
+    for agreement in db.session.scalars(select(Agreement).where(
+            Agreement.resident_id.in_(resident_ids), Agreement.cycle == cycle).order_by(Agreement.id)):
+        held = standing[agreement.resident_id]
+        if agreement.status in HOLDING:
+            held.holding = agreement
+        elif agreement.status is AgreementStatus.TERMINATED and agreement.terminated_on is not None \
+                and agreement.terminated_on > agreement.start_date:
+            held.ended = agreement  # ascending ids: the latest one stays
+    return standing
 
 
 def _lock(residents: list[Resident]) -> None:
@@ -226,11 +232,12 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, doc
     agreements, fresh = [], []
     with db.transaction():
         _lock([resident for resident, _, _ in chosen])
+        standing = standing_in_cycle([resident.id for resident, _, _ in chosen], cycle)
         for resident, basis, check_id in chosen:
             if resident.died_on is not None:
                 raise Conflict(f"The resident's death was recorded ({resident.died_on.isoformat()}): nobody dead is signed.",
                                reason="dead", resident_id=resident.id)
-            existing = holding_agreement(resident.id, cycle)
+            existing = standing[resident.id].holding
             if existing is not None:
                 if existing.centre_id != centre.id:
                     # The existing agreement's id is the resident's own business, not another centre's staff's.
@@ -245,7 +252,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, doc
                     )
                 agreements.append(existing)
                 continue
-            ended = ended_in_cycle(resident.id, cycle)
+            ended = standing[resident.id].ended
             if ended is not None and ended.centre_id != centre.id:
                 raise Conflict(
                     "The centre cannot change within a cycle [000 §二(三)]: after a termination this cycle's signing "

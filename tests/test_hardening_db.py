@@ -96,7 +96,8 @@ def test_a_unique_violation_the_service_did_not_foresee_is_a_409_not_a_500(clien
     resident = f.resident(openid="wx-unforeseen")
     body = {"centre_id": centre.id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION}
     assert client.post("/api/v1/agreements", json=body, headers=f.as_resident(resident)).status_code == 201
-    monkeypatch.setattr(service, "holding_agreement", lambda resident_id, cycle: None)  # blind to the first agreement
+    monkeypatch.setattr(service, "standing_in_cycle",  # blind to the first agreement
+                        lambda resident_ids, cycle: {rid: service.CycleStanding() for rid in resident_ids})
     response = client.post("/api/v1/agreements", json=body, headers=f.as_resident(resident))
     assert response.status_code == 409
     assert response.get_json()["code"] == 409

@@ -109,3 +109,15 @@ def test_an_idempotency_key_costs_one_statement_to_claim_and_one_to_keep_the_ans
     assert len([sql for sql in seen if "idempotency_records" in sql]) == 2
     again = client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[alice.id]), headers=headers)
     assert (again.status_code, again.get_json()) == (201, response.get_json())
+
+
+def test_a_signing_reads_the_cycles_agreements_of_its_residents_once(client, centres, alice):
+    child = f.resident(name="李小孩", born=date(2020, 5, 1), household=alice.household)
+    headers = f.as_resident(alice)
+    core_db.session.expunge_all()
+    with counted_statements() as seen:
+        response = client.post("/api/v1/agreements", json=sign_body(centres["home"], resident_ids=[alice.id, child.id],
+                                                                     guardian_id=alice.id), headers=headers)
+    assert response.status_code == 201, response.get_json()
+    assert sum(sql.startswith("SELECT") and "FROM agreements " in sql for sql in seen) == 1
+    assert sum("FROM households " in sql for sql in seen) == 0  # the household's members are read by household id
