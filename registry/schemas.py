@@ -16,7 +16,9 @@ CODE = validate.Length(min=1, max=32)
 
 
 class WechatLoginSchema(ma.Schema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    # wx.login() gives printable ASCII (32 characters today); anything else is refused before asking WeChat.
+    code = fields.String(required=True, validate=validate.Regexp(r"[\x21-\x7e]{1,128}\Z",
+                                                                 error="A login code is 1 to 128 printable ASCII characters."))
 
 
 class StaffLoginSchema(ma.Schema):

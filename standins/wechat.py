@@ -27,6 +27,8 @@ RISKY_WORDS = ("违禁内容",)
 REVIEW_WORDS = ("待审内容",)
 # msgSecCheck labels: 100 normal, 20001 political, 20006 illegal and criminal.
 LABELS = {"pass": 100, "review": 20001, "risky": 20006}
+# Longer unscripted login codes are refused as WeChat refuses a code it never issued (errcode 40029).
+MAX_LOGIN_CODE = 64
 
 
 @dataclass
@@ -90,6 +92,8 @@ def create_standin(state: WechatState | None = None) -> Flask:
             return jsonify(errcode=state.login_errors[code], errmsg="scripted failure")
         if not params.get("appid") or not params.get("secret") or params.get("grant_type") != "authorization_code":
             return jsonify(errcode=40013, errmsg="invalid appid")
+        if not code.startswith("ok-") and (len(code) > MAX_LOGIN_CODE or not code.isascii()):  # real ones: 32 ASCII
+            return jsonify(errcode=40029, errmsg="invalid code")
         openid = code.removeprefix("ok-") if code.startswith("ok-") else f"openid-{code}"
         return jsonify(openid=openid, session_key="c2Vzc2lvbi1rZXk=")
 

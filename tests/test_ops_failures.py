@@ -239,3 +239,11 @@ def test_an_unanswered_idempotency_key_lapses_only_after_any_request_has_ended(a
     timeout = next(ast.literal_eval(node.value) for node in config.body
                    if isinstance(node, ast.Assign) and [target.id for target in node.targets] == ["timeout"])
     assert app.config["SETTINGS"].IDEMPOTENCY_IN_FLIGHT_SECONDS > timeout
+
+
+def test_a_login_code_that_is_not_printable_ascii_is_422_naming_code_and_wechat_is_not_asked(client, wechat):
+    asked = len(wechat.calls)
+    for code in ("码" * 8, "ok-" + "\u00a0" * 3, "x" * 129):
+        response = client.post("/api/v1/auth/wechat-login", json={"code": code})
+        assert response.status_code == 422 and "code" in response.get_json()["errors"]["json"]
+    assert len(wechat.calls) == asked
