@@ -79,24 +79,36 @@ def pull(actor: Actor, *, form: str, region: str | None, cycle: int | None, upda
          changed_after: int | None, cursor: str | None, limit: int):
     """A roster pull the actor may make: a JSON page, or the whole roster as CSV lines or XLSX chunks.
 
+    Rows are read from the read replica when there is one (`db.replica_session`); audit events go to the primary.
     Audited when it starts (who, region, format), before any row leaves: a download aborted half-way
     still left its event. Files get a second event with the rows sent once the last row is out.
     """
-    query, region = roster_query(actor, region=region, cycle=cycle, updated_since=updated_since,
-                                 changed_after=changed_after)
+    region = region_of(actor, region)  # a 403 before anything is read or streamed
+    scope = dict(region=region, cycle=cycle, updated_since=updated_since, changed_after=changed_after)
+    query_on = lambda reading: replica_query(actor, reading, **scope)  # noqa: E731
     pulled = dict(region=region, cycle=cycle, centre_id=actor.centre_id, format=form,
                   updated_since=updated_since and updated_since.isoformat(), changed_after=changed_after)
     if form == "json":
-        page = roster_page(actor, query, cursor=cursor, limit=limit)
+        with db.replica_session() as reading:
+            page = roster_page(actor, query_on(reading), cursor=cursor, limit=limit, reading=reading)
         audit.record("roster.pull", "roster", region, rows=len(page["items"]), **pulled)
         return page
     audit.record("roster.pull", "roster", region, rows=None, **pulled)
     finished = lambda rows: audit.record("roster.pull.done", "roster", region, rows=rows, **pulled)  # noqa: E731
     if form == "csv":
-        return stream_csv(actor, query, finished)
-    spool, rows = write_xlsx(actor, query)
+        return stream_csv(actor, query_on, finished)
+    with db.replica_session() as reading:
+        spool, rows = write_xlsx(actor, query_on(reading), reading)
     finished(rows)
     return chunks(spool)
+
+
+def replica_query(actor: Actor, reading: Session, **scope) -> Select:
+    """The roster query for rows read on `reading`: an `updated_since` pull's horizon is the primary's settled
+    instant held back by how far `reading` lags, so a row the replica has not replayed yet is served by a later pull
+    (`changed_after` needs nothing: a replica replays commits in order, so it holds a prefix of the change_seq)."""
+    horizon = settled_before() - db.replica_lag(reading) if scope.get("updated_since") is not None else None
+    return roster_query(actor, **scope, horizon=horizon)[0]
 
 
 def _current_cycle(region: str | None) -> int:
@@ -119,32 +131,42 @@ def settled_before() -> datetime:
     return clock.now() - held_back
 
 
-def roster_query(actor: Actor, *, region: str | None, cycle: int | None, updated_since: datetime | None = None,
-                 changed_after: int | None = None) -> tuple[Select, str | None]:
-    """The agreements of a cycle the actor may pull: bureaus their region, staff their own centre; those written
-    after `changed_after` (exact), or stamped since `updated_since` once settled (see `settled_before`)."""
+def region_of(actor: Actor, region: str | None) -> str | None:
+    """The region a pull is about (the actor's own by default), once the actor may pull it (else 403)."""
     region = region or actor.region_code
+    if region:
+        check_region(actor, region)
+    return region
+
+
+def roster_query(actor: Actor, *, region: str | None, cycle: int | None, updated_since: datetime | None = None,
+                 changed_after: int | None = None, horizon: datetime | None = None) -> tuple[Select, str | None]:
+    """The agreements of a cycle the actor may pull: bureaus their region, staff their own centre; those written
+    after `changed_after` (exact), or stamped since `updated_since` and before `horizon` (by default
+    `settled_before()`, on the primary)."""
+    region = region_of(actor, region)
     query = (select(*COLUMNS).join(Resident, Agreement.resident_id == Resident.id)
              .join(Centre, Agreement.centre_id == Centre.id)
              .outerjoin(SECONDARY, Agreement.secondary_hospital_id == SECONDARY.id)
              .outerjoin(TERTIARY, Agreement.tertiary_hospital_id == TERTIARY.id))
     query = query.where(Agreement.cycle == (cycle or _current_cycle(region)))
     if region:
-        check_region(actor, region)
         query = query.where(Agreement.region_code.in_(region_and_descendants(region)))
     if actor.role in STAFF:
         query = query.where(Agreement.centre_id == actor.centre_id)
     if updated_since is not None:
-        query = query.where(Agreement.updated_at >= updated_since, Agreement.updated_at < settled_before())
+        horizon = settled_before() if horizon is None else horizon
+        query = query.where(Agreement.updated_at >= updated_since, Agreement.updated_at < horizon)
     if changed_after is not None:
         query = query.where(Agreement.change_seq > changed_after)
     return query, region
 
 
-def packages_of(agreement_ids: list[int]) -> dict[int, list[str]]:
-    """The packages each agreement includes now (basic, value-added, personalised ones), in one query."""
+def packages_of(agreement_ids: list[int], reading: Session | None = None) -> dict[int, list[str]]:
+    """The packages each agreement includes now (basic, value-added, personalised ones), in one query on `reading`
+    (the request's session by default)."""
     held: dict[int, list[str]] = {agreement_id: [] for agreement_id in agreement_ids}
-    rows = db.session.execute(
+    rows = (reading or db.session).execute(
         select(AgreementPackage.agreement_id, AgreementPackage.package_code)
         .where(AgreementPackage.agreement_id.in_(agreement_ids), AgreementPackage.dropped_on.is_(None))
         .order_by(AgreementPackage.agreement_id, AgreementPackage.id)
@@ -154,9 +176,9 @@ def packages_of(agreement_ids: list[int]) -> dict[int, list[str]]:
     return held
 
 
-def entries(actor: Actor, rows) -> list[dict]:
-    """Roster rows as the caller may see them, with each agreement's packages (one query for all)."""
-    held = packages_of([row.id for row in rows])
+def entries(actor: Actor, rows, reading: Session | None = None) -> list[dict]:
+    """Roster rows as the caller may see them, with each agreement's packages (one query for all, on `reading`)."""
+    held = packages_of([row.id for row in rows], reading)
     return [entry(actor, row, held[row.id]) for row in rows]
 
 
@@ -173,10 +195,11 @@ def entry(actor: Actor, row, packages: list[str]) -> dict:
     return values
 
 
-def roster_page(actor: Actor, query: Select, *, cursor: str | None, limit: int) -> dict:
-    """One page of the roster after `cursor`, and the cursor of the next page (null on the last)."""
-    page = paginate(query, key_columns=KEYSET, cursor=cursor, limit=limit, rows=True)
-    return {"items": entries(actor, page["items"]), "next_cursor": page["next_cursor"]}
+def roster_page(actor: Actor, query: Select, *, cursor: str | None, limit: int, reading: Session | None = None) -> dict:
+    """One page of the roster after `cursor`, and the cursor of the next page (null on the last), read on `reading`."""
+    reading = reading or db.session
+    page = paginate(query, key_columns=KEYSET, cursor=cursor, limit=limit, rows=True, session=reading)
+    return {"items": entries(actor, page["items"], reading), "next_cursor": page["next_cursor"]}
 
 
 def _enum_value(value):
@@ -191,24 +214,26 @@ _CELL = {"sex": _enum_value,
 _CONVERTERS = [(name, _CELL.get(name)) for name in HEADER]
 
 
-def _cells(actor: Actor, query: Select) -> Iterator[list]:
+def _cells(actor: Actor, query: Select, reading: Session) -> Iterator[list]:
     """Spreadsheet rows, a chunk of STREAM_BATCH at a time from the server-side cursor: memory stays constant."""
-    for chunk in db.session.execute(query.order_by(*KEYSET).execution_options(yield_per=STREAM_BATCH)).partitions():
-        for values in entries(actor, chunk):
+    for chunk in reading.execute(query.order_by(*KEYSET).execution_options(yield_per=STREAM_BATCH)).partitions():
+        for values in entries(actor, chunk, reading):
             yield [values[name] if convert is None else convert(values[name]) for name, convert in _CONVERTERS]
 
 
-def stream_csv(actor: Actor, query: Select, done: Callable[[int], None]) -> Iterator[str]:
-    """The roster as CSV text, a row at a time; `done(rows)` is called when the last row is out."""
+def stream_csv(actor: Actor, query_on: Callable[[Session], Select], done: Callable[[int], None]) -> Iterator[str]:
+    """The roster as CSV text, a chunk of rows at a time, read on the replica session (`query_on(reading)` gives the
+    query), which stays open while the rows stream; `done(rows)` is called when the last row is out."""
     buffer = io.StringIO()
     writer = CsvWriter(buffer)
     rows = 0
     writer.writerow(HEADER)
-    for cells in _cells(actor, query):
-        writer.writerow(cells)
-        rows += 1
-        if rows % STREAM_BATCH == 0:
-            yield _drain(buffer)
+    with db.replica_session() as reading:
+        for cells in _cells(actor, query_on(reading), reading):
+            writer.writerow(cells)
+            rows += 1
+            if rows % STREAM_BATCH == 0:
+                yield _drain(buffer)
     yield _drain(buffer)
     done(rows)
 
@@ -220,13 +245,13 @@ def _drain(buffer: io.StringIO) -> str:
     return text
 
 
-def write_xlsx(actor: Actor, query: Select) -> tuple[IO[bytes], int]:
+def write_xlsx(actor: Actor, query: Select, reading: Session) -> tuple[IO[bytes], int]:
     """The roster as an XLSX file (openpyxl write-only: rows go to disk as they come), and its row count."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("roster")
     sheet.append(HEADER)
     rows = 0
-    for cells in _cells(actor, query):
+    for cells in _cells(actor, query, reading):
         sheet.append(xlsx_row(sheet, cells))
         rows += 1
     spool = tempfile.TemporaryFile()
