@@ -17,18 +17,40 @@ in practice but rests on timing; `changed_after` does not.
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 from datetime import datetime, timedelta
 from typing import IO, Callable, Iterable, Iterator
 
 from openpyxl import Workbook
-from sqlalchemy import Select, event, inspect, select, text, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    Enum,
+    Integer,
+    Select,
+    String,
+    case,
+    cast,
+    event,
+    func,
+    inspect,
+    literal,
+    null,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import Label
 
 from core import audit, clock, db
 from core.auth import STAFF, Actor, Role
-from core.crypto import mask_id_number
-from core.exports import CsvWriter, xlsx_row
+from core.crypto import decrypt, mask_id_number
+from core.exports import FORMULA_STARTS, CsvWriter, csv_cell, xlsx_row
 from core.pagination import paginate
 from registry.access import check_region
 from registry.models import Centre, Hospital, Resident
@@ -207,7 +229,8 @@ def _enum_value(value):
 
 
 # How each column becomes a spreadsheet cell; the others (numbers, dates, digits, text) pass as they are,
-# and core/exports.py keeps text from being read as a formula.
+# and core/exports.py keeps text from being read as a formula: `CsvWriter` on the csv-module path and
+# `_csv_cell_sql`, its rule on its characters, on the COPY path.
 _CELL = {"sex": _enum_value,
          "insurance_scheme": _enum_value, "status": _enum_value, "channel": _enum_value,
          "termination_reason": _enum_value, "updated_at": datetime.isoformat, "packages": "+".join}
@@ -221,21 +244,113 @@ def _cells(actor: Actor, query: Select, reading: Session) -> Iterator[list]:
             yield [values[name] if convert is None else convert(values[name]) for name, convert in _CONVERTERS]
 
 
-def stream_csv(actor: Actor, query_on: Callable[[Session], Select], done: Callable[[int], None]) -> Iterator[str]:
-    """The roster as CSV text, a chunk of rows at a time, read on the replica session (`query_on(reading)` gives the
-    query), which stays open while the rows stream; `done(rows)` is called when the last row is out."""
+def stream_csv(actor: Actor, query_on: Callable[[Session], Select], done: Callable[[int], None]) -> Iterator[str | bytes]:
+    """The roster as CSV, a chunk of rows at a time, read on the replica session (`query_on(reading)` gives the
+    query), which stays open while the rows stream; `done(rows)` is called when the last row is out.
+
+    PostgreSQL formats the rows itself (`_copied_csv`); SQLite's go through the csv module (`_written_csv`). Both
+    give the same cells: the header, Python's spelling of values (True, ISO dates and instants), neutralised text,
+    CRLF line ends, no BOM.
+    """
+    rows = 0
+    with db.replica_session() as reading:
+        write = _copied_csv if reading.get_bind().dialect.name == "postgresql" else _written_csv
+        for block, count in write(actor, query_on(reading), reading):
+            rows += count
+            yield block
+    done(rows)
+
+
+def _written_csv(actor: Actor, query: Select, reading: Session) -> Iterator[tuple[str, int]]:
+    """CSV text chunks and the rows in each, written by the csv module from `_cells`."""
     buffer = io.StringIO()
     writer = CsvWriter(buffer)
-    rows = 0
     writer.writerow(HEADER)
-    with db.replica_session() as reading:
-        for cells in _cells(actor, query_on(reading), reading):
-            writer.writerow(cells)
-            rows += 1
-            if rows % STREAM_BATCH == 0:
-                yield _drain(buffer)
-    yield _drain(buffer)
-    done(rows)
+    rows = 0
+    for cells in _cells(actor, query, reading):
+        writer.writerow(cells)
+        rows += 1
+        if rows % STREAM_BATCH == 0:
+            yield _drain(buffer), STREAM_BATCH
+    yield _drain(buffer), rows % STREAM_BATCH
+
+
+def _csv_cell_sql(cell: ColumnElement) -> ColumnElement:
+    """`core.exports.csv_cell` in SQL, for a cell that is text on the csv-module path (a column, not a subquery:
+    it is read three times)."""
+    return case((func.left(cell, 1).in_(list(FORMULA_STARTS)), literal("'", String) + cell), else_=cell)
+
+
+def _as_text(cell: ColumnElement) -> ColumnElement:
+    """A cell as `csv.writer` spells its Python value: True/False, ISO dates and UTC instants, '' never quoted."""
+    kind = cell.type
+    if isinstance(kind, db.Instant):  # datetime.isoformat() of the UTC instant: microseconds only when there are any
+        utc = func.timezone("UTC", cell)
+        return (func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
+                + case((func.date_trunc("second", utc) != utc, func.to_char(utc, ".US")), else_="")
+                + "+00:00")
+    if isinstance(kind, Date):
+        return func.to_char(cell, "YYYY-MM-DD")
+    if isinstance(kind, Boolean):
+        return case((cell, "True"), (~cell, "False"))
+    if isinstance(kind, (String, Enum)):
+        return _csv_cell_sql(func.nullif(cell, ""))  # COPY quotes '' to tell it from NULL; csv.writer writes both bare
+    return cell
+
+
+def _copy_sql(actor: Actor, query: Select, dialect) -> str:
+    """COPY of the roster's cells in HEADER order (the ID number as its ciphertext, decrypted by `_copied_csv`)."""
+    cells = {column.key: column.element if isinstance(column, Label) else column for column in COLUMNS}
+    if actor.role is not Role.BUREAU:
+        cells["birth_date"] = null()
+    packages = (select(func.string_agg(AgreementPackage.package_code, aggregate_order_by(literal("+"), AgreementPackage.id))
+                       .label("packages"))
+                .where(AgreementPackage.agreement_id == Agreement.id, AgreementPackage.dropped_on.is_(None))
+                .lateral("held_packages"))
+    cells.update(birth_year=cast(func.extract("year", Resident.birth_date), Integer), packages=packages.c.packages,
+                 tombstone=Agreement.status == AgreementStatus.TERMINATED)
+    shown = [cell if name == "id_number" else _as_text(cell).label(name) for name, cell in cells.items()]
+    copied = (query.outerjoin(packages, true()).with_only_columns(*shown, maintain_column_froms=True)
+              .order_by(*KEYSET))
+    statement = copied.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    return f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)"
+
+
+# A COPY row up to the ID number's ciphertext: id, resident_id, the name (quoted when it holds , " or a line end).
+_ID_CELL = re.compile(rb'[0-9]+,[0-9]+,(?:"(?:[^"]|"")*"|[^,"]*),([^,]*),')
+_ID_CONTEXT = Resident.id_number.type.context
+
+
+def _copied_csv(actor: Actor, query: Select, reading: Session) -> Iterator[tuple[bytes, int]]:
+    """CSV chunks and the rows in each, formatted by PostgreSQL's COPY (one row per message, streamed: memory stays
+    flat); the ID numbers are decrypted (masked for all but the bureau) a chunk of STREAM_BATCH rows at a time."""
+    yield _header(), 0
+    show = (lambda number: number) if actor.role is Role.BUREAU else mask_id_number
+    pending: list[bytes] = []
+    with reading.connection().connection.cursor() as cursor:
+        # Parameters bound already (`literal_binds`); an empty set of them makes psycopg read the compiler's %% as %.
+        with cursor.copy(_copy_sql(actor, query, reading.get_bind().dialect), ()) as copy:
+            for row in copy:
+                pending.append(bytes(row))
+                if len(pending) == STREAM_BATCH:
+                    yield _with_id_numbers(pending, show), len(pending)
+                    pending = []
+    yield _with_id_numbers(pending, show), len(pending)
+
+
+def _with_id_numbers(rows: list[bytes], show: Callable[[str], str]) -> bytes:
+    """COPY rows with the ID number's ciphertext replaced by what the caller may see, and CRLF line ends."""
+    found = [_ID_CELL.match(row) for row in rows]
+    numbers = [csv_cell(show(decrypt(token.decode(), _ID_CONTEXT))).encode() if (token := match[1]) else b""
+               for match in found]
+    return b"".join(b"%b%b%b\r\n" % (row[:match.start(1)], number, row[match.end(1):-1])
+                    for row, match, number in zip(rows, found, numbers, strict=True))
+
+
+def _header() -> bytes:
+    buffer = io.StringIO()
+    CsvWriter(buffer).writerow(HEADER)
+    return buffer.getvalue().encode()
 
 
 def _drain(buffer: io.StringIO) -> str:
