@@ -286,11 +286,10 @@ def _as_text(cell: ColumnElement) -> ColumnElement:
     kind = cell.type
     if isinstance(kind, db.Instant):  # datetime.isoformat() of the UTC instant: microseconds only when there are any
         utc = func.timezone("UTC", cell)
-        return (func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-                + case((func.date_trunc("second", utc) != utc, func.to_char(utc, ".US")), else_="")
-                + "+00:00")
-    if isinstance(kind, Date):
-        return func.to_char(cell, "YYYY-MM-DD")
+        spelt = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US')
+        return case((func.date_trunc("second", utc) != utc, spelt), else_=func.left(spelt, 19)) + "+00:00"
+    if isinstance(kind, Date):  # date.isoformat(): DateStyle ISO, which `_copied_csv` sets
+        return cast(cell, String)
     if isinstance(kind, Boolean):
         return case((cell, "True"), (~cell, "False"))
     if isinstance(kind, (String, Enum)):
@@ -328,6 +327,7 @@ def _copied_csv(actor: Actor, query: Select, reading: Session) -> Iterator[tuple
     show = (lambda number: number) if actor.role is Role.BUREAU else mask_id_number
     pending: list[bytes] = []
     with reading.connection().connection.cursor() as cursor:
+        cursor.execute("SET LOCAL DateStyle TO ISO")  # dates as YYYY-MM-DD, for this transaction only
         # Parameters bound already (`literal_binds`); an empty set of them makes psycopg read the compiler's %% as %.
         with cursor.copy(_copy_sql(actor, query, reading.get_bind().dialect), ()) as copy:
             for row in copy:
