@@ -6,7 +6,9 @@ writer at a time), so a row yet to commit will get a number larger than any a cl
 that pages to the end, keeps the last `change_seq` and later pulls `changed_after` it misses nothing, however
 transactions interleave. Every agreement change (and every change of a roster field of its resident) is a write,
 so a changed row moves behind the cursor and is served again. Terminated agreements come as tombstones so the
-bureau can delete them. CSV and XLSX are written row by row from a server-side cursor, in constant memory.
+bureau can delete them. CSV and XLSX are written a chunk of rows at a time, in constant memory: on PostgreSQL the CSV's
+cells are formatted by COPY (the ID numbers decrypted in Python), elsewhere by the csv module, to the same bytes.
+Rows are read from the read replica when one is configured (DATABASE_REPLICA_URL, `db.replica_session`).
 
 `updated_since` (the older way to pull incrementally) filters on updated_at, which is stamped when a row is
 written, not when it commits: a slow transaction can commit a row stamped earlier than one a faster transaction

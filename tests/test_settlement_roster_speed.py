@@ -6,15 +6,16 @@ import io
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from core import db as core_db
 from core.auth import Actor, Role
+from core.models import AuditEvent
 from registry.models import Hospital, HospitalGrade
 from settlement import rosters
 from signing.models import Agreement, AgreementPackage, AgreementStatus, TerminationReason
 from tests import factories as f
-from tests.settlement_helpers import agreement
+from tests.settlement_helpers import agreement, as_bureau
 
 NAMES = ["=HYPERLINK(1)", "\ttab", "王, 小明", 'say "hi"', "two\nlines", "-minus", "@at", "+plus", "普通", "cr\rhere"]
 
@@ -76,3 +77,15 @@ def test_staff_get_the_masked_id_number_and_no_birth_date_from_the_copy_path_too
 def test_a_roster_with_no_rows_is_the_header_alone(roster):
     written, copied, rows = _both(Actor(role=Role.BUREAU, subject="client:bureau", region_code="430522"))
     assert copied == written == (",".join(rosters.HEADER) + "\r\n").encode() and rows == 0
+
+
+def test_a_download_aborted_in_the_middle_of_the_copy_leaves_the_session_usable_and_no_done_event(app, roster,
+                                                                                                 monkeypatch):
+    monkeypatch.setattr(rosters, "STREAM_BATCH", 1)  # a chunk per row: the client hangs up while COPY still sends
+    response = app.test_client().get("/api/v1/rosters?region=430523", headers={**as_bureau(), "Accept": "text/csv"})
+    chunks = iter(response.response)
+    assert next(chunks).startswith(b"id,resident_id,name,") and next(chunks).count(b"\r\n") == 1
+    response.close()
+    events = core_db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("roster.pull%"))).all()
+    assert events == ["roster.pull"]
+    assert core_db.session.scalar(select(func.count()).select_from(Agreement)) == len(NAMES)
