@@ -284,12 +284,13 @@ def _csv_cell_sql(cell: ColumnElement) -> ColumnElement:
 
 
 def _as_text(cell: ColumnElement) -> ColumnElement:
-    """A cell as `csv.writer` spells its Python value: True/False, ISO dates and UTC instants, '' never quoted."""
+    """A cell as `CsvWriter` spells its Python value: True/False, ISO dates and UTC instants, '' never quoted, text
+    neutralised (`_csv_cell_sql`)."""
     kind = cell.type
     if isinstance(kind, db.Instant):  # datetime.isoformat() of the UTC instant: microseconds only when there are any
         utc = func.timezone("UTC", cell)
         spelt = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US')
-        return case((func.date_trunc("second", utc) != utc, spelt), else_=func.left(spelt, 19)) + "+00:00"
+        return _csv_cell_sql(case((func.date_trunc("second", utc) != utc, spelt), else_=func.left(spelt, 19)) + "+00:00")
     if isinstance(kind, Date):  # date.isoformat(): DateStyle ISO, which `_copied_csv` sets
         return cast(cell, String)
     if isinstance(kind, Boolean):
