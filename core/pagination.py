@@ -81,17 +81,19 @@ def _typed(value: Any, kind: type, largest: int) -> Any:
 
 
 def paginate(query: Select, *, key_columns: Sequence, cursor: str | None, limit: int, key_of=None,
-             rows: bool = False) -> dict:
+             rows: bool = False, session=None) -> dict:
     """Run `query` one page at a time, ordered by `key_columns` (unique together, ascending).
 
     `key_of(row)` gives a row's key values; by default the attributes named like the key columns.
-    Items are the query's entities, or its rows (named tuples) with `rows=True`.
+    Items are the query's entities, or its rows (named tuples) with `rows=True`. `session` runs it (a replica's,
+    see `db.replica_session`); by default the request's.
     """
+    session = session or db.session
     key_of = key_of or (lambda row: [getattr(row, column.key) for column in key_columns])
     if cursor:
         after = decode_cursor(cursor, key_columns)
         query = query.where(tuple_(*key_columns) > tuple_(*after)) if len(key_columns) > 1 else query.where(key_columns[0] > after[0])
     ordered = query.order_by(*key_columns).limit(limit + 1)
-    found = (db.session.execute(ordered) if rows else db.session.scalars(ordered)).all()
+    found = (session.execute(ordered) if rows else session.scalars(ordered)).all()
     page = found[:limit]
     return {"items": page, "next_cursor": encode_cursor(key_of(page[-1])) if len(found) > limit else None}

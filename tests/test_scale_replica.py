@@ -6,6 +6,8 @@ TEMPLATE: a copy of the primary as it was at that moment, i.e. a replica lagging
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, timedelta
 
 import pytest
@@ -15,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core import clock
 from core import db as core_db
-from core.models import Lease
+from core.models import AuditEvent, Lease
 from settlement import rosters
 from signing.models import Agreement
 from tests import factories as f
@@ -23,6 +25,22 @@ from tests.conftest import PG_URL
 from tests.settlement_helpers import agreement, as_bureau
 
 COUNTS = "/api/v1/settlement/signed-counts?region=430523&as_of=2026-03-01&group_by=centre"
+ROSTER = "/api/v1/rosters"
+CSV = {"Accept": "text/csv"}
+
+
+def _roster_ids(client, **params) -> tuple[list[int], int | None]:
+    """A JSON roster pull (one page): the agreement ids in order, and the last change_seq served."""
+    answer = client.get(ROSTER, query_string={"region": "430523", "limit": 500, **params}, headers=as_bureau())
+    assert answer.status_code == 200, answer.get_json()
+    items = answer.get_json()["items"]
+    return [item["id"] for item in items], (items[-1]["change_seq"] if items else None)
+
+
+def _csv_ids(client, **params) -> list[int]:
+    answer = client.get(ROSTER, query_string={"region": "430523", **params}, headers={**as_bureau(), **CSV})
+    assert answer.status_code == 200
+    return [int(row["id"]) for row in csv.DictReader(io.StringIO(answer.get_data(as_text=True)))]
 
 
 def test_without_a_replica_url_reads_that_may_lag_use_the_primary_session(app, db):
@@ -34,6 +52,16 @@ def test_without_a_replica_url_reads_that_may_lag_use_the_primary_session(app, d
     agreement(f.resident(), f.centre(region="430523"))  # written in this test's transaction: only the primary sees it
     answer = app.test_client().get(COUNTS, headers=as_bureau())
     assert answer.get_json()["total"]["signed"] == 1
+
+
+def test_without_a_replica_url_roster_pulls_read_the_primary_session(app, db):
+    f.regions()
+    signed = agreement(f.resident(), f.centre(region="430523"))  # in this test's transaction: only the primary has it
+    client = app.test_client()
+    assert _roster_ids(client, changed_after=0)[0] == [signed.id]
+    assert _csv_ids(client) == [signed.id]
+    clock.advance(rosters.SETTLE + timedelta(seconds=1))
+    assert _roster_ids(client, updated_since="2026-01-01T00:00:00+00:00")[0] == [signed.id]
 
 
 @pytest.fixture
@@ -132,3 +160,46 @@ def test_a_pull_horizon_held_back_by_the_replica_lag_never_skips_a_row_the_repli
         lag = core_db.replica_lag(reading)
     rest = _pull(first[-1], rosters.settled_before() - lag)
     assert [key[1] for key in rest] == [b, c]
+
+
+def test_changed_after_roster_pulls_from_the_replica_serve_a_row_it_lacks_in_a_later_pull(app, replica):
+    """Pages, files and packages come from the replica; a row committed after its last replay is not in this pull but
+    has a larger change_seq than any served, so the next pull from the kept cursor brings it."""
+    f.regions()
+    centre = f.centre(region="430523")
+    a, b = agreement(f.resident(), centre).id, agreement(f.resident(), centre).id
+    replica()
+    c = agreement(f.resident(), centre).id  # not on the replica yet
+    client = app.test_client()
+    served, last = _roster_ids(client, changed_after=0)
+    assert served == [a, b]
+    assert _csv_ids(client) == [a, b]
+    replica()  # caught up
+    assert _roster_ids(client, changed_after=last)[0] == [c]
+    assert _csv_ids(client) == [a, b, c]
+    # The pulls' audit events went to the primary (the replica cannot be written).
+    pulls = core_db.session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "roster.pull")).all()
+    assert [(pull["format"], pull["rows"]) for pull in pulls] == [("json", 2), ("csv", None), ("json", 1), ("csv", None)]
+
+
+def test_an_updated_since_roster_pull_from_the_replica_holds_its_horizon_back_by_the_lag(app, replica):
+    """As above, through the roster endpoint: B, stamped before C but committed after the replica's last replay, is
+    not passed by the pull: the horizon stops before both, and the next pull serves them."""
+    clock.set_today(date(2026, 3, 16))
+    f.regions()
+    centre = f.centre(region="430523")
+    a = _stamped(f.resident(), centre, 600)
+    c = _stamped(f.resident(), centre, 60)
+    _leader_renewed(app, 50)
+    replica()
+    b = _stamped(f.resident(), centre, 70)
+    _leader_renewed(app, 0)
+    client = app.test_client()
+    since = (clock.now() - timedelta(hours=1)).isoformat()
+    assert _roster_ids(client, updated_since=since)[0] == [a]
+    assert _csv_ids(client, updated_since=since) == [a]
+    clock.advance(timedelta(minutes=2))
+    _leader_renewed(app, 0)
+    replica()  # caught up
+    assert set(_roster_ids(client, updated_since=since)[0]) == {a, b, c}
+    assert set(_csv_ids(client, updated_since=since)) == {a, b, c}
