@@ -164,7 +164,7 @@ def _resident(db: psycopg.Connection, settings: Settings) -> tuple[str, str]:
 def _audit(subject: str, action: str, target_type: str, detail: dict | None) -> tuple:
     """The parameters of AUDIT: the event core/audit.py records for an answered view."""
     return (clock.now(), subject, action, target_type, request.remote_addr, uuid.uuid4().hex,
-            None if detail is None else json.dumps(detail))
+            json.dumps(detail))  # no detail: JSON null, as the ORM's JSON column stores None
 
 
 def my_visits():
