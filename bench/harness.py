@@ -74,7 +74,7 @@ class Bench:
 
     def server_env(self) -> dict[str, str]:
         return {**os.environ, "DATABASE_URL": self.url, "SECRET_KEY": self.settings.SECRET_KEY,
-                "FIELD_KEY": self.settings.FIELD_KEY}
+                "FIELD_KEY": self.settings.FIELD_KEY, "ACCESS_TOKEN_SECONDS": str(self.settings.ACCESS_TOKEN_SECONDS)}
 
     def note(self, key: str, text: str) -> None:
         """A note printed once under the table."""

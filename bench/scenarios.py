@@ -8,6 +8,7 @@ has answered, and warmed up before the timed load.
 from __future__ import annotations
 
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
+from flask import current_app
 from sqlalchemy import String, cast, exists, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
@@ -27,7 +29,7 @@ from bench.county import COUNTY
 from bench.harness import Bench, Gunicorn, Row, Statements, ratio_of, scenario, serving, timed
 from care import plans
 from care.models import Visit, VisitState
-from core import clock, db
+from core import auth, clock, db, sessions
 from core.auth import Actor, Role, issue_token
 from core.config import ROOT
 from notifications import jobs
@@ -47,13 +49,14 @@ OURS = "wsgi:app"
 HANDWRITTEN = "bench.handwritten:create_app()"
 VISITS, AGREEMENTS = "/api/v1/me/visits", "/api/v1/agreements"
 
-LOAD_NOTE = (f"HTTP rows: gunicorn, {WORKERS} sync workers per app, ours and the hand-written one up side by side; the "
+LOAD_NOTE = (f"HTTP rows: gunicorn as gunicorn.conf.py runs it (gthread, {WORKERS} workers of 8 threads per app, no "
+             "keep-alive; the hand-written app holds a connection per thread), ours and the hand-written one up side by side; the "
              f"load starts when every worker has answered a probe (the app imported) and each contender has had "
              f"{WARMUP_SECONDS} s of warm-up; each is timed {SECONDS} s in {ROUNDS} interleaved rounds, the order turning "
              "each round, so a change in the machine's other load falls on all alike. The load generator's "
              f"{CLIENTS} client processes run on the same {os.cpu_count()} cores as the workers and PostgreSQL, so "
-             "ours and the limits alike are below what a dedicated server gives; a sync worker closes each "
-             "connection, so every request is a new TCP connection.")
+             "ours and the limits alike are below what a dedicated server gives; every request is a new TCP "
+             "connection.")
 
 
 @dataclass
@@ -73,13 +76,31 @@ def _unsigned_adults(limit: int) -> list[int]:
                                   Resident.birth_date <= adult_born_by).order_by(Resident.id).limit(limit)))
 
 
-def _resident_tokens(resident_ids: list[int]) -> list[str]:
+def _bind_openids(resident_ids: list[int]) -> None:
+    """Give each resident (who has none) the openid `bench-<id>`, as binding their WeChat identity would."""
     with db.transaction():
         for start in range(0, len(resident_ids), 10_000):
             db.session.execute(update(Resident)
                                .where(Resident.id.in_(resident_ids[start:start + 10_000]), Resident.openid.is_(None))
                                .values(openid=literal("bench-") + cast(Resident.id, String)))
-    return [issue_token(Actor(role=Role.RESIDENT, subject=f"wx:bench-{rid}"))["access_token"] for rid in resident_ids]
+
+
+def _resident_tokens(resident_ids: list[int]) -> list[str]:
+    """An access token for each resident, bound first: what core.auth.issue_token answers, with the sessions opened in
+    one transaction (issue_token commits one a token, minutes for 20,000 on a busy machine). The tokens last as long as
+    Bench.settings' ACCESS_TOKEN_SECONDS (raised for the run)."""
+    _bind_openids(resident_ids)
+    now, days = clock.now(), current_app.config["SETTINGS"].RESIDENT_SESSION_DAYS
+    opened = [sessions.Session(id=secrets.token_urlsafe(16), subject=f"wx:bench-{rid}", role=Role.RESIDENT.value,
+                               created_at=now, last_seen_at=now, expires_at=now + timedelta(days=days),
+                               ends_when_idle=False, refresh_generation=0, password_change_required=False)
+              for rid in resident_ids]
+    with db.transaction():
+        for start in range(0, len(opened), 10_000):
+            db.session.execute(insert(sessions.Session), [
+                {column.key: getattr(row, column.key) for column in sessions.Session.__table__.columns}
+                for row in opened[start:start + 10_000]])
+    return [auth._tokens(row)["access_token"] for row in opened]
 
 
 def _split(calls: list[tuple]) -> list[list[tuple]]:
@@ -152,7 +173,7 @@ def _in_process_visits(bench: Bench, calls: list[tuple], compared: int = 50) -> 
         if answer.status_code != 200 or answer.get_json() != by_hand.get_json():
             raise AssertionError(f"the hand-written /me/visits answers differently: {answer.status_code} "
                                  f"{answer.get_data()[:300]!r} vs {by_hand.status_code} {by_hand.get_data()[:300]!r}")
-        visits += len(answer.get_json()["visits"])
+        visits += len(answer.get_json()["items"])
     handwritten.disconnect()
     return statements, sent, f"the same JSON for the first {compared} callers ({visits} visits)"
 
@@ -219,8 +240,9 @@ def _written_by_signing(resident_id: int) -> dict:
     ids = {"ids": [resident_id]}
     return {
         "agreements": db.session.execute(text(
-            "SELECT resident_id, centre_id, window_id, team_id, region_code, cycle, start_date, end_date, term_years, "
-            "term_end_date, status, channel, counts_for_capitation, signed_by FROM agreements WHERE resident_id = ANY(:ids)"),
+            "SELECT resident_id, centre_id, window_id, team_id, doctor_id, region_code, cycle, start_date, end_date, "
+            "term_years, term_end_date, status, channel, counts_for_capitation, signed_by, basis, identity_check_id, "
+            "secondary_hospital_id, tertiary_hospital_id FROM agreements WHERE resident_id = ANY(:ids)"),
             ids).all(),
         "consents": db.session.execute(text(
             f"SELECT resident_id, text_version, guardian_id, recorded_by FROM consents WHERE agreement_id IN ({SIGNED_ROWS})"),
@@ -230,7 +252,7 @@ def _written_by_signing(resident_id: int) -> dict:
             f"WHERE agreement_id IN ({SIGNED_ROWS}) ORDER BY id"), ids).all(),
         "visits": db.session.execute(text(
             "SELECT programme, code, title, protocol_version, due_date, on_time_from, on_time_until, state, centre_id, "
-            "team_id, rescheduled, referral FROM visits WHERE resident_id = ANY(:ids) ORDER BY programme, code"), ids).all(),
+            "team_id, rescheduled, referral, modes::text FROM visits WHERE resident_id = ANY(:ids) ORDER BY programme, code"), ids).all(),
     }
 
 
@@ -261,7 +283,7 @@ def _in_process_signing(bench: Bench, resident_ids: list[int], calls: list[tuple
     handwritten.disconnect()
 
     def without_id(answer) -> list:
-        return [{**agreement, "id": None} for agreement in answer.get_json()["agreements"]]
+        return [{**agreement, "id": None} for agreement in answer.get_json()["items"]]
 
     for answer, by_hand, rows, by_hand_rows in zip(answers, by_hand_answers, written, by_hand_written, strict=True):
         if answer.status_code != 201 or by_hand.status_code != 201 or without_id(answer) != without_id(by_hand):
@@ -332,7 +354,7 @@ def _visits_due_in_three_days(bench: Bench, count: int) -> None:
     due = clock.today() + timedelta(days=3)
     agreements = db.session.execute(select(Agreement.id, Agreement.resident_id, Agreement.centre_id)
                                     .order_by(Agreement.id).limit(count)).all()
-    _resident_tokens([a.resident_id for a in agreements])  # binds an openid to each
+    _bind_openids([a.resident_id for a in agreements])
     template, now = bench.settings.WECHAT_TEMPLATES["visit_due"], clock.now()
     with db.transaction():
         db.session.execute(insert(Subscription), [dict(resident_id=a.resident_id, template_id=template, credits=0,
