@@ -131,17 +131,23 @@ def _pull(after: tuple | None, horizon) -> list[tuple]:
         return [tuple(row) for row in reading.execute(query)]
 
 
-def test_a_pull_horizon_held_back_by_the_replica_lag_never_skips_a_row_the_replica_has_not_replayed(app, replica):
-    """B was stamped before C but committed after it (a slow transaction) and after the replica's last replay:
-    the primary's horizon alone would let a replica pull pass C, and B behind the cursor would never be served."""
+def _slow_commit_behind_the_replica(app, replica):
+    """A stamped 600 s ago and C 60 s ago, both replayed by the replica (up to the lease renewal 50 s ago); then B,
+    stamped 70 s ago — before C — but committed after the replay. Returns (a, b, c)."""
     clock.set_today(date(2026, 3, 16))
     f.regions()
     centre = f.centre(region="430523")
     a = _stamped(f.resident(), centre, 600)
     c = _stamped(f.resident(), centre, 60)
     _leader_renewed(app, 50)
-    replica()  # the replica has replayed up to the lease renewal 50 s ago
-    b = _stamped(f.resident(), centre, 70)
+    replica()
+    return a, _stamped(f.resident(), centre, 70), c
+
+
+def test_a_pull_horizon_held_back_by_the_replica_lag_never_skips_a_row_the_replica_has_not_replayed(app, replica):
+    """B was stamped before C but committed after it (a slow transaction) and after the replica's last replay:
+    the primary's horizon alone would let a replica pull pass C, and B behind the cursor would never be served."""
+    a, b, c = _slow_commit_behind_the_replica(app, replica)
     _leader_renewed(app, 0)
 
     naive = _pull(None, rosters.settled_before())
@@ -185,14 +191,7 @@ def test_changed_after_roster_pulls_from_the_replica_serve_a_row_it_lacks_in_a_l
 def test_an_updated_since_roster_pull_from_the_replica_holds_its_horizon_back_by_the_lag(app, replica):
     """As above, through the roster endpoint: B, stamped before C but committed after the replica's last replay, is
     not passed by the pull: the horizon stops before both, and the next pull serves them."""
-    clock.set_today(date(2026, 3, 16))
-    f.regions()
-    centre = f.centre(region="430523")
-    a = _stamped(f.resident(), centre, 600)
-    c = _stamped(f.resident(), centre, 60)
-    _leader_renewed(app, 50)
-    replica()
-    b = _stamped(f.resident(), centre, 70)
+    a, b, c = _slow_commit_behind_the_replica(app, replica)
     _leader_renewed(app, 0)
     client = app.test_client()
     since = (clock.now() - timedelta(hours=1)).isoformat()
