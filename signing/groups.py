@@ -10,7 +10,6 @@ itself gets wrong (term, consent text, village clinic, hospitals) is one 422 bef
 
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import select
 
 from core import audit, db
@@ -18,7 +17,7 @@ from core.auth import Actor
 from core.errors import Conflict, DomainError, Invalid
 from registry import access
 from registry.models import Community, CommunityMember, Resident
-from registry.service import profile_for, signable_place
+from registry.service import signable_place
 from signing import hospitals, service
 
 # The most members one request signs (each is a signing of its own): a larger community signs in batches.
@@ -31,12 +30,7 @@ def _check_request(community: Community, *, term_years: int, consent_version: st
                    team_id: int | None, secondary_hospital_id: int | None, tertiary_hospital_id: int | None) -> None:
     """What holds for every member alike, checked once: a 422 here signs nobody."""
     centre = signable_place(community.centre_id, window_id, team_id)
-    profile = profile_for(centre.region_code)
-    if not 1 <= term_years <= profile.max_term_years:
-        raise Invalid(f"The term is 1 to {profile.max_term_years} years in this region.", field="term_years")
-    if consent_version != current_app.config["SETTINGS"].CONSENT_TEXT_VERSION:
-        raise Invalid("Consent to the current consent text is required.", field="consent_version")
-    service.check_village_clinic(profile, window_id)
+    service.check_terms(centre, term_years=term_years, consent_version=consent_version, window_id=window_id)
     hospitals.checked_choice(centre.region_code, secondary_hospital_id=secondary_hospital_id,
                              tertiary_hospital_id=tertiary_hospital_id)
 

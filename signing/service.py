@@ -63,6 +63,18 @@ def counted_on(held: InsuranceOn, pools: dict[str, list[str]]) -> ColumnElement[
                and_(held.by_facts, Resident.verified_at.is_not(None), or_(*same_pool) if same_pool else false()))
 
 
+def check_terms(centre: Centre, *, term_years: int, consent_version: str, window_id: int | None) -> PolicyProfile:
+    """What a signing with `centre` asks of every resident alike: the region's term, the current consent text and,
+    where the profile says so, a village clinic (422 naming the field). Returns the region's profile."""
+    profile = profile_for(centre.region_code)
+    if not 1 <= term_years <= profile.max_term_years:
+        raise Invalid(f"The term is 1 to {profile.max_term_years} years in this region.", field="term_years")
+    if consent_version != current_app.config["SETTINGS"].CONSENT_TEXT_VERSION:
+        raise Invalid("Consent to the current consent text is required.", field="consent_version")
+    check_village_clinic(profile, window_id)
+    return profile
+
+
 def check_village_clinic(profile: PolicyProfile, window_id: int | None) -> None:
     """Where the profile says so, a signing names one village clinic of the centre too (POLICY.md signing rule 2)."""
     if profile.requires_village_clinic and window_id is None:
@@ -215,12 +227,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, doc
     centre = signable_place(centre_id, window_id, team_id)
     access.check_centre(actor, centre.id)
     doctor = doctors.chosen_doctor(centre, team_id, doctor_id) if doctor_id is not None else None
-    profile = profile_for(centre.region_code)
-    if not 1 <= term_years <= profile.max_term_years:
-        raise Invalid(f"The term is 1 to {profile.max_term_years} years in this region.", field="term_years")
-    if consent_version != current_app.config["SETTINGS"].CONSENT_TEXT_VERSION:
-        raise Invalid("Consent to the current consent text is required.", field="consent_version")
-    check_village_clinic(profile, window_id)
+    profile = check_terms(centre, term_years=term_years, consent_version=consent_version, window_id=window_id)
     choice = hospitals.checked_choice(centre.region_code, **choice)
     today = clock.today()
     cycle = cycles.cycle_of(profile, today)
