@@ -64,21 +64,20 @@ def load_profile(actor: Actor | None, *, profile: dict, effective_from: date, so
 
 # Scopes ------------------------------------------------------------------------------------------
 
-def _found(model, key, what: str):
-    row = db.session.get(model, key)
-    if row is None:
-        raise NotFound(f"No such {what}.")
-    return row
+def _check_administers(actor: Actor, *, centre_id: int, region_code: str, refusal: str) -> None:
+    """A centre administrator administers what belongs to their centre; a county administrator, their county."""
+    if actor.role is Role.CENTRE_ADMIN:
+        if actor.centre_id != centre_id:
+            raise Forbidden(refusal)
+    else:
+        check_administers_region(actor, region_code)
 
 
 def administered_centre(actor: Actor, centre_id: int) -> Centre:
     """A centre the actor administers: a county administrator's within their county, a centre administrator's own."""
-    centre = _found(Centre, centre_id, "centre")
-    if actor.role is Role.CENTRE_ADMIN:
-        if actor.centre_id != centre.id:
-            raise Forbidden("You administer only your own centre.")
-    else:
-        check_administers_region(actor, centre.region_code)
+    centre = db.get_or_404(Centre, centre_id, "centre")
+    _check_administers(actor, centre_id=centre.id, region_code=centre.region_code,
+                       refusal="You administer only your own centre.")
     return centre
 
 
@@ -144,7 +143,7 @@ def create_region(actor: Actor, *, code: str, name: str, parent_code: str, profi
 
 def update_region(actor: Actor, code: str, **changes) -> Region:
     """Rename a region or change the policy profile it settles under (from the next frozen month)."""
-    region = _found(Region, code, "region")
+    region = db.get_or_404(Region, code, "region")
     check_administers_region(actor, region.code)
     _check_profile(changes.get("profile_code"))
     _changed("admin.region.update", "region", region, changes)
@@ -202,7 +201,7 @@ def create_window(actor: Actor, *, centre_id: int, code: str, name: str, team_id
 
 
 def update_window(actor: Actor, window_id: int, **changes) -> Window:
-    window = _found(Window, window_id, "village clinic")
+    window = db.get_or_404(Window, window_id, "village clinic")
     administered_centre(actor, window.centre_id)
     if "team_id" in changes:
         _check_window_team(window.centre_id, changes["team_id"])
@@ -216,7 +215,7 @@ def create_team(actor: Actor, *, centre_id: int, name: str) -> Team:
 
 
 def update_team(actor: Actor, team_id: int, **changes) -> Team:
-    team = _found(Team, team_id, "team")
+    team = db.get_or_404(Team, team_id, "team")
     administered_centre(actor, team.centre_id)
     _changed("admin.team.update", "team", team, changes)
     return team
@@ -231,7 +230,7 @@ def _check_member_staff(team: Team, staff_id: int | None) -> None:
 
 
 def team_members(actor: Actor, team_id: int, *, cursor: str | None, limit: int) -> dict:
-    team = _found(Team, team_id, "team")
+    team = db.get_or_404(Team, team_id, "team")
     administered_centre(actor, team.centre_id)
     return paginate(select(TeamMember).where(TeamMember.team_id == team.id), key_columns=[TeamMember.id],
                     cursor=cursor, limit=limit)
@@ -239,14 +238,14 @@ def team_members(actor: Actor, team_id: int, *, cursor: str | None, limit: int) 
 
 def add_member(actor: Actor, *, team_id: int, **fields) -> TeamMember:
     """Add a doctor, nurse, public-health worker or village doctor to a team."""
-    team = _found(Team, team_id, "team")
+    team = db.get_or_404(Team, team_id, "team")
     administered_centre(actor, team.centre_id)
     _check_member_staff(team, fields.get("staff_id"))
     return _created("admin.team_member.create", "team_member", TeamMember(team_id=team.id, **fields), "")
 
 
 def update_member(actor: Actor, member_id: int, **changes) -> TeamMember:
-    member = _found(TeamMember, member_id, "team member")
+    member = db.get_or_404(TeamMember, member_id, "team member")
     team = db.session.get(Team, member.team_id)
     administered_centre(actor, team.centre_id)
     if "staff_id" in changes:
@@ -291,7 +290,7 @@ def _check_staff_place(actor: Actor, role: Role, centre_id: int | None, team_id:
 
 
 def administered_staff(actor: Actor, staff_id: int) -> Staff:
-    staff = _found(Staff, staff_id, "staff account")
+    staff = db.get_or_404(Staff, staff_id, "staff account")
     if staff.role in CENTRE_ROLES:
         administered_centre(actor, staff.centre_id)
         if actor.role is Role.CENTRE_ADMIN and staff.role is Role.CENTRE_ADMIN and staff.id != actor.staff_id:
@@ -355,7 +354,7 @@ def _client_secret() -> str:
 
 
 def administered_client(actor: Actor, client_id: int) -> ApiClient:
-    client = _found(ApiClient, client_id, "API client")
+    client = db.get_or_404(ApiClient, client_id, "API client")
     check_administers_region(actor, client.region_code)
     return client
 
@@ -437,7 +436,7 @@ def create_hospital(actor: Actor, *, region_code: str, **fields) -> Hospital:
 
 def update_hospital(actor: Actor, hospital_id: int, **changes) -> Hospital:
     """Rename, regrade or retire a hospital (active=false: no new choices; agreements keep theirs)."""
-    hospital = _found(Hospital, hospital_id, "hospital")
+    hospital = db.get_or_404(Hospital, hospital_id, "hospital")
     check_administers_region(actor, hospital.region_code)
     _changed("admin.hospital.update", "hospital", hospital, changes, "A hospital with this code exists already.")
     return hospital
@@ -456,12 +455,9 @@ def _check_community_place(region_code: str, centre: Centre) -> None:
 
 def administered_community(actor: Actor, community_id: int) -> Community:
     """A community the actor administers: a county administrator's in their county, a centre administrator's own."""
-    community = _found(Community, community_id, "community")
-    if actor.role is Role.CENTRE_ADMIN:
-        if actor.centre_id != community.centre_id:
-            raise Forbidden("You administer only your own centre's communities.")
-    else:
-        check_administers_region(actor, community.region_code)
+    community = db.get_or_404(Community, community_id, "community")
+    _check_administers(actor, centre_id=community.centre_id, region_code=community.region_code,
+                       refusal="You administer only your own centre's communities.")
     return community
 
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 from flask import Response, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
-from core import db
 from core.audit import audited
 from core.auth import Role, current_actor, public, requires
-from core.errors import NotFound
-from core.pagination import PageArgs, one_page, page_schema, paginate
-from registry import admin, imports, passwords
+from core.pagination import PageArgs, one_page, page_schema
+from registry import admin, imports, passwords, profiles
 from registry import admin_schemas as s
-from registry.models import PolicyProfile, PolicyProfileVersion
 
 profiles_blp = Blueprint("policy-profiles", __name__, url_prefix="/api/v1/policy-profiles",
                          description="Pooling regions' signing and payment rules, versioned")
@@ -28,7 +24,7 @@ class Profiles(MethodView):
     @profiles_blp.response(200, page_schema(s.ProfileSchema))
     def get(self, query):
         """The policy profiles, each as its version in force today"""
-        return paginate(select(PolicyProfile), key_columns=[PolicyProfile.code], **query)
+        return profiles.listed(**query)
 
     @audited("profile.load")
     @requires(Role.ADMIN)
@@ -49,10 +45,7 @@ class ProfileVersions(MethodView):
     @profiles_blp.response(200, page_schema(s.ProfileVersionSchema))
     def get(self, query, code):
         """Every version of a profile, oldest first: frozen months are settled under theirs"""
-        if db.session.get(PolicyProfile, code) is None:
-            raise NotFound("No such policy profile.")
-        return paginate(select(PolicyProfileVersion).where(PolicyProfileVersion.code == code),
-                        key_columns=[PolicyProfileVersion.version], **query)
+        return profiles.versions(code, **query)
 
 
 admin_blp = Blueprint("administration", __name__, url_prefix="/api/v1/admin",

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from core import clock, db
 from core.errors import Forbidden, Invalid
+from core.pagination import paginate
 from registry.models import PolicyProfile, PolicyProfileVersion, Region
 
 SHIPPED = Path(__file__).resolve().parent / "profiles"
@@ -447,6 +448,18 @@ def version_on(code: str, day: date) -> PolicyProfileVersion | None:
     found = db.session.scalar(ordered.where(PolicyProfileVersion.effective_from <= day).order_by(
         PolicyProfileVersion.effective_from.desc(), PolicyProfileVersion.version.desc()).limit(1))
     return found or db.session.scalar(ordered.order_by(PolicyProfileVersion.version).limit(1))
+
+
+def listed(*, cursor: str | None, limit: int) -> dict:
+    """The policy profiles, each as its version in force today, a page at a time."""
+    return paginate(select(PolicyProfile), key_columns=[PolicyProfile.code], cursor=cursor, limit=limit)
+
+
+def versions(code: str, *, cursor: str | None, limit: int) -> dict:
+    """Every loaded version of a profile, oldest first, a page at a time; 404 for a profile that does not exist."""
+    db.get_or_404(PolicyProfile, code, "policy profile")
+    return paginate(select(PolicyProfileVersion).where(PolicyProfileVersion.code == code),
+                    key_columns=[PolicyProfileVersion.version], cursor=cursor, limit=limit)
 
 
 def _apply(row: PolicyProfile, version: PolicyProfileVersion) -> None:

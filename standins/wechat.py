@@ -79,6 +79,16 @@ def create_standin(state: WechatState | None = None) -> Flask:
     app = Flask("wechat-standin")
     app.config["STATE"] = state = state or WechatState()
 
+    def scripted(failure):
+        """The answer to a scripted failure: "timeout" answers only after the client gave up (and does nothing),
+        "5xx" is a gateway error, anything else a WeChat errcode."""
+        if failure == "timeout":
+            time.sleep(state.slow_seconds)
+            return "too late", 504
+        if failure == "5xx":
+            return "upstream exploded", 502
+        return jsonify(errcode=failure, errmsg="scripted failure")
+
     @app.get("/sns/jscode2session")
     def code2session():
         params = request.args.to_dict()
@@ -126,13 +136,8 @@ def create_standin(state: WechatState | None = None) -> Flask:
             return jsonify(errcode=40001, errmsg="invalid credential")
         with state.lock:
             failure = state.send_failures.get(openid, []).pop(0) if state.send_failures.get(openid) else None
-        if failure == "timeout":  # answers only after the client gave up, and delivers nothing
-            time.sleep(state.slow_seconds)
-            return "too late", 504
-        if failure == "5xx":
-            return "upstream exploded", 502
         if failure is not None:
-            return jsonify(errcode=failure, errmsg="scripted failure")
+            return scripted(failure)
         state.delivered.append(body)
         return jsonify(errcode=0, errmsg="ok")
 
@@ -161,13 +166,8 @@ def create_standin(state: WechatState | None = None) -> Flask:
         state.calls.append(("msg_sec_check", {**body, "access_token": token}))
         with state.lock:
             failure = state.text_check_failures.pop(0) if state.text_check_failures else None
-        if failure == "timeout":
-            time.sleep(state.slow_seconds)
-            return "too late", 504
-        if failure == "5xx":
-            return "upstream exploded", 502
         if failure is not None:
-            return jsonify(errcode=failure, errmsg="scripted failure")
+            return scripted(failure)
         if token in state.revoked or not token.startswith("token-"):
             return jsonify(errcode=40001, errmsg="invalid credential")
         if body.get("scene") not in (1, 2, 3, 4):
