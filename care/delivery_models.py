@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from care.models import visit_reference
 from core import clock
 from core.db import Base, enum_column
 from registry.models import Resident
@@ -65,12 +66,13 @@ class Booking(Base):
               sqlite_where=text("state = 'booked'"), postgresql_where=text("state = 'booked'")),
         Index("uq_bookings_one_live_per_visit", "visit_id", unique=True,
               sqlite_where=text("state = 'booked'"), postgresql_where=text("state = 'booked'")),
+        visit_reference(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slot_id: Mapped[int] = mapped_column(ForeignKey("slots.id"), index=True)
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    visit_id: Mapped[int | None]
     state: Mapped[BookingState] = mapped_column(enum_column(BookingState), default=BookingState.BOOKED)
     booked_by: Mapped[str] = mapped_column(String(120))
     moved_from_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
@@ -127,7 +129,7 @@ class Referral(Base):
     """
 
     __tablename__ = "referrals"
-    __table_args__ = (Index("ix_referrals_centre_state_expected", "centre_id", "state", "expected_by"),)
+    __table_args__ = (Index("ix_referrals_centre_state_expected", "centre_id", "state", "expected_by"), visit_reference())
 
     id: Mapped[int] = mapped_column(primary_key=True)
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
@@ -146,7 +148,7 @@ class Referral(Base):
     returned_on: Mapped[date | None]
     cancelled_on: Mapped[date | None]
     note: Mapped[str | None] = mapped_column(String(1000))
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    visit_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 

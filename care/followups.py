@@ -140,8 +140,8 @@ def _new_record(actor: Actor, *, visit: Visit, revision: int, on_time: tuple[dat
     if systolic is not None and diastolic is not None and diastolic >= systolic:
         raise Invalid("The diastolic pressure is below the systolic.", field="diastolic")
     reading = classify(**{name: findings.get(name) for name in ("systolic", "diastolic", "glucose", "glucose_fasting")})
-    return VisitRecord(visit_id=visit.id, revision=revision, author_id=actor.staff_id, served_on=served_on, mode=mode,
-                       completes=VisitMode(mode).value in visit.modes, referral=referral or reading is Reading.DANGER,
+    return VisitRecord(visit_id=visit.id, resident_id=visit.resident_id, revision=revision, author_id=actor.staff_id,
+                       served_on=served_on, mode=mode, completes=VisitMode(mode).value in visit.modes, referral=referral or reading is Reading.DANGER,
                        reading=reading, on_time_from=on_time_from, on_time_until=on_time_until,
                        timeliness=timeliness_of(served_on, on_time_until), **findings)
 

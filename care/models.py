@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import (
     JSON,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Numeric,
     String,
@@ -42,11 +43,17 @@ class Visit(Base):
     "Due" and "overdue" are not stored: they follow from the on-time range and today's date.
     (programme, code) names the visit in its protocol, unique per resident, so rebuilding a plan
     never duplicates a visit. `rescheduled` marks a visit clinical feedback moved: rebuilds keep it.
+
+    What refers to a visit (its records, bookings, referrals) refers to (id, resident_id): on PostgreSQL visits
+    are partitioned by a hash of the resident (migration 0023), and a partitioned table's unique keys must hold
+    the resident; there the primary key (id, resident_id) is that key. It also makes the database refuse a
+    record, booking or referral that puts one resident's visit under another resident.
     """
 
     __tablename__ = "visits"
     __table_args__ = (
         UniqueConstraint("resident_id", "programme", "code"),
+        UniqueConstraint("id", "resident_id"),
         Index("ix_visits_team_state_due", "team_id", "state", "due_date"),
         Index("ix_visits_state_due", "state", "due_date"),
         # The worklist: a centre's planned visits by the last day of their on-time range.
@@ -79,6 +86,11 @@ class Visit(Base):
     resident: Mapped[Resident] = relationship()
 
 
+def visit_reference() -> ForeignKeyConstraint:
+    """A table's (visit_id, resident_id) -> visits (id, resident_id): the visit, and that it is the resident's."""
+    return ForeignKeyConstraint(["visit_id", "resident_id"], ["visits.id", "visits.resident_id"])
+
+
 class VisitMode(str, enum.Enum):
     CLINIC = protocols.CLINIC
     HOME = protocols.HOME
@@ -100,10 +112,11 @@ class VisitRecord(Base):
     """
 
     __tablename__ = "visit_records"
-    __table_args__ = (UniqueConstraint("visit_id", "revision"),)
+    __table_args__ = (UniqueConstraint("visit_id", "revision"), visit_reference())
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    visit_id: Mapped[int]
+    resident_id: Mapped[int]
     revision: Mapped[int]
     current: Mapped[bool] = mapped_column(default=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))

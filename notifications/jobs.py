@@ -41,7 +41,8 @@ def remind_visits() -> int:
     visits = (select(Visit.id, Visit.title, Visit.due_date, Visit.resident_id, Visit.centre_id, Centre.name.label("place"))
               .join(Centre, Visit.centre_id == Centre.id)
               .where(Visit.state == VisitState.PLANNED, Visit.due_date.between(today, today + timedelta(days=max(leads))),
-                     outbox.wanted(Kind.VISIT_DUE, Visit.resident_id)))
+                     outbox.wanted(Kind.VISIT_DUE, Visit.resident_id))
+              .order_by(Visit.due_date, Visit.id))  # the soonest first: dispatchers send in the order messages are made
     with db.transaction():
         return outbox.enqueue_many([dict(
             dedupe_key=f"visit:{visit.id}:{reminder_stage(visit.due_date, today, leads)}:{visit.due_date}",

@@ -25,8 +25,8 @@ def served(resident, doctor, on: date) -> None:
                   title="随访", protocol_version="2025", due_date=on, on_time_from=on, on_time_until=on)
     core_db.session.add(visit)
     core_db.session.flush()
-    core_db.session.add(VisitRecord(visit_id=visit.id, revision=1, author_id=doctor.id, served_on=on,
-                                    mode=VisitMode.CLINIC, on_time_from=on, on_time_until=on, timeliness=Timeliness.ON_TIME))
+    core_db.session.add(VisitRecord(visit_id=visit.id, resident_id=visit.resident_id, revision=1, author_id=doctor.id,
+                                    served_on=on, mode=VisitMode.CLINIC, on_time_from=on, on_time_until=on, timeliness=Timeliness.ON_TIME))
     core_db.session.commit()
 
 

@@ -37,6 +37,15 @@ def test_daily_scan_reminds_visits_three_days_ahead_and_on_the_day(db):
     assert later.id not in {int(key.split(":")[1]) for key in _keys(db)}
 
 
+def test_visit_reminders_are_made_soonest_first_so_dispatchers_send_the_most_urgent_first(db):
+    centre = _place()
+    people = [f.resident() for _ in range(6)]  # several residents: on PostgreSQL their visits lie in several partitions
+    later = [visit(person, centre, date(2026, 3, 19)) for person in people]
+    today = [visit(person, centre, date(2026, 3, 16)) for person in reversed(people)]
+    jobs.reminders()
+    assert [int(key.split(":")[1]) for key in _keys(db)] == sorted(v.id for v in today) + sorted(v.id for v in later)
+
+
 def test_a_repeated_scan_creates_no_second_reminder(db):
     centre = _place()
     visit(f.resident(), centre, date(2026, 3, 19))
