@@ -182,6 +182,7 @@ class ChangeRequest(Base):
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"))
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("team_members.id"))
     effective_cycle: Mapped[int]
     status: Mapped[ChangeRequestStatus] = mapped_column(enum_column(ChangeRequestStatus), default=ChangeRequestStatus.PENDING)
     requested_by: Mapped[str] = mapped_column(String(120))

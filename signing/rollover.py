@@ -140,8 +140,8 @@ def _renew_region(region_code: str, cycle: int) -> tuple[Counter, list[Failure]]
         centre = db.session.get(Centre, change.centre_id) if change else old.centre
         term_end = old.term_end_date if old.term_end_date > old.end_date else cycles.cycle_bounds(profile, cycle + old.term_years - 1)[1]
         window_id = change.window_id if change else old.window_id
-        team_id, doctor_id = (places.of(centre.id, change.team_id, window_id) if change
-                              else places.carried(old.centre_id, old.team_id, old.doctor_id, old.window_id))
+        chosen = change or old  # the team and doctor asked for at the new centre, else the agreement's own
+        team_id, doctor_id = places.carried(centre.id, chosen.team_id, chosen.doctor_id, window_id)
         rows.append(dict(
             resident_id=old.resident_id, centre_id=centre.id, window_id=window_id, team_id=team_id, doctor_id=doctor_id,
             region_code=centre.region_code, cycle=cycle, start_date=start, end_date=end, term_years=old.term_years,
@@ -169,9 +169,9 @@ def _renew_region(region_code: str, cycle: int) -> tuple[Counter, list[Failure]]
 class _Places:
     """The team and named doctor a rolled-over agreement carries (signing.doctors), read once per team and centre.
 
-    A renewal keeps its doctor while they are still an active doctor of the team, else the team's lead doctor; a
-    change of centre or a default assignment gets the chosen team, else the village clinic's, else the centre's first
-    team with a doctor, and that team's lead doctor. A roll-over refuses nobody for want of a doctor: the doctor is
+    A renewal keeps its doctor while they are still an active doctor of the team, else the team's lead doctor; so does
+    a change of centre with the doctor and team it asked for. A change that named no team, or a default assignment,
+    gets the village clinic's team, else the centre's first team with a doctor, and that team's lead doctor. A roll-over refuses nobody for want of a doctor: the doctor is
     left empty then, for the centre to name.
     """
 
@@ -196,8 +196,9 @@ class _Places:
             self._window_team[window_id] = window.team_id if window is not None else None
         return self._window_team[window_id]
 
-    def of(self, centre_id: int, team_id: int | None, window_id: int | None) -> tuple[int | None, int | None]:
-        team = team_id or self._team_of_window(window_id)
+    def of(self, centre_id: int, window_id: int | None) -> tuple[int | None, int | None]:
+        """Where nobody chose a team: the village clinic's, else the centre's first with a doctor."""
+        team = self._team_of_window(window_id)
         if team is None:
             if centre_id not in self._first:
                 self._first[centre_id] = doctors.first_teams_with_doctor([centre_id]).get(centre_id)
@@ -213,7 +214,7 @@ class _Places:
                 return team_id, doctor_id
         if team_id is not None:
             return team_id, self.lead(team_id)
-        return self.of(centre_id, None, window_id)
+        return self.of(centre_id, window_id)
 
 
 def _renewal_basis(old: Agreement, change: ChangeRequest | None) -> SigningBasis | None:
@@ -252,7 +253,7 @@ def _assign_region(region_code: str, cycle: int, not_renewed: list[str]) -> tupl
     places = _Places()
     rows = [dict(
         resident_id=resident.id, centre_id=window.centre_id, window_id=window.id,
-        **dict(zip(("team_id", "doctor_id"), places.of(window.centre_id, None, window.id), strict=True)),
+        **dict(zip(("team_id", "doctor_id"), places.of(window.centre_id, window.id), strict=True)),
         region_code=window.centre.region_code, cycle=cycle, start_date=start, end_date=end, term_years=1,
         term_end_date=end, status=status, channel=Channel.DEFAULT,
         counts_for_capitation=counts_for_capitation(resident, window.centre), signed_by=SYSTEM,

@@ -87,6 +87,9 @@ class ChangeRequestInSchema(ma.Schema):
                         metadata={"description": "a village clinic of the centre; required where the region's "
                                                  "profile says so (Zhanjiang)"})
     team_id = Integer(load_default=None, validate=ID)
+    doctor_id = Integer(load_default=None, validate=ID,
+                        metadata={"description": "the family doctor wanted at the new centre: a doctor of the chosen "
+                                                 "team (default: the team's lead doctor when the cycle begins)"})
 
 
 class ChangeRequestSchema(ChangeRequestInSchema):

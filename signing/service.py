@@ -330,8 +330,9 @@ def centre_agreements(actor: Actor, *, cycle: int | None, status: AgreementStatu
 
 
 def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id: int | None = None,
-                   team_id: int | None = None) -> ChangeRequest:
-    """Ask to sign with another centre from the next cycle (POLICY.md signing rule 3).
+                   team_id: int | None = None, doctor_id: int | None = None) -> ChangeRequest:
+    """Ask to sign with another centre from the next cycle (POLICY.md signing rule 3), with the team and family
+    doctor wanted there (signing.doctors: a chosen doctor must be a doctor of the chosen team of that centre).
 
     Accepted only inside the region's change period; one pending request per agreement.
     """
@@ -351,12 +352,15 @@ def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id
     check_village_clinic(profile_for(target.region_code), window_id)
     if target.id == agreement.centre_id:
         raise Invalid("This is already the agreement's centre.", field="centre_id")
+    if doctor_id is not None:
+        team_id = doctors.chosen_doctor(target, team_id, doctor_id).team_id
     with db.transaction():
         change = ChangeRequest(
             agreement_id=agreement.id,
             centre_id=target.id,
             window_id=window_id,
             team_id=team_id,
+            doctor_id=doctor_id,
             effective_cycle=agreement.cycle + 1,
             requested_by=actor.subject,
         )

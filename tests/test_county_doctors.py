@@ -16,7 +16,7 @@ from core import db as core_db
 from core.auth import Role
 from registry.models import MemberRole, TeamMember
 from signing import rollover
-from signing.models import Agreement, Consent
+from signing.models import Agreement, ChangeRequest, Consent
 from tests import factories as f
 from tests.county_helpers import as_admin
 
@@ -260,3 +260,51 @@ def test_the_centre_list_shows_each_teams_doctors_to_choose_from_lead_first_and_
     assert [doctor["id"] for doctor in first_team["doctors"]] == [_lead(centre.teams[0]).id, second.id]
     assert first_team["doctors"][0]["title"] == "主治医师" and "contact" not in first_team["doctors"][0]
     assert listed["windows"][0]["team_id"] == centre.teams[1].id
+
+
+def _change(client, person, agreement_id, centre, **extra):
+    clock.set_today(date(2026, 10, 15))  # inside the change period
+    return client.post(f"/api/v1/agreements/{agreement_id}/change-requests", json={"centre_id": centre.id, **extra},
+                       headers=f.as_resident(person))
+
+
+def test_a_change_request_names_the_doctor_wanted_at_the_new_centre_and_the_next_cycle_signs_with_them(
+        client, db, alice):
+    f.regions()
+    home, other = f.centre(), f.centre(teams=2)
+    chosen = _doctor(other.teams[1], name="新中心的医生")
+    [agreement] = _sign(client, alice, home).get_json()["items"]
+    response = _change(client, alice, agreement["id"], other, doctor_id=chosen.id)
+    assert response.status_code == 201, response.get_json()
+    assert (response.get_json()["team_id"], response.get_json()["doctor_id"]) == (other.teams[1].id, chosen.id)
+    clock.set_today(date(2027, 1, 1))
+    rollover.roll_over(cycle=2027)
+    moved = db.scalar(select(Agreement).where(Agreement.resident_id == alice.id, Agreement.cycle == 2027))
+    assert (moved.centre_id, moved.team_id, moved.doctor_id) == (other.id, other.teams[1].id, chosen.id)
+
+
+def test_a_change_request_naming_a_doctor_not_of_the_chosen_team_of_the_new_centre_is_refused_and_nothing_is_written(
+        client, db, alice):
+    f.regions()
+    home, other = f.centre(), f.centre(teams=2)
+    [agreement] = _sign(client, alice, home).get_json()["items"]
+    for doctor_id, team_id in ((_lead(home.teams[0]).id, None), (_lead(other.teams[1]).id, other.teams[0].id)):
+        response = _change(client, alice, agreement["id"], other, doctor_id=doctor_id, team_id=team_id)
+        assert response.status_code == 422, doctor_id
+        assert "doctor of the chosen team" in str(response.get_json()["errors"]["json"]["doctor_id"])
+    assert db.scalar(select(func.count(ChangeRequest.id))) == 0
+    assert db.get(Agreement, agreement["id"]).status.value == "active"
+
+
+def test_the_doctor_a_change_asked_for_who_left_before_the_cycle_gives_way_to_the_teams_lead_doctor(client, db, alice):
+    f.regions()
+    home, other = f.centre(), f.centre()
+    wanted = _doctor(other.teams[0], name="调走的医生")
+    [agreement] = _sign(client, alice, home).get_json()["items"]
+    assert _change(client, alice, agreement["id"], other, doctor_id=wanted.id).status_code == 201
+    wanted.active = False
+    db.commit()
+    clock.set_today(date(2027, 1, 1))
+    rollover.roll_over(cycle=2027)
+    moved = db.scalar(select(Agreement).where(Agreement.resident_id == alice.id, Agreement.cycle == 2027))
+    assert (moved.centre_id, moved.doctor_id) == (other.id, _lead(other.teams[0]).id)
