@@ -78,8 +78,9 @@ def tally(as_of: date, region_codes: list[str], *, by: tuple = (), joins: tuple 
     measures = measures_of(as_of, list(age_groups), region_codes)
     query = tally_query(as_of, region_codes, measures, by=by, joins=joins, where=where)
     width = len(by)
-    return [(tuple(row[:width]), dict(zip(measures, map(int, row[width:]), strict=True)))
-            for row in (reading or db.session).execute(query)]
+    reading = reading or db.session
+    db.without_jit(reading)
+    return [(tuple(row[:width]), dict(zip(measures, map(int, row[width:]), strict=True))) for row in reading.execute(query)]
 
 
 def tally_query(as_of: date, region_codes: list[str], measures: dict, *, by: tuple = (), joins: tuple = (), where=None):
