@@ -9,6 +9,9 @@ Both are requests exceptions, so callers that handle requests.RequestException h
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import os
 import socket
 import threading
 import time
@@ -34,21 +37,20 @@ class _Call:
     """One call in flight: the socket it reads, and whether its deadline has passed."""
 
     def __init__(self, seconds: float):
-        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
         self.expired = False
+        self.finished = False
         self.sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> "_Call":
         _calls.current = self
-        self._timer.start()
+        _watchdog.watch(self)
         return self
 
     def __exit__(self, *_exc) -> None:
         with self._lock:
-            self._timer.cancel()
+            self.finished = True
             self.sock = None
         _calls.current = None
 
@@ -62,7 +64,7 @@ class _Call:
         if self.expired:
             self.cut()
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         self.expired = True
         self.cut()
 
@@ -76,6 +78,49 @@ class _Call:
                     pass
 
 
+class _Watchdog:
+    """One thread for every call in flight in the process: it sleeps until the earliest deadline and expires that call
+    if it has not finished. A call is registered without waking the thread unless its deadline comes first, and a
+    finished one is simply passed over, so a call costs no thread and no wake-up (a thread a call did: its start and
+    its cancel were two context switches a send)."""
+
+    def __init__(self):
+        self._order = itertools.count()
+        self.forget()
+
+    def forget(self) -> None:
+        """Start afresh (in a forked child: the parent's thread, lock and calls are not the child's)."""
+        self._due: list[tuple[float, int, _Call]] = []  # a heap by deadline
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, call: _Call) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (call.deadline, next(self._order), call))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="outbound-deadlines", daemon=True)
+                self._thread.start()
+            elif self._due[0][2] is call:
+                self._changed.notify()
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                deadline, _, call = self._due[0]
+                if call.finished:
+                    heapq.heappop(self._due)
+                elif (left := deadline - time.monotonic()) > 0:
+                    self._changed.wait(left)
+                else:
+                    heapq.heappop(self._due)
+                    call.expire()
+
+
+_watchdog = _Watchdog()
+os.register_at_fork(after_in_child=_watchdog.forget)
 _calls = threading.local()
 
 

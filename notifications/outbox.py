@@ -4,6 +4,9 @@ Dispatchers may run in many processes at once. A claim is one UPDATE that stamps
 the dispatcher's name and a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the UPDATE
 holds the database's write lock, which is the equivalent). A row whose dispatcher died is claimed
 again when its lease runs out; a row marked sent is never sent again.
+
+Each message's outcome is written before the next message is sent, so a dispatcher killed mid-batch leaves at most
+the message in flight unrecorded (it is claimed again, and sent again, once the lease runs out).
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import random
 import socket
 import uuid
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable, Iterator
 
 from flask import current_app
-from sqlalchemy import ColumnElement, exists, or_, select, text, update
+from sqlalchemy import ColumnElement, Connection, Executable, bindparam, exists, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -118,13 +123,13 @@ def dispatch(*, worker: str | None = None) -> dict[str, int]:
     """Send every due message, a batch at a time, until none is due; returns counts by outcome.
 
     Per batch: one claim (UPDATE … RETURNING), one read of the contacts and one of their grants. Per message: the
-    send and one UPDATE writing its outcome before the next send (a dispatcher that dies mid-batch leaves no
-    sent message unrecorded), plus a conditional UPDATE when a counted grant is taken.
+    send and one UPDATE writing its outcome, committed before the next send (`outcome_writer`: one round trip on
+    PostgreSQL), plus a conditional UPDATE when a counted grant is taken.
     """
     worker = worker or dispatcher_name()
     settings = current_app.config["SETTINGS"]
     report: Counter = Counter()
-    with Channels(settings) as channels:
+    with Channels(settings) as channels, outcome_writer() as write:
         while batch := claim(worker, settings.OUTBOX_BATCH):
             contacts = contacts_for(batch)
             grants = grants_for(contacts.values())
@@ -132,7 +137,7 @@ def dispatch(*, worker: str | None = None) -> dict[str, int]:
             for index, message in enumerate(batch):
                 channel, result = deliver(message, contacts.get(message.resident_id), grants, channels)
                 report[result.delivery.value] += 1
-                record(message, worker, channel, result)
+                record(write, message, worker, channel, result)
                 if result.delivery is Delivery.RATE_LIMITED:
                     release(batch[index + 1:], worker, clock.now() + RATE_LIMIT_PAUSE)
                     return dict(report)
@@ -275,7 +280,47 @@ def backoff(attempts: int, base_seconds: float) -> timedelta:
     return min(timedelta(seconds=base_seconds * 2 ** (attempts - 1) * random.uniform(0.5, 1.5)), MAX_BACKOFF)  # noqa: S311
 
 
-def record(message: OutboxMessage, worker: str, channel: Channel | None, result: Result) -> None:
+Write = Callable[[Executable, dict | None], int]
+_outbox = OutboxMessage.__table__
+# An outcome: the columns set are the parameters' other keys (one statement built once; the row is in one partition).
+OUTCOME = update(_outbox).where(_outbox.c.id == bindparam("message_id"), _outbox.c.dedupe_key == bindparam("message_key"),
+                                _outbox.c.claimed_by == bindparam("worker"), _outbox.c.state == MessageState.PENDING)
+
+
+@contextmanager
+def outcome_writer() -> Iterator[Write]:
+    """How a dispatcher run writes its outcomes: each in a transaction of its own, on a connection of its own held
+    for the run (no pool checkout a message); returns the rows a statement wrote.
+
+    On PostgreSQL the connection is in autocommit, so an outcome is one UPDATE in one round trip (no BEGIN and
+    COMMIT), and its commit does not wait for the disk: the outcome is visible to every dispatcher at once (a killed
+    dispatcher loses nothing); only a crash of the database server itself could lose the last few hundred
+    milliseconds of outcomes, and those messages would be sent again, as after a crash between a send and its
+    outcome. Waiting for the disk on every message was most of a dispatcher's time.
+
+    A session bound to one connection (a caller's transaction, as the tests') has the outcomes written in it.
+    """
+    bind = db.session.get_bind()
+    if isinstance(bind, Connection):
+        yield lambda statement, parameters=None: bind.execute(statement, parameters).rowcount
+        return
+    with bind.connect() as connection:
+        def write(statement: Executable, parameters: dict | None = None) -> int:
+            with connection.begin():
+                return connection.execute(statement, parameters).rowcount
+
+        if connection.dialect.name != "postgresql":
+            yield write
+            return
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        write(text("SET synchronous_commit = off"))
+        try:
+            yield write
+        finally:
+            write(text("RESET synchronous_commit"))  # before the connection goes back to the pool
+
+
+def record(write: Write, message: OutboxMessage, worker: str, channel: Channel | None, result: Result) -> None:
     """Write what happened, only while the row is still this worker's: sent and failed are final."""
     settings = current_app.config["SETTINGS"]
     now = clock.now()
@@ -291,19 +336,5 @@ def record(message: OutboxMessage, worker: str, channel: Channel | None, result:
             delay = max(delay, RATE_LIMIT_PAUSE)
         values.update(attempts=attempts, last_error=result.reason[:300], next_attempt_at=now + delay,
                       state=MessageState.DEAD if attempts >= settings.OUTBOX_MAX_ATTEMPTS else MessageState.PENDING)
-    with db.transaction():
-        if not db.is_sqlite():
-            # The commit need not wait for the disk: the outcome is visible to every dispatcher at once (a killed
-            # dispatcher loses nothing); only a crash of the database server itself could lose the last few
-            # hundred milliseconds of outcomes, and those messages would be sent again, as after a crash between
-            # a send and its outcome. Waiting for the disk on every message was most of a dispatcher's time.
-            db.session.execute(text("SET LOCAL synchronous_commit = off"))
-        written = db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message.id, OutboxMessage.dedupe_key == message.dedupe_key,  # one partition
-                   OutboxMessage.claimed_by == worker, OutboxMessage.state == MessageState.PENDING)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    if not written:
+    if not write(OUTCOME, {**values, "message_id": message.id, "message_key": message.dedupe_key, "worker": worker}):
         log.warning("outbox message %s was taken from %s before its outcome was written", message.id, worker)

@@ -92,6 +92,25 @@ def test_a_server_trickling_its_headers_fails_at_the_deadline(trickling_headers)
     assert time.monotonic() - started < 1.6
 
 
+def test_a_call_ends_at_its_own_deadline_while_a_longer_one_is_in_flight(server):
+    """One watchdog serves every call in flight: a shorter deadline that comes after a longer one still ends first."""
+    url = server(trickling_body)
+    ended = {}
+
+    def call(name: str, seconds: float) -> None:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            outbound_session(seconds).get(url)
+        ended[name] = time.monotonic() - started
+
+    longer = threading.Thread(target=call, args=("longer", 4.0))
+    longer.start()
+    time.sleep(0.3)
+    call("shorter", 1.0)
+    longer.join(timeout=10)
+    assert ended["shorter"] < 1.6 and 3.9 < ended["longer"] < 4.6
+
+
 def test_an_answer_over_the_size_cap_is_refused(server):
     url = server(huge_body)
     started = time.monotonic()
