@@ -110,13 +110,29 @@ def configure(settings) -> None:
             mac.update(value)
             return mac.finalize().hex()
     else:
-        lookup_key = _derive(material, info=b"lookup", length=32, algorithm=hashes.SHA256())
-
-        def lookup(value: bytes) -> str:
-            return hmac.new(lookup_key, value, hashlib.sha256).hexdigest()
+        lookup = _hmac_sha256(_derive(material, info=b"lookup", length=32, algorithm=hashes.SHA256()))
 
     pseudonym_key = _derive(settings.SECRET_KEY.encode(), info=b"pseudonym", length=32, algorithm=hashes.SHA256())
     _keyring = Keyring(keys[0], {key.key_id: key for key in keys}, lookup, pseudonym_key)
+
+
+def _hmac_sha256(key: bytes) -> Callable[[bytes], str]:
+    """HMAC-SHA256 under `key` (RFC 2104, key shorter than SHA-256's 64-byte block), hex: the same digest as
+    `hmac.new(key, value, sha256)`, from the two padded-key states hashed once here and copied per value.
+    `hmac.new` (and OpenSSL's one-shot HMAC) set the key up again on every call: 3-4 µs a value against 0.7,
+    which a 1M-row import pays twice a row."""
+    padded = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in padded))
+    outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in padded))
+
+    def digest(value: bytes) -> str:
+        hashed = inner.copy()
+        hashed.update(value)
+        result = outer.copy()
+        result.update(hashed.digest())
+        return result.hexdigest()
+
+    return digest
 
 
 def _ring() -> Keyring:

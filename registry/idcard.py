@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from operator import mul
 
 from core.schemas import nfkc
 from registry.models import Sex
@@ -37,7 +38,9 @@ class IdNumber:
 
 def check_character(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character of the first 17 digits."""
-    return _CHECK_CHARACTERS[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+    if len(first17) != len(_WEIGHTS):
+        raise ValueError("17 digits")
+    return _CHECK_CHARACTERS[sum(map(mul, map(int, first17), _WEIGHTS)) % 11]
 
 
 def parse_id_number(raw: str, *, today: date) -> IdNumber:

@@ -10,11 +10,13 @@ row is refused whole and reported (row, column, why) — never half-written. A r
 registered (same ID-number lookup hash, same name) is left as they are, so running the same file
 again changes nothing; the same household number (户号) is the same household.
 
-Speed (a county holds 1M people): rows go in batches of 1,000, each its own transaction; per batch one SELECT of
+Speed (a county holds 1M people): rows go in batches of 5,000, each its own transaction; per batch one SELECT of
 the hashes already there and one of the households (`= ANY(array)` on PostgreSQL), and the rows go in by one COPY
-per table on PostgreSQL (households with ids drawn from their sequence; values through their column types, so
-encrypted as the ORM would), one executemany elsewhere. A large file runs in a background thread; its `imports`
-row tells progress (rows done / total). `make bench` compares it with a bare COPY of the same file.
+per table on PostgreSQL (households and residents with ids drawn from their sequences, so a new resident's
+conditions need no lookup; values through their column types, so encrypted as the ORM would), one INSERT
+elsewhere. A large file runs in a background thread; its `imports` row tells progress (rows done / total).
+`make bench` compares it with a bare COPY of the same file, and measures the floor no import can go under
+(encryption and hashes, the rows' COPY into tables with their indexes and foreign keys).
 
 Pregnancies (末次月经 or 预产期) and recorded key-population tags (重点人群) come in the resident file too, checked
 as the API checks them. Other kinds of file (a county's existing agreements: signing.imports) plug in through
@@ -66,7 +68,7 @@ from registry.models import (
 )
 
 log = logging.getLogger(__name__)
-BATCH = 1000
+BATCH = 5000  # rows a transaction; each batch costs a dozen statements and a care-plan pass, whatever its size
 BACKGROUND_ROWS = 2000  # larger files run in a background thread; smaller ones before the response
 
 # Canonical column -> the headers county systems use for it (compared without spaces, case-insensitively).
@@ -108,6 +110,7 @@ SCHEMES = {"城乡居民": InsuranceScheme.RESIDENT, "居民医保": InsuranceSc
            "城镇职工": InsuranceScheme.EMPLOYEE, "未参保": InsuranceScheme.UNINSURED, "无": InsuranceScheme.UNINSURED,
            **{scheme.value: scheme for scheme in InsuranceScheme}}
 _PHONE = re.compile(r"^1[0-9]{10}$")
+_PHONE_SEPARATORS = re.compile(r"[\s-]")
 _DATE = re.compile(r"^([0-9]{4})[-/.年]?([0-9]{1,2})[-/.月]?([0-9]{1,2})日?$")
 
 
@@ -177,8 +180,12 @@ class Source:
     _rows: Callable[[], Iterator[tuple[int, list]]]
 
     def rows(self) -> Iterator[tuple[int, dict[str, object]]]:
+        columns, indexes = list(self.positions), list(self.positions.values())
+        width = max(indexes) + 1
         for number, cells in self._rows():
-            values = {column: cells[index] if index < len(cells) else None for column, index in self.positions.items()}
+            if len(cells) < width:
+                cells = [*cells, *[None] * (width - len(cells))]
+            values = dict(zip(columns, [cells[index] for index in indexes], strict=True))
             if any(value not in (None, "") for value in values.values()):
                 yield number, values
 
@@ -211,7 +218,7 @@ def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -
             for number, cells in enumerate(reader, start=2):
                 yield number, [cell.strip() for cell in cells]
 
-        total = sum(1 for _ in rows())
+        total = max(sum(1 for _ in csv.reader(io.StringIO(text))) - 1, 0)
     else:
         raise Invalid("Import a CSV or XLSX file.", field="file")
     positions, headers = {}, {}
@@ -252,7 +259,10 @@ def _place(centre: Centre) -> Place:
 
 
 def cell_text(value: object) -> str:
-    """A cell as text, NFKC-normalised: full-width digits typed in Excel become ASCII, like the API's."""
+    """A cell as text, NFKC-normalised: full-width digits typed in Excel become ASCII, like the API's.
+    ASCII text is its own NFKC form: it is only stripped (most cells of a file, checked a dozen times a row)."""
+    if value.__class__ is str and value.isascii():
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -300,13 +310,15 @@ def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, lis
             problems.append(("sex", "Sex is 男 or 女 (M or F)."))
         elif parsed and SEXES[sex] is not parsed.sex:
             problems.append(("sex", "Does not match the ID number."))
-    if cell_text(values.get("birth_date")):
+    birth_date = cell_text(values.get("birth_date"))
+    if birth_date and not (parsed and birth_date == parsed.birth_date.isoformat()):  # most files write it so
         try:
             if parsed and cell_date(values["birth_date"]) != parsed.birth_date:
                 problems.append(("birth_date", "Does not match the ID number."))
         except ValueError:
             problems.append(("birth_date", "A date is written YYYY-MM-DD."))
-    phone = re.sub(r"[\s-]", "", cell_text(values.get("phone")))
+    phone = cell_text(values.get("phone"))
+    phone = phone if phone.isdigit() else _PHONE_SEPARATORS.sub("", phone)
     if phone and not _PHONE.match(phone):
         problems.append(("phone", "A mainland mobile number has 11 digits and starts with 1."))
     scheme = cell_text(values.get("insurance_scheme"))
@@ -341,7 +353,10 @@ def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, lis
 
 def _conditions(values: dict, parsed, today: date, problems: list) -> tuple[list[ConditionKind], date | None]:
     """The chronic conditions a row lists, with the diagnosis date they need (as recording one by hand does)."""
-    names = [name for name in _LIST.split(cell_text(values.get("conditions"))) if name]
+    written = cell_text(values.get("conditions"))
+    if not written:
+        return [], None
+    names = [name for name in _LIST.split(written) if name]
     kinds = [CONDITIONS.get(name.lower()) for name in names]
     if None in kinds:
         problems.append(("conditions", f"Not a condition: {names[kinds.index(None)]} (高血压, 糖尿病, 慢阻肺, 肺结核, "
@@ -388,7 +403,8 @@ def _pregnancy(values: dict, parsed, today: date, problems: list) -> date | None
 
 def _tags(values: dict, problems: list) -> list[RecordedTag]:
     """The recorded key-population tags a row lists; those the record gives by itself (老年人, 孕产妇 …) are passed over."""
-    names = [name for name in _LIST.split(cell_text(values.get("tags"))) if name and name not in DERIVED_TAGS]
+    written = cell_text(values.get("tags"))
+    names = [name for name in _LIST.split(written) if name and name not in DERIVED_TAGS] if written else []
     tags = [TAGS.get(name.lower()) for name in names]
     if None in tags:
         problems.append(("tags", f"Not a key population that is recorded: {names[tags.index(None)]} (残疾人, 脱贫人口, "
@@ -422,14 +438,18 @@ def bulk_insert(table, rows: list[dict]) -> None:
                 and not column.default.is_sequence}
     columns = [*rows[0], *defaults]
     db.forget_held(db.session)  # a COPY passes no statement events: drop what the transaction held (health facts …)
-    processors = [(name, table.c[name].type.bind_processor(connection.dialect)) for name in columns]
+    processors = [(position, process) for position, name in enumerate(columns)
+                  if (process := table.c[name].type.bind_processor(connection.dialect))]
+    given, added = list(rows[0]), list(defaults.values())
     with connection.connection.cursor() as cursor:
         quote = connection.dialect.identifier_preparer.quote  # import_problems has a column named "column"
         with cursor.copy(f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN") as copy:
             for row in rows:
-                values = {**row, **defaults}
-                copy.write_row([process(values[name]) if process and values[name] is not None else values[name]
-                                for name, process in processors])
+                values = [*[row[name] for name in given], *added]
+                for position, process in processors:
+                    if values[position] is not None:
+                        values[position] = process(values[position])
+                copy.write_row(values)
 
 
 def among(column, values) -> object:
@@ -440,12 +460,17 @@ def among(column, values) -> object:
     return column.in_(values)
 
 
-def _new_ids(table, count: int) -> list[int] | None:
-    """`count` ids from the table's sequence (PostgreSQL, so rows can be COPYed with them); None elsewhere."""
+def insert_with_ids(table, rows: list[dict]) -> list[int]:
+    """Insert rows (as `bulk_insert` takes them) and return their ids in order: on PostgreSQL drawn from the table's
+    sequence first, so the rows can be COPYed with them; elsewhere an INSERT … RETURNING."""
+    if not rows:
+        return []
     if db.session.get_bind().dialect.name != "postgresql":
-        return None
-    return list(db.session.scalars(text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
-                                        "FROM generate_series(1, :count)"), {"count": count}))
+        return list(db.session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
+    ids = list(db.session.scalars(text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                                       "FROM generate_series(1, :count)"), {"count": len(rows)}))
+    bulk_insert(table, [dict(row, id=row_id) for row, row_id in zip(rows, ids, strict=True)])
+    return ids
 
 
 def _households(refs: list[str | None]) -> list[int]:
@@ -457,13 +482,7 @@ def _households(refs: list[str | None]) -> list[int]:
     loose = [ref for ref in refs if not ref]
     wanted = [*new_refs, *([None] * len(loose))]
     now = clock.now()
-    ids = _new_ids(Household.__table__, len(wanted)) if wanted else []
-    if ids is not None:
-        bulk_insert(Household.__table__, [{"id": household_id, "external_ref": ref, "created_at": now}
-                                          for household_id, ref in zip(ids, wanted, strict=True)])
-    elif wanted:
-        ids = list(db.session.scalars(insert(Household).returning(Household.id, sort_by_parameter_order=True),
-                                      [{"external_ref": ref, "created_at": now} for ref in wanted]))
+    ids = insert_with_ids(Household.__table__, [{"external_ref": ref, "created_at": now} for ref in wanted])
     found.update(zip(new_refs, ids[:len(new_refs)], strict=True))
     singles = iter(ids[len(new_refs):])
     return [found[ref] if ref else next(singles) for ref in refs]
@@ -511,34 +530,43 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
             rows.append(fields)
         else:
             tally.unchanged += 1
-    if rows:
-        now = clock.now()
-        household_ids = _households([row.pop("household_ref") for row in rows])
-        # The table's rows, not the ORM's bulk path: one COPY (PostgreSQL) or executemany of plain parameter rows.
-        bulk_insert(Resident.__table__, [dict(row, household_id=household_id, created_at=now, updated_at=now)
-                                         for row, household_id in zip(rows, household_ids, strict=True)])
-        tally.created += len(rows)
-    _record_facts({key: fact for key, fact in facts.items() if fact["conditions"] or fact["pregnancy"] or fact["tags"]},
+    registered = _register(rows)
+    tally.created += len(rows)
+    _record_facts({known[key][0] or registered[key]: fact for key, fact in facts.items()
+                   if fact["conditions"] or fact["pregnancy"] or fact["tags"]}, set(registered.values()),
                   job.started_by, place.today)
     bulk_insert(ImportProblem.__table__, problems)
     job.rows_done += len(batch)
     job.created, job.unchanged, job.refused = tally.created, tally.unchanged, tally.refused
 
 
-def _record_facts(facts: dict[str, dict], recorded_by: str, today: date) -> None:
-    """Record the conditions, ongoing pregnancies and tags the rows give that the residents do not have yet; their
-    plans follow (registry.events), as when each is recorded by hand."""
+def _register(rows: list[dict]) -> dict[str, int]:
+    """Insert new residents (with their households): their ids by ID-number lookup hash."""
+    if not rows:
+        return {}
+    now = clock.now()
+    household_ids = _households([row.pop("household_ref") for row in rows])
+    # The table's rows, not the ORM's bulk path: one COPY (PostgreSQL) or one INSERT … RETURNING of plain rows.
+    ids = insert_with_ids(Resident.__table__, [dict(row, household_id=household_id, created_at=now, updated_at=now)
+                                               for row, household_id in zip(rows, household_ids, strict=True)])
+    return {row["id_number_hash"]: resident_id for row, resident_id in zip(rows, ids, strict=True)}
+
+
+def _record_facts(facts: dict[int, dict], new: set[int], recorded_by: str, today: date) -> None:
+    """Record the conditions, ongoing pregnancies and tags the rows give (by resident id) that the residents do not
+    have yet — residents `new` in this batch have none —; their plans follow (registry.events), as when each is
+    recorded by hand."""
     if not facts:
         return
-    ids = dict(db.session.execute(select(Resident.id_number_hash, Resident.id).where(among(Resident.id_number_hash, facts))).all())
-    residents = list(ids.values())
-    held_conditions = set(db.session.execute(select(Condition.resident_id, Condition.kind).where(among(Condition.resident_id, residents))))
-    held_tags = set(db.session.execute(select(PopulationTag.resident_id, PopulationTag.tag).where(among(PopulationTag.resident_id, residents))))
-    pregnant = set(db.session.scalars(select(Pregnancy.resident_id).where(among(Pregnancy.resident_id, residents),
-                                                                          Pregnancy.delivered_on.is_(None))))
+    residents = [resident_id for resident_id in facts if resident_id not in new]
+    held_conditions = set(db.session.execute(select(Condition.resident_id, Condition.kind).where(
+        among(Condition.resident_id, residents)))) if residents else set()
+    held_tags = set(db.session.execute(select(PopulationTag.resident_id, PopulationTag.tag).where(
+        among(PopulationTag.resident_id, residents)))) if residents else set()
+    pregnant = set(db.session.scalars(select(Pregnancy.resident_id).where(
+        among(Pregnancy.resident_id, residents), Pregnancy.delivered_on.is_(None)))) if residents else set()
     conditions, pregnancies, tags = [], [], []
-    for key, fact in facts.items():
-        rid = ids[key]
+    for rid, fact in facts.items():
         conditions += [dict(resident_id=rid, kind=kind, diagnosed_on=fact["diagnosed_on"], recorded_on=today,
                             recorded_by=recorded_by) for kind in fact["conditions"] if (rid, kind) not in held_conditions]
         tags += [dict(resident_id=rid, tag=tag, recorded_on=today, recorded_by=recorded_by)

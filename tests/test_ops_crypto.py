@@ -4,6 +4,8 @@ found in the metadata, column binding, the SM4-GCM / HMAC-SM3 choice, and data w
 from __future__ import annotations
 
 import binascii
+import hashlib
+import hmac
 import os
 
 import pytest
@@ -89,6 +91,13 @@ def test_lookup_hashes_do_not_change_when_the_field_key_rotates(app, keys):
     before = crypto.lookup_hash("430523198005010026")
     keys(FIELD_KEY=K2, FIELD_KEY_ID="k2", FIELD_OLD_KEYS={"k1": K1})
     assert crypto.lookup_hash("430523198005010026") == before
+
+
+@pytest.mark.parametrize("value", ["430523198005010026", "13812345678", "", "张三"])
+def test_lookup_hashes_stay_hmac_sha256_under_the_key_derived_from_k1(app, value):
+    """The hashes stored so far are Python's hmac.new of this key: a faster HMAC must give the same bytes."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"lookup").derive(bytes.fromhex(K1))
+    assert crypto.lookup_hash(value) == hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
 def test_sm4_gcm_seals_as_rfc_8998_says():
