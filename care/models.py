@@ -78,6 +78,10 @@ class Visit(Base):
 
     resident: Mapped[Resident] = relationship()
 
+    @property
+    def resident_name(self) -> str:
+        return self.resident.name
+
 
 class VisitMode(str, enum.Enum):
     CLINIC = protocols.CLINIC
