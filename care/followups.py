@@ -101,23 +101,25 @@ def visits_of_household(actor: Actor) -> list[Row]:
     household (or only the caller's, without one) with each visit's resident's name joined in.
     """
     me, household_id = access.caller_ids(actor)
-    members = (select(Resident.id).where(Resident.household_id == household_id) if household_id is not None
+    members = (select(RESIDENTS.id).where(RESIDENTS.household_id == household_id) if household_id is not None
                else select(literal(me)))
     return _plan(members)
 
 
-# What care.schemas.VisitSchema shows of a visit, read as plain rows: no entities (nor their residents, whose ID
-# numbers and phones would be decrypted for nothing) are built for a read-only list.
-VISIT_ROW = (Visit.id, Visit.resident_id, Resident.name.label("resident_name"), Visit.programme, Visit.code, Visit.title,
-             Visit.due_date, Visit.on_time_from, Visit.on_time_until, Visit.state, Visit.centre_id, Visit.team_id,
-             Visit.served_on, Visit.timeliness, Visit.referral, Visit.modes)
+# What care.schemas.VisitSchema shows of a visit, read as plain rows from the tables: no entities (nor their
+# residents, whose ID numbers and phones would be decrypted for nothing) and no ORM loading for a read-only list.
+VISITS, RESIDENTS = Visit.__table__.c, Resident.__table__.c
+VISIT_ROW = (VISITS.id, VISITS.resident_id, RESIDENTS.name.label("resident_name"), VISITS.programme, VISITS.code,
+             VISITS.title, VISITS.due_date, VISITS.on_time_from, VISITS.on_time_until, VISITS.state, VISITS.centre_id,
+             VISITS.team_id, VISITS.served_on, VISITS.timeliness, VISITS.referral, VISITS.modes)
 
 
 def _plan(resident_ids) -> list[Row]:
     """The visits of the residents (ids, or a select of them) by due date, cancelled ones left out."""
     return list(db.session.execute(
-        select(*VISIT_ROW).join(Visit.resident)
-        .where(Visit.resident_id.in_(resident_ids), Visit.state != VisitState.CANCELLED).order_by(Visit.due_date, Visit.id)))
+        select(*VISIT_ROW).join_from(Visit.__table__, Resident.__table__, VISITS.resident_id == RESIDENTS.id)
+        .where(VISITS.resident_id.in_(resident_ids), VISITS.state != VisitState.CANCELLED)
+        .order_by(VISITS.due_date, VISITS.id)))
 
 
 def plan_of(actor: Actor, *, resident_id: int) -> list[Row]:

@@ -35,7 +35,8 @@ def resident_of(actor: Actor) -> Resident:
 
 def caller_ids(actor: Actor) -> tuple[int, int | None]:
     """The calling resident's id and household id, for a read that needs nothing else of them (no entity built)."""
-    found = db.session.execute(select(Resident.id, Resident.household_id).where(Resident.openid == actor.openid)
+    residents = Resident.__table__.c  # the table's columns: plain rows, no ORM loading
+    found = db.session.execute(select(residents.id, residents.household_id).where(residents.openid == actor.openid)
                                ).first() if actor.openid else None
     return tuple(_bound(found))
 
