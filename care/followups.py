@@ -11,7 +11,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, literal, or_, select, update
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import joinedload
 
 from care import plans
 from care.models import Reading, Timeliness, Visit, VisitMode, VisitRecord, VisitState
@@ -37,7 +38,7 @@ NEXT_VISIT_WITHIN: dict[Reading, Offset] = {Reading.UNCONTROLLED: months(1)}
 RECHECK = "-recheck"  # the code of a visit's re-visit: its own code and this
 
 
-def status_of(visit: Visit, today: date) -> str:
+def status_of(visit: Visit | Row, today: date) -> str:
     """planned → upcoming / due / overdue by the on-time range and today; otherwise the stored state."""
     if visit.state is not VisitState.PLANNED:
         return visit.state.value
@@ -46,7 +47,7 @@ def status_of(visit: Visit, today: date) -> str:
     return DUE if today <= visit.on_time_until else OVERDUE
 
 
-def days_overdue(visit: Visit, today: date) -> int:
+def days_overdue(visit: Visit | Row, today: date) -> int:
     """Whole days since the on-time range closed (1 on the day after its last day); 0 unless overdue."""
     return max((today - visit.on_time_until).days, 0) if visit.state is VisitState.PLANNED else 0
 
@@ -93,26 +94,35 @@ def worklist(actor: Actor, *, status: str | None, date_from: date | None, date_t
     return paginate(query, key_columns=[Visit.on_time_until, Visit.id], cursor=cursor, limit=limit)
 
 
-def visits_of_household(actor: Actor) -> list[Visit]:
+def visits_of_household(actor: Actor) -> list[Row]:
     """The calling resident's and their household's visits, by due date (cancelled ones left out).
 
-    Two statements whatever the household's size: the caller, then the visits of everyone sharing their
-    household (or only the caller's, without one) with each visit's resident joined in.
+    Two statements whatever the household's size: the caller's ids, then the visits of everyone sharing their
+    household (or only the caller's, without one) with each visit's resident's name joined in.
     """
-    me = access.resident_of(actor)
-    members = (select(Resident.id).where(Resident.household_id == me.household_id) if me.household_id is not None
-               else select(literal(me.id)))
+    me, household_id = access.caller_ids(actor)
+    members = (select(RESIDENTS.id).where(RESIDENTS.household_id == household_id) if household_id is not None
+               else select(literal(me)))
     return _plan(members)
 
 
-def _plan(resident_ids) -> list[Visit]:
+# What care.schemas.VisitSchema shows of a visit, read as plain rows from the tables: no entities (nor their
+# residents, whose ID numbers and phones would be decrypted for nothing) and no ORM loading for a read-only list.
+VISITS, RESIDENTS = Visit.__table__.c, Resident.__table__.c
+VISIT_ROW = (VISITS.id, VISITS.resident_id, RESIDENTS.name.label("resident_name"), VISITS.programme, VISITS.code,
+             VISITS.title, VISITS.due_date, VISITS.on_time_from, VISITS.on_time_until, VISITS.state, VISITS.centre_id,
+             VISITS.team_id, VISITS.served_on, VISITS.timeliness, VISITS.referral, VISITS.modes)
+
+
+def _plan(resident_ids) -> list[Row]:
     """The visits of the residents (ids, or a select of them) by due date, cancelled ones left out."""
-    return list(db.session.scalars(
-        select(Visit).options(contains_eager(Visit.resident)).join(Visit.resident)
-        .where(Visit.resident_id.in_(resident_ids), Visit.state != VisitState.CANCELLED).order_by(Visit.due_date, Visit.id)))
+    return list(db.session.execute(
+        select(*VISIT_ROW).join_from(Visit.__table__, Resident.__table__, VISITS.resident_id == RESIDENTS.id)
+        .where(VISITS.resident_id.in_(resident_ids), VISITS.state != VisitState.CANCELLED)
+        .order_by(VISITS.due_date, VISITS.id)))
 
 
-def plan_of(actor: Actor, *, resident_id: int) -> list[Visit]:
+def plan_of(actor: Actor, *, resident_id: int) -> list[Row]:
     """A resident's whole plan for staff who reach them (registry.access), by due date: done, missed and upcoming
     visits as well as due and overdue ones (cancelled ones left out)."""
     return _plan([access.get_resident(actor, resident_id).id])

@@ -85,6 +85,10 @@ class Visit(Base):
 
     resident: Mapped[Resident] = relationship()
 
+    @property
+    def resident_name(self) -> str:
+        return self.resident.name
+
 
 def visit_reference() -> ForeignKeyConstraint:
     """A table's (visit_id, resident_id) -> visits (id, resident_id): the visit, and that it is the resident's."""

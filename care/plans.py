@@ -77,7 +77,7 @@ def _rebuild_batch(ids: list[int], today: date, in_force: list[Agreement] | None
     for resident_id in set(ids) - {agreement.resident_id for agreement in agreements}:
         _reconcile(None, [], existing.get(resident_id, {}), today)  # no running agreement: no open visits
     if inserts:
-        db.session.execute(insert(Visit), inserts)
+        db.session.execute(insert(Visit.__table__), inserts)  # the table: no ORM bulk machinery
     db.session.flush()
 
 

@@ -15,11 +15,12 @@ from packages.protocols import PROGRAMMES
 
 class VisitSchema(ma.Schema):
     """A visit, without even a masked ID number: a child's visit dates are birth date + months, and the
-    birth date beside a mask is the whole number (POLICY.md signing rule 10)."""
+    birth date beside a mask is the whole number (POLICY.md signing rule 10). Serialises a Visit, or a row of
+    care.followups.VISIT_ROW."""
 
     id = fields.Integer(required=True)
     resident_id = fields.Integer(required=True)
-    resident_name = fields.Function(lambda v: v.resident.name, required=True)
+    resident_name = fields.Function(lambda v: v.resident_name, required=True)
     programme = fields.String(required=True)
     code = fields.String(required=True)
     title = fields.String(required=True)

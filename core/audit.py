@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from datetime import date
 
 from flask import Response, g, has_app_context, has_request_context, request
-from sqlalchemy import text
+from sqlalchemy import event, insert, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from core import db
+from core import clock, db
 from core.auth import token_actor
 from core.config import MIN_AUDIT_RETENTION_DAYS
 from core.errors import DomainError, Invalid
@@ -37,17 +37,32 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 PARTITION = re.compile(r"audit_events_(\d{4})_(\d{2})")
 DEFAULT_PARTITION = "audit_events_default"  # events outside every month created so far (PostgreSQL)
+WITH_THE_WRITE = "audit_with_the_write"  # session.info: the transaction holds the view's event
 
 
-def record(action: str, target_type: str, target_id=None, outcome: str = "ok", **detail) -> AuditEvent:
-    """Write one event for the calling actor and client address, committed at once."""
+def record(action: str, target_type: str, target_id=None, outcome: str = "ok", **detail) -> int:
+    """Write one event for the calling actor and client address, committed at once; returns its id."""
+    with db.transaction():
+        event_id = _insert(_caller(), action, target_type, target_id, outcome, detail)
+    if has_app_context():
+        g.audit_written = True
+    return event_id
+
+
+def _caller() -> str:
     # g lives in the app context: a CLI command that names its operator (g.actor) is recorded as them.
     actor = getattr(g, "actor", None) if has_app_context() else None
-    return _write(actor.subject if actor else ANONYMOUS, action, target_type, target_id, outcome, detail)
+    return actor.subject if actor else ANONYMOUS
 
 
-def _write(actor: str, action: str, target_type: str, target_id, outcome: str, detail: dict) -> AuditEvent:
-    event = AuditEvent(
+# On the table, not the entity: the ORM's bulk-insert machinery costs more than the INSERT's round trip.
+INSERT_EVENT = insert(AuditEvent.__table__).returning(AuditEvent.__table__.c.id)
+
+
+def _insert(actor: str, action: str, target_type: str, target_id, outcome: str, detail: dict) -> int:
+    """INSERT the event (one statement, no unit of work) in the session's transaction; returns its id."""
+    return db.session.scalar(INSERT_EVENT, dict(
+        at=clock.now(),
         actor=actor,
         action=action,
         target_type=target_type,
@@ -56,27 +71,50 @@ def _write(actor: str, action: str, target_type: str, target_id, outcome: str, d
         request_id=g.get("request_id") if has_app_context() else None,
         outcome=outcome,
         detail=detail or None,
-    )
-    with db.transaction():
-        db.session.add(event)
-    if has_app_context():
+    ))
+
+
+def with_the_write() -> None:
+    """Put the `ok` event of the view being served, if it is `audited(..., with_the_write=True)`, in the transaction
+    that makes its write, called just before that commits (signing.service.sign): one commit for both, and the event
+    stands or falls with the write. A rolled-back attempt leaves none, and the view's refusal is recorded as usual;
+    anywhere else (another view calling the same service, a job) it does nothing."""
+    action = g.get("audit_with_the_write") if has_request_context() else None
+    if action is None or g.audit_written:
+        return
+    target_type, target_id = _target(action, None)
+    _insert(_caller(), action, target_type, target_id, "ok", _fields())
+    db.session.info[WITH_THE_WRITE] = True
+
+
+def _written_with_the_write(target_session, *_args) -> None:
+    if target_session.info.pop(WITH_THE_WRITE, False):
         g.audit_written = True
-    return event
 
 
-def audited(action: str):
+def _dropped_with_the_write(target_session, *_args) -> None:
+    target_session.info.pop(WITH_THE_WRITE, None)
+
+
+event.listen(db.session, "after_commit", _written_with_the_write)
+event.listen(db.session, "after_rollback", _dropped_with_the_write)
+
+
+def audited(action: str, *, with_the_write: bool = False):
     """Record one event for every call of the view with a valid token: `ok`, or `refused_<status>`.
 
     Put it above `@requires`, so that a refused role, a failed validation and a scope refusal are all
     recorded (a call without a valid token names nobody and learns nothing: no event). The target is the view's last path argument (`resident_id=7` → resident 7), else the id
     of what it created; a write records the names of the fields sent, never their values. A view or
-    service that records its own, richer event during the call is not recorded twice.
+    service that records its own, richer event during the call is not recorded twice. `with_the_write`: the
+    service writes the `ok` event in its own transaction (`with_the_write()`), saving a transaction of its own.
     """
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             g.audit_written = False
+            g.audit_with_the_write = action if with_the_write else None
             try:
                 result = view(*args, **kwargs)
             except (DomainError, HTTPException, IntegrityError) as refused:
@@ -121,7 +159,9 @@ def _record_refusal(action: str, refused: Exception) -> None:
         return  # no valid token (401): nobody to name and nothing was learned
     status = getattr(refused, "status", None) or getattr(refused, "code", None) or 409
     target_type, target_id = _target(action, None)
-    _write(actor.subject, action, target_type, target_id, f"refused_{status}", _fields())
+    with db.transaction():
+        _insert(actor.subject, action, target_type, target_id, f"refused_{status}", _fields())
+    g.audit_written = True
 
 
 def _entity(action: str) -> str:

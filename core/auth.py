@@ -19,6 +19,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from flask import Response, current_app, g, request
+from sqlalchemy.engine import Row
 
 from core import clock, sessions
 from core.errors import Forbidden, Unauthorized
@@ -122,7 +123,7 @@ def _tokens(session: sessions.Session) -> dict:
 _REQUEST_SESSION = "jiayi.session"  # kept in the request's environ: a test's app context outlives its requests
 
 
-def _session_from_request() -> tuple[Actor, sessions.Session]:
+def _session_from_request() -> tuple[Actor, Row]:
     """The caller and their live session, read once per request (never across requests: revocation holds at once)."""
     header = request.headers.get("Authorization", "")
     known = request.environ.get(_REQUEST_SESSION)

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -136,7 +136,34 @@ def make_engine(url: str, **kwargs) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if _for_writing.get() else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection checked in less than this ago was answering a moment before: checking it out again needs no
+# ping. pool_pre_ping pinged at every checkout — a round trip per request, and one more for each transaction after
+# the first (a signing with an Idempotency-Key has three).
+PING_AFTER_IDLE_SECONDS = 1.0
+CHECKED_IN = "checked_in"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection on checkout when it sat in the pool a while (the database may have restarted meanwhile);
+    a dead one is replaced, as pool_pre_ping would (DisconnectionError: the pool reconnects and tries again)."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checked_in(_dbapi_connection, record) -> None:
+        record.info[CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checkout(dbapi_connection, record, _proxy) -> None:
+        if time.monotonic() - record.info.get(CHECKED_IN, float("-inf")) < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as lost:
+            raise DisconnectionError("the pooled connection did not answer a ping") from lost
 
 
 def is_sqlite() -> bool:

@@ -20,7 +20,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import String, update
+from sqlalchemy import String, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock, db
@@ -85,7 +86,7 @@ def open_session(*, subject: str, role: str, centre_id: int | None = None, team_
     return row
 
 
-def _ended(row: Session, now: datetime) -> str | None:
+def _ended(row: Session | Row, now: datetime) -> str | None:
     """Why a session no longer lets anyone in, or None while it is live."""
     if row.revoked_at is not None:
         return "The session has ended (logged out or revoked); log in again."
@@ -96,9 +97,11 @@ def _ended(row: Session, now: datetime) -> str | None:
     return None
 
 
-def live(session_id: str, subject: str) -> Session:
-    """The live session a token names (one primary-key read), noting the activity of a staff session; else 401."""
-    row = db.session.get(Session, session_id, populate_existing=True)
+def live(session_id: str, subject: str) -> Row:
+    """The live session a token names (one primary-key read, as a plain row of the table: every request makes it,
+    and it needs no entity), noting the activity of a staff session; else 401."""
+    sessions = Session.__table__
+    row = db.session.execute(select(sessions).where(sessions.c.id == session_id)).first()
     now = clock.now()
     if row is None or row.subject != subject:
         raise Unauthorized("The token is not valid.")
@@ -107,7 +110,7 @@ def live(session_id: str, subject: str) -> Session:
         raise Unauthorized(ended)
     if row.ends_when_idle and row.last_seen_at + TOUCH_EVERY <= now:
         with db.transaction():
-            row.last_seen_at = now
+            db.session.execute(update(Session).where(Session.id == row.id).values(last_seen_at=now))
     return row
 
 

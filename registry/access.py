@@ -11,9 +11,9 @@ outside their scope get 403.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from core import db
 from core.auth import STAFF, Actor, Role
@@ -24,14 +24,40 @@ from registry.service import region_and_descendants
 
 # Further ways staff reach a resident, added by later domains at start-up (signing: an agreement with the centre).
 STAFF_REACH: list[Callable[[Actor, Resident], bool]] = []
+T = TypeVar("T")
 
 
 def resident_of(actor: Actor) -> Resident:
     """The resident bound to the calling WeChat user."""
     resident = db.session.scalar(select(Resident).where(Resident.openid == actor.openid)) if actor.openid else None
-    if resident is None:
+    return _bound(resident)
+
+
+def caller_ids(actor: Actor) -> tuple[int, int | None]:
+    """The calling resident's id and household id, for a read that needs nothing else of them (no entity built)."""
+    residents = Resident.__table__.c  # the table's columns: plain rows, no ORM loading
+    found = db.session.execute(select(residents.id, residents.household_id).where(residents.openid == actor.openid)
+                               ).first() if actor.openid else None
+    return tuple(_bound(found))
+
+
+def _bound(found: T | None) -> T:
+    """What was found of the caller's resident; 403 when their WeChat account is bound to none."""
+    if found is None:
         raise Forbidden("Bind your identity first (POST /api/v1/me/identity).", reason="identity_not_bound")
-    return resident
+    return found
+
+
+def caller_and_household_locked(actor: Actor) -> tuple[Resident, list[Resident]]:
+    """The calling resident and their household members (the caller among them, by id), in one statement that
+    locks their rows for the transaction (FOR UPDATE, in id order; SQLite has one writer anyway) and reads them
+    afresh: what resident_of and household_of read, for a write about the household."""
+    openid = actor.openid
+    household = select(Resident.household_id).where(Resident.openid == openid).scalar_subquery()
+    members = list(db.session.scalars(
+        select(Resident).where(or_(Resident.openid == openid, Resident.household_id == household))
+        .order_by(Resident.id).with_for_update().execution_options(populate_existing=True))) if openid else []
+    return _bound(next((member for member in members if member.openid == openid), None)), members
 
 
 def household_of(resident: Resident) -> list[Resident]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from core import db
 from core.errors import Invalid
@@ -18,8 +18,12 @@ def _region(region_code: str) -> Region | None:
     if region is None or region not in db.session:  # not read yet, or gone with a rolled-back transaction
         region = db.session.get(Region, region_code)
     if region is not None:
-        held[region_code] = region  # the same object the identity map has: changes made to it show here
+        _hold(region)
     return region
+
+
+def _hold(region: Region) -> None:
+    db.held("regions")[region.code] = region  # the same object the identity map has: changes made to it show here
 
 
 def pooling_region(region_code: str | None) -> Region | None:
@@ -68,10 +72,17 @@ def get_centre(centre_id: int) -> Centre:
 
 
 def signable_place(centre_id: int, window_id: int | None, team_id: int | None) -> Centre:
-    """The centre (and window, team) a resident asks to sign with, each checked to belong together."""
-    centre = db.session.get(Centre, centre_id)
+    """The centre (and window, team) a resident asks to sign with, each checked to belong together.
+
+    The centre comes with its region and the region's profile, in one statement, and the region is held for the
+    transaction (`_region`): what the signing reads next, its profile and pooling region, costs nothing more.
+    """
+    centre = db.session.scalar(select(Centre).join(Centre.region).outerjoin(Region.profile)
+                               .options(contains_eager(Centre.region).contains_eager(Region.profile))
+                               .where(Centre.id == centre_id))
     if centre is None:
         raise Invalid("No such centre.", field="centre_id")
+    _hold(centre.region)
     if not centre.takes_part:
         raise Invalid("This institution does not take part in family-doctor signing.", field="centre_id")
     if window_id is not None:

@@ -34,7 +34,7 @@ def give_packages(agreements: list[Agreement], *, package_codes: list[str], sign
                       price_fen=prices.get(code, 0), added_on=today, added_by=signed_by)
                  for code in [*mandatory, *(p.code for p in personalised)]]
     if rows:
-        db.session.execute(insert(AgreementPackage), rows)
+        db.session.execute(insert(AgreementPackage.__table__), rows)  # the table: no ORM bulk machinery
 
 
 def _checked_prices(agreement: Agreement, packages: list[PackageDef], tags: set[str]) -> dict[str, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from core import db
 from core.errors import Conflict, Invalid
@@ -59,35 +60,45 @@ def is_doctor_of(doctor_id: int | None, team_id: int | None) -> bool:
             and member.active)
 
 
-def chosen_doctor(centre: Centre, team_id: int | None, doctor_id: int) -> TeamMember:
-    """The doctor a signing names: an active doctor member of the chosen team (or, with no team chosen, of a
-    team of the centre); 422 naming `doctor_id` otherwise."""
+def chosen_doctor(centre: Centre, team_id: int | None, doctor_id: int) -> tuple[Team, TeamMember]:
+    """The doctor a signing names, with their team: an active doctor member of the chosen team (or, with no team
+    chosen, of a team of the centre); 422 naming `doctor_id` otherwise."""
     member = db.session.get(TeamMember, doctor_id)
     team = db.session.get(Team, member.team_id) if member is not None else None
     if (member is None or member.role is not MemberRole.DOCTOR or not member.active or team is None
             or team.centre_id != centre.id or (team_id is not None and member.team_id != team_id)):
         raise Invalid("The family doctor must be a doctor of the chosen team of this centre.", field="doctor_id",
                       team_id=team_id)
-    return member
+    return team, member
 
 
-def village_team(centre: Centre, resident: Resident, window_id: int | None) -> int | None:
-    """The team that serves the resident's village clinic: the chosen one, else their own village's (the centre's)."""
-    for candidate in (window_id, resident.home_window_id, resident.residence_window_id):
-        window = db.session.get(Window, candidate) if candidate is not None else None
-        if window is not None and window.centre_id == centre.id and window.team_id is not None:
-            return window.team_id
-    return None
+def _window_team(window_id: int, centre_id: int):
+    return select(Window.team_id).where(Window.id == window_id, Window.centre_id == centre_id,
+                                        Window.team_id.is_not(None)).scalar_subquery()
 
 
 def place_with_doctor(centre: Centre, resident: Resident, *, team_id: int | None, window_id: int | None,
-                      doctor: TeamMember | None) -> tuple[int, int]:
-    """The (team, doctor) a resident signs with (see the module docstring); 409 when the team has no doctor."""
-    if doctor is not None:
-        return doctor.team_id, doctor.id
-    team = team_id or village_team(centre, resident, window_id) or first_teams_with_doctor([centre.id]).get(centre.id)
-    lead = lead_doctors([team]).get(team) if team is not None else None
-    if lead is None:
+                      chosen: tuple[Team, TeamMember] | None) -> tuple[Team, TeamMember]:
+    """The team and doctor a resident signs with (see the module docstring), read in one statement: the team (the
+    chosen one, else the first of the chosen window's, the home village's and the residence village's teams that
+    belong to the centre, else the centre's first team with a doctor) with its lead doctor. 409 without a doctor."""
+    if chosen is not None:
+        return chosen
+    team = team_id
+    if team is None:
+        candidates = [_window_team(candidate, centre.id)
+                      for candidate in (window_id, resident.home_window_id, resident.residence_window_id)
+                      if candidate is not None]
+        candidates.append(select(func.min(Team.id)).join(TeamMember, TeamMember.team_id == Team.id).where(
+            Team.centre_id == centre.id, TeamMember.role == MemberRole.DOCTOR, TeamMember.active.is_(True))
+            .scalar_subquery())
+        team = func.coalesce(*candidates) if len(candidates) > 1 else candidates[0]
+    member = aliased(TeamMember)
+    lead = (select(func.min(member.id)).where(member.team_id == Team.id, member.role == MemberRole.DOCTOR,
+                                              member.active.is_(True)).correlate(Team).scalar_subquery())
+    placed = db.session.execute(select(Team, TeamMember).outerjoin(TeamMember, TeamMember.id == lead)
+                                .where(Team.id == team)).first()
+    if placed is None or placed[1] is None:
         raise Conflict(NO_DOCTOR, reason=NAMED_DOCTOR, rule="annex 1 of 000, basic package item 2", centre_id=centre.id,
-                       team_id=team)
-    return team, lead
+                       team_id=placed[0].id if placed is not None else None)
+    return placed[0], placed[1]

@@ -31,7 +31,7 @@ class MyAgreements(MethodView):
 
 @agreements_blp.route("")
 class Agreements(MethodView):
-    @audited("agreement.sign")
+    @audited("agreement.sign", with_the_write=True)
     @requires(Role.RESIDENT, *STAFF)
     @idempotent
     @agreements_blp.arguments(s.SignRequestSchema)

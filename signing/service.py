@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core import clock, db
+from core import audit, clock, db
 from core.auth import Actor, Role
 from core.errors import Conflict, Forbidden, Invalid
 from core.pagination import paginate
@@ -106,36 +106,34 @@ def standing_in_cycle(resident_ids: list[int], cycle: int) -> dict[int, CycleSta
     return standing
 
 
-def _lock(residents: list[Resident]) -> None:
-    """Take the residents' rows for this signing transaction, in id order (PostgreSQL; SQLite has one writer anyway).
-
-    A concurrent signing of the same person waits, so the checks below read what is committed when it writes:
-    sign-terminate-sign elsewhere cannot slip in between a check and the insert. The rows are read afresh (a death
-    recorded meanwhile is seen).
-    """
-    db.session.execute(select(Resident).where(Resident.id.in_([r.id for r in residents]))
-                       .order_by(Resident.id).with_for_update().execution_options(populate_existing=True))
-
-
 def _residents_to_sign(actor: Actor, centre: Centre, resident_ids: list[int] | None,
-                       presence_codes: list[str]) -> list[tuple[Resident, SigningBasis, int | None]]:
-    """The residents to sign, each with how the centre knows them (POLICY.md signing rule 10).
+                       presence_codes: list[str]) -> tuple[list[tuple[Resident, SigningBasis, int | None]], Resident | None]:
+    """The residents to sign, each with how the centre knows them (POLICY.md signing rule 10), and the calling
+    resident (None for staff).
 
     A resident signs themself and their household. Staff sign people of the centre's service area,
     or people present: shown by a presence code of their own or their household's mini-program, or
     by the centre's on-site check of their identity document today. Ids that do not exist get the
     same answer as people out of reach, so ids cannot be probed.
+
+    The residents' rows are read once, first, and locked for the signing transaction (in id order; SQLite has one
+    writer anyway): a concurrent signing of the same person waits, so the checks that follow read what is committed
+    when it writes, and sign-terminate-sign elsewhere cannot slip in between a check and the insert. They are read
+    afresh (a death recorded meanwhile is seen).
     """
     if actor.role is Role.RESIDENT:
-        me = access.resident_of(actor)
-        household = {member.id: member for member in access.household_of(me)}
+        me, members = access.caller_and_household_locked(actor)
+        household = {member.id: member for member in members}
         wanted = resident_ids or [me.id]
         strangers = [rid for rid in wanted if rid not in household]
         if strangers:
             raise Invalid(f"Not members of your household: {strangers}.", field="resident_ids")
-        return [(household[rid], SigningBasis.SELF, None) for rid in dict.fromkeys(wanted)]
+        return [(household[rid], SigningBasis.SELF, None) for rid in dict.fromkeys(wanted)], me
     if not resident_ids:
         raise Invalid("Name the residents to sign.", field="resident_ids")
+    found = {r.id: r for r in db.session.scalars(
+        select(Resident).where(Resident.id.in_(resident_ids)).order_by(Resident.id).with_for_update()
+        .execution_options(populate_existing=True))}
     present: set[int] = set()
     for code in dict.fromkeys(presence_codes):
         holder = proofs.presence_holder(code)
@@ -143,7 +141,6 @@ def _residents_to_sign(actor: Actor, centre: Centre, resident_ids: list[int] | N
             raise Invalid("A presence code is wrong or has expired; ask for the one the mini-program shows now.",
                           field="presence_codes")
         present |= {member.id for member in access.household_of(holder)}
-    found = {r.id: r for r in db.session.scalars(select(Resident).where(Resident.id.in_(resident_ids)))}
     chosen, refused = [], []
     for rid in dict.fromkeys(resident_ids):
         resident = found.get(rid)
@@ -160,17 +157,14 @@ def _residents_to_sign(actor: Actor, centre: Centre, resident_ids: list[int] | N
     if refused:
         raise Forbidden(NOT_PRESENT.format(ids=refused), field="resident_ids", reason="presence_required",
                         resident_ids=refused)
-    return chosen
+    return chosen, None
 
 
-def _guardian_for(actor: Actor, child: Resident, guardian_id: int | None, today: date) -> Resident | None:
-    """The adult household member who consents for a child under 14, or None when none is needed."""
+def _guardian_for(child: Resident, guardian: Resident | None, today: date) -> Resident | None:
+    """The adult household member who consents for a child under 14 (`guardian`: the one named, else the calling
+    resident), or None when none is needed."""
     if age_on(child.birth_date, today) >= GUARDIAN_NEEDED_UNDER:
         return None
-    if guardian_id is None and actor.role is Role.RESIDENT:
-        guardian = access.resident_of(actor)
-    else:
-        guardian = db.session.get(Resident, guardian_id) if guardian_id else None
     if (
         guardian is None
         or guardian.id == child.id
@@ -233,12 +227,12 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, doc
     cycle = cycles.cycle_of(profile, today)
     _, cycle_end = cycles.cycle_bounds(profile, cycle)
     _, term_end = cycles.cycle_bounds(profile, cycle + term_years - 1)
-    chosen = _residents_to_sign(actor, centre, resident_ids, presence_codes)
-    guardians = {r.id: _guardian_for(actor, r, guardian_id, today) for r, _, _ in chosen}
 
     agreements, fresh = [], []
     with db.transaction():
-        _lock([resident for resident, _, _ in chosen])
+        chosen, me = _residents_to_sign(actor, centre, resident_ids, presence_codes)
+        guardian = db.session.get(Resident, guardian_id) if guardian_id else me
+        guardians = {r.id: _guardian_for(r, guardian, today) for r, _, _ in chosen}
         standing = standing_in_cycle([resident.id for resident, _, _ in chosen], cycle)
         for resident, basis, check_id in chosen:
             if resident.died_on is not None:
@@ -270,13 +264,13 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, doc
                     resident_id=resident.id,
                     cycle=cycle,
                 )
-            team, named = doctors.place_with_doctor(centre, resident, team_id=team_id, window_id=window_id, doctor=doctor)
+            team, named = doctors.place_with_doctor(centre, resident, team_id=team_id, window_id=window_id, chosen=doctor)
             agreement = Agreement(
                 resident=resident,
                 centre=centre,
                 window_id=window_id,
-                team_id=team,
-                doctor_id=named,
+                team=team,  # the answer names them: no reading them again
+                doctor=named,
                 region_code=centre.region_code,
                 cycle=cycle,
                 start_date=today,
@@ -307,6 +301,7 @@ def _sign(actor, centre_id, term_years, consent_version, window_id, team_id, doc
             fresh.append(agreement)
         agreement_packages.give_packages(fresh, package_codes=package_codes, signed_by=actor.subject)
         events.signed.send(None, agreements=fresh)
+        audit.with_the_write()
     return agreements, bool(fresh)
 
 
@@ -353,7 +348,8 @@ def request_change(actor: Actor, agreement_id: int, *, centre_id: int, window_id
     if target.id == agreement.centre_id:
         raise Invalid("This is already the agreement's centre.", field="centre_id")
     if doctor_id is not None:
-        team_id = doctors.chosen_doctor(target, team_id, doctor_id).team_id
+        team, _ = doctors.chosen_doctor(target, team_id, doctor_id)
+        team_id = team.id
     with db.transaction():
         change = ChangeRequest(
             agreement_id=agreement.id,

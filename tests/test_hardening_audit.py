@@ -80,13 +80,13 @@ def test_a_staff_update_of_a_resident_is_audited_with_the_fields_not_the_values(
 
 def test_an_audit_event_cannot_be_updated_or_deleted(app, db):
     with app.test_request_context():
-        event = audit.record("resident.read", "resident", 1)
+        event_id = audit.record("resident.read", "resident", 1)
     for statement in (update(AuditEvent).values(outcome="forged"), delete(AuditEvent)):
         with pytest.raises(DBAPIError, match="append-only"):
             with db.begin_nested():
-                db.execute(statement.where(AuditEvent.id == event.id))
+                db.execute(statement.where(AuditEvent.id == event_id))
     db.expire_all()
-    assert db.get(AuditEvent, event.id).outcome == "ok"
+    assert db.get(AuditEvent, event_id).outcome == "ok"
 
 
 def test_no_code_updates_or_deletes_audit_events():
@@ -210,8 +210,8 @@ def partitions(db) -> list[str]:
                                   "WHERE i.inhparent = 'audit_events'::regclass")))
 
 
-def partition_of(db, event: AuditEvent) -> str:
-    return db.scalar(text("SELECT tableoid::regclass::text FROM audit_events WHERE id = :id"), {"id": event.id})
+def partition_of(db, event_id: int) -> str:
+    return db.scalar(text("SELECT tableoid::regclass::text FROM audit_events WHERE id = :id"), {"id": event_id})
 
 
 @postgresql_only
@@ -239,7 +239,7 @@ def test_a_month_past_retention_goes_by_dropping_its_partition_not_by_deleting(a
     done = audit.maintain_partitions(db, today=date(2026, 3, 16), retention_days=180)
     assert done["dropped"] == ["audit_events_2025_06", "audit_events_2025_07", "audit_events_2025_08"]
     assert "audit_events_2025_09" in partitions(db) and "audit_events_2025_06" not in partitions(db)
-    assert db.scalars(select(AuditEvent.id)).all() == [written[9].id]
+    assert db.scalars(select(AuditEvent.id)).all() == [written[9]]
     for statement in ("DELETE FROM audit_events", "DELETE FROM audit_events_2025_09", "TRUNCATE audit_events_2025_09",
                       "UPDATE audit_events_2025_09 SET outcome = 'forged'"):
         with pytest.raises(DBAPIError, match="append-only"):  # a month still kept is still append-only

@@ -76,10 +76,29 @@ def statements_of_a_signing(client, centre, person, *, resident_ids: list[int], 
     return seen
 
 
+def reads_of(seen: list[str], *tables: str) -> dict[str, int]:
+    """How many statements read each table (named after FROM or JOIN)."""
+    return {table: sum(f"FROM {table} " in sql or f"JOIN {table} " in sql for sql in seen) for table in tables}
+
+
 def test_a_signing_reads_the_region_and_its_profile_once(client, centres, alice):
     seen = statements_of_a_signing(client, centres["home"], alice, resident_ids=[alice.id])
-    reads = {table: sum(f"FROM {table} " in sql for sql in seen) for table in ("regions", "policy_profiles")}
-    assert reads == {"regions": 1, "policy_profiles": 1}
+    assert reads_of(seen, "regions", "policy_profiles") == {"regions": 1, "policy_profiles": 1}
+
+
+def test_a_signing_reads_its_residents_and_their_team_and_doctor_once(client, centres, alice):
+    child = f.resident(name="李小孩", born=date(2020, 5, 1), household=alice.household)
+    seen = statements_of_a_signing(client, centres["home"], alice, resident_ids=[alice.id, child.id],
+                                   guardian_id=alice.id)
+    assert reads_of(seen, "residents") == {"residents": 1}  # the caller and household, locked: no second read
+    # Each resident's team with its lead doctor in one statement, and the answer names them without reading again.
+    assert reads_of(seen, "teams", "team_members") == {"teams": 2, "team_members": 2}
+
+
+def test_a_signing_is_one_transaction_of_thirteen_statements_with_its_audit_event(client, centres, alice):
+    seen = statements_of_a_signing(client, centres["home"], alice, resident_ids=[alice.id])
+    assert len(seen) == 13  # was 21, in two transactions: the caller 3 times, the team and doctor twice
+    assert sum("INSERT INTO audit_events" in sql for sql in seen) == 1
 
 
 def test_a_signing_reads_the_health_facts_once_for_packages_and_plan(client, centres, alice):
