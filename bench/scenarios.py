@@ -336,8 +336,9 @@ def sign_throughput(bench: Bench) -> None:
         f"wrote is removed after it); ours {_outcome(ours)}; by hand {_outcome(limit)}"))
     bench.rows.append(_throughput_row(
         "POST /api/v1/agreements with Idempotency-Key vs without (req/s)", with_key, ours, 0.85,
-        f"with a key {_round_trips(keyed_statements)} (the key is claimed, and the answer stored, each in a "
-        f"transaction of its own), {_outcome(with_key)}"))
+        f"with a key {_round_trips(keyed_statements)} (the key is claimed, and the answer stored, each committed "
+        f"by itself: in autocommit on a connection of its own, one round trip, which the count's BEGIN and COMMIT "
+        f"events overstate), {_outcome(with_key)}"))
     bench.rows.append(_throughput_row("ceiling: POST /api/v1/agreements vs a constant Flask endpoint (req/s)", ours, bare,
                                       None, f"constant endpoint {_outcome(bare)}"))
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Enum,
+    Executable,
     MetaData,
     case,
     create_engine,
@@ -33,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -170,10 +171,32 @@ def is_sqlite() -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
+def unless_exists(model, **values):
+    """The INSERT of a row unless its unique key is already there (ON CONFLICT DO NOTHING)."""
+    return (sqlite_insert if is_sqlite() else postgresql_insert)(model).values(**values).on_conflict_do_nothing()
+
+
 def insert_unless_exists(model, **values) -> bool:
-    """INSERT a row unless its unique key is already there (ON CONFLICT DO NOTHING); True when it was inserted."""
-    statement = (sqlite_insert if is_sqlite() else postgresql_insert)(model).values(**values).on_conflict_do_nothing()
-    return session.execute(statement.returning(literal_column("1"))).first() is not None
+    """INSERT a row unless its unique key is already there, in the session's transaction; True when it was inserted."""
+    return session.execute(unless_exists(model, **values).returning(literal_column("1"))).first() is not None
+
+
+def on_its_own(statement: Executable) -> int:
+    """Run one write that stands by itself and commit it at once, whatever the session's transaction is doing;
+    returns the rows it wrote.
+
+    On PostgreSQL it runs in autocommit on a pooled connection of its own: one round trip, no BEGIN and COMMIT
+    (one statement is atomic by itself), and the session's transaction, if one is open, goes on untouched. A
+    session bound to one connection (the tests' rolled-back one) and SQLite run it in a transaction of the session.
+    """
+    bind = session.get_bind()
+    statement = statement.execution_options(preserve_rowcount=True)
+    if isinstance(bind, Connection) or bind.dialect.name != "postgresql":
+        with transaction():
+            return session.execute(statement).rowcount
+    with bind.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection.execute(statement).rowcount
 
 
 @contextmanager

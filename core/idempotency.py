@@ -32,8 +32,9 @@ def _request_hash() -> str:
 def _claim(actor: str, key: str, digest: str) -> IdempotencyRecord | None:
     """Claim the key for this request and return None, or return the record that holds it already.
 
-    One statement in the usual case (an INSERT that does nothing on a taken key); a taken key whose record has
-    lapsed — kept past IDEMPOTENCY_KEY_HOURS, or claimed by a request that never answered within
+    One statement in the usual case (an INSERT that does nothing on a taken key), committed on its own
+    (`db.on_its_own`: on PostgreSQL one round trip, and the request's reads go on in their transaction); a taken
+    key whose record has lapsed — kept past IDEMPOTENCY_KEY_HOURS, or claimed by a request that never answered within
     IDEMPOTENCY_IN_FLIGHT_SECONDS — is taken over by a conditional UPDATE, so two retries cannot both win it.
     """
     settings, now = current_app.config["SETTINGS"], clock.now()
@@ -41,19 +42,16 @@ def _claim(actor: str, key: str, digest: str) -> IdempotencyRecord | None:
                  and_(IdempotencyRecord.response_status.is_(None),
                       IdempotencyRecord.created_at < now - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_SECONDS)))
     mine = and_(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key)
-    with db.transaction():
-        if db.insert_unless_exists(IdempotencyRecord, actor=actor, key=key, request_hash=digest, created_at=now):
-            return None
-        taken_over = db.session.execute(update(IdempotencyRecord).where(mine, lapsed).values(
-            request_hash=digest, created_at=now, response_status=None, response_body=None))
-        if taken_over.rowcount == 1:
-            return None
-        return db.session.scalar(select(IdempotencyRecord).where(mine))
+    if db.on_its_own(db.unless_exists(IdempotencyRecord, actor=actor, key=key, request_hash=digest, created_at=now)):
+        return None
+    if db.on_its_own(update(IdempotencyRecord).where(mine, lapsed).values(
+            request_hash=digest, created_at=now, response_status=None, response_body=None)):
+        return None
+    return db.session.scalar(select(IdempotencyRecord).where(mine))
 
 
 def _release(actor: str, key: str) -> None:
-    with db.transaction():
-        db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key))
+    db.on_its_own(delete(IdempotencyRecord).where(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key))
 
 
 def idempotent(view):
@@ -80,10 +78,8 @@ def idempotent(view):
             db.session.rollback()
             _release(actor, key)
             raise
-        with db.transaction():
-            db.session.execute(update(IdempotencyRecord).where(
-                IdempotencyRecord.actor == actor, IdempotencyRecord.key == key).values(
-                response_status=response.status_code, response_body=response.get_json()))
+        db.on_its_own(update(IdempotencyRecord).where(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key)
+                      .values(response_status=response.status_code, response_body=response.get_json()))
         return response
 
     apidoc = copy.deepcopy(getattr(wrapper, "_apidoc", {}))

@@ -11,11 +11,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core import db as core_db
 from core.db import RETRY_ATTEMPTS, retrying
+from core.models import IdempotencyRecord
 from registry import service as registry
 from registry.models import Centre
 from signing import service
 from signing.models import Agreement
 from tests import factories as f
+from tests.identity_support import sign_body
 
 
 def failing(times: int, error: Exception, then=None):
@@ -119,3 +121,24 @@ def test_a_write_after_reads_waits_for_the_lock_instead_of_failing_when_another_
     core_db.session.expire_all()
     stored = core_db.session.get(Centre, centre.id)
     assert (stored.phone, stored.address) == ("0739-1111111", "白仓镇1号")
+
+
+def test_a_keys_claim_and_answer_are_committed_on_their_own_and_a_replay_signs_nobody_twice(app, committed_db):
+    """On a real database (PostgreSQL: in autocommit, on a connection of their own) the Idempotency-Key's claim and
+    stored answer are committed by themselves: another connection sees the answer, and a replay returns it."""
+    f.regions()
+    centre = f.centre()
+    person = f.resident(openid="o-keyed")
+    client = app.test_client()
+    headers = {**f.as_resident(person), "Idempotency-Key": "sign-on-a-real-database"}
+    first = client.post("/api/v1/agreements", json=sign_body(centre), headers=headers)
+    again = client.post("/api/v1/agreements", json=sign_body(centre), headers=headers)
+    assert first.status_code == again.status_code == 201 and first.get_json() == again.get_json()
+    other = core_db.make_engine(committed_db)
+    with other.connect() as connection:
+        kept = connection.execute(select(IdempotencyRecord.response_status, IdempotencyRecord.response_body)).all()
+        signed = connection.scalar(select(func.count()).select_from(Agreement))
+    other.dispose()
+    assert kept == [(201, first.get_json())] and signed == 1
+    refused = client.post("/api/v1/agreements", json=sign_body(centre, term_years=2), headers=headers)
+    assert refused.status_code == 422
