@@ -181,22 +181,49 @@ def insert_unless_exists(model, **values) -> bool:
     return session.execute(unless_exists(model, **values).returning(literal_column("1"))).first() is not None
 
 
-def on_its_own(statement: Executable) -> int:
-    """Run one write that stands by itself and commit it at once, whatever the session's transaction is doing;
-    returns the rows it wrote.
+Write = Callable[..., int]
 
-    On PostgreSQL it runs in autocommit on a pooled connection of its own: one round trip, no BEGIN and COMMIT
-    (one statement is atomic by itself), and the session's transaction, if one is open, goes on untouched. A
-    session bound to one connection (the tests' rolled-back one) and SQLite run it in a transaction of the session.
+
+@contextmanager
+def on_their_own(*, wait_for_disk: bool = True) -> Iterator[Write]:
+    """Writes that each stand by themselves (one statement is atomic by itself), each committed as it runs, whatever
+    the session's transaction is doing: `write(statement, parameters=None)` returns the rows it wrote.
+
+    On PostgreSQL they run in autocommit on a pooled connection held for the block: a write is one round trip (no
+    BEGIN and COMMIT), and the session's open transaction, if any, goes on untouched. With `wait_for_disk=False`
+    their commits do not wait for the disk (synchronous_commit off): every connection sees them at once, and only a
+    crash of the database server itself could lose the last few hundred milliseconds of them. On SQLite each is a
+    transaction of that connection. A session bound to one connection (the tests' rolled-back one) writes them on
+    that connection, in its transaction.
     """
     bind = session.get_bind()
-    statement = statement.execution_options(preserve_rowcount=True)
-    if isinstance(bind, Connection) or bind.dialect.name != "postgresql":
-        with transaction():
-            return session.execute(statement).rowcount
+    if isinstance(bind, Connection):
+        yield lambda statement, parameters=None: bind.execute(
+            statement.execution_options(preserve_rowcount=True), parameters).rowcount
+        return
     with bind.connect() as connection:
+        def write(statement: Executable, parameters: dict | None = None) -> int:
+            with connection.begin():
+                return connection.execute(statement.execution_options(preserve_rowcount=True), parameters).rowcount
+
+        if connection.dialect.name != "postgresql":
+            yield write
+            return
         connection.execution_options(isolation_level="AUTOCOMMIT")
-        return connection.execute(statement).rowcount
+        if wait_for_disk:
+            yield write
+            return
+        write(text("SET synchronous_commit = off"))
+        try:
+            yield write
+        finally:
+            write(text("RESET synchronous_commit"))  # before the connection goes back to the pool
+
+
+def on_its_own(statement: Executable) -> int:
+    """One write that stands by itself, committed at once (see `on_their_own`); the rows it wrote."""
+    with on_their_own() as write:
+        return write(statement)
 
 
 @contextmanager

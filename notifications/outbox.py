@@ -17,13 +17,11 @@ import random
 import socket
 import uuid
 from collections import Counter, defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterator
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Connection, Executable, bindparam, exists, or_, select, text, update
+from sqlalchemy import ColumnElement, bindparam, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -123,13 +121,16 @@ def dispatch(*, worker: str | None = None) -> dict[str, int]:
     """Send every due message, a batch at a time, until none is due; returns counts by outcome.
 
     Per batch: one claim (UPDATE … RETURNING), one read of the contacts and one of their grants. Per message: the
-    send and one UPDATE writing its outcome, committed before the next send (`outcome_writer`: one round trip on
+    send and one UPDATE writing its outcome, committed before the next send (`db.on_their_own`: one round trip on
     PostgreSQL), plus a conditional UPDATE when a counted grant is taken.
     """
     worker = worker or dispatcher_name()
     settings = current_app.config["SETTINGS"]
     report: Counter = Counter()
-    with Channels(settings) as channels, outcome_writer() as write:
+    # Outcomes commit without waiting for the disk: a crash of the database server itself could lose the last few
+    # hundred milliseconds of them, and those messages would be sent again, as after a crash between a send and
+    # its outcome. Waiting for the disk on every message was most of a dispatcher's time.
+    with Channels(settings) as channels, db.on_their_own(wait_for_disk=False) as write:
         while batch := claim(worker, settings.OUTBOX_BATCH):
             contacts = contacts_for(batch)
             grants = grants_for(contacts.values())
@@ -280,47 +281,13 @@ def backoff(attempts: int, base_seconds: float) -> timedelta:
     return min(timedelta(seconds=base_seconds * 2 ** (attempts - 1) * random.uniform(0.5, 1.5)), MAX_BACKOFF)  # noqa: S311
 
 
-Write = Callable[[Executable, dict | None], int]
 _outbox = OutboxMessage.__table__
 # An outcome: the columns set are the parameters' other keys (one statement built once; the row is in one partition).
 OUTCOME = update(_outbox).where(_outbox.c.id == bindparam("message_id"), _outbox.c.dedupe_key == bindparam("message_key"),
                                 _outbox.c.claimed_by == bindparam("worker"), _outbox.c.state == MessageState.PENDING)
 
 
-@contextmanager
-def outcome_writer() -> Iterator[Write]:
-    """How a dispatcher run writes its outcomes: each in a transaction of its own, on a connection of its own held
-    for the run (no pool checkout a message); returns the rows a statement wrote.
-
-    On PostgreSQL the connection is in autocommit, so an outcome is one UPDATE in one round trip (no BEGIN and
-    COMMIT), and its commit does not wait for the disk: the outcome is visible to every dispatcher at once (a killed
-    dispatcher loses nothing); only a crash of the database server itself could lose the last few hundred
-    milliseconds of outcomes, and those messages would be sent again, as after a crash between a send and its
-    outcome. Waiting for the disk on every message was most of a dispatcher's time.
-
-    A session bound to one connection (a caller's transaction, as the tests') has the outcomes written in it.
-    """
-    bind = db.session.get_bind()
-    if isinstance(bind, Connection):
-        yield lambda statement, parameters=None: bind.execute(statement, parameters).rowcount
-        return
-    with bind.connect() as connection:
-        def write(statement: Executable, parameters: dict | None = None) -> int:
-            with connection.begin():
-                return connection.execute(statement, parameters).rowcount
-
-        if connection.dialect.name != "postgresql":
-            yield write
-            return
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        write(text("SET synchronous_commit = off"))
-        try:
-            yield write
-        finally:
-            write(text("RESET synchronous_commit"))  # before the connection goes back to the pool
-
-
-def record(write: Write, message: OutboxMessage, worker: str, channel: Channel | None, result: Result) -> None:
+def record(write: db.Write, message: OutboxMessage, worker: str, channel: Channel | None, result: Result) -> None:
     """Write what happened, only while the row is still this worker's: sent and failed are final."""
     settings = current_app.config["SETTINGS"]
     now = clock.now()
