@@ -77,6 +77,8 @@ def replica(app, committed_db, monkeypatch):
     def copy() -> None:
         core_db.session.remove()
         core_db.session.get_bind().dispose()  # TEMPLATE needs the primary without connections
+        if engine := app.extensions.get("replica_engine"):
+            engine.dispose()  # its connections end with the old copy (a pooled one is pinged only after a second idle)
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{primary}"'))
