@@ -28,15 +28,17 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import itertools
 import logging
 import re
 import threading
+import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Callable, Iterator
 
 from flask import Flask, current_app
-from sqlalchemy import any_, bindparam, insert, select, text, update
+from sqlalchemy import any_, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from core import audit, clock, crypto, db
@@ -55,6 +57,7 @@ from registry.models import (
     ConditionKind,
     Household,
     Import,
+    ImportFile,
     ImportProblem,
     ImportStatus,
     InsuranceScheme,
@@ -70,6 +73,11 @@ from registry.models import (
 log = logging.getLogger(__name__)
 BATCH = 5000  # rows a transaction; each batch costs a dozen statements and a care-plan pass, whatever its size
 BACKGROUND_ROWS = 2000  # larger files run in a background thread; smaller ones before the response
+# How long a runner holds an import without committing a batch (a batch takes well under a second) before the
+# scheduler may resume it elsewhere.
+LEASE = timedelta(minutes=2)
+SEALED_FILE = "import_files.content"
+FILE_NOT_KEPT = "Interrupted, and its file was not kept: import the file again (rows already in are left as they are)."
 
 # Canonical column -> the headers county systems use for it (compared without spaces, case-insensitively).
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -178,6 +186,7 @@ class Source:
     positions: dict[str, int]
     total: int
     _rows: Callable[[], Iterator[tuple[int, list]]]
+    content: bytes  # the file as it came, kept (sealed) while the import runs
 
     def rows(self) -> Iterator[tuple[int, dict[str, object]]]:
         columns, indexes = list(self.positions), list(self.positions.values())
@@ -230,7 +239,7 @@ def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -
     if missing:
         names = " / ".join(kind.headers[missing[0]][:2])
         raise Invalid(f"The file has no {names} column.", field="file", missing=missing)
-    return Source(headers=headers, positions=positions, total=total, _rows=rows)
+    return Source(headers=headers, positions=positions, total=total, _rows=rows, content=content)
 
 
 # Rows ----------------------------------------------------------------------------------------------
@@ -582,61 +591,125 @@ def _record_facts(facts: dict[int, dict], new: set[int], recorded_by: str, today
         events.health_facts_changed.send(None, resident_ids=changed)
 
 
+class LostLease(Exception):
+    """Another runner took the import over (this one's lease ran out): this runner's batch is rolled back."""
+
+
 def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None = None) -> Import:
-    """Import every row of `source` for the job, batch by batch (each its own transaction), to the end."""
-    job = db.session.get(Import, job_id)
+    """Import every row of `source` for the job, batch by batch (each its own transaction), to the end — from the
+    row after the last batch committed, when the import is being resumed. An import another live runner holds, or
+    one that has ended, is left as it is."""
+    runner = str(uuid.uuid4())
+    if not _claim(job_id, runner):
+        return db.session.get(Import, job_id, populate_existing=True)
+    job = db.session.get(Import, job_id, populate_existing=True)
     kind = kind_named(job.kind)
     prepared = kind.prepare(db.session.get(Centre, job.centre_id))
-    with db.transaction():
-        job.status = ImportStatus.RUNNING
-    tally, batch = Tally(), []
+    tally, batch = Tally(job.created, job.unchanged, job.refused), []
+    if progress and job.rows_done:
+        progress(job.rows_done)
     # The process's long-lived objects (the app, the models' metadata …) are left out of the collections the import's
     # many short-lived rows trigger: each would scan them all again (a third of a large import's time). Only speed:
     # a concurrent import's unfreeze just lets them be scanned again.
     gc.collect()
     gc.freeze()
     try:
-        for row in source.rows():
+        for row in itertools.islice(source.rows(), job.rows_done, None):
             batch.append(row)
             if len(batch) == BATCH:
-                _commit_batch(kind, job, batch, prepared, source, tally, progress)
+                _commit_batch(kind, job, batch, prepared, source, tally, progress, runner)
                 batch = []
         if batch:
-            _commit_batch(kind, job, batch, prepared, source, tally, progress)
-        with db.transaction():
-            job.status, job.finished_at = ImportStatus.DONE, clock.now()
+            _commit_batch(kind, job, batch, prepared, source, tally, progress, runner)
+        _end(job, runner, ImportStatus.DONE)
+    except LostLease:
+        log.warning("import %s: taken over by another runner after row %s", job_id, job.rows_done)
     except Exception as error:
         db.session.rollback()
         log.exception("import %s failed", job_id)
-        with db.transaction():
-            db.session.execute(update(Import).where(Import.id == job_id).values(
-                status=ImportStatus.FAILED, finished_at=clock.now(), failure=type(error).__name__))
-        db.session.refresh(job)
+        _end(job, runner, ImportStatus.FAILED, failure=type(error).__name__)
     finally:
         gc.unfreeze()
-    return job
+    return db.session.get(Import, job_id, populate_existing=True)
 
 
-def _commit_batch(kind, job, batch, prepared, source, tally, progress) -> None:
+def _claim(job_id: int, runner: str) -> bool:
+    """Take the import for `runner`: one not yet started by anyone, or one whose runner's lease ran out."""
+    now = clock.now()
     with db.transaction():
+        return db.session.execute(update(Import).where(
+            Import.id == job_id, Import.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]),
+            or_(Import.claimed_by.is_(None), Import.lease_until < now),
+        ).values(status=ImportStatus.RUNNING, claimed_by=runner, lease_until=now + LEASE)).rowcount == 1
+
+
+def _hold(job: Import, runner: str) -> None:
+    """Renew the runner's lease, as the first statement of a batch's transaction (it locks the import's row), if the
+    runner still holds it and nobody has written a batch since its own last one; else LostLease."""
+    renewed = db.session.execute(update(Import).where(
+        Import.id == job.id, Import.claimed_by == runner, Import.rows_done == job.rows_done,
+    ).values(lease_until=clock.now() + LEASE)).rowcount
+    if renewed != 1:
+        raise LostLease
+
+
+def _commit_batch(kind, job, batch, prepared, source, tally, progress, runner) -> None:
+    with db.transaction():
+        _hold(job, runner)
         kind.write_batch(job, batch, prepared, source, tally)
     if progress:
         progress(len(batch))
 
 
+def _end(job: Import, runner: str, status: ImportStatus, failure: str | None = None) -> None:
+    """The import is done (or failed): its sealed file is deleted, if this runner still holds it."""
+    with db.transaction():
+        ended = db.session.execute(update(Import).where(Import.id == job.id, Import.claimed_by == runner).values(
+            status=status, finished_at=clock.now(), failure=failure, claimed_by=None, lease_until=None)).rowcount
+        if ended:
+            db.session.execute(delete(ImportFile).where(ImportFile.import_id == job.id))
+
+
+def resume_abandoned() -> list[int]:
+    """Resume the imports whose runner died (its process ended, or a web worker was recycled) after their lease ran
+    out, each from the row after the last batch it committed (the scheduler's `imports` job). One whose file was not
+    kept (started before files were kept) fails, saying so."""
+    resumed = []
+    waiting = db.session.scalars(select(Import.id).where(
+        Import.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]),
+        or_(Import.lease_until.is_(None), Import.lease_until < clock.now())).order_by(Import.id)).all()
+    for job_id in waiting:
+        job = db.session.get(Import, job_id)
+        stored = db.session.get(ImportFile, job_id)
+        if stored is None:
+            with db.transaction():
+                db.session.execute(update(Import).where(Import.id == job_id, Import.lease_until.is_(None)).values(
+                    status=ImportStatus.FAILED, finished_at=clock.now(), failure=FILE_NOT_KEPT))
+            continue
+        log.info("import %s: resuming after row %s", job_id, job.rows_done)
+        run(job_id, open_source(crypto.unseal(stored.content, SEALED_FILE), job.filename, job.kind))
+        resumed.append(job_id)
+    return resumed
+
+
 def begin(actor: Actor | None, *, centre_id: int, filename: str, source: Source, started_by: str,
           kind: str = "residents") -> Import:
-    """Record an import of `source` for a centre (status queued). `actor` None is the server's operator (CLI);
-    otherwise the centre must be one the actor administers. The kind may refuse the centre (422, nothing written)."""
+    """Record an import of `source` for a centre (status queued), with its file sealed so that another process can
+    resume it. `actor` None is the server's operator (CLI); otherwise the centre must be one the actor administers.
+    The kind may refuse the centre (422, nothing written)."""
     if actor is not None:
         administered_centre(actor, centre_id)
     centre = db.session.get(Centre, centre_id)
     if centre is None:
         raise Invalid("No such centre.", field="centre_id")
     kind_named(kind).check_centre(centre)
-    job = Import(centre_id=centre_id, kind=kind, filename=filename[:200], total_rows=source.total, started_by=started_by)
+    # Its own runner claims it at once (claimed_by is empty); the lease keeps the scheduler off it until then.
+    job = Import(centre_id=centre_id, kind=kind, filename=filename[:200], total_rows=source.total, started_by=started_by,
+                 lease_until=clock.now() + LEASE)
     with db.transaction():
         db.session.add(job)
+        db.session.flush()
+        db.session.add(ImportFile(import_id=job.id, content=crypto.seal(source.content, SEALED_FILE)))
     audit.record("import.start", "import", job.id, centre_id=centre_id, kind=kind, rows=source.total)
     return job
 
@@ -650,16 +723,16 @@ def start(actor: Actor, *, centre_id: int, filename: str, content: bytes, starte
     job = begin(actor, centre_id=centre_id, filename=filename, source=source, started_by=started_by, kind=kind)
     if source.total > BACKGROUND_ROWS:
         app = current_app._get_current_object()
-        threading.Thread(target=_in_background, args=(app, job.id, content, filename, kind, current_request_id()),
+        threading.Thread(target=_in_background, args=(app, job.id, source, current_request_id()),
                          daemon=True, name=f"import-{job.id}").start()
         return job
     return run(job.id, source)
 
 
-def _in_background(app: Flask, job_id: int, content: bytes, filename: str, kind: str, request_id: str | None) -> None:
+def _in_background(app: Flask, job_id: int, source: Source, request_id: str | None) -> None:
     with app.app_context(), carry_request_id(request_id):  # its log lines name the request that started it
         try:
-            run(job_id, open_source(content, filename, kind))
+            run(job_id, source)
         finally:
             db.session.remove()
 
