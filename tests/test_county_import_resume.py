@@ -3,7 +3,8 @@
 A web worker is recycled, a deployment restarts the service, an operator's shell closes: the import's runner dies
 mid-file. Each batch commits its rows with the import's progress, so the scheduler's `imports` job resumes it after
 its lease runs out, from the row after the last batch committed: nobody twice, nobody left out. Its file is kept
-sealed (it holds ID numbers) while it runs, and deleted when it ends."""
+sealed (it holds ID numbers) while it runs, and deleted when it ends. The file's rows are counted up front (the
+progress's total) without parsing it twice, whatever its line ends."""
 
 from __future__ import annotations
 
@@ -142,3 +143,17 @@ def test_an_ended_import_is_not_run_again(centres, small_batches):
 
 def test_resuming_imports_is_a_scheduled_job(app):
     assert "imports" in {job.id for job in scheduled_jobs()}
+
+
+@pytest.mark.parametrize("line_end", ["\r\n", "\n", "\r"])
+def test_a_csv_file_is_read_whatever_its_line_ends(centres, line_end):
+    content = _file().decode("gbk").replace("\r\n", line_end).encode("gbk")
+    job, source = _begin(centres["home"], content)
+    assert job.total_rows == ROWS
+    assert _imported(imports.run(job.id, source).id) == (ImportStatus.DONE, ROWS, ROWS, 0, 0)
+
+
+def test_a_quoted_cell_may_hold_a_line_break_and_is_counted_as_one_row(centres):
+    content = _file().decode("gbk").replace("续导居民0", '"续导\n居民0"', 1).encode("gbk")
+    job, source = _begin(centres["home"], content)
+    assert job.total_rows == ROWS
