@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import signal
 import threading
 from datetime import date, timedelta
 
@@ -18,12 +19,14 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
 from app import scheduled_jobs
+from bench.county_import import resident_file
 from core import clock, crypto
 from core import db as core_db
 from registry import imports
 from registry.models import Import, ImportFile, ImportStatus, Resident
 from tests import factories as f
 from tests.county_helpers import count
+from tests.processes import environment, start, stop, wait_for
 
 ROWS = 10
 
@@ -74,6 +77,31 @@ def test_an_import_whose_runner_died_is_resumed_after_its_last_committed_batch(c
     names = core_db.session.scalars(select(Resident.name).where(Resident.name.like("续导居民%"))).all()
     assert sorted(names) == sorted(f"续导居民{n}" for n in range(ROWS))  # each once
     assert core_db.session.get(ImportFile, job.id) is None
+
+
+def test_an_import_cli_killed_mid_file_is_finished_by_the_scheduler_with_nobody_twice(app, committed_db, tmp_path):
+    """A real process: `flask registry import` is killed (SIGKILL) once it has committed a batch and before its last.
+    The scheduler's job, once the dead runner's lease has run out, imports the rest."""
+    f.regions()
+    centre = f.centre()
+    core_db.session.commit()
+    rows = 3 * imports.BATCH
+    path = tmp_path / "county.csv"
+    path.write_bytes(resident_file(rows, [window.name for window in centre.windows]))
+    cli = start(environment(app, committed_db), "registry", "import", str(path), "--centre", str(centre.id))
+    try:
+        job_id = wait_for(lambda: core_db.session.scalar(select(Import.id).where(Import.rows_done > 0)))
+        stop(cli, signal.SIGKILL)
+    finally:
+        stop(cli)
+    killed_at = _imported(job_id)
+    assert killed_at[0] is ImportStatus.RUNNING and 0 < killed_at[1] < rows
+
+    clock.advance(imports.LEASE + timedelta(seconds=1))
+    assert imports.resume_abandoned() == [job_id]
+    assert _imported(job_id) == (ImportStatus.DONE, rows, rows, 0, 0)
+    assert count(Resident, Resident.registered_by_centre_id == centre.id) == rows
+    assert core_db.session.get(ImportFile, job_id) is None
 
 
 def test_a_runner_whose_lease_ran_out_writes_no_further_batch(app, committed_db, frozen_clock, small_batches):
