@@ -119,10 +119,18 @@ def _check_profile(profile_code: str | None) -> None:
 
 
 def _check_code_under(code: str, parent_code: str) -> None:
-    """A GB/T 2260 code shares its parent's province (2 digits) or city (4 digits) prefix."""
-    prefix = parent_code[:2] if parent_code.endswith("0000") else parent_code[:4]
-    if not code.startswith(prefix) or code == parent_code:
-        raise Invalid(f"A region under {parent_code} has a code starting {prefix} (GB/T 2260).", field="code")
+    """A GB/T 2260 code shares its parent's province (2 digits) or city (4 digits) prefix. A county (last two
+    digits not 00) has no 6-digit code below it: a code after its own would be a neighbouring county's."""
+    if not parent_code.endswith("00"):
+        raise Invalid(f"{parent_code} is a county-level code: GB/T 2260 has no region below it.", field="parent_code")
+    if parent_code.endswith("0000"):
+        prefix, level = parent_code[:2], "a city or county-level code (not ending 0000)"
+        fits = code.startswith(prefix) and not code.endswith("0000")
+    else:
+        prefix, level = parent_code[:4], "a county-level code (not ending 00)"
+        fits = code.startswith(prefix) and not code.endswith("00")
+    if not fits:
+        raise Invalid(f"A region under {parent_code} has {level} starting {prefix} (GB/T 2260).", field="code")
 
 
 def regions(actor: Actor, *, cursor: str | None, limit: int) -> dict:

@@ -175,3 +175,32 @@ def test_cli_opens_the_first_county_administrator_with_a_one_time_password(app, 
     assert first.status_code == 200 and first.get_json()["password_change_required"] is True
     refused = app.test_cli_runner().invoke(args=["registry", "create-admin", "admin.x", "x", "--region", "999999"])
     assert refused.exit_code == 1 and "region_code" in refused.output
+
+
+def test_a_county_has_no_regions_below_it_so_its_administrator_cannot_claim_a_neighbours_code(client, centres):
+    before = count(Region)
+    response = client.post("/api/v1/admin/regions", headers=as_admin("430523"),
+                           json={"code": "430524", "name": "隆回县", "parent_code": "430523"})
+    assert response.status_code == 422
+    assert "parent_code" in response.get_json()["errors"]["json"]
+    assert count(Region) == before
+
+
+def test_a_county_under_a_city_has_a_county_code_not_a_citys(client, centres):
+    before = count(Region)
+    response = client.post("/api/v1/admin/regions", headers=as_admin("430500"),
+                           json={"code": "430600", "name": "岳阳市", "parent_code": "430500"})
+    assert response.status_code == 422
+    assert "code" in response.get_json()["errors"]["json"]
+    assert count(Region) == before
+
+
+def test_full_width_digits_of_a_region_code_and_a_centres_phone_are_read_as_ascii(client, centres):
+    region = client.post("/api/v1/admin/regions", headers=as_admin("430500"),
+                         json={"code": "４３０５９９", "name": "新县", "parent_code": "４３０５００"})
+    assert region.status_code == 201, region.get_json()
+    assert region.get_json()["code"] == "430599"
+    centre = client.post("/api/v1/admin/centres", headers=as_admin(), json={**CENTRE, "region_code": "４３０５２３",
+                                                                            "phone": "０７３９-６５１２３４５"})
+    assert centre.status_code == 201, centre.get_json()
+    assert (centre.get_json()["region_code"], centre.get_json()["phone"]) == ("430523", "0739-6512345")
