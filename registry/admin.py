@@ -113,9 +113,14 @@ def _created(action: str, target_type: str, row, conflict: str, **detail):
 
 # Regions (GB/T 2260) ------------------------------------------------------------------------------
 
-def _check_profile(profile_code: str | None) -> None:
-    if profile_code is not None and db.session.get(PolicyProfile, profile_code) is None:
+def _check_profile(actor: Actor, profile_code: str | None) -> None:
+    """A region settles under a loaded profile that no region outside the administrator's county uses (taking up
+    another county's profile would take its versions out of that county's hands)."""
+    if profile_code is None:
+        return
+    if db.session.get(PolicyProfile, profile_code) is None:
         raise Invalid("No such policy profile; load it first.", field="profile_code")
+    profiles.check_users_administered(profile_code, administered_regions(actor))
 
 
 def _check_code_under(code: str, parent_code: str) -> None:
@@ -143,7 +148,7 @@ def create_region(actor: Actor, *, code: str, name: str, parent_code: str, profi
     """Add a region under one the administrator administers (a county under their city, a town under their county)."""
     check_administers_region(actor, parent_code)
     _check_code_under(code, parent_code)
-    _check_profile(profile_code)
+    _check_profile(actor, profile_code)
     return _created("admin.region.create", "region", Region(code=code, name=name, parent_code=parent_code,
                                                              profile_code=profile_code),
                     f"Region {code} exists already.")
@@ -153,7 +158,7 @@ def update_region(actor: Actor, code: str, **changes) -> Region:
     """Rename a region or change the policy profile it settles under (from the next frozen month)."""
     region = db.get_or_404(Region, code, "region")
     check_administers_region(actor, region.code)
-    _check_profile(changes.get("profile_code"))
+    _check_profile(actor, changes.get("profile_code"))
     _changed("admin.region.update", "region", region, changes)
     return region
 

@@ -34,7 +34,7 @@ def fail(error: DomainError) -> click.ClickException:
 @click.option("--effective-from", "effective_from", required=True, type=click.DateTime(["%Y-%m-%d"]),
               help="YYYY-MM-DD: the day the version takes effect.")
 def load_profile(file: Path, effective_from) -> None:
-    """Load a policy profile file (JSON) as a new version; a typo is refused naming the field."""
+    """Load a policy profile file (JSON, or YAML as .yaml/.yml) as a new version; a typo is refused naming the field."""
     as_operator()
     try:
         version, created = admin.load_profile(None, profile=profiles.read_file(file), effective_from=effective_from.date(),

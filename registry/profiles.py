@@ -20,6 +20,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import yaml
 from sqlalchemy import func, select
 
 from core import clock, db
@@ -431,12 +432,18 @@ def evaluation_rules(body: dict) -> Evaluation | None:
     return _evaluation(body["evaluation"], "evaluation", {})
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
 def read_file(path: Path) -> dict:
-    """A profile file's JSON (UTF-8, with or without BOM), or InvalidProfile saying why it is not."""
+    """A profile file's JSON, or YAML for a .yaml/.yml file (UTF-8, with or without BOM), or InvalidProfile saying
+    why it is not. YAML is read safely (no tags, no objects), and then validated exactly as JSON is."""
+    yaml_file = path.suffix.lower() in YAML_SUFFIXES
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidProfile({"file": [f"Not a JSON file: {error}"]}) from None
+        text = path.read_text(encoding="utf-8-sig")
+        return yaml.safe_load(text) if yaml_file else json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as error:
+        raise InvalidProfile({"file": [f"Not a {'YAML' if yaml_file else 'JSON'} file: {error}"]}) from None
 
 
 # Versions ------------------------------------------------------------------------------------------
@@ -469,6 +476,14 @@ def _apply(row: PolicyProfile, version: PolicyProfileVersion) -> None:
     row.version = version.version
 
 
+def check_users_administered(code: str, allowed_regions: list[str]) -> None:
+    """Refuse (403) an administrator who does not administer every region settling under profile `code`: its
+    versions are the affair of whoever administers all its regions."""
+    users = set(db.session.scalars(select(Region.code).where(Region.profile_code == code)))
+    if users - set(allowed_regions):
+        raise Forbidden("This profile is used by regions you do not administer.", regions=sorted(users))
+
+
 def load(raw: object, *, effective_from: date, loaded_by: str, source: str | None = None, path: str = "",
          allowed_regions: list[str] | None = None) -> tuple[PolicyProfileVersion, bool]:
     """Load a profile as a new version effective from `effective_from`; True when a version was created.
@@ -482,9 +497,7 @@ def load(raw: object, *, effective_from: date, loaded_by: str, source: str | Non
     with db.transaction():
         row = db.session.get(PolicyProfile, profile.code, with_for_update=True)
         if row is not None and allowed_regions is not None:
-            users = set(db.session.scalars(select(Region.code).where(Region.profile_code == profile.code)))
-            if users - set(allowed_regions):
-                raise Forbidden("This profile is used by regions you do not administer.", regions=sorted(users))
+            check_users_administered(profile.code, allowed_regions)
         same = db.session.scalar(select(PolicyProfileVersion).where(
             PolicyProfileVersion.code == profile.code, PolicyProfileVersion.effective_from == effective_from)
             .order_by(PolicyProfileVersion.version.desc()).limit(1))

@@ -178,3 +178,34 @@ def test_a_new_region_is_a_new_file_loaded_by_the_cli(app, db, tmp_path):
     assert "already loaded" in runner.invoke(args=["registry", "load-profile", str(path), "--effective-from",
                                                    "2026-01-01"]).output
     assert [e.actor for e in db.query(AuditEvent).filter_by(action="profile.load")][0].startswith("cli:")
+
+
+def test_a_profile_file_may_be_yaml_and_is_loaded_by_the_cli(app, db, tmp_path):
+    path = tmp_path / "changsha-2026.yaml"
+    path.write_text("code: changsha-2026\nname: 长沙市 2026\ncycle_start_month: 1\ncycle_start_day: 1\n"
+                    "change_period_start: '10-01'\nchange_period_end: '12-31'\nauto_renew: true\n"
+                    "default_assignment: false\nmax_term_years: 3\n"
+                    "settlement:\n  rule: prepay\n  fee_fen_per_year: 8500\n  pay_share: '0.90'\n", encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["registry", "load-profile", str(path), "--effective-from", "2026-01-01"])
+    assert result.exit_code == 0, result.output
+    assert db.get(PolicyProfile, "changsha-2026").settlement == {"rule": "prepay", "fee_fen_per_year": 8500,
+                                                                 "pay_share": "0.90"}
+
+
+def test_a_yaml_profile_with_a_typo_is_refused_naming_the_field_and_writes_nothing(app, db, tmp_path):
+    path = tmp_path / "typo.yml"
+    path.write_text("code: changsha-2026\nnmae: 长沙市\n", encoding="utf-8")
+    before = count(PolicyProfileVersion)
+    result = app.test_cli_runner().invoke(args=["registry", "load-profile", str(path), "--effective-from", "2026-01-01"])
+    assert result.exit_code == 1
+    assert "nmae: Unknown field." in result.output
+    assert count(PolicyProfileVersion) == before
+
+
+def test_a_county_cannot_take_up_a_profile_another_county_settles_under(client, db):
+    f.regions()  # zhanjiang-2024 is 遂溪县's: 邵阳县 taking it up would take its versions out of 遂溪县's hands
+    response = client.patch("/api/v1/admin/regions/430523", headers=as_admin("430523"),
+                            json={"profile_code": "zhanjiang-2024"})
+    assert response.status_code == 403
+    assert db.get(Region, "430523").profile_code == "hunan-2025"
+    assert _load(client, {**copy.deepcopy(HUNAN), "code": "zhanjiang-2024"}, region="440823").status_code == 201
