@@ -46,8 +46,9 @@ def administered_regions(actor: Actor) -> list[str]:
 
 
 def check_administers_region(actor: Actor, region_code: str | None) -> None:
+    """403 outside the actor's county; it does not name the region (of a row another county keeps)."""
     if region_code not in administered_regions(actor):
-        raise Forbidden("You administer only your own county.", region_code=region_code)
+        raise Forbidden("You administer only your own county.")
 
 
 def load_profile(actor: Actor | None, *, profile: dict, effective_from: date, source: str | None = None,

@@ -254,3 +254,14 @@ def test_cli_rotates_a_clients_secret_and_the_old_one_stops(app, client, centres
     token = {"grant_type": "client_credentials", "client_id": "shaoyang-his"}
     assert client.post("/api/v1/auth/token", data={**token, "client_secret": old}).status_code == 401
     assert client.post("/api/v1/auth/token", data={**token, "client_secret": new}).status_code == 200
+
+
+def test_a_refusal_does_not_name_the_region_of_another_countys_staff_account_or_client(client, centres):
+    stranger = f.staff(centre=centres["home"])
+    bureau = client.post("/api/v1/admin/api-clients", headers=as_admin(),
+                         json={"client_id": "shaoyang-his", "name": "邵阳县医保", "region_code": "430523"}).get_json()
+    for path in (f"/api/v1/admin/staff/{stranger.id}", f"/api/v1/admin/api-clients/{bureau['id']}"):
+        response = client.patch(path, headers=as_admin("440823"), json={"active": False})
+        assert response.status_code == 403
+        assert "430523" not in json.dumps(response.get_json())
+    assert count(Staff, Staff.id == stranger.id, Staff.active.is_(True)) == 1
