@@ -11,6 +11,7 @@ from core.auth import Role
 from core.schemas import ID, Date, Digits, Float, Integer, Name
 from core.schemas import region_code as region_code_field
 from registry.models import CommunityKind, HospitalGrade, ImportStatus, MemberRole
+from registry.service import pooling_region
 
 
 class ProfileLoadSchema(ma.Schema):
@@ -73,6 +74,10 @@ class RegionSchema(ma.Schema):
     name = fields.String(required=True)
     parent_code = fields.String(allow_none=True)
     profile_code = fields.String(allow_none=True)
+    pooling_region_code = fields.Function(
+        lambda region: getattr(pooling_region(region.code), "code", None), allow_none=True,
+        metadata={"type": "string", "description": "the pooling region it settles in: the nearest region at or above "
+                                                   "it with a policy profile (none: it cannot be signed in yet)"})
 
 
 class CentreDetailsSchema(ma.Schema):

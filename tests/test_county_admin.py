@@ -265,3 +265,9 @@ def test_a_refusal_does_not_name_the_region_of_another_countys_staff_account_or_
         assert response.status_code == 403
         assert "430523" not in json.dumps(response.get_json())
     assert count(Staff, Staff.id == stranger.id, Staff.active.is_(True)) == 1
+
+
+def test_each_region_shows_the_pooling_region_it_settles_in(client, centres):
+    regions = client.get("/api/v1/admin/regions", headers=as_admin("430500")).get_json()["items"]
+    pooling = {r["code"]: r["pooling_region_code"] for r in regions}
+    assert (pooling["430500"], pooling["430523"]) == (None, "430523")
