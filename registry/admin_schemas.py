@@ -32,6 +32,8 @@ class ProfileSchema(ma.Schema):
     auto_renew = fields.Boolean(required=True)
     default_assignment = fields.Boolean(required=True)
     max_term_years = Integer(required=True)
+    requires_village_clinic = fields.Boolean(required=True, metadata={
+        "description": "signing names a village clinic of the centre too (Zhanjiang: 1 centre + 1 village clinic)"})
     settlement = fields.Dict(required=True)
 
 

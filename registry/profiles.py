@@ -95,6 +95,7 @@ class Profile:
     default_assignment: bool
     max_term_years: int
     settlement: Capitation
+    requires_village_clinic: bool = False  # signing names a village clinic of the centre too (Zhanjiang [003 §三])
     basis: str | None = None  # the policy documents the profile follows, for people
     evaluation: Evaluation | None = None  # annex 2 of 000 where the region evaluates its centres by it
 
@@ -126,7 +127,7 @@ class Profile:
 
 # The columns of `policy_profiles` a version sets (besides code and settlement).
 ROW_FIELDS = ("name", "cycle_start_month", "cycle_start_day", "change_period_start", "change_period_end", "auto_renew",
-              "default_assignment", "max_term_years")
+              "default_assignment", "max_term_years", "requires_village_clinic")
 
 
 class InvalidProfile(Invalid):
@@ -408,6 +409,7 @@ def parse_profile(raw: object, *, path: str = "") -> Profile:
         max_term_years=reader.take("max_term_years", int, check=lambda v: 1 <= v <= 3,
                                    why="An agreement runs 1 to 3 years [002 §(三)1]."),
     )
+    values["requires_village_clinic"] = bool(reader.take("requires_village_clinic", bool, required=False))
     basis = reader.take("basis", str, required=False, check=lambda v: len(v) <= 500, why="At most 500 characters.")
     reader.seen.add("settlement")
     settlement = None
@@ -471,7 +473,8 @@ def versions(code: str, *, cursor: str | None, limit: int) -> dict:
 
 def _apply(row: PolicyProfile, version: PolicyProfileVersion) -> None:
     for name in ROW_FIELDS:
-        setattr(row, name, version.body[name])
+        if name in version.body:  # a version loaded before profiles had the field leaves the row's value as it was
+            setattr(row, name, version.body[name])
     row.settlement = version.body["settlement"]
     row.version = version.version
 

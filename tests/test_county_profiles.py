@@ -209,3 +209,30 @@ def test_a_county_cannot_take_up_a_profile_another_county_settles_under(client, 
     assert response.status_code == 403
     assert db.get(Region, "430523").profile_code == "hunan-2025"
     assert _load(client, {**copy.deepcopy(HUNAN), "code": "zhanjiang-2024"}, region="440823").status_code == 201
+
+
+def test_a_profile_file_says_whether_signing_names_a_village_clinic_and_the_loaded_row_follows(client, db):
+    new = {**copy.deepcopy(HUNAN), "code": "maoming-2026", "name": "茂名市 2026", "requires_village_clinic": True}
+    assert _load(client, new).status_code == 201
+    assert db.get(PolicyProfile, "maoming-2026").requires_village_clinic is True
+    listed = client.get("/api/v1/policy-profiles?limit=100").get_json()["items"]
+    assert next(p for p in listed if p["code"] == "maoming-2026")["requires_village_clinic"] is True
+
+
+def test_requires_village_clinic_that_is_not_a_boolean_is_refused_naming_the_field(client):
+    before = count(PolicyProfileVersion)
+    response = _load(client, {**copy.deepcopy(HUNAN), "requires_village_clinic": "yes"})
+    assert response.status_code == 422
+    assert "profile.requires_village_clinic" in response.get_json()["errors"]["json"]
+    assert count(PolicyProfileVersion) == before
+
+
+def test_a_version_loaded_before_profiles_named_the_village_clinic_rule_leaves_the_rule_as_it_was(db):
+    row = db.get(PolicyProfile, "zhanjiang-2024")
+    legacy = PolicyProfileVersion(code=row.code, version=row.version + 1, effective_from=date(2026, 1, 1),
+                                  body={k: v for k, v in profiles.version_on(row.code, date(2026, 1, 1)).body.items()
+                                        if k != "requires_village_clinic"}, loaded_by="test")
+    db.add(legacy)
+    db.flush()
+    profiles.apply_due(date(2026, 3, 16))
+    assert row.version == legacy.version and row.requires_village_clinic is True
