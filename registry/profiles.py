@@ -498,8 +498,12 @@ def load(raw: object, *, effective_from: date, loaded_by: str, source: str | Non
     profile = parse_profile(raw, path=path)
     body = profile.as_json()
     with db.transaction():
-        row = db.session.get(PolicyProfile, profile.code, with_for_update=True)
-        if row is not None and allowed_regions is not None:
+        # A new profile exists at once, whatever its date: regions can be pointed at it. Of two first loads at once
+        # the database lets one INSERT through; the other waits for it, then locks the row like any later load.
+        db.insert_unless_exists(PolicyProfile, code=profile.code, name=profile.name, settlement=body["settlement"],
+                                version=0)
+        row = db.session.get(PolicyProfile, profile.code, with_for_update=True, populate_existing=True)
+        if allowed_regions is not None:
             check_users_administered(profile.code, allowed_regions)
         same = db.session.scalar(select(PolicyProfileVersion).where(
             PolicyProfileVersion.code == profile.code, PolicyProfileVersion.effective_from == effective_from)
@@ -510,11 +514,6 @@ def load(raw: object, *, effective_from: date, loaded_by: str, source: str | Non
                                     .where(PolicyProfileVersion.code == profile.code)) or 0) + 1
         version = PolicyProfileVersion(code=profile.code, version=number, effective_from=effective_from, body=body,
                                        loaded_by=loaded_by, source=source)
-        if row is None:  # a new profile exists at once, whatever its date: regions can be pointed at it
-            row = PolicyProfile(code=profile.code)
-            _apply(row, version)
-            db.session.add(row)
-            db.session.flush()
         db.session.add(version)
         db.session.flush()
         _apply(row, version_on(profile.code, clock.today()))

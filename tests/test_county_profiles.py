@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
+import requests
 
 from core import clock
 from core.models import AuditEvent
@@ -15,6 +18,7 @@ from registry.models import PolicyProfile, PolicyProfileVersion, Region
 from settlement import service as settlement
 from tests import factories as f
 from tests.county_helpers import as_admin, count
+from tests.live import live_server
 from tests.settlement_helpers import agreement, as_bureau
 
 HUNAN = json.loads((profiles.SHIPPED / "hunan-2025.json").read_text(encoding="utf-8"))
@@ -236,3 +240,18 @@ def test_a_version_loaded_before_profiles_named_the_village_clinic_rule_leaves_t
     db.flush()
     profiles.apply_due(date(2026, 3, 16))
     assert row.version == legacy.version and row.requires_village_clinic is True
+
+
+def test_parallel_first_loads_of_a_new_profile_make_one_version_and_no_500(app, settings, tmp_path):
+    new = {**copy.deepcopy(HUNAN), "code": "yueyang-2026", "name": "岳阳市 2026"}
+    with live_server(settings, tmp_path, restore=app) as (live_app, base_url):
+        with live_app.app_context():
+            f.regions()
+            headers = as_admin("430523")
+        load = lambda: requests.post(f"{base_url}/api/v1/policy-profiles", headers=headers, timeout=60,  # noqa: E731
+                                     json={"profile": new, "effective_from": "2026-01-01"}).status_code
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = Counter(pool.map(lambda _: load(), range(8)))
+        assert statuses == Counter({201: 1, 200: 7})
+        with live_app.app_context():
+            assert count(PolicyProfileVersion, PolicyProfileVersion.code == "yueyang-2026") == 1
