@@ -96,7 +96,8 @@ def import_residents(context: click.Context, file: Path, centre_id: int) -> None
 
 
 # Administration from the server's shell: the API's request schemas and rules, acting as the administrator of a
-# region (`--as-region`), audited as the operator. ACTION: (request schema or None, rule, takes an id, answer schema).
+# region (`--as-region`), audited as the operator. ACTION: (request schema or None, rule, the id it takes first or
+# None, answer schema).
 ADMIN_ACTIONS = {
     "region-add": (s.RegionInSchema, admin.create_region, None, s.RegionSchema),
     "region-set": (s.RegionUpdateSchema, admin.update_region, "code", s.RegionSchema),
