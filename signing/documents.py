@@ -134,7 +134,8 @@ def sections(s: Sheet) -> list[tuple[str, list[str]]]:
     """The agreement as headed lists of lines: the one content both HTML and PDF render."""
     a, resident = s.agreement, s.agreement.resident
     parties = [f"甲方（签约居民）：{resident.name}　身份证号：{mask_id_number(resident.id_number) or '（未发放）'}",
-               f"出生日期：{resident.birth_date.isoformat()}　联系电话：{mask_phone(resident.phone) or '—'}",
+               # The birth year only: the date would fill in most of what the mask hides (README, masked values).
+               f"出生年份：{resident.birth_date.year}　联系电话：{mask_phone(resident.phone) or '—'}",
                f"乙方（签约机构）：{s.centre.name}",
                f"地址：{s.centre.address or '—'}　电话：{s.centre.phone or '—'}　服务时间：{s.centre.opening_hours or '—'}"]
     if s.window is not None:

@@ -57,3 +57,14 @@ def test_another_resident_does_not_learn_the_agreement_exists(client, alice, cen
     agreement_id = _sign(client, settings, alice, centres["home"])
     stranger = f.resident(openid="wx-stranger-doc")
     assert client.get(f"/api/v1/agreements/{agreement_id}/document.pdf", headers=f.as_resident(stranger)).status_code == 404
+
+
+def test_the_masked_id_number_is_not_undone_by_the_birth_date_beside_it(client, alice, centres, settings):
+    agreement_id = _sign(client, settings, alice, centres["home"])
+    staff = f.as_staff(f.staff(role=Role.CENTRE_ADMIN, centre=centres["home"]))
+    page = client.get(f"/api/v1/agreements/{agreement_id}/document.html", headers=staff).get_data(as_text=True)
+    pdf = client.get(f"/api/v1/agreements/{agreement_id}/document.pdf", headers=f.as_resident(alice))
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
+    for shown in (page, text.replace("\n", "")):
+        assert mask_id_number(alice.id_number) in shown and f"出生年份：{alice.birth_date.year}" in shown
+        assert alice.birth_date.isoformat() not in shown and alice.id_number[6:14] not in shown
