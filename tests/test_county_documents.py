@@ -68,3 +68,19 @@ def test_the_masked_id_number_is_not_undone_by_the_birth_date_beside_it(client, 
     for shown in (page, text.replace("\n", "")):
         assert mask_id_number(alice.id_number) in shown and f"出生年份：{alice.birth_date.year}" in shown
         assert alice.birth_date.isoformat() not in shown and alice.id_number[6:14] not in shown
+
+
+def test_the_agreement_text_of_a_region_says_how_its_agreements_renew(client, centres):
+    text = client.get("/api/v1/agreement-text?region=430523").get_json()
+    assert text["region_code"] == "430523" and text["renewal"] == "期满未变更的自动续约"
+    of_centre = client.get(f"/api/v1/agreement-text?centre_id={centres['home'].id}").get_json()
+    assert of_centre["region_code"] == "430523" and of_centre["renewal"] == text["renewal"]
+
+
+def test_the_agreement_text_of_an_unknown_centre_or_region_is_refused_naming_the_field(client, centres):
+    for query, field in (("centre_id=999999", "centre_id"), (f"centre_id={centres['hospital'].id}", "centre_id"),
+                         ("region=990000", "region"), ("region=abc", "region"),
+                         (f"centre_id={centres['xinshao'].id}&region=430523", "region")):
+        response = client.get(f"/api/v1/agreement-text?{query}")
+        assert response.status_code == 422, (query, response.get_json())
+        assert field in str(response.get_json()["errors"]), query
