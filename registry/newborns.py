@@ -17,7 +17,7 @@ from core import audit, clock, crypto, db
 from core.auth import STAFF, Actor
 from core.errors import Conflict, Invalid
 from registry import access, events
-from registry.idcard import InvalidIdNumber, parse_id_number
+from registry.idcard import ADULT_AGE, InvalidIdNumber, age_on, parse_id_number
 from registry.models import Household, Resident, Sex
 
 NEWBORN_FOR = timedelta(days=366)  # registered without a number in their first year
@@ -31,6 +31,8 @@ def register_newborn(actor: Actor, *, guardian_id: int, sex: Sex, birth_date: da
     """Register a child without an ID number in the guardian's household (POLICY.md signing rule 8: children 0–6)."""
     guardian = access.get_resident(actor, guardian_id)
     today = clock.today()
+    if age_on(guardian.birth_date, today) < ADULT_AGE:
+        raise Invalid("A newborn is registered under an adult of the household as guardian.", field="resident_id")
     if not today - NEWBORN_FOR <= birth_date <= today:
         raise Invalid("A newborn registered without an ID number was born within the last year.", field="birth_date")
     with db.transaction():

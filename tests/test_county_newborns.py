@@ -100,3 +100,12 @@ def test_an_id_number_another_resident_holds_is_409_not_a_duplicate(client, alic
 def test_two_newborns_without_numbers_do_not_collide(client, alice):
     assert _newborn(client, alice).status_code == 201
     assert _newborn(client, alice, sex="F").status_code == 201
+
+
+def test_a_child_is_not_a_newborns_guardian_and_nothing_is_written(client, alice, centres):
+    child = _newborn(client, alice).get_json()
+    before = count(Resident)
+    response = client.post(f"/api/v1/residents/{child['id']}/newborns", headers=f.as_resident(alice),
+                           json={"sex": "F", "birth_date": "2026-03-12"})
+    assert response.status_code == 422 and "resident_id" in response.get_json()["errors"]["json"]
+    assert count(Resident) == before
