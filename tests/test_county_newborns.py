@@ -109,3 +109,22 @@ def test_a_child_is_not_a_newborns_guardian_and_nothing_is_written(client, alice
                            json={"sex": "F", "birth_date": "2026-03-12"})
     assert response.status_code == 422 and "resident_id" in response.get_json()["errors"]["json"]
     assert count(Resident) == before
+
+
+def test_newborns_a_resident_registers_count_against_the_accounts_identity_limit_and_no_more_are_written(
+        client, limited, alice):
+    limited(IDENTITY_RATE_LIMIT="3 per hour")
+    before = count(Resident)
+    statuses = [_newborn(client, alice).status_code for _ in range(5)]
+    assert statuses == [201, 201, 201, 429, 429]
+    assert count(Resident) == before + 3
+    invitation = client.post("/api/v1/me/household-invitations", headers=f.as_resident(alice))
+    assert invitation.status_code == 429  # one budget with the account's other household calls
+
+
+def test_newborns_staff_register_count_against_the_staff_members_registration_limit(client, limited, alice, centres):
+    limited(REGISTRATION_RATE_LIMIT="2 per minute", IDENTITY_RATE_LIMIT="1 per hour")
+    doctor = _staff(centres)
+    statuses = [client.post(f"/api/v1/residents/{alice.id}/newborns", headers=doctor, json={}).status_code
+                for _ in range(3)]
+    assert statuses == [422, 422, 429]
