@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from sqlalchemy.exc import IntegrityError
 
 from core import audit, clock, crypto, db
-from core.auth import STAFF, Actor
+from core.auth import STAFF, Actor, Role
 from core.errors import Conflict, Invalid
 from registry import access, events
 from registry.idcard import ADULT_AGE, InvalidIdNumber, age_on, parse_id_number
@@ -40,6 +40,8 @@ def register_newborn(actor: Actor, *, guardian_id: int, sex: Sex, birth_date: da
             guardian.household = Household()
         child = Resident(name=name or default_name(guardian, sex), id_number=None, id_number_hash=None, sex=sex,
                          birth_date=birth_date, household=guardian.household,
+                         # online, the household only claims the child until an on-site check (registry.proofs)
+                         household_claimed=actor.role is Role.RESIDENT,
                          registered_by_centre_id=actor.centre_id if actor.role in STAFF else guardian.registered_by_centre_id)
         db.session.add(child)
         db.session.flush()

@@ -128,3 +128,42 @@ def test_newborns_staff_register_count_against_the_staff_members_registration_li
     statuses = [client.post(f"/api/v1/residents/{alice.id}/newborns", headers=doctor, json={}).status_code
                 for _ in range(3)]
     assert statuses == [422, 422, 429]
+
+
+def test_a_newborn_a_guardian_registers_online_is_a_claim_the_on_site_check_keeps_only_with_the_guardians_code(
+        client, alice, centres, settings):
+    child = _signed_child(client, alice, centres, settings)
+    assert core_db.session.get(Resident, child["id"]).household_claimed is True
+    number = _number(date(2026, 3, 12), Sex.MALE)
+    staff = _staff(centres)
+    assert client.put(f"/api/v1/residents/{child['id']}/id-number", headers=staff, json={"id_number": number}).status_code == 200
+    code = client.post("/api/v1/me/presence-codes", headers=f.as_resident(alice)).get_json()["code"]
+    checked = client.post("/api/v1/residents", headers=staff, json={
+        "name": "李小宝", "id_number": number, "identity_document": "household_register", "guardian_presence_code": code})
+    assert checked.status_code == 200, checked.get_json()
+    core_db.session.expire_all()
+    kept = core_db.session.get(Resident, child["id"])
+    assert (kept.name, kept.household_id, kept.household_claimed, kept.verified) == ("李小宝", alice.household_id, False, True)
+
+
+def test_a_newborn_staff_register_is_not_a_claim(client, alice, centres, settings):
+    signed = client.post("/api/v1/agreements", headers=f.as_resident(alice), json={  # the centre's staff reach her
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION})
+    assert signed.status_code == 201, signed.get_json()
+    registered = client.post(f"/api/v1/residents/{alice.id}/newborns", headers=_staff(centres),
+                             json={"sex": "F", "birth_date": "2026-03-12"})
+    assert registered.status_code == 201, registered.get_json()
+    assert core_db.session.get(Resident, registered.get_json()["id"]).household_claimed is False
+
+
+def test_the_on_site_check_of_a_newborn_registered_online_without_the_guardians_code_ends_the_claim(
+        client, alice, centres, settings):
+    child = _signed_child(client, alice, centres, settings)
+    number = _number(date(2026, 3, 12), Sex.MALE)
+    staff = _staff(centres)
+    client.put(f"/api/v1/residents/{child['id']}/id-number", headers=staff, json={"id_number": number})
+    checked = client.post("/api/v1/residents", headers=staff, json={
+        "name": "李小宝", "id_number": number, "identity_document": "household_register"})
+    assert checked.status_code == 200, checked.get_json()
+    core_db.session.expire_all()
+    assert core_db.session.get(Resident, child["id"]).household_id != alice.household_id
