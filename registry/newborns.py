@@ -40,6 +40,8 @@ def register_newborn(actor: Actor, *, guardian_id: int, sex: Sex, birth_date: da
             guardian.household = Household()
         child = Resident(name=name or default_name(guardian, sex), id_number=None, id_number_hash=None, sex=sex,
                          birth_date=birth_date, household=guardian.household,
+                         # registered in the guardian's household, living with them: their village clinic's
+                         home_window_id=guardian.home_window_id, residence_window_id=guardian.residence_window_id,
                          # online, the household only claims the child until an on-site check (registry.proofs)
                          household_claimed=actor.role is Role.RESIDENT,
                          registered_by_centre_id=actor.centre_id if actor.role in STAFF else guardian.registered_by_centre_id)

@@ -167,3 +167,21 @@ def test_the_on_site_check_of_a_newborn_registered_online_without_the_guardians_
     assert checked.status_code == 200, checked.get_json()
     core_db.session.expire_all()
     assert core_db.session.get(Resident, child["id"]).household_id != alice.household_id
+
+
+def test_a_newborn_lives_where_the_guardian_does_so_the_centre_signs_it_with_the_village_clinics_team(client):
+    f.regions()
+    centre = f.centre(teams=2)
+    window = centre.windows[0]
+    window.team_id = centre.teams[1].id
+    mother = f.resident(openid="wx-villager-mother", home_window_id=window.id, residence_window_id=window.id)
+    doctor = f.as_staff(f.staff(centre=centre))
+    child = client.post(f"/api/v1/residents/{mother.id}/newborns", headers=doctor,
+                        json={"sex": "F", "birth_date": "2026-03-12"}).get_json()
+    born = core_db.session.get(Resident, child["id"])
+    assert (born.home_window_id, born.residence_window_id) == (window.id, window.id)
+    signed = client.post("/api/v1/agreements", headers=doctor, json={
+        "centre_id": centre.id, "term_years": 1, "consent_version": "2025-01", "resident_ids": [child["id"]],
+        "guardian_id": mother.id})
+    assert signed.status_code == 201, signed.get_json()
+    assert signed.get_json()["items"][0]["team_id"] == centre.teams[1].id
