@@ -74,6 +74,6 @@ def add_id_number(actor: Actor, *, resident_id: int, id_number: str) -> Resident
             resident.id_number, resident.id_number_hash = parsed.value, crypto.lookup_hash(parsed.value)
             db.session.flush()
     except IntegrityError:
-        raise Conflict("Another resident holds this ID number; the centre can merge the records.", field="id_number") from None
+        raise Conflict("Another resident holds this ID number (records are not merged).", field="id_number") from None
     audit.record("resident.add_id_number", "resident", resident.id)
     return resident
