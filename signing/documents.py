@@ -73,13 +73,13 @@ def _place(centre_id: int | None, region: str | None) -> tuple[Centre | None, st
     """The centre asked for (one that signs) and its region, or the region alone; 422 naming what is unknown."""
     centre = db.session.get(Centre, centre_id) if centre_id else None
     if centre_id and (centre is None or not centre.takes_part):
-        raise Invalid("No such centre taking part in family-doctor signing.", field="centre_id")
+        raise Invalid("No such centre taking part in family-doctor signing.", field="centre_id", location="query")
     if centre is not None and region and region not in region_and_descendants(centre.region_code) \
             and centre.region_code not in region_and_descendants(region):
-        raise Invalid("The centre is not of this region.", field="region")
+        raise Invalid("The centre is not of this region.", field="region", location="query")
     region_code = centre.region_code if centre is not None else region
     if region_code and pooling_region(region_code) is None:
-        raise Invalid("No such region with a policy profile.", field="region")
+        raise Invalid("No such region with a policy profile.", field="region", location="query")
     return centre, region_code
 
 

@@ -83,4 +83,4 @@ def test_the_agreement_text_of_an_unknown_centre_or_region_is_refused_naming_the
                          (f"centre_id={centres['xinshao'].id}&region=430523", "region")):
         response = client.get(f"/api/v1/agreement-text?{query}")
         assert response.status_code == 422, (query, response.get_json())
-        assert field in str(response.get_json()["errors"]), query
+        assert field in response.get_json()["errors"]["query"], query
