@@ -24,7 +24,7 @@ from core.errors import Invalid
 from packages import catalogue
 from packages.models import PackageDef
 from packages.service import _prices
-from registry.models import Centre, Hospital, MemberRole, Staff, Team, TeamMember, Window
+from registry.models import Centre, Hospital, MemberRole, Resident, Staff, Team, TeamMember, Window
 from registry.service import pooling_region, profile_for, region_and_descendants
 from signing.access import get_agreement
 from signing.models import Agreement, AgreementPackage, AgreementStatus, Consent
@@ -182,6 +182,8 @@ def sections(s: Sheet) -> list[tuple[str, list[str]]]:
         packages += [f"　{number}. {item.title}" for number, item in enumerate(package.items, start=1)]
     consent = [f"知情同意书版本：{s.consent.text_version if s.consent else '—'}",
                f"同意时间：{_when(s.consent.consented_at if s.consent else None)}"]
+    if s.consent is not None and s.consent.guardian_id is not None:  # a child under 14 consents through a guardian
+        consent.append(f"同意人：{db.session.get(Resident, s.consent.guardian_id).name}（监护人）")
     return [("签约双方", parties), ("家庭医生团队", team), ("组合签约（1+1+1）", combined), ("签约期限", term), ("服务包与服务内容", packages),
             ("甲方权利", list(RESIDENT_RIGHTS)), ("甲方义务", list(RESIDENT_DUTIES)), ("乙方义务", list(CENTRE_DUTIES)),
             ("个人信息处理同意", consent)]

@@ -84,3 +84,15 @@ def test_the_agreement_text_of_an_unknown_centre_or_region_is_refused_naming_the
         response = client.get(f"/api/v1/agreement-text?{query}")
         assert response.status_code == 422, (query, response.get_json())
         assert field in response.get_json()["errors"]["query"], query
+
+
+def test_a_childs_agreement_names_the_guardian_who_consented(client, alice, centres, settings):
+    child = client.post(f"/api/v1/residents/{alice.id}/newborns", headers=f.as_resident(alice),
+                        json={"sex": "F", "birth_date": "2026-03-12"}).get_json()
+    signed = client.post("/api/v1/agreements", headers=f.as_resident(alice), json={
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION,
+        "resident_ids": [child["id"]]})
+    assert signed.status_code == 201, signed.get_json()
+    page = client.get(f"/api/v1/agreements/{signed.get_json()['items'][0]['id']}/document.html", headers=f.as_resident(alice))
+    text = page.get_data(as_text=True)
+    assert "身份证号：（未发放）" in text and f"同意人：{alice.name}（监护人）" in text
