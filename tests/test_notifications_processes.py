@@ -99,7 +99,7 @@ def test_two_scheduler_processes_run_each_job_once_and_the_other_takes_over(app,
         stop(first)
     runs = core_db.session.scalars(select(JobRun).order_by(JobRun.started_at)).all()
     assert {_pid_of(run.runner) for run in runs} == {first.pid, second.pid}
-    assert {run.job_id for run in runs} == {"reminders", "dispatch", "overdue"}
+    assert {run.job_id for run in runs} >= {"reminders", "dispatch", "overdue"}  # the minutely `imports` may run too
     assert len({(run.job_id, run.fire_time) for run in runs}) == len(runs)
     assert [m["touser"] for m in wechat.delivered] == ["o-two"]
 
