@@ -123,11 +123,16 @@ def eighteen_digits(raw: str) -> str:
 
 
 def decode(content: bytes) -> str:
-    """UTF-8 (a BOM is dropped), else GB18030, which reads GBK and GB2312 too."""
+    """UTF-8 (a BOM is dropped), else GB18030, which reads GBK and GB2312 too; anything else is a 422."""
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError:
+        pass
+    try:
         return content.decode("gb18030")
+    except UnicodeDecodeError:
+        raise Invalid("Not a text file in UTF-8 or GBK/GB18030: save it from the spreadsheet as CSV or XLSX.",
+                      field="file") from None
 
 
 def _header_key(text: object) -> str:
@@ -178,6 +183,7 @@ class Source:
     positions: dict[str, int]
     total: int
     _rows: Callable[[], Iterator[tuple[int, list]]]
+    skipped: int = 0  # blank rows passed over so far (they count as done: a finished import has done its total)
 
     def rows(self) -> Iterator[tuple[int, dict[str, object]]]:
         columns, indexes = list(self.positions), list(self.positions.values())
@@ -188,6 +194,13 @@ class Source:
             values = dict(zip(columns, [cells[index] for index in indexes], strict=True))
             if any(value not in (None, "") for value in values.values()):
                 yield number, values
+            else:
+                self.skipped += 1
+
+    def take_skipped(self) -> int:
+        """The blank rows passed over since the last call."""
+        skipped, self.skipped = self.skipped, 0
+        return skipped
 
 
 def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -> Source:
@@ -210,7 +223,11 @@ def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -
         total = max((sheet.max_row or 1) - 1, 0)
     elif filename.lower().endswith((".csv", ".txt")):
         text = decode(content)
-        header = next(csv.reader(io.StringIO(text)), [])
+        try:  # reading every row once here is what finds a row the csv module cannot read, before anything is written
+            header = next(csv.reader(io.StringIO(text)), [])
+            total = max(sum(1 for _ in csv.reader(io.StringIO(text))) - 1, 0)
+        except csv.Error as error:
+            raise Invalid(f"Not a CSV file that can be read: {error}.", field="file") from None
 
         def rows():
             reader = csv.reader(io.StringIO(text))
@@ -218,9 +235,10 @@ def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -
             for number, cells in enumerate(reader, start=2):
                 yield number, [cell.strip() for cell in cells]
 
-        total = max(sum(1 for _ in csv.reader(io.StringIO(text))) - 1, 0)
     else:
         raise Invalid("Import a CSV or XLSX file.", field="file")
+    if not any(str(title or "").strip() for title in header):
+        raise Invalid("The file is empty: its first row is the header (姓名, 身份证号 …).", field="file")
     positions, headers = {}, {}
     for index, title in enumerate(header):
         column = aliases.get(_header_key(title))
@@ -230,6 +248,8 @@ def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -
     if missing:
         names = " / ".join(kind.headers[missing[0]][:2])
         raise Invalid(f"The file has no {names} column.", field="file", missing=missing)
+    if total == 0:
+        raise Invalid("The file has its header and no rows.", field="file")
     return Source(headers=headers, positions=positions, total=total, _rows=rows)
 
 
@@ -603,7 +623,11 @@ def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None =
                 batch = []
         if batch:
             _commit_batch(kind, job, batch, prepared, source, tally, progress)
+        trailing = source.take_skipped()
+        if progress and trailing:
+            progress(trailing)
         with db.transaction():
+            job.rows_done += trailing
             job.status, job.finished_at = ImportStatus.DONE, clock.now()
     except Exception as error:
         db.session.rollback()
@@ -620,8 +644,10 @@ def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None =
 def _commit_batch(kind, job, batch, prepared, source, tally, progress) -> None:
     with db.transaction():
         kind.write_batch(job, batch, prepared, source, tally)
+        skipped = source.take_skipped()
+        job.rows_done += skipped
     if progress:
-        progress(len(batch))
+        progress(len(batch) + skipped)
 
 
 def begin(actor: Actor | None, *, centre_id: int, filename: str, source: Source, started_by: str,

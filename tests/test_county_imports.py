@@ -262,3 +262,33 @@ def test_a_different_ongoing_pregnancy_refuses_the_row_and_its_other_facts(clien
     content = _csv([[woman.name, woman.id_number, "2025-12-01", "残疾人"]], header=["姓名", "身份证号", "末次月经", "重点人群"])
     body = _upload(client, centres["home"], content).get_json()
     assert (body["refused"], count(Pregnancy), count(PopulationTag)) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("content,why", [
+    (bytes(range(256)) * 4, "encoding"),  # neither UTF-8 nor GB18030
+    ("姓名,身份证号\n".encode("gbk"), "no rows"),  # the header alone
+    (b"", "empty"),
+    ("姓名,身份证号\n\"".encode() + b"x" * 200_000 + b"\",1\n", "cell too long"),  # over the csv module's field limit
+])
+def test_a_file_that_cannot_be_imported_is_422_naming_the_file_and_nothing_is_written(client, centres, content, why):
+    response = _upload(client, centres["home"], content)
+    assert response.status_code == 422, (why, response.status_code)
+    assert "file" in response.get_json()["errors"]["json"]
+    assert count(Import) == 0
+
+
+def test_an_xlsx_with_its_header_alone_is_422_and_nothing_is_written(client, centres):
+    book = openpyxl.Workbook()
+    book.active.append(["姓名", "身份证号"])
+    content = io.BytesIO()
+    book.save(content)
+    response = _upload(client, centres["home"], content.getvalue(), filename="export.xlsx")
+    assert response.status_code == 422 and "file" in response.get_json()["errors"]["json"]
+    assert count(Import) == 0
+
+
+def test_a_finished_import_has_done_all_its_rows_blank_lines_too(client, centres):
+    _, rows = _family(centres["home"])
+    content = _csv([rows[0], [], rows[1], [""] * 11, rows[2], []])
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["status"], body["created"], body["rows_done"], body["total_rows"]) == ("done", 3, 6, 6)
