@@ -12,6 +12,7 @@ from core import audit
 from core.audit import audited
 from core.auth import Role, current_actor, requires
 from core.idempotency import idempotent
+from core.inputs import takes_files
 from core.schemas import Date, Integer
 from registry import insurance
 from registry.models import InsuranceScheme
@@ -84,6 +85,7 @@ class Enrolments(MethodView):
 
 
 @insurance_blp.route("/enrolment-files")
+@takes_files
 class EnrolmentFiles(MethodView):
     @audited("insurance.enrolments")
     @requires(Role.BUREAU)

@@ -292,3 +292,22 @@ def test_a_finished_import_has_done_all_its_rows_blank_lines_too(client, centres
     content = _csv([rows[0], [], rows[1], [""] * 11, rows[2], []])
     body = _upload(client, centres["home"], content).get_json()
     assert (body["status"], body["created"], body["rows_done"], body["total_rows"]) == ("done", 3, 6, 6)
+
+
+def test_an_export_larger_than_a_json_body_may_be_is_imported(client, centres, settings):
+    _, rows = _family(centres["home"])
+    remark = "备" * 60_000  # a county export's free-text columns make a few rows weigh megabytes
+    content = _csv([[*row[:-1], remark] for row in rows] + [[""] * 10 + [remark]] * 8)
+    assert len(content) > settings.MAX_CONTENT_LENGTH
+    response = _upload(client, centres["home"], content)
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["created"] == 3
+
+
+def test_a_file_over_the_upload_limit_is_413_naming_the_file_and_nothing_is_written(client, centres, limited):
+    limited(UPLOAD_MAX_BYTES=2000)
+    _, rows = _family(centres["home"])
+    response = _upload(client, centres["home"], _csv([[*row[:-1], "x" * 1000] for row in rows]))
+    assert response.status_code == 413
+    assert "file" in response.get_json()["errors"]["files"]
+    assert count(Import) == 0
