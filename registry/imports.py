@@ -304,7 +304,7 @@ def cell_date(value: object) -> date | None:
 def id_number_of(values: dict, today: date, problems: list) -> IdNumber | None:
     """The row's ID number (an old 15-digit one as 18 digits), checked as the API checks it; else a problem."""
     raw_id = values.get("id_number")
-    if isinstance(raw_id, (int, float)):
+    if isinstance(raw_id, (int, float)) and not _fifteen_digits(raw_id):  # Excel keeps 15 digits, not 18
         problems.append(("id_number", "Stored as a number, which loses digits: format the column as text."))
         return None
     try:
@@ -312,6 +312,11 @@ def id_number_of(values: dict, today: date, problems: list) -> IdNumber | None:
     except InvalidIdNumber as error:
         problems.append(("id_number", str(error)))
         return None
+
+
+def _fifteen_digits(number: int | float) -> bool:
+    """An old 15-digit ID number a spreadsheet stored as a number: it never starts with 0, and loses no digit."""
+    return float(number).is_integer() and 10**14 <= number < 10**15
 
 
 def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, list[tuple[str, str]]]:

@@ -311,3 +311,16 @@ def test_a_file_over_the_upload_limit_is_413_naming_the_file_and_nothing_is_writ
     assert response.status_code == 413
     assert "file" in response.get_json()["errors"]["files"]
     assert count(Import) == 0
+
+
+def test_an_old_15_digit_id_number_excel_stored_as_a_number_is_read_whole(client, centres):
+    book = openpyxl.Workbook()  # Excel keeps 15 significant digits: a 15-digit number loses none (an 18-digit one does)
+    book.active.append(["姓名", "身份证号"])
+    book.active.append(["老人", 430523560701003])
+    book.active.append(["老伴", 430523570802004.0])
+    content = io.BytesIO()
+    book.save(content)
+    response = _upload(client, centres["home"], content.getvalue(), filename="export.xlsx")
+    assert (response.get_json()["created"], response.get_json()["refused"]) == (2, 0)
+    first17 = "43052319560701003"
+    assert core_db.session.query(Resident).filter(Resident.name == "老人").one().id_number == first17 + check_character(first17)
