@@ -536,7 +536,7 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
         Pregnancy.resident_id.in_([known[fields["id_number_hash"]][0] for _, fields in fresh
                                    if fields["pregnancy"] and fields["id_number_hash"] in known]),
         Pregnancy.delivered_on.is_(None))).all()) if known else {}
-    rows, facts = [], {}
+    rows, facts, pending = [], {}, {}
     for number, fields in fresh:
         key = fields["id_number_hash"]
         held = known.get(key)
@@ -544,12 +544,17 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
             refuse(number, "name", "The name does not match the record held for this ID number.")
             tally.refused += 1
             continue
-        if held is not None and fields["pregnancy"] and ongoing.get(held[0]) not in (None, fields["pregnancy"]):
+        # A person may have a row per condition: each row's facts are kept, a second pregnancy is refused as the API does.
+        earlier = (ongoing.get(held[0]) if held is not None else None) or pending.get(key)
+        if fields["pregnancy"] and earlier not in (None, fields["pregnancy"]):
             refuse(number, "last_menstrual_period", "An ongoing pregnancy is already registered "
-                                                    f"(last menstrual period {ongoing[held[0]].isoformat()}).")
+                                                    f"(last menstrual period {earlier.isoformat()}).")
             tally.refused += 1
             continue
-        facts[key] = {name: fields.pop(name) for name in ("conditions", "diagnosed_on", "pregnancy", "tags")}
+        fact = {name: fields.pop(name) for name in ("conditions", "diagnosed_on", "pregnancy", "tags")}
+        facts.setdefault(key, []).append(fact)
+        if fact["pregnancy"]:
+            pending[key] = fact["pregnancy"]
         if held is None:
             known[key] = (None, fields["name"])
             rows.append(fields)
@@ -557,9 +562,9 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
             tally.unchanged += 1
     registered = _register(rows)
     tally.created += len(rows)
-    _record_facts({known[key][0] or registered[key]: fact for key, fact in facts.items()
-                   if fact["conditions"] or fact["pregnancy"] or fact["tags"]}, set(registered.values()),
-                  job.started_by, place.today)
+    _record_facts({known[key][0] or registered[key]: given for key, given in facts.items()
+                   if any(fact["conditions"] or fact["pregnancy"] or fact["tags"] for fact in given)},
+                  set(registered.values()), job.started_by, place.today)
     bulk_insert(ImportProblem.__table__, problems)
     job.rows_done += len(batch)
     job.created, job.unchanged, job.refused = tally.created, tally.unchanged, tally.refused
@@ -577,10 +582,10 @@ def _register(rows: list[dict]) -> dict[str, int]:
     return {row["id_number_hash"]: resident_id for row, resident_id in zip(rows, ids, strict=True)}
 
 
-def _record_facts(facts: dict[int, dict], new: set[int], recorded_by: str, today: date) -> None:
-    """Record the conditions, ongoing pregnancies and tags the rows give (by resident id) that the residents do not
-    have yet — residents `new` in this batch have none —; their plans follow (registry.events), as when each is
-    recorded by hand."""
+def _record_facts(facts: dict[int, list[dict]], new: set[int], recorded_by: str, today: date) -> None:
+    """Record the conditions, ongoing pregnancies and tags the rows give (by resident id, a list of rows' facts each)
+    that the residents do not have yet — residents `new` in this batch have none —; their plans follow
+    (registry.events), as when each is recorded by hand."""
     if not facts:
         return
     residents = [resident_id for resident_id in facts if resident_id not in new]
@@ -591,12 +596,18 @@ def _record_facts(facts: dict[int, dict], new: set[int], recorded_by: str, today
     pregnant = set(db.session.scalars(select(Pregnancy.resident_id).where(
         among(Pregnancy.resident_id, residents), Pregnancy.delivered_on.is_(None)))) if residents else set()
     conditions, pregnancies, tags = [], [], []
-    for rid, fact in facts.items():
-        conditions += [dict(resident_id=rid, kind=kind, diagnosed_on=fact["diagnosed_on"], recorded_on=today,
-                            recorded_by=recorded_by) for kind in fact["conditions"] if (rid, kind) not in held_conditions]
-        tags += [dict(resident_id=rid, tag=tag, recorded_on=today, recorded_by=recorded_by)
-                 for tag in fact["tags"] if (rid, tag) not in held_tags]
+    for rid, fact in ((rid, fact) for rid, given in facts.items() for fact in given):
+        for kind in fact["conditions"]:
+            if (rid, kind) not in held_conditions:
+                held_conditions.add((rid, kind))
+                conditions.append(dict(resident_id=rid, kind=kind, diagnosed_on=fact["diagnosed_on"], recorded_on=today,
+                                       recorded_by=recorded_by))
+        for tag in fact["tags"]:
+            if (rid, tag) not in held_tags:
+                held_tags.add((rid, tag))
+                tags.append(dict(resident_id=rid, tag=tag, recorded_on=today, recorded_by=recorded_by))
         if fact["pregnancy"] and rid not in pregnant:
+            pregnant.add(rid)
             pregnancies.append(dict(resident_id=rid, last_menstrual_period=fact["pregnancy"],
                                     expected_delivery=fact["pregnancy"] + GESTATION, registered_on=today,
                                     recorded_by=recorded_by))

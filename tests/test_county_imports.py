@@ -324,3 +324,25 @@ def test_an_old_15_digit_id_number_excel_stored_as_a_number_is_read_whole(client
     assert (response.get_json()["created"], response.get_json()["refused"]) == (2, 0)
     first17 = "43052319560701003"
     assert core_db.session.query(Resident).filter(Resident.name == "老人").one().id_number == first17 + check_character(first17)
+
+
+def test_a_person_on_two_rows_one_a_condition_is_registered_once_with_both(client, centres):
+    number = _id(date(1951, 1, 1), "M")  # exports of chronic-disease registers list a patient once per disease
+    content = _csv([["钱七", number, "高血压", "2020-05-01", ""], ["钱七", number, "糖尿病", "2021-06-01", "残疾人"]],
+                   header=["姓名", "身份证号", "慢病", "确诊日期", "重点人群"])
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["created"], body["unchanged"], body["refused"]) == (1, 1, 0)
+    person = core_db.session.query(Resident).filter(Resident.name == "钱七").one()
+    conditions = {(c.kind.value, c.diagnosed_on) for c in core_db.session.query(Condition).filter(Condition.resident_id == person.id)}
+    assert conditions == {("hypertension", date(2020, 5, 1)), ("diabetes", date(2021, 6, 1))}
+    assert count(PopulationTag, PopulationTag.resident_id == person.id) == 1
+    assert _upload(client, centres["home"], content).get_json()["unchanged"] == 2
+    assert count(Condition, Condition.resident_id == person.id) == 2
+
+
+def test_a_second_row_with_another_pregnancy_of_the_same_woman_is_refused_and_writes_nothing(client, centres):
+    mother = _id(date(1995, 5, 5))
+    content = _csv([["孕妇丙", mother, "2025-12-01", ""], ["孕妇丙", mother, "2026-01-05", "残疾人"]],
+                   header=["姓名", "身份证号", "末次月经", "重点人群"])
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["created"], body["refused"], count(Pregnancy), count(PopulationTag)) == (1, 1, 1, 0)
