@@ -111,7 +111,8 @@ SCHEMES = {"城乡居民": InsuranceScheme.RESIDENT, "居民医保": InsuranceSc
            **{scheme.value: scheme for scheme in InsuranceScheme}}
 _PHONE = re.compile(r"^1[0-9]{10}$")
 _PHONE_SEPARATORS = re.compile(r"[\s-]")
-_DATE = re.compile(r"^([0-9]{4})[-/.年]?([0-9]{1,2})[-/.月]?([0-9]{1,2})日?$")
+# A date, as exports write it; a time of day after it (签约时间, a database's datetime) is passed over.
+_DATE = re.compile(r"^([0-9]{4})[-/.年]?([0-9]{1,2})[-/.月]?([0-9]{1,2})日?(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?$")
 
 
 def eighteen_digits(raw: str) -> str:
