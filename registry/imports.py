@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import itertools
 import logging
 import re
 import threading
@@ -204,54 +205,77 @@ class Source:
         return skipped
 
 
+HEADER_SEARCH = 5  # the rows a title (and blank lines) may take above the header, as county exports put them
+
+
 def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -> Source:
-    """Read a CSV or XLSX export's header and count its rows; a missing required column is a 422 naming it."""
+    """Read a CSV or XLSX export's header and count its rows; a missing required column is a 422 naming it.
+
+    The header is the first of the file's first rows that has every required column (a title row above it is passed
+    over); rows keep their numbers in the file."""
     kind = kind_named(kind) if isinstance(kind, str) else kind
-    aliases = kind.aliases
+    first, lines, rows_after = _read(content, filename)
+    if not any(str(cell or "").strip() for cells in first for cell in cells):
+        raise Invalid("The file is empty: its first row is the header (姓名, 身份证号 …).", field="file")
+    found = [_columns(kind, cells) for cells in first]
+    at = max(range(len(found)), key=lambda i: (not _missing(kind, found[i][0]), len(found[i][0])))
+    positions, headers = found[at]
+    missing = _missing(kind, positions)
+    if missing:
+        names = " / ".join(kind.headers[missing[0]][:2])
+        raise Invalid(f"The file has no {names} column.", field="file", missing=missing)
+    total = max(lines - at - 1, 0)
+    if total == 0:
+        raise Invalid("The file has its header and no rows.", field="file")
+    return Source(headers=headers, positions=positions, total=total, _rows=lambda: rows_after(at + 1))
+
+
+def _columns(kind: Kind, header: list) -> tuple[dict[str, int], dict[str, str]]:
+    """The kind's columns a header row names: their positions, and the headers the file used."""
+    aliases, positions, headers = kind.aliases, {}, {}
+    for index, title in enumerate(header):
+        column = aliases.get(_header_key(title))
+        if column and column not in positions:
+            positions[column], headers[column] = index, str(title).strip().lstrip("\ufeff")
+    return positions, headers
+
+
+def _missing(kind: Kind, positions: dict[str, int]) -> list[str]:
+    return [column for column in kind.required if column not in positions]
+
+
+def _read(content: bytes, filename: str) -> tuple[list[list], int, Callable[[int], Iterator[tuple[int, list]]]]:
+    """A CSV or XLSX file's first HEADER_SEARCH rows, how many rows it has, and its rows after the first n (numbered
+    from 1 as in the file)."""
     if filename.lower().endswith(".xlsx"):
         import openpyxl
 
         try:
             sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True).active
-            header = next(sheet.iter_rows(max_row=1, values_only=True), ())
+            first = [list(cells) for cells in sheet.iter_rows(max_row=HEADER_SEARCH, values_only=True)]
         except Exception:  # noqa: BLE001 - any unreadable workbook is the same refusal
             raise Invalid("Not an XLSX workbook that can be read.", field="file") from None
 
-        def rows():
-            for number, cells in enumerate(sheet.iter_rows(min_row=2, values_only=True), start=2):
+        def sheet_rows(skip: int) -> Iterator[tuple[int, list]]:
+            for number, cells in enumerate(sheet.iter_rows(min_row=skip + 1, values_only=True), start=skip + 1):
                 yield number, list(cells)
 
-        total = max((sheet.max_row or 1) - 1, 0)
-    elif filename.lower().endswith((".csv", ".txt")):
+        return first, sheet.max_row or len(first), sheet_rows
+    if filename.lower().endswith((".csv", ".txt")):
         text = decode(content)
         try:  # reading every row once here is what finds a row the csv module cannot read, before anything is written
-            header = next(csv.reader(io.StringIO(text)), [])
-            total = max(sum(1 for _ in csv.reader(io.StringIO(text))) - 1, 0)
+            reader = csv.reader(io.StringIO(text))
+            first = list(itertools.islice(reader, HEADER_SEARCH))
+            lines = len(first) + sum(1 for _ in reader)
         except csv.Error as error:
             raise Invalid(f"Not a CSV file that can be read: {error}.", field="file") from None
 
-        def rows():
-            reader = csv.reader(io.StringIO(text))
-            next(reader, None)
-            for number, cells in enumerate(reader, start=2):
+        def text_rows(skip: int) -> Iterator[tuple[int, list]]:
+            for number, cells in enumerate(itertools.islice(csv.reader(io.StringIO(text)), skip, None), start=skip + 1):
                 yield number, [cell.strip() for cell in cells]
 
-    else:
-        raise Invalid("Import a CSV or XLSX file.", field="file")
-    if not any(str(title or "").strip() for title in header):
-        raise Invalid("The file is empty: its first row is the header (姓名, 身份证号 …).", field="file")
-    positions, headers = {}, {}
-    for index, title in enumerate(header):
-        column = aliases.get(_header_key(title))
-        if column and column not in positions:
-            positions[column], headers[column] = index, str(title).strip().lstrip("\ufeff")
-    missing = [column for column in kind.required if column not in positions]
-    if missing:
-        names = " / ".join(kind.headers[missing[0]][:2])
-        raise Invalid(f"The file has no {names} column.", field="file", missing=missing)
-    if total == 0:
-        raise Invalid("The file has its header and no rows.", field="file")
-    return Source(headers=headers, positions=positions, total=total, _rows=rows)
+        return first, lines, text_rows
+    raise Invalid("Import a CSV or XLSX file.", field="file")
 
 
 # Rows ----------------------------------------------------------------------------------------------

@@ -346,3 +346,24 @@ def test_a_second_row_with_another_pregnancy_of_the_same_woman_is_refused_and_wr
                    header=["姓名", "身份证号", "末次月经", "重点人群"])
     body = _upload(client, centres["home"], content).get_json()
     assert (body["created"], body["refused"], count(Pregnancy), count(PopulationTag)) == (1, 1, 1, 0)
+
+
+def test_a_title_row_above_the_header_is_passed_over_and_rows_keep_their_numbers_in_the_file(client, centres):
+    _, rows = _family(centres["home"])
+    rows[1][5] = "12345"  # a bad phone, reported with its row number in the file
+    title = ["塘渡口镇居民健康档案花名册", *[""] * 10]  # what county systems put above the header
+    body = _upload(client, centres["home"], _csv([HEADER_ZH, *rows], header=title)).get_json()
+    assert (body["created"], body["refused"], body["total_rows"], body["rows_done"]) == (2, 1, 3, 3)
+    report = client.get(f"/api/v1/imports/{body['id']}/report.csv", headers=as_admin()).get_data(as_text=True)
+    assert [line[:2] for line in csv.reader(io.StringIO(report.lstrip("\ufeff")))][1:] == [["4", "联系电话"]]
+
+
+def test_an_xlsx_with_a_title_row_above_the_header_is_read(client, centres):
+    book = openpyxl.Workbook()
+    book.active.append(["居民花名册（2026年）"])
+    book.active.append(["姓名", "身份证号"])
+    book.active.append(["孙八", _id(date(1966, 6, 6))])
+    content = io.BytesIO()
+    book.save(content)
+    body = _upload(client, centres["home"], content.getvalue(), filename="export.xlsx").get_json()
+    assert (body["created"], body["total_rows"]) == (1, 1)
