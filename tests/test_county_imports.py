@@ -367,3 +367,16 @@ def test_an_xlsx_with_a_title_row_above_the_header_is_read(client, centres):
     book.save(content)
     body = _upload(client, centres["home"], content.getvalue(), filename="export.xlsx").get_json()
     assert (body["created"], body["total_rows"]) == (1, 1)
+
+
+def test_cli_writes_the_report_of_refused_rows_to_a_file(app, centres, tmp_path):
+    _, rows = _family(centres["home"])
+    rows[0][5] = "12345"
+    path, report = tmp_path / "export.csv", tmp_path / "report.csv"
+    path.write_bytes(_csv(rows))
+    result = app.test_cli_runner().invoke(args=["registry", "import", str(path), "--centre", str(centres["home"].id),
+                                                "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "2 registered, 0 already registered, 1 refused" in result.output
+    lines = list(csv.reader(io.StringIO(report.read_bytes().decode("utf-8-sig"))))
+    assert lines == [list(imports.REPORT_HEADER), ["2", "联系电话", "A mainland mobile number has 11 digits and starts with 1."]]
