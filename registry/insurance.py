@@ -140,9 +140,9 @@ def _refresh(residents: list[Resident], today: date) -> None:
             continue  # only facts of later dates: what was recorded before holds until then
         current = fact_on(known, today)
         scheme, region = (current.scheme, current.region_code) if current else (InsuranceScheme.UNINSURED, None)
+        resident.in_insurance_master = current is not None  # the bureau's facts are the master file, changed or not
         if (resident.insurance_scheme, resident.insurance_region_code) != (scheme, region):
             resident.insurance_scheme, resident.insurance_region_code = scheme, region
-            resident.in_insurance_master = current is not None
             events.insurance_changed.send(None, resident=resident)
 
 

@@ -168,3 +168,18 @@ def test_only_the_bureau_pushes_an_enrolment_file(client, centres):
     response = client.post("/api/v1/insurance/enrolment-files", headers=as_admin(), content_type="multipart/form-data",
                            data={"file": (io.BytesIO(_file([])), "enrolments.csv")})
     assert response.status_code == 403
+
+
+def test_a_fact_the_bureau_reports_puts_the_person_in_the_insurance_master_file_even_when_nothing_else_changes(client, centres):
+    person = f.resident()  # recorded by staff: resident scheme in 邵阳县, as the bureau then reports it
+    assert core_db.session.get(Resident, person.id).in_insurance_master is False
+    assert _push(client, _item(person)).get_json()["applied"] == 1
+    assert core_db.session.get(Resident, person.id).in_insurance_master is True
+
+
+def test_insurance_that_ends_takes_the_person_out_of_the_insurance_master_file(client, centres):
+    person = f.resident(insured_in=None)
+    assert _push(client, _item(person, valid_to="2026-03-20")).get_json()["applied"] == 1
+    assert core_db.session.get(Resident, person.id).in_insurance_master is True
+    insurance.apply_due(date(2026, 3, 21))
+    assert core_db.session.get(Resident, person.id).in_insurance_master is False
