@@ -182,12 +182,17 @@ def _verify(resident: Resident, index: int, name: str | None, actor: Actor, repo
 
 def report_enrolments(actor: Actor, *, items: list[dict]) -> EnrolmentReport:
     """Record a batch of the bureau's insured-person facts for people of its region (idempotent)."""
-    today, report = clock.today(), EnrolmentReport()
+    report = EnrolmentReport()
+    _apply(actor, list(enumerate(items)), report, set())
+    return report
+
+
+def _apply(actor: Actor, items: list[tuple[int, dict]], report: EnrolmentReport, seen: set[tuple[str, date]]) -> None:
+    """Record (index, item) pairs in one transaction; `seen` holds the (ID number, valid_from) pairs of the batch so far."""
+    today = clock.today()
     regions = set(region_and_descendants(actor.region_code or "")) & set(
-        db.session.scalars(select(Region.code).where(Region.code.in_({item["region_code"] for item in items}))))
-    seen: set[tuple[str, date]] = set()
-    checked = [found for index, item in enumerate(items)
-               if (found := _checked(index, item, regions, today, report, seen))]
+        db.session.scalars(select(Region.code).where(Region.code.in_({item["region_code"] for _, item in items}))))
+    checked = [found for index, item in items if (found := _checked(index, item, regions, today, report, seen))]
     hashes = {crypto.lookup_hash(number): number for _, number, _ in checked}
     people = {r.id_number_hash: r for r in db.session.scalars(select(Resident).where(Resident.id_number_hash.in_(hashes)))}
     with db.transaction():
@@ -223,7 +228,6 @@ def report_enrolments(actor: Actor, *, items: list[dict]) -> EnrolmentReport:
             events.identity_verified.send(None, resident=resident)
     for resident in verified:
         audit.record("identity.verify", "resident", resident.id, proof="insurance_enrolment")
-    return report
 
 
 def apply_due(today: date) -> int:
@@ -249,6 +253,7 @@ FILE_HEADERS: dict[str, tuple[str, ...]] = {
 # Read through imports.open_source only: not a kind of centre import (never registered in imports.KINDS).
 FILE_KIND = imports.Kind("enrolments", FILE_HEADERS, ("id_number", "scheme", "region_code", "valid_from"),
                          prepare=lambda centre: None, write_batch=lambda *args: None)
+FILE_CHUNK = 1000  # rows of the bureau's file recorded a transaction (as many as a pushed batch may hold)
 INSURED = {name: scheme for name, scheme in imports.SCHEMES.items() if scheme is not InsuranceScheme.UNINSURED}
 
 
@@ -287,9 +292,10 @@ def report_enrolment_file(actor: Actor, *, content: bytes, filename: str) -> Enr
         if item is not None:
             items.append(item)
             rows.append(number)
-    report = report_enrolments(actor, items=items) if items else EnrolmentReport()
-    for entry in (*report.unmatched, *report.refused, *report.not_verified):
-        entry["index"] = rows[entry["index"]]
+    report, seen = EnrolmentReport(), set()
+    for start in range(0, len(items), FILE_CHUNK):  # a statement takes at most 65,535 parameters (PostgreSQL)
+        _apply(actor, list(zip(rows[start:start + FILE_CHUNK], items[start:start + FILE_CHUNK], strict=True)),
+               report, seen)
     report.refused = sorted([*problems, *report.refused], key=lambda entry: entry["index"])
     for entry in (*report.refused, *report.not_verified):
         entry["field"] = source.headers.get(entry["field"], entry["field"])

@@ -183,3 +183,13 @@ def test_insurance_that_ends_takes_the_person_out_of_the_insurance_master_file(c
     assert core_db.session.get(Resident, person.id).in_insurance_master is True
     insurance.apply_due(date(2026, 3, 21))
     assert core_db.session.get(Resident, person.id).in_insurance_master is False
+
+
+def test_a_large_enrolment_file_is_recorded_in_chunks_and_a_fact_twice_across_chunks_is_still_refused(client, centres, monkeypatch):
+    monkeypatch.setattr(insurance, "FILE_CHUNK", 2)
+    people = [f.resident(insured_in=None) for _ in range(3)]
+    rows = [(p.name, p.id_number, "城乡居民", "430523", "2026-01-01", "") for p in people]
+    body = _push_file(client, _file([*rows, rows[0]])).get_json()
+    assert (body["applied"], body["refused"]) == (3, [{"index": 5, "field": "开始日期",
+                                                      "why": "This person's fact from this date is in the batch already."}])
+    assert count(InsuranceFact) == 3
