@@ -274,6 +274,8 @@ def _file_item(values: dict, today: date, problems: list) -> dict | None:
             problems.append((column, "A date is written YYYY-MM-DD."))
     if "valid_from" in dates and dates["valid_from"] is None:
         problems.append(("valid_from", "The day insurance begins is needed."))
+    elif dates.get("valid_from") and dates.get("valid_to") and dates["valid_to"] < dates["valid_from"]:
+        problems.append(("valid_to", "valid_to is on or after valid_from."))  # with the row's other problems
     if problems:
         return None
     return dict(id_number=parsed.value, scheme=scheme, region_code=region_code, name=imports.cell_text(values.get("name"))

@@ -193,3 +193,10 @@ def test_a_large_enrolment_file_is_recorded_in_chunks_and_a_fact_twice_across_ch
     assert (body["applied"], body["refused"]) == (3, [{"index": 5, "field": "开始日期",
                                                       "why": "This person's fact from this date is in the batch already."}])
     assert count(InsuranceFact) == 3
+
+
+def test_a_file_row_bad_in_three_columns_is_reported_with_all_three_and_nothing_is_written(client, centres):
+    person = f.resident(insured_in=None)
+    body = _push_file(client, _file([("某", person.id_number, "未参保", "邵阳县", "2026-01-01", "2025-01-01")])).get_json()
+    assert [(entry["index"], entry["field"]) for entry in body["refused"]] == [(2, "险种类型"), (2, "参保地"), (2, "终止日期")]
+    assert count(InsuranceFact) == 0
