@@ -682,8 +682,16 @@ def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None =
     return job
 
 
+# pg_advisory_xact_lock's key for "an import batch is writing" (any fixed number, unique in this database).
+BATCH_LOCK = 0x1A7B0011
+
+
 def _commit_batch(kind, job, batch, prepared, source, tally, progress) -> None:
     with db.transaction():
+        # One batch writes at a time (PostgreSQL; SQLite's write transactions are one at a time already): a batch
+        # then sees who another import registered, so the same file twice at once changes nothing either.
+        if db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_LOCK})
         kind.write_batch(job, batch, prepared, source, tally)
         skipped = source.take_skipped()
         job.rows_done += skipped

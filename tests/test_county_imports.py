@@ -380,3 +380,45 @@ def test_cli_writes_the_report_of_refused_rows_to_a_file(app, centres, tmp_path)
     assert "2 registered, 0 already registered, 1 refused" in result.output
     lines = list(csv.reader(io.StringIO(report.read_bytes().decode("utf-8-sig"))))
     assert lines == [list(imports.REPORT_HEADER), ["2", "联系电话", "A mainland mobile number has 11 digits and starts with 1."]]
+
+
+def test_the_same_file_imported_twice_at_once_registers_each_person_once_and_neither_import_fails(app, committed_db,
+                                                                                                   monkeypatch):
+    import threading
+
+    f.regions()
+    centre = f.centre()
+    content = _csv([[f"同时{i}", _id(date(1940 + i, 2, 2))] for i in range(6)], header=["姓名", "身份证号"])
+    jobs = []
+    for _ in range(2):
+        source = imports.open_source(content, "export.csv")
+        jobs.append((imports.begin(None, centre_id=centre.id, filename="export.csv", source=source,
+                                   started_by="test").id, source))
+    both_checked = threading.Barrier(2)
+    check_row = imports.check_row
+
+    def checked_together(values, place):  # both batches past their checks before either looks up who is registered
+        try:
+            both_checked.wait(timeout=2)
+        except threading.BrokenBarrierError:
+            pass
+        return check_row(values, place)
+
+    monkeypatch.setattr(imports, "check_row", checked_together)
+    ended = {}
+
+    def run(job_id, source):
+        with app.app_context():
+            try:
+                ended[job_id] = imports.run(job_id, source).status.value
+            finally:
+                core_db.session.remove()
+
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    core_db.session.remove()
+    assert sorted(ended.values()) == ["done", "done"]
+    assert count(Resident) == 6
