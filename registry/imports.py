@@ -110,6 +110,8 @@ SCHEMES = {"城乡居民": InsuranceScheme.RESIDENT, "居民医保": InsuranceSc
            "居民": InsuranceScheme.RESIDENT, "职工": InsuranceScheme.EMPLOYEE, "职工医保": InsuranceScheme.EMPLOYEE,
            "城镇职工": InsuranceScheme.EMPLOYEE, "未参保": InsuranceScheme.UNINSURED, "无": InsuranceScheme.UNINSURED,
            **{scheme.value: scheme for scheme in InsuranceScheme}}
+# ="…" or a leading apostrophe: how exports keep Excel from turning a long number into 4.30523E+17.
+_TEXT_GUARD = re.compile(r"""^(?:="(.*)"|'(.*))$""")
 _PHONE = re.compile(r"^1[0-9]{10}$")
 _PHONE_SEPARATORS = re.compile(r"[\s-]")
 # A date, as exports write it; a time of day after it (签约时间, a database's datetime) is passed over.
@@ -333,7 +335,7 @@ def id_number_of(values: dict, today: date, problems: list) -> IdNumber | None:
         problems.append(("id_number", "Stored as a number, which loses digits: format the column as text."))
         return None
     try:
-        return parse_id_number(eighteen_digits(cell_text(raw_id).upper()), today=today)
+        return parse_id_number(eighteen_digits(_TEXT_GUARD.sub(r"\1\2", cell_text(raw_id)).upper()), today=today)
     except InvalidIdNumber as error:
         problems.append(("id_number", str(error)))
         return None

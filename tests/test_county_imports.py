@@ -422,3 +422,12 @@ def test_the_same_file_imported_twice_at_once_registers_each_person_once_and_nei
     core_db.session.remove()
     assert sorted(ended.values()) == ["done", "done"]
     assert count(Resident) == 6
+
+
+@pytest.mark.parametrize("written", ['="{}"', "'{}", "\t{}"])
+def test_an_id_number_written_so_that_excel_keeps_it_as_text_is_read(client, centres, written):
+    number = _id(date(1977, 7, 7))
+    content = f"姓名,身份证号\n文本,{written.format(number)}\n".encode("gbk")  # exports guard the digits so
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["created"], body["refused"]) == (1, 0)
+    assert core_db.session.query(Resident).filter(Resident.name == "文本").one().id_number == number
