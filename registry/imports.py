@@ -136,7 +136,7 @@ def decode(content: bytes) -> str:
         return content.decode("gb18030")
     except UnicodeDecodeError:
         raise Invalid("Not a text file in UTF-8 or GBK/GB18030: save it from the spreadsheet as CSV or XLSX.",
-                      field="file") from None
+                      field="file", location="files") from None
 
 
 def _header_key(text: object) -> str:
@@ -175,7 +175,8 @@ def register(kind: Kind) -> None:
 
 def kind_named(name: str) -> Kind:
     if name not in KINDS:
-        raise Invalid(f"Not a kind of import: {name!r} (one of {', '.join(sorted(KINDS))}).", field="kind")
+        raise Invalid(f"Not a kind of import: {name!r} (one of {', '.join(sorted(KINDS))}).", field="kind",
+                      location="form")
     return KINDS[name]
 
 
@@ -218,17 +219,17 @@ def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -
     kind = kind_named(kind) if isinstance(kind, str) else kind
     first, lines, rows_after = _read(content, filename)
     if not any(str(cell or "").strip() for cells in first for cell in cells):
-        raise Invalid("The file is empty: its first row is the header (姓名, 身份证号 …).", field="file")
+        raise Invalid("The file is empty: its first row is the header (姓名, 身份证号 …).", field="file", location="files")
     found = [_columns(kind, cells) for cells in first]
     at = max(range(len(found)), key=lambda i: (not _missing(kind, found[i][0]), len(found[i][0])))
     positions, headers = found[at]
     missing = _missing(kind, positions)
     if missing:
         names = " / ".join(kind.headers[missing[0]][:2])
-        raise Invalid(f"The file has no {names} column.", field="file", missing=missing)
+        raise Invalid(f"The file has no {names} column.", field="file", location="files", missing=missing)
     total = max(lines - at - 1, 0)
     if total == 0:
-        raise Invalid("The file has its header and no rows.", field="file")
+        raise Invalid("The file has its header and no rows.", field="file", location="files")
     return Source(headers=headers, positions=positions, total=total, _rows=lambda: rows_after(at + 1))
 
 
@@ -256,7 +257,7 @@ def _read(content: bytes, filename: str) -> tuple[list[list], int, Callable[[int
             sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True).active
             first = [list(cells) for cells in sheet.iter_rows(max_row=HEADER_SEARCH, values_only=True)]
         except Exception:  # noqa: BLE001 - any unreadable workbook is the same refusal
-            raise Invalid("Not an XLSX workbook that can be read.", field="file") from None
+            raise Invalid("Not an XLSX workbook that can be read.", field="file", location="files") from None
 
         def sheet_rows(skip: int) -> Iterator[tuple[int, list]]:
             for number, cells in enumerate(sheet.iter_rows(min_row=skip + 1, values_only=True), start=skip + 1):
@@ -270,14 +271,14 @@ def _read(content: bytes, filename: str) -> tuple[list[list], int, Callable[[int
             first = list(itertools.islice(reader, HEADER_SEARCH))
             lines = len(first) + sum(1 for _ in reader)
         except csv.Error as error:
-            raise Invalid(f"Not a CSV file that can be read: {error}.", field="file") from None
+            raise Invalid(f"Not a CSV file that can be read: {error}.", field="file", location="files") from None
 
         def text_rows(skip: int) -> Iterator[tuple[int, list]]:
             for number, cells in enumerate(itertools.islice(csv.reader(io.StringIO(text)), skip, None), start=skip + 1):
                 yield number, [cell.strip() for cell in cells]
 
         return first, lines, text_rows
-    raise Invalid("Import a CSV or XLSX file.", field="file")
+    raise Invalid("Import a CSV or XLSX file.", field="file", location="files")
 
 
 # Rows ----------------------------------------------------------------------------------------------
@@ -709,7 +710,7 @@ def begin(actor: Actor | None, *, centre_id: int, filename: str, source: Source,
         administered_centre(actor, centre_id)
     centre = db.session.get(Centre, centre_id)
     if centre is None:
-        raise Invalid("No such centre.", field="centre_id")
+        raise Invalid("No such centre.", field="centre_id", location="form")
     kind_named(kind).check_centre(centre)
     job = Import(centre_id=centre_id, kind=kind, filename=filename[:200], total_rows=source.total, started_by=started_by)
     with db.transaction():

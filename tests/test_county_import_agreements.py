@@ -183,7 +183,7 @@ def test_agreements_for_a_centre_that_does_not_take_part_are_422_and_nothing_is_
 def test_an_unknown_kind_of_import_is_422_and_nothing_is_written(client, centres):
     person = f.resident(born=date(1980, 1, 1))
     response = _upload(client, centres["home"], _csv([_row(person, centres["home"])]), kind="vaccinations")
-    assert response.status_code == 422 and "kind" in response.get_json()["errors"]["json"]
+    assert response.status_code == 422 and "kind" in response.get_json()["errors"]["form"]
     assert count(Import) == 0
 
 

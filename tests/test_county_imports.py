@@ -146,7 +146,7 @@ def test_id_number_stored_as_an_excel_number_is_refused_with_a_hint(client, cent
 
 def test_a_file_without_an_id_number_column_is_422_and_nothing_is_written(client, centres):
     response = _upload(client, centres["home"], _csv([["王五", "x"]], header=["姓名", "住址"]))
-    assert response.status_code == 422 and "file" in response.get_json()["errors"]["json"]
+    assert response.status_code == 422 and "file" in response.get_json()["errors"]["files"]
     assert count(Import) == 0
 
 
@@ -273,7 +273,7 @@ def test_a_different_ongoing_pregnancy_refuses_the_row_and_its_other_facts(clien
 def test_a_file_that_cannot_be_imported_is_422_naming_the_file_and_nothing_is_written(client, centres, content, why):
     response = _upload(client, centres["home"], content)
     assert response.status_code == 422, (why, response.status_code)
-    assert "file" in response.get_json()["errors"]["json"]
+    assert "file" in response.get_json()["errors"]["files"]
     assert count(Import) == 0
 
 
@@ -283,7 +283,7 @@ def test_an_xlsx_with_its_header_alone_is_422_and_nothing_is_written(client, cen
     content = io.BytesIO()
     book.save(content)
     response = _upload(client, centres["home"], content.getvalue(), filename="export.xlsx")
-    assert response.status_code == 422 and "file" in response.get_json()["errors"]["json"]
+    assert response.status_code == 422 and "file" in response.get_json()["errors"]["files"]
     assert count(Import) == 0
 
 

@@ -160,7 +160,7 @@ def test_a_file_of_enrolments_is_applied_as_a_batch_with_row_numbers_in_the_repo
 
 def test_an_enrolment_file_without_its_id_number_column_is_422_and_nothing_is_written(client, centres):
     response = _push_file(client, _file([("钱多", "城乡居民")], header=("姓名", "险种类型")))
-    assert response.status_code == 422 and "file" in response.get_json()["errors"]["json"]
+    assert response.status_code == 422 and "file" in response.get_json()["errors"]["files"]
     assert count(InsuranceFact) == 0
 
 
