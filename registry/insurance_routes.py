@@ -13,7 +13,7 @@ from core.audit import audited
 from core.auth import Role, current_actor, requires
 from core.idempotency import idempotent
 from core.inputs import takes_files
-from core.schemas import Date, Integer
+from core.schemas import Date, Integer, Name
 from registry import insurance
 from registry.models import InsuranceScheme
 
@@ -31,7 +31,7 @@ class EnrolmentSchema(ma.Schema):
                                 metadata={"description": "insurance region (GB/T 2260), within the bureau's region"})
     valid_from = Date(required=True)
     valid_to = Date(load_default=None, metadata={"description": "last day insured; null: open"})
-    name = fields.String(load_default=None, validate=validate.Length(min=1, max=80), load_only=True,
+    name = Name(load_default=None, validate=validate.Length(min=1, max=80), load_only=True,
                          metadata={"description": "the insured person's name: when it is the name of an unverified "
                                                   "(self-registered) record of this ID number, the record becomes "
                                                   "verified for capitation"})
