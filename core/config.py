@@ -107,7 +107,8 @@ DEFAULT_SCHEDULES = (
     "reminders=hour=8 minute=0;overdue=hour=7 minute=30;lectures=hour=9 minute=0;"
     "roll_over=day=1 hour=0 minute=30;dispatch=second=*/20;settlement_snapshot=day=1 hour=0 minute=0;"
     "profiles=hour=0 minute=0;insurance_facts=hour=0 minute=0;"
-    "appointment_reminders=hour=18 minute=0;audit_partitions=hour=1 minute=15;spent_logins=hour=1 minute=45"
+    "appointment_reminders=hour=18 minute=0;audit_partitions=hour=1 minute=15;spent_logins=hour=1 minute=45;"
+    "old_job_runs=hour=1 minute=50;imports=minute=*"
 )
 
 

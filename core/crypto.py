@@ -185,6 +185,24 @@ def rewritten(token: str, context: str | None = None) -> str | None:
     return None if current else encrypt(plaintext, context)
 
 
+def seal(data: bytes, context: str) -> bytes:
+    """Bytes (a whole file) sealed with the current key and bound to `context`: the key id's length in one byte,
+    the key id, the nonce, the sealed bytes."""
+    key = _ring().current
+    nonce = os.urandom(NONCE_BYTES)
+    key_id = key.key_id.encode()
+    return bytes([len(key_id)]) + key_id + nonce + key.seal(nonce, data, context.encode())
+
+
+def unseal(blob: bytes, context: str) -> bytes:
+    """What `seal` sealed; UnknownKey when its key is no longer configured, InvalidTag when it was altered."""
+    end = 1 + blob[0]
+    key = _ring().keys.get(blob[1:end].decode())
+    if key is None:
+        raise UnknownKey(f"sealed by key {blob[1:end].decode()!r}, which is not configured")
+    return key.open(blob[end:end + NONCE_BYTES], blob[end + NONCE_BYTES:], context.encode())
+
+
 def lookup_hash(value: str) -> str:
     """A keyed hash for equality lookups and unique indexes on encrypted values."""
     return _ring().lookup(value.encode())

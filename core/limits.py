@@ -19,7 +19,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from core import crypto
-from core.auth import token_actor
+from core.auth import Role, token_actor
 from core.errors import DomainError
 
 
@@ -40,6 +40,16 @@ def _setting(name: str) -> Callable[[], str]:
     return lambda: getattr(current_app.config["SETTINGS"], name)
 
 
+def _counting(residents: bool) -> Callable[[], bool]:
+    """An exempt_when for a blueprint residents and staff both write to: count only residents, or only staff."""
+    def exempt() -> bool:
+        try:
+            return (token_actor().role is Role.RESIDENT) is not residents
+        except DomainError:
+            return False  # no valid token: refused anyway, and counted
+    return exempt
+
+
 # (blueprint name, counter scope, setting holding the limit, whose requests count together, limited methods);
 # all limited routes of a blueprint share one counter per scope and key. Binding an identity and
 # managing a household (the `me` blueprint's writes) count per account and per address, so neither
@@ -50,6 +60,13 @@ LIMITED_BLUEPRINTS = [
     ("me", "identity-account", "IDENTITY_RATE_LIMIT", caller_or_address, ["POST", "DELETE"]),
     ("me", "identity-address", "IDENTITY_ADDRESS_RATE_LIMIT", get_remote_address, ["POST", "DELETE"]),
     ("residents", "registration", "REGISTRATION_RATE_LIMIT", caller_or_address, ["POST"]),
+]
+# Newborns are written by a guardian (a household call, on the account's and the address's identity budget) and
+# by staff (an on-site registration): (blueprint, scope, setting, key, methods, exempt when).
+SHARED_BLUEPRINTS = [
+    ("newborns", "identity-account", "IDENTITY_RATE_LIMIT", caller_or_address, ["POST", "PUT"], _counting(residents=True)),
+    ("newborns", "identity-address", "IDENTITY_ADDRESS_RATE_LIMIT", get_remote_address, ["POST", "PUT"], _counting(residents=True)),
+    ("newborns", "registration", "REGISTRATION_RATE_LIMIT", caller_or_address, ["POST", "PUT"], _counting(residents=False)),
 ]
 
 
@@ -65,4 +82,7 @@ def init_app(app: Flask) -> Limiter:
     )
     for blueprint, scope, setting, key, methods in LIMITED_BLUEPRINTS:
         limiter.shared_limit(_setting(setting), scope=scope, key_func=pseudonymous(key), methods=methods)(app.blueprints[blueprint])
+    for blueprint, scope, setting, key, methods, exempt in SHARED_BLUEPRINTS:
+        limiter.shared_limit(_setting(setting), scope=scope, key_func=pseudonymous(key), methods=methods,
+                             exempt_when=exempt)(app.blueprints[blueprint])
     return limiter

@@ -18,11 +18,14 @@ from core import clock, db
 from core.auth import Actor, Role
 from notifications import jobs as notifications_jobs
 from notifications import service as notifications
+from packages import service as packages
 from registry.models import Centre, Staff
 from settlement import service as settlement
 
 SERVED_SHARE = 3  # of every 5 visits whose on-time range has opened, 3 were served
 LECTURE_IN_DAYS = 2
+# Personalised packages a centre offers, in fen a year (invented for the demo; each centre prices its own).
+PRICES = {"elderly": 12000, "child": 10000, "hypertension": 8000, "diabetes": 8000, "home-service": 20000}
 
 
 def live() -> dict:
@@ -30,9 +33,11 @@ def live() -> dict:
     today = clock.today()
     done = sum(_serve(staff, today) for staff in db.session.scalars(
         select(Staff).where(Staff.role == Role.DOCTOR, Staff.team_id.is_not(None)).order_by(Staff.id)))
-    lectures = [_lecture(centre, today) for centre in db.session.scalars(
-        select(Centre).where(Centre.takes_part.is_(True)).order_by(Centre.id))
-        if db.session.scalar(select(Visit.id).where(Visit.centre_id == centre.id).limit(1))]
+    centres = db.session.scalars(select(Centre).where(Centre.takes_part.is_(True)).order_by(Centre.id)).all()
+    for centre in centres:
+        _price(centre)
+    lectures = [_lecture(centre, today) for centre in centres
+                if db.session.scalar(select(Visit.id).where(Visit.centre_id == centre.id).limit(1))]
     reminders = notifications_jobs.reminders()
     frozen = settlement.freeze_month(f"{today:%Y-%m}")
     return {"visits_done": done, "lectures": len(lectures), "reminders": reminders["visits"], "frozen": len(frozen)}
@@ -58,6 +63,13 @@ def _serve(staff: Staff, today) -> int:
         followups.log_visit(doctor, visit_id=visit.id, served_on=served_on, mode=visit.modes[0], **findings)
         served += 1
     return served
+
+
+def _price(centre: Centre) -> None:
+    """The centre's administrator prices some personalised packages from the local price list [000 §二(一)2]."""
+    admin = Actor(role=Role.CENTRE_ADMIN, subject="demo:prices", centre_id=centre.id)
+    for code, price_fen in PRICES.items():
+        packages.set_price(admin, code=code, centre_id=centre.id, price_fen=price_fen)
 
 
 def _lecture(centre: Centre, today):

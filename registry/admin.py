@@ -46,8 +46,9 @@ def administered_regions(actor: Actor) -> list[str]:
 
 
 def check_administers_region(actor: Actor, region_code: str | None) -> None:
+    """403 outside the actor's county; it does not name the region (of a row another county keeps)."""
     if region_code not in administered_regions(actor):
-        raise Forbidden("You administer only your own county.", region_code=region_code)
+        raise Forbidden("You administer only your own county.")
 
 
 def load_profile(actor: Actor | None, *, profile: dict, effective_from: date, source: str | None = None,
@@ -113,16 +114,29 @@ def _created(action: str, target_type: str, row, conflict: str, **detail):
 
 # Regions (GB/T 2260) ------------------------------------------------------------------------------
 
-def _check_profile(profile_code: str | None) -> None:
-    if profile_code is not None and db.session.get(PolicyProfile, profile_code) is None:
+def _check_profile(actor: Actor, profile_code: str | None) -> None:
+    """A region settles under a loaded profile that no region outside the administrator's county uses (taking up
+    another county's profile would take its versions out of that county's hands)."""
+    if profile_code is None:
+        return
+    if db.session.get(PolicyProfile, profile_code) is None:
         raise Invalid("No such policy profile; load it first.", field="profile_code")
+    profiles.check_users_administered(profile_code, administered_regions(actor))
 
 
 def _check_code_under(code: str, parent_code: str) -> None:
-    """A GB/T 2260 code shares its parent's province (2 digits) or city (4 digits) prefix."""
-    prefix = parent_code[:2] if parent_code.endswith("0000") else parent_code[:4]
-    if not code.startswith(prefix) or code == parent_code:
-        raise Invalid(f"A region under {parent_code} has a code starting {prefix} (GB/T 2260).", field="code")
+    """A GB/T 2260 code shares its parent's province (2 digits) or city (4 digits) prefix. A county (last two
+    digits not 00) has no 6-digit code below it: a code after its own would be a neighbouring county's."""
+    if not parent_code.endswith("00"):
+        raise Invalid(f"{parent_code} is a county-level code: GB/T 2260 has no region below it.", field="parent_code")
+    if parent_code.endswith("0000"):
+        prefix, level = parent_code[:2], "a city or county-level code (not ending 0000)"
+        fits = code.startswith(prefix) and not code.endswith("0000")
+    else:
+        prefix, level = parent_code[:4], "a county-level code (not ending 00)"
+        fits = code.startswith(prefix) and not code.endswith("00")
+    if not fits:
+        raise Invalid(f"A region under {parent_code} has {level} starting {prefix} (GB/T 2260).", field="code")
 
 
 def regions(actor: Actor, *, cursor: str | None, limit: int) -> dict:
@@ -135,7 +149,7 @@ def create_region(actor: Actor, *, code: str, name: str, parent_code: str, profi
     """Add a region under one the administrator administers (a county under their city, a town under their county)."""
     check_administers_region(actor, parent_code)
     _check_code_under(code, parent_code)
-    _check_profile(profile_code)
+    _check_profile(actor, profile_code)
     return _created("admin.region.create", "region", Region(code=code, name=name, parent_code=parent_code,
                                                              profile_code=profile_code),
                     f"Region {code} exists already.")
@@ -145,7 +159,7 @@ def update_region(actor: Actor, code: str, **changes) -> Region:
     """Rename a region or change the policy profile it settles under (from the next frozen month)."""
     region = db.get_or_404(Region, code, "region")
     check_administers_region(actor, region.code)
-    _check_profile(changes.get("profile_code"))
+    _check_profile(actor, changes.get("profile_code"))
     _changed("admin.region.update", "region", region, changes)
     return region
 

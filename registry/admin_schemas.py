@@ -8,8 +8,10 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from core.auth import Role
-from core.schemas import ID, Date, Float, Integer, Name
+from core.schemas import ID, Date, Digits, Float, Integer, Name
+from core.schemas import region_code as region_code_field
 from registry.models import CommunityKind, HospitalGrade, ImportStatus, MemberRole
+from registry.service import pooling_region
 
 
 class ProfileLoadSchema(ma.Schema):
@@ -30,6 +32,8 @@ class ProfileSchema(ma.Schema):
     auto_renew = fields.Boolean(required=True)
     default_assignment = fields.Boolean(required=True)
     max_term_years = Integer(required=True)
+    requires_village_clinic = fields.Boolean(required=True, metadata={
+        "description": "signing names a village clinic of the centre too (Zhanjiang: 1 centre + 1 village clinic)"})
     settlement = fields.Dict(required=True)
 
 
@@ -42,17 +46,22 @@ class ProfileVersionSchema(ma.Schema):
     loaded_at = fields.DateTime(required=True)
 
 
-REGION_CODE = validate.Regexp(r"^[0-9]{6}$", error="A GB/T 2260 code has 6 digits.")
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", error="A code has 1-32 letters, digits, _ or -.")
 NAME = validate.Length(min=1, max=120)
-LANDLINE = validate.Regexp(r"^[0-9+][0-9 -]{6,29}$", error="A phone number has 7-30 digits, spaces or -.")
+
+
+def landline(**kwargs) -> Digits:
+    """A centre's phone: a landline with its area code or a mobile, ASCII after NFKC."""
+    return Digits(r"^[0-9+][0-9 -]{6,29}$", error="A phone number has 7-30 digits, spaces or -.", **kwargs)
+
+
 URL = validate.URL(schemes={"http", "https"}, require_tld=False)
 
 
 class RegionInSchema(ma.Schema):
-    code = fields.String(required=True, validate=REGION_CODE)
+    code = region_code_field(required=True)
     name = Name(required=True, validate=validate.Length(min=1, max=80))
-    parent_code = fields.String(required=True, validate=REGION_CODE)
+    parent_code = region_code_field(required=True)
     profile_code = fields.String(load_default=None, validate=validate.Length(min=1, max=40),
                                  metadata={"description": "set on a pooling region (county): the rules it settles under"})
 
@@ -67,11 +76,15 @@ class RegionSchema(ma.Schema):
     name = fields.String(required=True)
     parent_code = fields.String(allow_none=True)
     profile_code = fields.String(allow_none=True)
+    pooling_region_code = fields.Function(
+        lambda region: getattr(pooling_region(region.code), "code", None), allow_none=True,
+        metadata={"type": "string", "description": "the pooling region it settles in: the nearest region at or above "
+                                                   "it with a policy profile (none: it cannot be signed in yet)"})
 
 
 class CentreDetailsSchema(ma.Schema):
     address = fields.String(allow_none=True, validate=validate.Length(max=200))
-    phone = fields.String(allow_none=True, validate=LANDLINE)
+    phone = landline(allow_none=True)
     opening_hours = fields.String(allow_none=True, validate=validate.Length(max=200),
                                   metadata={"description": "e.g. 周一至周日 8:00-17:30"})
     latitude = Float(allow_none=True, validate=validate.Range(min=-90, max=90))
@@ -86,7 +99,7 @@ class CentreUpdateSchema(CentreDetailsSchema):
 class CentreInSchema(CentreDetailsSchema):
     code = fields.String(required=True, validate=CODE)
     name = Name(required=True, validate=NAME)
-    region_code = fields.String(required=True, validate=REGION_CODE)
+    region_code = region_code_field(required=True)
     takes_part = fields.Boolean(load_default=True)
 
 
@@ -153,7 +166,7 @@ class StaffInSchema(ma.Schema):
     role = fields.Enum(Role, by_value=True, required=True, validate=validate.NoneOf([Role.RESIDENT], error="Residents log in through WeChat, not as staff."))
     centre_id = Integer(load_default=None, validate=ID)
     team_id = Integer(load_default=None, validate=ID)
-    region_code = fields.String(load_default=None, validate=REGION_CODE)
+    region_code = region_code_field(load_default=None)
 
 
 class StaffUpdateSchema(ma.Schema):
@@ -188,7 +201,7 @@ class PasswordChangeSchema(ma.Schema):
 class ClientInSchema(ma.Schema):
     client_id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{2,63}$"))
     name = Name(required=True, validate=NAME)
-    region_code = fields.String(required=True, validate=REGION_CODE)
+    region_code = region_code_field(required=True)
 
 
 class ClientUpdateSchema(ma.Schema):
@@ -249,7 +262,7 @@ class HospitalInSchema(HospitalUpdateSchema):
     name = Name(required=True, validate=NAME)
     grade = fields.Enum(HospitalGrade, by_value=True, required=True,
                         metadata={"description": "secondary (二级) or tertiary (三级)"})
-    region_code = fields.String(required=True, validate=REGION_CODE)
+    region_code = region_code_field(required=True)
     active = fields.Boolean(load_default=True)
 
 
@@ -264,7 +277,7 @@ class CommunityUpdateSchema(ma.Schema):
     address = fields.String(allow_none=True, validate=validate.Length(max=200))
     active = fields.Boolean()
     centre_id = Integer(validate=ID, metadata={"description": "county administrator: the centre that signs the community"})
-    region_code = fields.String(validate=REGION_CODE, metadata={"description": "county administrator: where it lies"})
+    region_code = region_code_field(metadata={"description": "county administrator: where it lies"})
 
 
 class CommunityInSchema(CommunityUpdateSchema):
@@ -272,8 +285,8 @@ class CommunityInSchema(CommunityUpdateSchema):
     kind = fields.Enum(CommunityKind, by_value=True, required=True,
                        metadata={"description": "government (党政机关), employer (企事业单位), industrial_park, office_building"})
     centre_id = Integer(required=True, validate=ID, metadata={"description": "the centre that signs the community"})
-    region_code = fields.String(required=True, validate=REGION_CODE,
-                                metadata={"description": "where it lies: within the centre's pooling region"})
+    region_code = region_code_field(required=True,
+                                      metadata={"description": "where it lies: within the centre's pooling region"})
     active = fields.Boolean(load_default=True)
 
 

@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import getpass
+import json
 from pathlib import Path
 
 import click
+import marshmallow as ma
 from flask import g
 from flask.cli import AppGroup
 
 from core.auth import Actor, Role
 from core.errors import DomainError
 from registry import admin, imports, profiles
+from registry import admin_schemas as s
 
-registry_cli = AppGroup("registry", help="The registry: policy profiles, imports.")
+registry_cli = AppGroup("registry", help="The registry: policy profiles, administration, imports.")
 
 
 def as_operator() -> None:
@@ -34,7 +37,7 @@ def fail(error: DomainError) -> click.ClickException:
 @click.option("--effective-from", "effective_from", required=True, type=click.DateTime(["%Y-%m-%d"]),
               help="YYYY-MM-DD: the day the version takes effect.")
 def load_profile(file: Path, effective_from) -> None:
-    """Load a policy profile file (JSON) as a new version; a typo is refused naming the field."""
+    """Load a policy profile file (JSON, or YAML as .yaml/.yml) as a new version; a typo is refused naming the field."""
     as_operator()
     try:
         version, created = admin.load_profile(None, profile=profiles.read_file(file), effective_from=effective_from.date(),
@@ -96,3 +99,84 @@ def import_file(file: Path, centre_id: int, kind: str, report: Path | None = Non
 def import_residents(context: click.Context, file: Path, centre_id: int) -> None:
     """Import residents and households from a CSV or XLSX export (`registry import --kind residents`)."""
     context.invoke(import_file, file=file, centre_id=centre_id, kind="residents")
+
+
+# Administration from the server's shell: the API's request schemas and rules, acting as the administrator of a
+# region (`--as-region`), audited as the operator. ACTION: (request schema or None, rule, the id it takes first or
+# None, answer schema).
+ADMIN_ACTIONS = {
+    "region-add": (s.RegionInSchema, admin.create_region, None, s.RegionSchema),
+    "region-set": (s.RegionUpdateSchema, admin.update_region, "code", s.RegionSchema),
+    "centre-add": (s.CentreInSchema, admin.create_centre, None, s.AdminCentreSchema),
+    "centre-set": (s.CentreUpdateSchema, admin.update_centre, "centre_id", s.AdminCentreSchema),
+    "clinic-add": (s.WindowInSchema, admin.create_window, "centre_id", s.WindowSchema),
+    "clinic-set": (s.WindowUpdateSchema, admin.update_window, "window_id", s.WindowSchema),
+    "team-add": (s.TeamInSchema, admin.create_team, "centre_id", s.TeamSchema),
+    "team-set": (s.TeamInSchema, admin.update_team, "team_id", s.TeamSchema),
+    "member-add": (s.MemberInSchema, admin.add_member, "team_id", s.MemberSchema),
+    "member-set": (s.MemberUpdateSchema, admin.update_member, "member_id", s.MemberSchema),
+    "staff-add": (s.StaffInSchema, admin.create_staff, None, s.StaffSchema),
+    "staff-set": (s.StaffUpdateSchema, admin.update_staff, "staff_id", s.StaffSchema),
+    "client-add": (s.ClientInSchema, admin.create_client, None, s.ClientSchema),
+    "client-set": (s.ClientUpdateSchema, admin.update_client, "client_id", s.ClientSchema),
+    "client-rotate": (None, admin.rotate_secret, "client_id", s.ClientSchema),
+}
+# Ids the rules take by keyword (the rest take them as their second argument).
+KEYWORD_IDS = {admin.create_window, admin.create_team, admin.add_member}
+# What a rule answers beside its row, shown once: a one-time password or a client secret.
+SHOWN_ONCE = {admin.create_staff: "one_time_password", admin.update_staff: "one_time_password",
+              admin.create_client: "client_secret", admin.rotate_secret: "client_secret"}
+
+
+def _fields(pairs: tuple[str, ...]) -> dict:
+    """FIELD=VALUE pairs as a request body (`null` for none), for the schema to read as it reads JSON."""
+    body = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"{pair!r} is not FIELD=VALUE.", param_hint="FIELDS")
+        body[name] = None if value == "null" else value
+    return body
+
+
+def _run_admin(action: str, target: str | None, body: dict):
+    schema, rule, id_name, _ = ADMIN_ACTIONS[action]
+    key = None if id_name is None else target if id_name == "code" else _id(target)
+    try:
+        values = schema().load(body) if schema else {}
+    except ma.ValidationError as error:
+        lines = [f"  {name}: {'; '.join(why) if isinstance(why, list) else why}" for name, why in error.messages.items()]
+        raise click.ClickException("\n".join(["The request is not valid:", *lines])) from None
+    if id_name is None:
+        return rule(g.actor, **values)
+    return rule(g.actor, **{id_name: key}, **values) if rule in KEYWORD_IDS else rule(g.actor, key, **values)
+
+
+def _id(target: str) -> int:
+    if not target.isascii() or not target.isdigit():
+        raise click.BadParameter(f"{target!r} is not an id.", param_hint="ID")
+    return int(target)
+
+
+@registry_cli.command("admin", context_settings={"ignore_unknown_options": True})
+@click.argument("action", type=click.Choice(sorted(ADMIN_ACTIONS)))
+@click.argument("args", nargs=-1)
+@click.option("--as-region", "region_code", required=True,
+              help="GB/T 2260 code of the region whose administrator the operator acts as (scope as in the API).")
+def admin_command(action: str, args: tuple[str, ...], region_code: str) -> None:
+    """Administer the registry as the API does: ACTION [ID] FIELD=VALUE …, e.g. `centre-add code=430523-XH
+    name=下花桥镇卫生院 region_code=430523`, `staff-set 7 active=false`, `client-rotate 2` (audited)."""
+    id_name = ADMIN_ACTIONS[action][2]
+    if id_name is not None and not args:
+        raise click.UsageError(f"{action} needs the {id_name} first.")
+    target, pairs = (args[0], args[1:]) if id_name else (None, args)
+    as_operator()
+    g.actor = Actor(role=Role.ADMIN, subject=g.actor.subject, region_code=region_code)
+    try:
+        answer = _run_admin(action, target, _fields(pairs))
+    except DomainError as error:
+        raise fail(error) from None
+    row, shown = answer if isinstance(answer, tuple) else (answer, None)
+    click.echo(json.dumps(ADMIN_ACTIONS[action][3]().dump(row), ensure_ascii=False, default=str))
+    if shown is not None:
+        click.echo(f"{SHOWN_ONCE[ADMIN_ACTIONS[action][1]]} (shown once): {shown}")

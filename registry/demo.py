@@ -58,6 +58,18 @@ CENTRES = [
     ("440823-SC", "遂溪县遂城镇卫生院", "440823", True, ["遂城村卫生站"], ["黄医生团队"]),
 ]
 
+# What a resident's agreement names beside the centre: address, phone, opening hours (invented for the demo).
+CENTRE_DETAILS = {
+    "430523-TDK": ("邵阳县塘渡口镇宝庆中路 88 号", "0739-6800120", "周一至周日 8:00—12:00，14:30—17:30"),
+    "430523-BC": ("邵阳县白仓镇白仓街 12 号", "0739-6900120", "周一至周六 8:00—12:00，14:30—17:30"),
+    "430522-YX": ("新邵县酿溪镇大坪路 5 号", "0739-3600120", "周一至周日 8:00—17:30"),
+    "440823-SC": ("遂溪县遂城镇建设路 21 号", "0759-7700120", "周一至周日 8:00—17:30"),
+}
+# The team that serves each village clinic: the one the county's files sign its people with.
+CLINIC_TEAMS = {"塘渡口村卫生室": "李医生团队", "大木山村卫生室": "王医生团队", "七里村卫生室": "李医生团队",
+                "白仓村卫生室": "刘医生团队", "塘田村卫生室": "刘医生团队", "酿溪村卫生室": "陈医生团队",
+                "遂城村卫生站": "黄医生团队"}
+
 LOGINS = {
     "doctor": ("doctor.li", "demo-doctor-2025"),
     "centre_admin": ("admin.tdk", "demo-admin-2025"),
@@ -113,11 +125,17 @@ def _registry() -> None:
             db.session.merge(Region(code=code, name=name, parent_code=parent, profile_code=profile))
         db.session.flush()
         for code, name, region, takes_part, windows, teams in CENTRES:
-            centre = Centre(code=code, name=name, region_code=region, takes_part=takes_part)
+            address, phone, hours = CENTRE_DETAILS.get(code, (None, None, None))
+            centre = Centre(code=code, name=name, region_code=region, takes_part=takes_part, address=address,
+                            phone=phone, opening_hours=hours)
             centre.windows = [Window(code=f"{code}-{i + 1:02d}", name=w) for i, w in enumerate(windows)]
             centre.teams = [Team(name=t) for t in teams]
             db.session.add(centre)
         db.session.flush()
+        for centre in db.session.scalars(select(Centre)):
+            teams = {team.name: team.id for team in centre.teams}
+            for window in centre.windows:
+                window.team_id = teams[CLINIC_TEAMS[window.name]]
         first = db.session.scalar(select(Centre).where(Centre.code == CENTRES[0][0]))
         staff = {
             "doctor": dict(name="李医生", role=Role.DOCTOR, centre_id=first.id, team_id=first.teams[0].id),

@@ -32,12 +32,13 @@ import itertools
 import logging
 import re
 import threading
+import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Callable, Iterator
 
 from flask import Flask, current_app
-from sqlalchemy import any_, bindparam, insert, select, text, update
+from sqlalchemy import any_, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from core import audit, clock, crypto, db
@@ -56,6 +57,7 @@ from registry.models import (
     ConditionKind,
     Household,
     Import,
+    ImportFile,
     ImportProblem,
     ImportStatus,
     InsuranceScheme,
@@ -71,6 +73,11 @@ from registry.models import (
 log = logging.getLogger(__name__)
 BATCH = 5000  # rows a transaction; each batch costs a dozen statements and a care-plan pass, whatever its size
 BACKGROUND_ROWS = 2000  # larger files run in a background thread; smaller ones before the response
+# How long a runner holds an import without committing a batch (a batch takes well under a second) before the
+# scheduler may resume it elsewhere.
+LEASE = timedelta(minutes=2)
+SEALED_FILE = "import_files.content"
+FILE_NOT_KEPT = "Interrupted, and its file was not kept: import the file again (rows already in are left as they are)."
 
 # Canonical column -> the headers county systems use for it (compared without spaces, case-insensitively).
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -139,6 +146,16 @@ def decode(content: bytes) -> str:
                       field="file", location="files") from None
 
 
+def _records(text: str) -> int:
+    """How many records csv.reader reads from `text` (blank lines too; a line ends in CRLF, LF or a lone CR, as old
+    Mac exports write). Without a quote no cell can hold a line break, so the records are the lines, counted without
+    parsing: parsing a 1M-row file to count it took seconds."""
+    if '"' in text:
+        return sum(1 for _ in csv.reader(io.StringIO(text, newline="")))
+    ends = text.count("\n") + text.count("\r") - text.count("\r\n")
+    return ends + (0 if not text or text.endswith(("\n", "\r")) else 1)
+
+
 def _header_key(text: object) -> str:
     return re.sub(r"\s+", "", str(text or "")).lstrip("\ufeff").lower()
 
@@ -188,12 +205,14 @@ class Source:
     positions: dict[str, int]
     total: int
     _rows: Callable[[], Iterator[tuple[int, list]]]
+    content: bytes  # the file as it came, kept (sealed) while the import runs
     skipped: int = 0  # blank rows passed over so far (they count as done: a finished import has done its total)
 
-    def rows(self) -> Iterator[tuple[int, dict[str, object]]]:
+    def rows(self, done: int = 0) -> Iterator[tuple[int, dict[str, object]]]:
+        """The rows after the header and the first `done` (blank ones among them: rows_done counts every row)."""
         columns, indexes = list(self.positions), list(self.positions.values())
         width = max(indexes) + 1
-        for number, cells in self._rows():
+        for number, cells in itertools.islice(self._rows(), done, None):
             if len(cells) < width:
                 cells = [*cells, *[None] * (width - len(cells))]
             values = dict(zip(columns, [cells[index] for index in indexes], strict=True))
@@ -230,7 +249,7 @@ def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -
     total = max(lines - at - 1, 0)
     if total == 0:
         raise Invalid("The file has its header and no rows.", field="file", location="files")
-    return Source(headers=headers, positions=positions, total=total, _rows=lambda: rows_after(at + 1))
+    return Source(headers=headers, positions=positions, total=total, _rows=lambda: rows_after(at + 1), content=content)
 
 
 def _columns(kind: Kind, header: list) -> tuple[dict[str, int], dict[str, str]]:
@@ -266,15 +285,15 @@ def _read(content: bytes, filename: str) -> tuple[list[list], int, Callable[[int
         return first, sheet.max_row or len(first), sheet_rows
     if filename.lower().endswith((".csv", ".txt")):
         text = decode(content)
-        try:  # reading every row once here is what finds a row the csv module cannot read, before anything is written
-            reader = csv.reader(io.StringIO(text))
-            first = list(itertools.islice(reader, HEADER_SEARCH))
-            lines = len(first) + sum(1 for _ in reader)
+        try:  # a quoted file is parsed to count it: a row the csv module cannot read is found before anything is written
+            first = list(itertools.islice(csv.reader(io.StringIO(text, newline="")), HEADER_SEARCH))
+            lines = _records(text)
         except csv.Error as error:
             raise Invalid(f"Not a CSV file that can be read: {error}.", field="file", location="files") from None
 
         def text_rows(skip: int) -> Iterator[tuple[int, list]]:
-            for number, cells in enumerate(itertools.islice(csv.reader(io.StringIO(text)), skip, None), start=skip + 1):
+            reader = csv.reader(io.StringIO(text, newline=""))
+            for number, cells in enumerate(itertools.islice(reader, skip, None), start=skip + 1):
                 yield number, [cell.strip() for cell in cells]
 
         return first, lines, text_rows
@@ -646,75 +665,136 @@ def _record_facts(facts: dict[int, list[dict]], new: set[int], recorded_by: str,
         events.health_facts_changed.send(None, resident_ids=changed)
 
 
+class LostLease(Exception):
+    """Another runner took the import over (this one's lease ran out): this runner's batch is rolled back."""
+
+
 def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None = None) -> Import:
-    """Import every row of `source` for the job, batch by batch (each its own transaction), to the end."""
-    job = db.session.get(Import, job_id)
+    """Import every row of `source` for the job, batch by batch (each its own transaction), to the end — from the
+    row after the last batch committed, when the import is being resumed. An import another live runner holds, or
+    one that has ended, is left as it is."""
+    runner = str(uuid.uuid4())
+    if not _claim(job_id, runner):
+        return db.session.get(Import, job_id, populate_existing=True)
+    job = db.session.get(Import, job_id, populate_existing=True)
     kind = kind_named(job.kind)
     prepared = kind.prepare(db.session.get(Centre, job.centre_id))
-    with db.transaction():
-        job.status = ImportStatus.RUNNING
-    tally, batch = Tally(), []
+    tally, batch = Tally(job.created, job.unchanged, job.refused), []
+    if progress and job.rows_done:
+        progress(job.rows_done)
     # The process's long-lived objects (the app, the models' metadata …) are left out of the collections the import's
     # many short-lived rows trigger: each would scan them all again (a third of a large import's time). Only speed:
     # a concurrent import's unfreeze just lets them be scanned again.
     gc.collect()
     gc.freeze()
     try:
-        for row in source.rows():
+        for row in source.rows(done=job.rows_done):
             batch.append(row)
             if len(batch) == BATCH:
-                _commit_batch(kind, job, batch, prepared, source, tally, progress)
+                _commit_batch(kind, job, batch, prepared, source, tally, progress, runner)
                 batch = []
-        if batch:
-            _commit_batch(kind, job, batch, prepared, source, tally, progress)
-        trailing = source.take_skipped()
-        if progress and trailing:
-            progress(trailing)
-        with db.transaction():
-            job.rows_done += trailing
-            job.status, job.finished_at = ImportStatus.DONE, clock.now()
+        if batch or source.skipped:  # the last rows, or blank ones after them: done too
+            _commit_batch(kind, job, batch, prepared, source, tally, progress, runner)
+        _end(job, runner, ImportStatus.DONE)
+    except LostLease:
+        log.warning("import %s: taken over by another runner after row %s", job_id, job.rows_done)
     except Exception as error:
         db.session.rollback()
         log.exception("import %s failed", job_id)
-        with db.transaction():
-            db.session.execute(update(Import).where(Import.id == job_id).values(
-                status=ImportStatus.FAILED, finished_at=clock.now(), failure=type(error).__name__))
-        db.session.refresh(job)
+        _end(job, runner, ImportStatus.FAILED, failure=type(error).__name__)
     finally:
         gc.unfreeze()
-    return job
+    return db.session.get(Import, job_id, populate_existing=True)
+
+
+def _claim(job_id: int, runner: str) -> bool:
+    """Take the import for `runner`: one not yet started by anyone, or one whose runner's lease ran out."""
+    now = clock.now()
+    with db.transaction():
+        return db.session.execute(update(Import).where(
+            Import.id == job_id, Import.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]),
+            or_(Import.claimed_by.is_(None), Import.lease_until < now),
+        ).values(status=ImportStatus.RUNNING, claimed_by=runner, lease_until=now + LEASE)).rowcount == 1
+
+
+def _hold(job: Import, runner: str) -> None:
+    """Renew the runner's lease, as the first statement of a batch's transaction (it locks the import's row), if the
+    runner still holds it and nobody has written a batch since its own last one; else LostLease."""
+    renewed = db.session.execute(update(Import).where(
+        Import.id == job.id, Import.claimed_by == runner, Import.rows_done == job.rows_done,
+    ).values(lease_until=clock.now() + LEASE)).rowcount
+    if renewed != 1:
+        raise LostLease
 
 
 # pg_advisory_xact_lock's key for "an import batch is writing" (any fixed number, unique in this database).
 BATCH_LOCK = 0x1A7B0011
 
 
-def _commit_batch(kind, job, batch, prepared, source, tally, progress) -> None:
+def _commit_batch(kind, job, batch, prepared, source, tally, progress, runner) -> None:
     with db.transaction():
+        _hold(job, runner)
         # One batch writes at a time (PostgreSQL; SQLite's write transactions are one at a time already): a batch
         # then sees who another import registered, so the same file twice at once changes nothing either.
         if db.session.get_bind().dialect.name == "postgresql":
             db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_LOCK})
-        kind.write_batch(job, batch, prepared, source, tally)
+        if batch:
+            kind.write_batch(job, batch, prepared, source, tally)
         skipped = source.take_skipped()
         job.rows_done += skipped
     if progress:
         progress(len(batch) + skipped)
 
 
+def _end(job: Import, runner: str, status: ImportStatus, failure: str | None = None) -> None:
+    """The import is done (or failed): its sealed file is deleted, if this runner still holds it."""
+    with db.transaction():
+        ended = db.session.execute(update(Import).where(Import.id == job.id, Import.claimed_by == runner).values(
+            status=status, finished_at=clock.now(), failure=failure, claimed_by=None, lease_until=None)).rowcount
+        if ended:
+            db.session.execute(delete(ImportFile).where(ImportFile.import_id == job.id))
+
+
+def resume_abandoned() -> list[int]:
+    """Resume the imports whose runner died (its process ended, or a web worker was recycled) after their lease ran
+    out, each from the row after the last batch it committed (the scheduler's `imports` job). One whose file was not
+    kept (started before files were kept) fails, saying so."""
+    resumed = []
+    waiting = db.session.scalars(select(Import.id).where(
+        Import.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]),
+        or_(Import.lease_until.is_(None), Import.lease_until < clock.now())).order_by(Import.id)).all()
+    for job_id in waiting:
+        job = db.session.get(Import, job_id)
+        stored = db.session.get(ImportFile, job_id)
+        if stored is None:
+            with db.transaction():
+                db.session.execute(update(Import).where(Import.id == job_id, Import.lease_until.is_(None)).values(
+                    status=ImportStatus.FAILED, finished_at=clock.now(), failure=FILE_NOT_KEPT))
+            continue
+        log.info("import %s: resuming after row %s", job_id, job.rows_done)
+        run(job_id, open_source(crypto.unseal(stored.content, SEALED_FILE), job.filename, job.kind))
+        resumed.append(job_id)
+    return resumed
+
+
 def begin(actor: Actor | None, *, centre_id: int, filename: str, source: Source, started_by: str,
           kind: str = "residents") -> Import:
-    """Record an import of `source` for a centre (status queued). `actor` None is the server's operator (CLI);
-    otherwise the centre must be one the actor administers. The kind may refuse the centre (422, nothing written)."""
+    """Record an import of `source` for a centre (status queued), with its file sealed so that another process can
+    resume it. `actor` None is the server's operator (CLI); otherwise the centre must be one the actor administers.
+    The kind may refuse the centre (422, nothing written)."""
     if actor is not None:
         administered_centre(actor, centre_id)
     centre = db.session.get(Centre, centre_id)
     if centre is None:
         raise Invalid("No such centre.", field="centre_id", location="form")
     kind_named(kind).check_centre(centre)
-    job = Import(centre_id=centre_id, kind=kind, filename=filename[:200], total_rows=source.total, started_by=started_by)
+    # Its own runner claims it at once (claimed_by is empty); the lease keeps the scheduler off it until then.
+    job = Import(centre_id=centre_id, kind=kind, filename=filename[:200], total_rows=source.total, started_by=started_by,
+                 lease_until=clock.now() + LEASE)
     with db.transaction():
         db.session.add(job)
+        db.session.flush()
+        db.session.add(ImportFile(import_id=job.id, content=crypto.seal(source.content, SEALED_FILE)))
     audit.record("import.start", "import", job.id, centre_id=centre_id, kind=kind, rows=source.total)
     return job
 
@@ -728,16 +808,16 @@ def start(actor: Actor, *, centre_id: int, filename: str, content: bytes, starte
     job = begin(actor, centre_id=centre_id, filename=filename, source=source, started_by=started_by, kind=kind)
     if source.total > BACKGROUND_ROWS:
         app = current_app._get_current_object()
-        threading.Thread(target=_in_background, args=(app, job.id, content, filename, kind, current_request_id()),
+        threading.Thread(target=_in_background, args=(app, job.id, source, current_request_id()),
                          daemon=True, name=f"import-{job.id}").start()
         return job
     return run(job.id, source)
 
 
-def _in_background(app: Flask, job_id: int, content: bytes, filename: str, kind: str, request_id: str | None) -> None:
+def _in_background(app: Flask, job_id: int, source: Source, request_id: str | None) -> None:
     with app.app_context(), carry_request_id(request_id):  # its log lines name the request that started it
         try:
-            run(job_id, open_source(content, filename, kind))
+            run(job_id, source)
         finally:
             db.session.remove()
 

@@ -1,10 +1,11 @@
-"""The registry's scheduled jobs: policy profiles and insurance facts brought to those in force today (idempotent)."""
+"""The registry's scheduled jobs: policy profiles and insurance facts brought to those in force today, and imports
+whose process died resumed (all idempotent)."""
 
 from __future__ import annotations
 
 from core import clock
 from core.scheduler import Job
-from registry import insurance, profiles
+from registry import imports, insurance, profiles
 
 
 def apply_profiles() -> list[str]:
@@ -17,4 +18,9 @@ def apply_insurance_facts() -> int:
     return insurance.apply_due(clock.today())
 
 
-JOBS = [Job("profiles", apply_profiles), Job("insurance_facts", apply_insurance_facts)]
+def resume_imports() -> list[int]:
+    """Every minute: an import whose runner died is resumed after its last committed batch (registry.imports)."""
+    return imports.resume_abandoned()
+
+
+JOBS = [Job("profiles", apply_profiles), Job("insurance_facts", apply_insurance_facts), Job("imports", resume_imports)]

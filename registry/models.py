@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, and_, text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, and_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from core import clock
@@ -410,6 +410,20 @@ class Import(Base):
     started_by: Mapped[str] = mapped_column(String(120))
     started_at: Mapped[datetime] = mapped_column(default=clock.now)
     finished_at: Mapped[datetime | None]
+    # Who runs it (a runner's random id) and until when, renewed with each batch; a runner that died leaves the lease
+    # to run out, and the scheduler resumes the import after the last batch it committed (registry.imports).
+    claimed_by: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None]
+
+
+class ImportFile(Base):
+    """The file of an import that has not ended, sealed (core.crypto.seal: it holds ID numbers and phones), so
+    another process can resume it; deleted when the import ends."""
+
+    __tablename__ = "import_files"
+
+    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ImportProblem(Base):

@@ -14,10 +14,10 @@ from datetime import date, timedelta
 from sqlalchemy.exc import IntegrityError
 
 from core import audit, clock, crypto, db
-from core.auth import STAFF, Actor
+from core.auth import STAFF, Actor, Role
 from core.errors import Conflict, Invalid
 from registry import access, events
-from registry.idcard import InvalidIdNumber, parse_id_number
+from registry.idcard import ADULT_AGE, InvalidIdNumber, age_on, parse_id_number
 from registry.models import Household, Resident, Sex
 
 NEWBORN_FOR = timedelta(days=366)  # registered without a number in their first year
@@ -31,6 +31,8 @@ def register_newborn(actor: Actor, *, guardian_id: int, sex: Sex, birth_date: da
     """Register a child without an ID number in the guardian's household (POLICY.md signing rule 8: children 0–6)."""
     guardian = access.get_resident(actor, guardian_id)
     today = clock.today()
+    if age_on(guardian.birth_date, today) < ADULT_AGE:
+        raise Invalid("A newborn is registered under an adult of the household as guardian.", field="resident_id")
     if not today - NEWBORN_FOR <= birth_date <= today:
         raise Invalid("A newborn registered without an ID number was born within the last year.", field="birth_date")
     with db.transaction():
@@ -38,6 +40,10 @@ def register_newborn(actor: Actor, *, guardian_id: int, sex: Sex, birth_date: da
             guardian.household = Household()
         child = Resident(name=name or default_name(guardian, sex), id_number=None, id_number_hash=None, sex=sex,
                          birth_date=birth_date, household=guardian.household,
+                         # registered in the guardian's household, living with them: their village clinic's
+                         home_window_id=guardian.home_window_id, residence_window_id=guardian.residence_window_id,
+                         # online, the household only claims the child until an on-site check (registry.proofs)
+                         household_claimed=actor.role is Role.RESIDENT,
                          registered_by_centre_id=actor.centre_id if actor.role in STAFF else guardian.registered_by_centre_id)
         db.session.add(child)
         db.session.flush()
@@ -68,6 +74,6 @@ def add_id_number(actor: Actor, *, resident_id: int, id_number: str) -> Resident
             resident.id_number, resident.id_number_hash = parsed.value, crypto.lookup_hash(parsed.value)
             db.session.flush()
     except IntegrityError:
-        raise Conflict("Another resident holds this ID number; the centre can merge the records.", field="id_number") from None
+        raise Conflict("Another resident holds this ID number (records are not merged).", field="id_number") from None
     audit.record("resident.add_id_number", "resident", resident.id)
     return resident

@@ -20,6 +20,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import yaml
 from sqlalchemy import func, select
 
 from core import clock, db
@@ -94,6 +95,7 @@ class Profile:
     default_assignment: bool
     max_term_years: int
     settlement: Capitation
+    requires_village_clinic: bool = False  # signing names a village clinic of the centre too (Zhanjiang [003 §三])
     basis: str | None = None  # the policy documents the profile follows, for people
     evaluation: Evaluation | None = None  # annex 2 of 000 where the region evaluates its centres by it
 
@@ -125,7 +127,7 @@ class Profile:
 
 # The columns of `policy_profiles` a version sets (besides code and settlement).
 ROW_FIELDS = ("name", "cycle_start_month", "cycle_start_day", "change_period_start", "change_period_end", "auto_renew",
-              "default_assignment", "max_term_years")
+              "default_assignment", "max_term_years", "requires_village_clinic")
 
 
 class InvalidProfile(Invalid):
@@ -407,6 +409,7 @@ def parse_profile(raw: object, *, path: str = "") -> Profile:
         max_term_years=reader.take("max_term_years", int, check=lambda v: 1 <= v <= 3,
                                    why="An agreement runs 1 to 3 years [002 §(三)1]."),
     )
+    values["requires_village_clinic"] = bool(reader.take("requires_village_clinic", bool, required=False))
     basis = reader.take("basis", str, required=False, check=lambda v: len(v) <= 500, why="At most 500 characters.")
     reader.seen.add("settlement")
     settlement = None
@@ -431,12 +434,18 @@ def evaluation_rules(body: dict) -> Evaluation | None:
     return _evaluation(body["evaluation"], "evaluation", {})
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
 def read_file(path: Path) -> dict:
-    """A profile file's JSON (UTF-8, with or without BOM), or InvalidProfile saying why it is not."""
+    """A profile file's JSON, or YAML for a .yaml/.yml file (UTF-8, with or without BOM), or InvalidProfile saying
+    why it is not. YAML is read safely (no tags, no objects), and then validated exactly as JSON is."""
+    yaml_file = path.suffix.lower() in YAML_SUFFIXES
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidProfile({"file": [f"Not a JSON file: {error}"]}) from None
+        text = path.read_text(encoding="utf-8-sig")
+        return yaml.safe_load(text) if yaml_file else json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as error:
+        raise InvalidProfile({"file": [f"Not a {'YAML' if yaml_file else 'JSON'} file: {error}"]}) from None
 
 
 # Versions ------------------------------------------------------------------------------------------
@@ -464,9 +473,18 @@ def versions(code: str, *, cursor: str | None, limit: int) -> dict:
 
 def _apply(row: PolicyProfile, version: PolicyProfileVersion) -> None:
     for name in ROW_FIELDS:
-        setattr(row, name, version.body[name])
+        if name in version.body:  # a version loaded before profiles had the field leaves the row's value as it was
+            setattr(row, name, version.body[name])
     row.settlement = version.body["settlement"]
     row.version = version.version
+
+
+def check_users_administered(code: str, allowed_regions: list[str]) -> None:
+    """Refuse (403) an administrator who does not administer every region settling under profile `code`: its
+    versions are the affair of whoever administers all its regions."""
+    users = set(db.session.scalars(select(Region.code).where(Region.profile_code == code)))
+    if users - set(allowed_regions):
+        raise Forbidden("This profile is used by regions you do not administer.", regions=sorted(users))
 
 
 def load(raw: object, *, effective_from: date, loaded_by: str, source: str | None = None, path: str = "",
@@ -480,11 +498,13 @@ def load(raw: object, *, effective_from: date, loaded_by: str, source: str | Non
     profile = parse_profile(raw, path=path)
     body = profile.as_json()
     with db.transaction():
-        row = db.session.get(PolicyProfile, profile.code, with_for_update=True)
-        if row is not None and allowed_regions is not None:
-            users = set(db.session.scalars(select(Region.code).where(Region.profile_code == profile.code)))
-            if users - set(allowed_regions):
-                raise Forbidden("This profile is used by regions you do not administer.", regions=sorted(users))
+        # A new profile exists at once, whatever its date: regions can be pointed at it. Of two first loads at once
+        # the database lets one INSERT through; the other waits for it, then locks the row like any later load.
+        db.insert_unless_exists(PolicyProfile, code=profile.code, name=profile.name, settlement=body["settlement"],
+                                version=0)
+        row = db.session.get(PolicyProfile, profile.code, with_for_update=True, populate_existing=True)
+        if allowed_regions is not None:
+            check_users_administered(profile.code, allowed_regions)
         same = db.session.scalar(select(PolicyProfileVersion).where(
             PolicyProfileVersion.code == profile.code, PolicyProfileVersion.effective_from == effective_from)
             .order_by(PolicyProfileVersion.version.desc()).limit(1))
@@ -494,11 +514,6 @@ def load(raw: object, *, effective_from: date, loaded_by: str, source: str | Non
                                     .where(PolicyProfileVersion.code == profile.code)) or 0) + 1
         version = PolicyProfileVersion(code=profile.code, version=number, effective_from=effective_from, body=body,
                                        loaded_by=loaded_by, source=source)
-        if row is None:  # a new profile exists at once, whatever its date: regions can be pointed at it
-            row = PolicyProfile(code=profile.code)
-            _apply(row, version)
-            db.session.add(row)
-            db.session.flush()
         db.session.add(version)
         db.session.flush()
         _apply(row, version_on(profile.code, clock.today()))

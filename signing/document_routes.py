@@ -11,7 +11,7 @@ from marshmallow import fields
 from core import audit
 from core.audit import audited
 from core.auth import STAFF, Role, current_actor, public, requires
-from core.schemas import ID, Integer
+from core.schemas import ID, Integer, region_code
 from signing import documents
 
 documents_blp = Blueprint("agreement-documents", __name__, url_prefix="/api/v1", description="The agreement's text and documents")
@@ -20,6 +20,7 @@ blueprints = [documents_blp]
 
 class TextQuerySchema(ma.Schema):
     centre_id = Integer(load_default=None, validate=ID, metadata={"description": "for the centre's package prices"})
+    region = region_code(load_default=None, metadata={"description": "a region's text (a centre gives its own)"})
 
 
 class PackageTextSchema(ma.Schema):
@@ -35,6 +36,8 @@ class AgreementTextSchema(ma.Schema):
     title = fields.String(required=True)
     centre_id = Integer(allow_none=True)
     centre_name = fields.String(allow_none=True)
+    region_code = fields.String(allow_none=True)
+    renewal = fields.String(allow_none=True, metadata={"description": "how the region's agreements renew"})
     resident_rights = fields.List(fields.String(), required=True)
     resident_duties = fields.List(fields.String(), required=True)
     centre_duties = fields.List(fields.String(), required=True)

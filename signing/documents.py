@@ -20,11 +20,12 @@ from sqlalchemy import select
 from core import clock, db
 from core.auth import Actor, Role
 from core.crypto import mask_id_number, mask_phone
+from core.errors import Invalid
 from packages import catalogue
 from packages.models import PackageDef
 from packages.service import _prices
-from registry.models import Centre, Hospital, MemberRole, Staff, Team, TeamMember, Window
-from registry.service import profile_for
+from registry.models import Centre, Hospital, MemberRole, Resident, Staff, Team, TeamMember, Window
+from registry.service import pooling_region, profile_for, region_and_descendants
 from signing.access import get_agreement
 from signing.models import Agreement, AgreementPackage, AgreementStatus, Consent
 
@@ -64,12 +65,33 @@ def _packages(centre_id: int | None) -> list[dict]:
                  price_fen=0 if p.tier in catalogue.MANDATORY_TIERS else prices.get(p.code)) for p in packages]
 
 
-def agreement_text(*, centre_id: int | None) -> dict:
-    """The current agreement text: version (the consent_version to sign with), rights and duties, packages."""
+def _renewal(region_code: str) -> str:
+    return "期满未变更的自动续约" if profile_for(region_code).auto_renew else "期满需重新签约"
+
+
+def _place(centre_id: int | None, region: str | None) -> tuple[Centre | None, str | None]:
+    """The centre asked for (one that signs) and its region, or the region alone; 422 naming what is unknown."""
     centre = db.session.get(Centre, centre_id) if centre_id else None
+    if centre_id and (centre is None or not centre.takes_part):
+        raise Invalid("No such centre taking part in family-doctor signing.", field="centre_id", location="query")
+    if centre is not None and region and region not in region_and_descendants(centre.region_code) \
+            and centre.region_code not in region_and_descendants(region):
+        raise Invalid("The centre is not of this region.", field="region", location="query")
+    region_code = centre.region_code if centre is not None else region
+    if region_code and pooling_region(region_code) is None:
+        raise Invalid("No such region with a policy profile.", field="region", location="query")
+    return centre, region_code
+
+
+def agreement_text(*, centre_id: int | None, region: str | None = None) -> dict:
+    """The current agreement text: version (the consent_version to sign with), rights and duties, packages,
+    and, for a region or centre, how its agreements renew (the region's profile)."""
+    centre, region_code = _place(centre_id, region)
     return dict(version=text_version(), title=TITLE, centre_id=centre.id if centre else None,
-                centre_name=centre.name if centre else None, resident_rights=list(RESIDENT_RIGHTS),
-                resident_duties=list(RESIDENT_DUTIES), centre_duties=list(CENTRE_DUTIES), packages=_packages(centre_id))
+                centre_name=centre.name if centre else None, region_code=region_code,
+                renewal=_renewal(region_code) if region_code else None, resident_rights=list(RESIDENT_RIGHTS),
+                resident_duties=list(RESIDENT_DUTIES), centre_duties=list(CENTRE_DUTIES),
+                packages=_packages(centre.id if centre else None))
 
 
 @dataclass
@@ -134,7 +156,8 @@ def sections(s: Sheet) -> list[tuple[str, list[str]]]:
     """The agreement as headed lists of lines: the one content both HTML and PDF render."""
     a, resident = s.agreement, s.agreement.resident
     parties = [f"甲方（签约居民）：{resident.name}　身份证号：{mask_id_number(resident.id_number) or '（未发放）'}",
-               f"出生日期：{resident.birth_date.isoformat()}　联系电话：{mask_phone(resident.phone) or '—'}",
+               # The birth year only: the date would fill in most of what the mask hides (README, masked values).
+               f"出生年份：{resident.birth_date.year}　联系电话：{mask_phone(resident.phone) or '—'}",
                f"乙方（签约机构）：{s.centre.name}",
                f"地址：{s.centre.address or '—'}　电话：{s.centre.phone or '—'}　服务时间：{s.centre.opening_hours or '—'}"]
     if s.window is not None:
@@ -148,7 +171,7 @@ def sections(s: Sheet) -> list[tuple[str, list[str]]]:
     # "1+1+1" [002 §(三)3]: the secondary and tertiary hospital chosen beside the centre.
     combined = [f"二级医院：{s.secondary_hospital.name if s.secondary_hospital else '未选择'}",
                 f"三级医院：{s.tertiary_hospital.name if s.tertiary_hospital else '未选择'}"]
-    renews = "期满未变更的自动续约" if profile_for(a.region_code).auto_renew else "期满需重新签约"
+    renews = _renewal(a.region_code)
     term = [f"签约周期：{a.cycle} 年度，{a.start_date.isoformat()} 至 {a.end_date.isoformat()}",
             f"签约期限：{a.term_years} 年（至 {a.term_end_date.isoformat()}），{renews}",
             f"协议编号：{a.id}　状态：{STATUS[a.status]}"]
@@ -159,6 +182,8 @@ def sections(s: Sheet) -> list[tuple[str, list[str]]]:
         packages += [f"　{number}. {item.title}" for number, item in enumerate(package.items, start=1)]
     consent = [f"知情同意书版本：{s.consent.text_version if s.consent else '—'}",
                f"同意时间：{_when(s.consent.consented_at if s.consent else None)}"]
+    if s.consent is not None and s.consent.guardian_id is not None:  # a child under 14 consents through a guardian
+        consent.append(f"同意人：{db.session.get(Resident, s.consent.guardian_id).name}（监护人）")
     return [("签约双方", parties), ("家庭医生团队", team), ("组合签约（1+1+1）", combined), ("签约期限", term), ("服务包与服务内容", packages),
             ("甲方权利", list(RESIDENT_RIGHTS)), ("甲方义务", list(RESIDENT_DUTIES)), ("乙方义务", list(CENTRE_DUTIES)),
             ("个人信息处理同意", consent)]

@@ -80,6 +80,14 @@ class AgreementSchema(ma.Schema):
     def _team_name(self, agreement) -> str | None:
         return agreement.team.name if agreement.team is not None else None
 
+    @ma.post_dump(pass_original=True)
+    def _doctor_reached_through_the_centre(self, data: dict, agreement, **kwargs) -> dict:
+        """A doctor with no contact of their own is reached through the centre's phone, as the document says."""
+        doctor = data.get("doctor")
+        if doctor is not None and not doctor.get("contact"):
+            doctor["contact"] = agreement.centre.phone
+        return data
+
 
 class ChangeRequestInSchema(ma.Schema):
     centre_id = Integer(required=True, validate=ID)

@@ -3,6 +3,11 @@ their centre; every change is audited; new staff set their own password at the f
 
 from __future__ import annotations
 
+import json
+
+from sqlalchemy import select
+
+from core import db as core_db
 from core.auth import Role
 from core.models import AuditEvent
 from registry.models import ApiClient, Centre, Region, Staff, TeamMember, Window
@@ -175,3 +180,94 @@ def test_cli_opens_the_first_county_administrator_with_a_one_time_password(app, 
     assert first.status_code == 200 and first.get_json()["password_change_required"] is True
     refused = app.test_cli_runner().invoke(args=["registry", "create-admin", "admin.x", "x", "--region", "999999"])
     assert refused.exit_code == 1 and "region_code" in refused.output
+
+
+def test_a_county_has_no_regions_below_it_so_its_administrator_cannot_claim_a_neighbours_code(client, centres):
+    before = count(Region)
+    response = client.post("/api/v1/admin/regions", headers=as_admin("430523"),
+                           json={"code": "430524", "name": "隆回县", "parent_code": "430523"})
+    assert response.status_code == 422
+    assert "parent_code" in response.get_json()["errors"]["json"]
+    assert count(Region) == before
+
+
+def test_a_county_under_a_city_has_a_county_code_not_a_citys(client, centres):
+    before = count(Region)
+    response = client.post("/api/v1/admin/regions", headers=as_admin("430500"),
+                           json={"code": "430600", "name": "岳阳市", "parent_code": "430500"})
+    assert response.status_code == 422
+    assert "code" in response.get_json()["errors"]["json"]
+    assert count(Region) == before
+
+
+def test_full_width_digits_of_a_region_code_and_a_centres_phone_are_read_as_ascii(client, centres):
+    region = client.post("/api/v1/admin/regions", headers=as_admin("430500"),
+                         json={"code": "４３０５９９", "name": "新县", "parent_code": "４３０５００"})
+    assert region.status_code == 201, region.get_json()
+    assert region.get_json()["code"] == "430599"
+    centre = client.post("/api/v1/admin/centres", headers=as_admin(), json={**CENTRE, "region_code": "４３０５２３",
+                                                                            "phone": "０７３９-６５１２３４５"})
+    assert centre.status_code == 201, centre.get_json()
+    assert (centre.get_json()["region_code"], centre.get_json()["phone"]) == ("430523", "0739-6512345")
+
+
+def _cli(app, *args):
+    return app.test_cli_runner().invoke(args=["registry", "admin", *args])
+
+
+def test_cli_administers_the_registry_with_the_apis_rules_and_audits_each_change(app, centres):
+    added = _cli(app, "centre-add", "code=430523-XH", "name=邵阳县下花桥镇卫生院", "region_code=430523",
+                 "phone=0739-6512345", "takes_part=false", "--as-region", "430523")
+    assert added.exit_code == 0, added.output
+    centre_id = json.loads(added.output)["id"]
+    team = _cli(app, "team-add", str(centre_id), "name=下花桥团队", "--as-region", "430523")
+    assert team.exit_code == 0, team.output
+    staff = _cli(app, "staff-add", "username=doctor.xh", "name=下医生", "role=doctor", f"centre_id={centre_id}",
+                 "--as-region", "430523")
+    assert staff.exit_code == 0, staff.output
+    one_time = staff.output.rsplit(": ", 1)[1].strip()
+    assert count(Staff, Staff.username == "doctor.xh", Staff.must_change_password.is_(True)) == 1
+    assert count(Centre, Centre.code == "430523-XH", Centre.takes_part.is_(False)) == 1
+    events = core_db.session.scalars(select(AuditEvent).where(AuditEvent.action.in_(
+        ["admin.centre.create", "admin.team.create", "admin.staff.create"]))).all()
+    assert len(events) == 3 and all(e.actor.startswith("cli:") for e in events)
+    assert all(one_time not in json.dumps(e.detail) for e in events)
+
+
+def test_cli_keeps_the_administrator_to_their_county_and_writes_nothing_when_refused(app, centres):
+    before = (count(Centre), count(ApiClient))
+    other_county = _cli(app, "centre-add", "code=430523-XH", "name=下花桥", "region_code=430523", "--as-region", "440823")
+    assert other_county.exit_code == 1 and "your own county" in other_county.output
+    typo = _cli(app, "client-add", "client_id=shaoyang-his", "nmae=x", "region_code=430523", "--as-region", "430523")
+    assert typo.exit_code == 1 and "nmae: Unknown field." in typo.output
+    assert (count(Centre), count(ApiClient)) == before
+
+
+def test_cli_rotates_a_clients_secret_and_the_old_one_stops(app, client, centres):
+    created = _cli(app, "client-add", "client_id=shaoyang-his", "name=邵阳县医保", "region_code=430523",
+                   "--as-region", "430523")
+    assert created.exit_code == 0, created.output
+    old = created.output.rsplit(": ", 1)[1].strip()
+    rotated = _cli(app, "client-rotate", str(json.loads(created.output.splitlines()[0])["id"]), "--as-region", "430523")
+    assert rotated.exit_code == 0, rotated.output
+    new = rotated.output.rsplit(": ", 1)[1].strip()
+    token = {"grant_type": "client_credentials", "client_id": "shaoyang-his"}
+    assert client.post("/api/v1/auth/token", data={**token, "client_secret": old}).status_code == 401
+    assert client.post("/api/v1/auth/token", data={**token, "client_secret": new}).status_code == 200
+
+
+def test_a_refusal_does_not_name_the_region_of_another_countys_staff_account_or_client(client, centres):
+    stranger = f.staff(centre=centres["home"])
+    bureau = client.post("/api/v1/admin/api-clients", headers=as_admin(),
+                         json={"client_id": "shaoyang-his", "name": "邵阳县医保", "region_code": "430523"}).get_json()
+    for path in (f"/api/v1/admin/staff/{stranger.id}", f"/api/v1/admin/api-clients/{bureau['id']}"):
+        response = client.patch(path, headers=as_admin("440823"), json={"active": False})
+        assert response.status_code == 403
+        assert "430523" not in json.dumps(response.get_json())
+    assert count(Staff, Staff.id == stranger.id, Staff.active.is_(True)) == 1
+
+
+def test_each_region_shows_the_pooling_region_it_settles_in(client, centres):
+    regions = client.get("/api/v1/admin/regions", headers=as_admin("430500")).get_json()["items"]
+    pooling = {r["code"]: r["pooling_region_code"] for r in regions}
+    assert (pooling["430500"], pooling["430523"]) == (None, "430523")

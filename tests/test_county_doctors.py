@@ -308,3 +308,17 @@ def test_the_doctor_a_change_asked_for_who_left_before_the_cycle_gives_way_to_th
     rollover.roll_over(cycle=2027)
     moved = db.scalar(select(Agreement).where(Agreement.resident_id == alice.id, Agreement.cycle == 2027))
     assert (moved.centre_id, moved.doctor_id) == (other.id, _lead(other.teams[0]).id)
+
+
+def test_a_doctor_without_a_contact_of_their_own_is_reached_through_the_centres_phone_as_the_document_says(client, alice):
+    f.regions()
+    centre = f.centre(doctors=False)
+    centre.phone = "0739-6800120"
+    _doctor(centre.teams[0]).contact = None
+    core_db.session.commit()
+    [agreement] = _sign(client, alice, centre).get_json()["items"]
+    assert agreement["doctor"]["contact"] == "0739-6800120"
+    mine = client.get("/api/v1/me/agreements", headers=f.as_resident(alice)).get_json()["items"]
+    assert [a["doctor"]["contact"] for a in mine] == ["0739-6800120"]
+    page = client.get(f"/api/v1/agreements/{agreement['id']}/document.html", headers=f.as_resident(alice))
+    assert "家庭医生联系方式：0739-6800120" in page.get_data(as_text=True)

@@ -11,6 +11,7 @@ from datetime import date
 import openpyxl
 import pytest
 
+from core import clock
 from core import db as core_db
 from core.auth import Role
 from registry import imports
@@ -431,3 +432,23 @@ def test_an_id_number_written_so_that_excel_keeps_it_as_text_is_read(client, cen
     body = _upload(client, centres["home"], content).get_json()
     assert (body["created"], body["refused"]) == (1, 0)
     assert core_db.session.query(Resident).filter(Resident.name == "文本").one().id_number == number
+
+
+def test_an_import_with_blank_lines_resumed_after_its_runner_died_registers_everyone_once(centres, frozen_clock,
+                                                                                         monkeypatch):
+    from datetime import timedelta
+
+    from tests.test_county_import_resume import Killed, _dies_after_first_batch
+
+    monkeypatch.setattr(imports, "BATCH", 3)
+    people = [[f"续空{n}", _id(date(1940 + n, 2, 2))] for n in range(8)]
+    content = _csv([people[0], [], people[1], [], [], *people[2:5], [], *people[5:], []], header=["姓名", "身份证号"])
+    source = imports.open_source(content, "county.csv")
+    job = imports.begin(None, centre_id=centres["home"].id, filename="county.csv", source=source, started_by="test")
+    with pytest.raises(Killed):
+        imports.run(job.id, source, progress=_dies_after_first_batch)
+    clock.advance(imports.LEASE + timedelta(seconds=1))
+    assert imports.resume_abandoned() == [job.id]
+    done = core_db.session.get(Import, job.id, populate_existing=True)
+    assert (done.status, done.created, done.rows_done, done.total_rows) == (ImportStatus.DONE, 8, 13, 13)
+    assert count(Resident, Resident.name.like("续空%")) == 8

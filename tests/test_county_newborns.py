@@ -100,3 +100,88 @@ def test_an_id_number_another_resident_holds_is_409_not_a_duplicate(client, alic
 def test_two_newborns_without_numbers_do_not_collide(client, alice):
     assert _newborn(client, alice).status_code == 201
     assert _newborn(client, alice, sex="F").status_code == 201
+
+
+def test_a_child_is_not_a_newborns_guardian_and_nothing_is_written(client, alice, centres):
+    child = _newborn(client, alice).get_json()
+    before = count(Resident)
+    response = client.post(f"/api/v1/residents/{child['id']}/newborns", headers=f.as_resident(alice),
+                           json={"sex": "F", "birth_date": "2026-03-12"})
+    assert response.status_code == 422 and "resident_id" in response.get_json()["errors"]["json"]
+    assert count(Resident) == before
+
+
+def test_newborns_a_resident_registers_count_against_the_accounts_identity_limit_and_no_more_are_written(
+        client, limited, alice):
+    limited(IDENTITY_RATE_LIMIT="3 per hour")
+    before = count(Resident)
+    statuses = [_newborn(client, alice).status_code for _ in range(5)]
+    assert statuses == [201, 201, 201, 429, 429]
+    assert count(Resident) == before + 3
+    invitation = client.post("/api/v1/me/household-invitations", headers=f.as_resident(alice))
+    assert invitation.status_code == 429  # one budget with the account's other household calls
+
+
+def test_newborns_staff_register_count_against_the_staff_members_registration_limit(client, limited, alice, centres):
+    limited(REGISTRATION_RATE_LIMIT="2 per minute", IDENTITY_RATE_LIMIT="1 per hour")
+    doctor = _staff(centres)
+    statuses = [client.post(f"/api/v1/residents/{alice.id}/newborns", headers=doctor, json={}).status_code
+                for _ in range(3)]
+    assert statuses == [422, 422, 429]
+
+
+def test_a_newborn_a_guardian_registers_online_is_a_claim_the_on_site_check_keeps_only_with_the_guardians_code(
+        client, alice, centres, settings):
+    child = _signed_child(client, alice, centres, settings)
+    assert core_db.session.get(Resident, child["id"]).household_claimed is True
+    number = _number(date(2026, 3, 12), Sex.MALE)
+    staff = _staff(centres)
+    assert client.put(f"/api/v1/residents/{child['id']}/id-number", headers=staff, json={"id_number": number}).status_code == 200
+    code = client.post("/api/v1/me/presence-codes", headers=f.as_resident(alice)).get_json()["code"]
+    checked = client.post("/api/v1/residents", headers=staff, json={
+        "name": "李小宝", "id_number": number, "identity_document": "household_register", "guardian_presence_code": code})
+    assert checked.status_code == 200, checked.get_json()
+    core_db.session.expire_all()
+    kept = core_db.session.get(Resident, child["id"])
+    assert (kept.name, kept.household_id, kept.household_claimed, kept.verified) == ("李小宝", alice.household_id, False, True)
+
+
+def test_a_newborn_staff_register_is_not_a_claim(client, alice, centres, settings):
+    signed = client.post("/api/v1/agreements", headers=f.as_resident(alice), json={  # the centre's staff reach her
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION})
+    assert signed.status_code == 201, signed.get_json()
+    registered = client.post(f"/api/v1/residents/{alice.id}/newborns", headers=_staff(centres),
+                             json={"sex": "F", "birth_date": "2026-03-12"})
+    assert registered.status_code == 201, registered.get_json()
+    assert core_db.session.get(Resident, registered.get_json()["id"]).household_claimed is False
+
+
+def test_the_on_site_check_of_a_newborn_registered_online_without_the_guardians_code_ends_the_claim(
+        client, alice, centres, settings):
+    child = _signed_child(client, alice, centres, settings)
+    number = _number(date(2026, 3, 12), Sex.MALE)
+    staff = _staff(centres)
+    client.put(f"/api/v1/residents/{child['id']}/id-number", headers=staff, json={"id_number": number})
+    checked = client.post("/api/v1/residents", headers=staff, json={
+        "name": "李小宝", "id_number": number, "identity_document": "household_register"})
+    assert checked.status_code == 200, checked.get_json()
+    core_db.session.expire_all()
+    assert core_db.session.get(Resident, child["id"]).household_id != alice.household_id
+
+
+def test_a_newborn_lives_where_the_guardian_does_so_the_centre_signs_it_with_the_village_clinics_team(client):
+    f.regions()
+    centre = f.centre(teams=2)
+    window = centre.windows[0]
+    window.team_id = centre.teams[1].id
+    mother = f.resident(openid="wx-villager-mother", home_window_id=window.id, residence_window_id=window.id)
+    doctor = f.as_staff(f.staff(centre=centre))
+    child = client.post(f"/api/v1/residents/{mother.id}/newborns", headers=doctor,
+                        json={"sex": "F", "birth_date": "2026-03-12"}).get_json()
+    born = core_db.session.get(Resident, child["id"])
+    assert (born.home_window_id, born.residence_window_id) == (window.id, window.id)
+    signed = client.post("/api/v1/agreements", headers=doctor, json={
+        "centre_id": centre.id, "term_years": 1, "consent_version": "2025-01", "resident_ids": [child["id"]],
+        "guardian_id": mother.id})
+    assert signed.status_code == 201, signed.get_json()
+    assert signed.get_json()["items"][0]["team_id"] == centre.teams[1].id

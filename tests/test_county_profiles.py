@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
+import requests
 
 from core import clock
 from core.models import AuditEvent
@@ -15,6 +18,7 @@ from registry.models import PolicyProfile, PolicyProfileVersion, Region
 from settlement import service as settlement
 from tests import factories as f
 from tests.county_helpers import as_admin, count
+from tests.live import live_server
 from tests.settlement_helpers import agreement, as_bureau
 
 HUNAN = json.loads((profiles.SHIPPED / "hunan-2025.json").read_text(encoding="utf-8"))
@@ -178,3 +182,76 @@ def test_a_new_region_is_a_new_file_loaded_by_the_cli(app, db, tmp_path):
     assert "already loaded" in runner.invoke(args=["registry", "load-profile", str(path), "--effective-from",
                                                    "2026-01-01"]).output
     assert [e.actor for e in db.query(AuditEvent).filter_by(action="profile.load")][0].startswith("cli:")
+
+
+def test_a_profile_file_may_be_yaml_and_is_loaded_by_the_cli(app, db, tmp_path):
+    path = tmp_path / "changsha-2026.yaml"
+    path.write_text("code: changsha-2026\nname: 长沙市 2026\ncycle_start_month: 1\ncycle_start_day: 1\n"
+                    "change_period_start: '10-01'\nchange_period_end: '12-31'\nauto_renew: true\n"
+                    "default_assignment: false\nmax_term_years: 3\n"
+                    "settlement:\n  rule: prepay\n  fee_fen_per_year: 8500\n  pay_share: '0.90'\n", encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["registry", "load-profile", str(path), "--effective-from", "2026-01-01"])
+    assert result.exit_code == 0, result.output
+    assert db.get(PolicyProfile, "changsha-2026").settlement == {"rule": "prepay", "fee_fen_per_year": 8500,
+                                                                 "pay_share": "0.90"}
+
+
+def test_a_yaml_profile_with_a_typo_is_refused_naming_the_field_and_writes_nothing(app, db, tmp_path):
+    path = tmp_path / "typo.yml"
+    path.write_text("code: changsha-2026\nnmae: 长沙市\n", encoding="utf-8")
+    before = count(PolicyProfileVersion)
+    result = app.test_cli_runner().invoke(args=["registry", "load-profile", str(path), "--effective-from", "2026-01-01"])
+    assert result.exit_code == 1
+    assert "nmae: Unknown field." in result.output
+    assert count(PolicyProfileVersion) == before
+
+
+def test_a_county_cannot_take_up_a_profile_another_county_settles_under(client, db):
+    f.regions()  # zhanjiang-2024 is 遂溪县's: 邵阳县 taking it up would take its versions out of 遂溪县's hands
+    response = client.patch("/api/v1/admin/regions/430523", headers=as_admin("430523"),
+                            json={"profile_code": "zhanjiang-2024"})
+    assert response.status_code == 403
+    assert db.get(Region, "430523").profile_code == "hunan-2025"
+    assert _load(client, {**copy.deepcopy(HUNAN), "code": "zhanjiang-2024"}, region="440823").status_code == 201
+
+
+def test_a_profile_file_says_whether_signing_names_a_village_clinic_and_the_loaded_row_follows(client, db):
+    new = {**copy.deepcopy(HUNAN), "code": "maoming-2026", "name": "茂名市 2026", "requires_village_clinic": True}
+    assert _load(client, new).status_code == 201
+    assert db.get(PolicyProfile, "maoming-2026").requires_village_clinic is True
+    listed = client.get("/api/v1/policy-profiles?limit=100").get_json()["items"]
+    assert next(p for p in listed if p["code"] == "maoming-2026")["requires_village_clinic"] is True
+
+
+def test_requires_village_clinic_that_is_not_a_boolean_is_refused_naming_the_field(client):
+    before = count(PolicyProfileVersion)
+    response = _load(client, {**copy.deepcopy(HUNAN), "requires_village_clinic": "yes"})
+    assert response.status_code == 422
+    assert "profile.requires_village_clinic" in response.get_json()["errors"]["json"]
+    assert count(PolicyProfileVersion) == before
+
+
+def test_a_version_loaded_before_profiles_named_the_village_clinic_rule_leaves_the_rule_as_it_was(db):
+    row = db.get(PolicyProfile, "zhanjiang-2024")
+    legacy = PolicyProfileVersion(code=row.code, version=row.version + 1, effective_from=date(2026, 1, 1),
+                                  body={k: v for k, v in profiles.version_on(row.code, date(2026, 1, 1)).body.items()
+                                        if k != "requires_village_clinic"}, loaded_by="test")
+    db.add(legacy)
+    db.flush()
+    profiles.apply_due(date(2026, 3, 16))
+    assert row.version == legacy.version and row.requires_village_clinic is True
+
+
+def test_parallel_first_loads_of_a_new_profile_make_one_version_and_no_500(app, settings, tmp_path):
+    new = {**copy.deepcopy(HUNAN), "code": "yueyang-2026", "name": "岳阳市 2026"}
+    with live_server(settings, tmp_path, restore=app) as (live_app, base_url):
+        with live_app.app_context():
+            f.regions()
+            headers = as_admin("430523")
+        load = lambda: requests.post(f"{base_url}/api/v1/policy-profiles", headers=headers, timeout=60,  # noqa: E731
+                                     json={"profile": new, "effective_from": "2026-01-01"}).status_code
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = Counter(pool.map(lambda _: load(), range(8)))
+        assert statuses == Counter({201: 1, 200: 7})
+        with live_app.app_context():
+            assert count(PolicyProfileVersion, PolicyProfileVersion.code == "yueyang-2026") == 1

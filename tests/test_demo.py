@@ -14,7 +14,7 @@ from core import db as core_db
 from demo import generate, shift
 from notifications.models import Lecture, OutboxMessage
 from registry import demo
-from registry.models import Import, ImportStatus, Pregnancy, Resident, Staff
+from registry.models import Centre, Import, ImportStatus, Pregnancy, Resident, Staff, Window
 from settlement.models import Snapshot
 from signing.models import Agreement
 from tests.county_helpers import count
@@ -97,3 +97,21 @@ def test_loading_the_demo_again_changes_nothing(app, demo_county):
     again = app.test_cli_runner().invoke(args=["demo", "load"])
     assert again.exit_code == 0 and "already present" in again.output
     assert (count(Resident), count(Agreement), count(Visit), count(OutboxMessage), count(Import)) == before
+
+
+def test_a_demo_agreement_names_the_centres_address_phone_and_hours_and_the_text_prices_personalised_packages(
+        client, demo_county):
+    doctor = _login(client, "doctor")
+    agreement = core_db.session.scalar(select(Agreement).join(Centre, Centre.id == Agreement.centre_id)
+                                       .where(Centre.code == demo.CENTRES[0][0]).order_by(Agreement.id).limit(1))
+    page = client.get(f"/api/v1/agreements/{agreement.id}/document.html", headers=doctor).get_data(as_text=True)
+    assert "地址：—" not in page and "电话：—" not in page and "服务时间：—" not in page
+    text = client.get(f"/api/v1/agreement-text?centre_id={agreement.centre_id}").get_json()
+    assert any(p["tier"] == "personalised" and p["price_fen"] for p in text["packages"])
+
+
+def test_each_demo_village_clinic_is_served_by_the_team_its_files_sign_with(demo_county):
+    teams = dict(core_db.session.execute(select(Agreement.window_id, func.min(Agreement.team_id)).group_by(Agreement.window_id)
+                                         .having(func.count(func.distinct(Agreement.team_id)) == 1)).all())
+    windows = {w.id: w.team_id for w in core_db.session.scalars(select(Window).where(Window.id.in_(teams)))}
+    assert windows and windows == {window: team for window, team in teams.items() if window is not None}

@@ -8,57 +8,22 @@ second (SCHEDULES), so a few seconds of real time cover several trigger times.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
 from core import clock
 from core import db as core_db
-from core.config import ROOT
 from core.models import JobRun, Lease
 from core.wechat import WechatClient
 from notifications import jobs, outbox, wechat_channel
 from notifications.models import MessageState, OutboxMessage
 from tests import factories as f
 from tests.factories_notifications import subscribed, visit
-
-FLASK = str(ROOT / ".venv" / "bin" / "flask")
-
-
-def _environment(app, url: str, **extra) -> dict:
-    settings = app.config["SETTINGS"]
-    shift = (clock.now() - datetime.now(timezone.utc)).total_seconds()
-    clock.set_now(lambda: datetime.now(timezone.utc) + timedelta(seconds=shift))  # this process keeps the same time
-    return {**os.environ, "DATABASE_URL": url, "SECRET_KEY": settings.SECRET_KEY, "FIELD_KEY": settings.FIELD_KEY,
-            "WECHAT_API_BASE": settings.WECHAT_API_BASE, "SMS_GATEWAY_URL": settings.SMS_GATEWAY_URL,
-            "SMS_GATEWAY_KEY": settings.SMS_GATEWAY_KEY, "HTTP_TIMEOUT_SECONDS": "1", "JIAYI_CLOCK_SHIFT": str(shift),
-            **extra}
-
-
-def _start(env: dict, *command: str) -> subprocess.Popen:
-    return subprocess.Popen([FLASK, "--app", "wsgi", *command], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _wait_for(condition, seconds: float = 30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        core_db.session.commit()  # a fresh look at what the other processes committed
-        if value := condition():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
-
-
-def _stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-    process.wait(timeout=10)
+from tests.processes import environment, start, stop, wait_for
 
 
 def test_twenty_concurrent_sends_needing_a_token_make_one_upstream_call(app, committed_db, wechat):
@@ -115,23 +80,23 @@ def test_two_scheduler_processes_run_each_job_once_and_the_other_takes_over(app,
     person = f.resident(openid="o-two")
     subscribed(person, credits=5)
     visit(person, centre, date(2026, 3, 16))
-    env = _environment(app, committed_db, SCHEDULER_LEASE_SECONDS="1.5", SCHEDULER_MISFIRE_GRACE_SECONDS="3",
+    env = environment(app, committed_db, SCHEDULER_LEASE_SECONDS="1.5", SCHEDULER_MISFIRE_GRACE_SECONDS="3",
                        SCHEDULES="reminders=second=*;dispatch=second=*;overdue=second=*/2")
-    first = _start(env, "scheduler", "run")
+    first = start(env, "scheduler", "run")
     try:
-        _wait_for(lambda: core_db.session.get(Lease, "scheduler", populate_existing=True))
-        second = _start(env, "scheduler", "run")
+        wait_for(lambda: core_db.session.get(Lease, "scheduler", populate_existing=True))
+        second = start(env, "scheduler", "run")
         try:
-            _wait_for(lambda: len(wechat.delivered) == 1)
+            wait_for(lambda: len(wechat.delivered) == 1)
             time.sleep(2)
             assert {_pid_of(r) for r in core_db.session.scalars(select(JobRun.runner))} == {first.pid}
-            _stop(first, signal.SIGKILL)
+            stop(first, signal.SIGKILL)
             killed_at = clock.now()
-            _wait_for(lambda: core_db.session.scalar(select(JobRun.id).where(JobRun.started_at > killed_at)))
+            wait_for(lambda: core_db.session.scalar(select(JobRun.id).where(JobRun.started_at > killed_at)))
         finally:
-            _stop(second)
+            stop(second)
     finally:
-        _stop(first)
+        stop(first)
     runs = core_db.session.scalars(select(JobRun).order_by(JobRun.started_at)).all()
     assert {_pid_of(run.runner) for run in runs} == {first.pid, second.pid}
     assert {run.job_id for run in runs} == {"reminders", "dispatch", "overdue"}
@@ -150,13 +115,13 @@ def test_a_dispatcher_killed_mid_batch_leaves_no_message_lost_or_sent_twice(app,
         visit(person, centre, date(2026, 3, 16))
     jobs.reminders()
     wechat.hang_openids.add("o-k3")
-    env = _environment(app, committed_db, OUTBOX_LEASE_SECONDS="2")
-    dispatcher = _start(env, "notifications", "dispatch")
+    env = environment(app, committed_db, OUTBOX_LEASE_SECONDS="2")
+    dispatcher = start(env, "notifications", "dispatch")
     try:
-        _wait_for(lambda: any(call["touser"] == "o-k3" for call in wechat.calls_to("subscribe_send")))
-        _stop(dispatcher, signal.SIGKILL)
+        wait_for(lambda: any(call["touser"] == "o-k3" for call in wechat.calls_to("subscribe_send")))
+        stop(dispatcher, signal.SIGKILL)
     finally:
-        _stop(dispatcher)
+        stop(dispatcher)
     assert [m["touser"] for m in wechat.delivered] == ["o-k0", "o-k1", "o-k2"]
     wechat.hang_openids.clear()
     clock.advance(timedelta(seconds=3))  # the dead dispatcher's lease has run out

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app import scheduled_jobs
 from core import clock, migrate
 from core.clock import SHANGHAI
 from core.config import ROOT
+from core.jobs import JOB_RUNS_KEPT, forget_old_job_runs
 from core.models import JobRun
 from core.scheduler import Job, Runner, run_once
 
@@ -194,3 +196,17 @@ def test_a_finished_or_failed_run_is_never_taken_over(app, db):
     clock.advance(lease * 10)
     assert run_once(runner(app, calls).jobs[0], DECEMBER_FIRST, "second", lease) is False
     assert len(calls) == 1
+
+
+def test_ended_job_runs_are_forgotten_after_thirty_days_and_running_ones_never(app, db):
+    now = DECEMBER_FIRST
+    clock.set_now(now)
+    old, recent = now - JOB_RUNS_KEPT - timedelta(minutes=1), now - JOB_RUNS_KEPT + timedelta(minutes=1)
+    db.add_all([JobRun(job_id="dispatch", fire_time=old, runner="r", finished_at=old, outcome="done"),
+                JobRun(job_id="dispatch", fire_time=recent, runner="r", finished_at=recent, outcome="done"),
+                JobRun(job_id="imports", fire_time=old, runner="r", outcome="running")])
+    db.flush()
+    assert forget_old_job_runs() == 1
+    assert sorted((run.job_id, run.fire_time) for run in db.scalars(select(JobRun))) == [
+        ("dispatch", recent), ("imports", old)]
+    assert "old_job_runs" in {job.id for job in scheduled_jobs()}
