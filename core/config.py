@@ -188,6 +188,8 @@ class Settings:
     HANDOUT_CODE_HOURS: int = field(default_factory=lambda: _read("HANDOUT_CODE_HOURS", "24", int))
     PRESENCE_CODE_MINUTES: int = field(default_factory=lambda: _read("PRESENCE_CODE_MINUTES", "10", int))
     MAX_CONTENT_LENGTH: int = field(default_factory=lambda: _read("MAX_CONTENT_LENGTH", str(1024 * 1024), int))
+    # A file uploaded for import (core.inputs.takes_files): a centre's export runs to tens of MiB.
+    UPLOAD_MAX_BYTES: int = field(default_factory=lambda: _read("UPLOAD_MAX_BYTES", str(32 * 1024 * 1024), int))
     # Notifications: subscribe-message template id per kind of message, and the mini-program they open.
     WECHAT_TEMPLATES: dict = field(default_factory=lambda: _pairs(
         "WECHAT_TEMPLATES", "visit_due=tpl-visit-due,vaccination_due=tpl-vaccination-due,lecture=tpl-lecture,"

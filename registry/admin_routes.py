@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from core.audit import audited
 from core.auth import Role, current_actor, public, requires
+from core.inputs import takes_files
 from core.pagination import PageArgs, one_page, page_schema
 from registry import admin, imports, passwords, profiles
 from registry import admin_schemas as s
@@ -307,6 +308,7 @@ blueprints.append(imports_blp)
 
 
 @imports_blp.route("")
+@takes_files
 class Imports(MethodView):
     @audited("import.start")
     @requires(*CENTRE_SIDE)

@@ -68,7 +68,9 @@ def create_admin(username: str, name: str, region_code: str) -> None:
 @click.option("--centre", "centre_id", required=True, type=int, help="Id of the centre the rows belong to.")
 @click.option("--kind", default="residents", show_default=True,
               help="What the file holds: residents (with conditions, pregnancies, tags) or agreements.")
-def import_file(file: Path, centre_id: int, kind: str) -> None:
+@click.option("--report", "report", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the refused rows (row, column, why) to this CSV file.")
+def import_file(file: Path, centre_id: int, kind: str, report: Path | None = None) -> None:
     """Import a CSV or XLSX export (residents and households, or agreements), with a progress bar."""
     as_operator()
     try:
@@ -82,8 +84,12 @@ def import_file(file: Path, centre_id: int, kind: str) -> None:
     what = ("registered", "already registered") if kind == "residents" else ("recorded", "already recorded")
     click.echo(f"Import {job.id} {job.status.value}: {job.created} {what[0]}, {job.unchanged} {what[1]}, "
                f"{job.refused} refused.")
-    if job.refused:
-        click.echo(f"Report: GET /api/v1/imports/{job.id}/report.csv")
+    if report is not None:
+        with report.open("w", encoding="utf-8", newline="") as out:
+            out.writelines(imports.report_csv(job))
+        click.echo(f"Report of refused rows: {report}")
+    elif job.refused:
+        click.echo(f"Report: GET /api/v1/imports/{job.id}/report.csv (or --report FILE)")
 
 
 @registry_cli.command("import-residents")

@@ -117,9 +117,12 @@ SCHEMES = {"城乡居民": InsuranceScheme.RESIDENT, "居民医保": InsuranceSc
            "居民": InsuranceScheme.RESIDENT, "职工": InsuranceScheme.EMPLOYEE, "职工医保": InsuranceScheme.EMPLOYEE,
            "城镇职工": InsuranceScheme.EMPLOYEE, "未参保": InsuranceScheme.UNINSURED, "无": InsuranceScheme.UNINSURED,
            **{scheme.value: scheme for scheme in InsuranceScheme}}
+# ="…" or a leading apostrophe: how exports keep Excel from turning a long number into 4.30523E+17.
+_TEXT_GUARD = re.compile(r"""^(?:="(.*)"|'(.*))$""")
 _PHONE = re.compile(r"^1[0-9]{10}$")
 _PHONE_SEPARATORS = re.compile(r"[\s-]")
-_DATE = re.compile(r"^([0-9]{4})[-/.年]?([0-9]{1,2})[-/.月]?([0-9]{1,2})日?$")
+# A date, as exports write it; a time of day after it (签约时间, a database's datetime) is passed over.
+_DATE = re.compile(r"^([0-9]{4})[-/.年]?([0-9]{1,2})[-/.月]?([0-9]{1,2})日?(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?$")
 
 
 def eighteen_digits(raw: str) -> str:
@@ -131,11 +134,16 @@ def eighteen_digits(raw: str) -> str:
 
 
 def decode(content: bytes) -> str:
-    """UTF-8 (a BOM is dropped), else GB18030, which reads GBK and GB2312 too."""
+    """UTF-8 (a BOM is dropped), else GB18030, which reads GBK and GB2312 too; anything else is a 422."""
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError:
+        pass
+    try:
         return content.decode("gb18030")
+    except UnicodeDecodeError:
+        raise Invalid("Not a text file in UTF-8 or GBK/GB18030: save it from the spreadsheet as CSV or XLSX.",
+                      field="file", location="files") from None
 
 
 def _records(text: str) -> int:
@@ -184,7 +192,8 @@ def register(kind: Kind) -> None:
 
 def kind_named(name: str) -> Kind:
     if name not in KINDS:
-        raise Invalid(f"Not a kind of import: {name!r} (one of {', '.join(sorted(KINDS))}).", field="kind")
+        raise Invalid(f"Not a kind of import: {name!r} (one of {', '.join(sorted(KINDS))}).", field="kind",
+                      location="form")
     return KINDS[name]
 
 
@@ -197,59 +206,98 @@ class Source:
     total: int
     _rows: Callable[[], Iterator[tuple[int, list]]]
     content: bytes  # the file as it came, kept (sealed) while the import runs
+    skipped: int = 0  # blank rows passed over so far (they count as done: a finished import has done its total)
 
-    def rows(self) -> Iterator[tuple[int, dict[str, object]]]:
+    def rows(self, done: int = 0) -> Iterator[tuple[int, dict[str, object]]]:
+        """The rows after the header and the first `done` (blank ones among them: rows_done counts every row)."""
         columns, indexes = list(self.positions), list(self.positions.values())
         width = max(indexes) + 1
-        for number, cells in self._rows():
+        for number, cells in itertools.islice(self._rows(), done, None):
             if len(cells) < width:
                 cells = [*cells, *[None] * (width - len(cells))]
             values = dict(zip(columns, [cells[index] for index in indexes], strict=True))
             if any(value not in (None, "") for value in values.values()):
                 yield number, values
+            else:
+                self.skipped += 1
+
+    def take_skipped(self) -> int:
+        """The blank rows passed over since the last call."""
+        skipped, self.skipped = self.skipped, 0
+        return skipped
+
+
+HEADER_SEARCH = 5  # the rows a title (and blank lines) may take above the header, as county exports put them
 
 
 def open_source(content: bytes, filename: str, kind: Kind | str = "residents") -> Source:
-    """Read a CSV or XLSX export's header and count its rows; a missing required column is a 422 naming it."""
+    """Read a CSV or XLSX export's header and count its rows; a missing required column is a 422 naming it.
+
+    The header is the first of the file's first rows that has every required column (a title row above it is passed
+    over); rows keep their numbers in the file."""
     kind = kind_named(kind) if isinstance(kind, str) else kind
-    aliases = kind.aliases
+    first, lines, rows_after = _read(content, filename)
+    if not any(str(cell or "").strip() for cells in first for cell in cells):
+        raise Invalid("The file is empty: its first row is the header (姓名, 身份证号 …).", field="file", location="files")
+    found = [_columns(kind, cells) for cells in first]
+    at = max(range(len(found)), key=lambda i: (not _missing(kind, found[i][0]), len(found[i][0])))
+    positions, headers = found[at]
+    missing = _missing(kind, positions)
+    if missing:
+        names = " / ".join(kind.headers[missing[0]][:2])
+        raise Invalid(f"The file has no {names} column.", field="file", location="files", missing=missing)
+    total = max(lines - at - 1, 0)
+    if total == 0:
+        raise Invalid("The file has its header and no rows.", field="file", location="files")
+    return Source(headers=headers, positions=positions, total=total, _rows=lambda: rows_after(at + 1), content=content)
+
+
+def _columns(kind: Kind, header: list) -> tuple[dict[str, int], dict[str, str]]:
+    """The kind's columns a header row names: their positions, and the headers the file used."""
+    aliases, positions, headers = kind.aliases, {}, {}
+    for index, title in enumerate(header):
+        column = aliases.get(_header_key(title))
+        if column and column not in positions:
+            positions[column], headers[column] = index, str(title).strip().lstrip("\ufeff")
+    return positions, headers
+
+
+def _missing(kind: Kind, positions: dict[str, int]) -> list[str]:
+    return [column for column in kind.required if column not in positions]
+
+
+def _read(content: bytes, filename: str) -> tuple[list[list], int, Callable[[int], Iterator[tuple[int, list]]]]:
+    """A CSV or XLSX file's first HEADER_SEARCH rows, how many rows it has, and its rows after the first n (numbered
+    from 1 as in the file)."""
     if filename.lower().endswith(".xlsx"):
         import openpyxl
 
         try:
             sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True).active
-            header = next(sheet.iter_rows(max_row=1, values_only=True), ())
+            first = [list(cells) for cells in sheet.iter_rows(max_row=HEADER_SEARCH, values_only=True)]
         except Exception:  # noqa: BLE001 - any unreadable workbook is the same refusal
-            raise Invalid("Not an XLSX workbook that can be read.", field="file") from None
+            raise Invalid("Not an XLSX workbook that can be read.", field="file", location="files") from None
 
-        def rows():
-            for number, cells in enumerate(sheet.iter_rows(min_row=2, values_only=True), start=2):
+        def sheet_rows(skip: int) -> Iterator[tuple[int, list]]:
+            for number, cells in enumerate(sheet.iter_rows(min_row=skip + 1, values_only=True), start=skip + 1):
                 yield number, list(cells)
 
-        total = max((sheet.max_row or 1) - 1, 0)
-    elif filename.lower().endswith((".csv", ".txt")):
+        return first, sheet.max_row or len(first), sheet_rows
+    if filename.lower().endswith((".csv", ".txt")):
         text = decode(content)
-        header = next(csv.reader(io.StringIO(text, newline="")), [])
+        try:  # a quoted file is parsed to count it: a row the csv module cannot read is found before anything is written
+            first = list(itertools.islice(csv.reader(io.StringIO(text, newline="")), HEADER_SEARCH))
+            lines = _records(text)
+        except csv.Error as error:
+            raise Invalid(f"Not a CSV file that can be read: {error}.", field="file", location="files") from None
 
-        def rows():
+        def text_rows(skip: int) -> Iterator[tuple[int, list]]:
             reader = csv.reader(io.StringIO(text, newline=""))
-            next(reader, None)
-            for number, cells in enumerate(reader, start=2):
+            for number, cells in enumerate(itertools.islice(reader, skip, None), start=skip + 1):
                 yield number, [cell.strip() for cell in cells]
 
-        total = max(_records(text) - 1, 0)
-    else:
-        raise Invalid("Import a CSV or XLSX file.", field="file")
-    positions, headers = {}, {}
-    for index, title in enumerate(header):
-        column = aliases.get(_header_key(title))
-        if column and column not in positions:
-            positions[column], headers[column] = index, str(title).strip().lstrip("\ufeff")
-    missing = [column for column in kind.required if column not in positions]
-    if missing:
-        names = " / ".join(kind.headers[missing[0]][:2])
-        raise Invalid(f"The file has no {names} column.", field="file", missing=missing)
-    return Source(headers=headers, positions=positions, total=total, _rows=rows, content=content)
+        return first, lines, text_rows
+    raise Invalid("Import a CSV or XLSX file.", field="file", location="files")
 
 
 # Rows ----------------------------------------------------------------------------------------------
@@ -303,14 +351,19 @@ def cell_date(value: object) -> date | None:
 def id_number_of(values: dict, today: date, problems: list) -> IdNumber | None:
     """The row's ID number (an old 15-digit one as 18 digits), checked as the API checks it; else a problem."""
     raw_id = values.get("id_number")
-    if isinstance(raw_id, (int, float)):
+    if isinstance(raw_id, (int, float)) and not _fifteen_digits(raw_id):  # Excel keeps 15 digits, not 18
         problems.append(("id_number", "Stored as a number, which loses digits: format the column as text."))
         return None
     try:
-        return parse_id_number(eighteen_digits(cell_text(raw_id).upper()), today=today)
+        return parse_id_number(eighteen_digits(_TEXT_GUARD.sub(r"\1\2", cell_text(raw_id)).upper()), today=today)
     except InvalidIdNumber as error:
         problems.append(("id_number", str(error)))
         return None
+
+
+def _fifteen_digits(number: int | float) -> bool:
+    """An old 15-digit ID number a spreadsheet stored as a number: it never starts with 0, and loses no digit."""
+    return float(number).is_integer() and 10**14 <= number < 10**15
 
 
 def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, list[tuple[str, str]]]:
@@ -530,7 +583,7 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
         Pregnancy.resident_id.in_([known[fields["id_number_hash"]][0] for _, fields in fresh
                                    if fields["pregnancy"] and fields["id_number_hash"] in known]),
         Pregnancy.delivered_on.is_(None))).all()) if known else {}
-    rows, facts = [], {}
+    rows, facts, pending = [], {}, {}
     for number, fields in fresh:
         key = fields["id_number_hash"]
         held = known.get(key)
@@ -538,12 +591,17 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
             refuse(number, "name", "The name does not match the record held for this ID number.")
             tally.refused += 1
             continue
-        if held is not None and fields["pregnancy"] and ongoing.get(held[0]) not in (None, fields["pregnancy"]):
+        # A person may have a row per condition: each row's facts are kept, a second pregnancy is refused as the API does.
+        earlier = (ongoing.get(held[0]) if held is not None else None) or pending.get(key)
+        if fields["pregnancy"] and earlier not in (None, fields["pregnancy"]):
             refuse(number, "last_menstrual_period", "An ongoing pregnancy is already registered "
-                                                    f"(last menstrual period {ongoing[held[0]].isoformat()}).")
+                                                    f"(last menstrual period {earlier.isoformat()}).")
             tally.refused += 1
             continue
-        facts[key] = {name: fields.pop(name) for name in ("conditions", "diagnosed_on", "pregnancy", "tags")}
+        fact = {name: fields.pop(name) for name in ("conditions", "diagnosed_on", "pregnancy", "tags")}
+        facts.setdefault(key, []).append(fact)
+        if fact["pregnancy"]:
+            pending[key] = fact["pregnancy"]
         if held is None:
             known[key] = (None, fields["name"])
             rows.append(fields)
@@ -551,9 +609,9 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
             tally.unchanged += 1
     registered = _register(rows)
     tally.created += len(rows)
-    _record_facts({known[key][0] or registered[key]: fact for key, fact in facts.items()
-                   if fact["conditions"] or fact["pregnancy"] or fact["tags"]}, set(registered.values()),
-                  job.started_by, place.today)
+    _record_facts({known[key][0] or registered[key]: given for key, given in facts.items()
+                   if any(fact["conditions"] or fact["pregnancy"] or fact["tags"] for fact in given)},
+                  set(registered.values()), job.started_by, place.today)
     bulk_insert(ImportProblem.__table__, problems)
     job.rows_done += len(batch)
     job.created, job.unchanged, job.refused = tally.created, tally.unchanged, tally.refused
@@ -571,10 +629,10 @@ def _register(rows: list[dict]) -> dict[str, int]:
     return {row["id_number_hash"]: resident_id for row, resident_id in zip(rows, ids, strict=True)}
 
 
-def _record_facts(facts: dict[int, dict], new: set[int], recorded_by: str, today: date) -> None:
-    """Record the conditions, ongoing pregnancies and tags the rows give (by resident id) that the residents do not
-    have yet — residents `new` in this batch have none —; their plans follow (registry.events), as when each is
-    recorded by hand."""
+def _record_facts(facts: dict[int, list[dict]], new: set[int], recorded_by: str, today: date) -> None:
+    """Record the conditions, ongoing pregnancies and tags the rows give (by resident id, a list of rows' facts each)
+    that the residents do not have yet — residents `new` in this batch have none —; their plans follow
+    (registry.events), as when each is recorded by hand."""
     if not facts:
         return
     residents = [resident_id for resident_id in facts if resident_id not in new]
@@ -585,12 +643,18 @@ def _record_facts(facts: dict[int, dict], new: set[int], recorded_by: str, today
     pregnant = set(db.session.scalars(select(Pregnancy.resident_id).where(
         among(Pregnancy.resident_id, residents), Pregnancy.delivered_on.is_(None)))) if residents else set()
     conditions, pregnancies, tags = [], [], []
-    for rid, fact in facts.items():
-        conditions += [dict(resident_id=rid, kind=kind, diagnosed_on=fact["diagnosed_on"], recorded_on=today,
-                            recorded_by=recorded_by) for kind in fact["conditions"] if (rid, kind) not in held_conditions]
-        tags += [dict(resident_id=rid, tag=tag, recorded_on=today, recorded_by=recorded_by)
-                 for tag in fact["tags"] if (rid, tag) not in held_tags]
+    for rid, fact in ((rid, fact) for rid, given in facts.items() for fact in given):
+        for kind in fact["conditions"]:
+            if (rid, kind) not in held_conditions:
+                held_conditions.add((rid, kind))
+                conditions.append(dict(resident_id=rid, kind=kind, diagnosed_on=fact["diagnosed_on"], recorded_on=today,
+                                       recorded_by=recorded_by))
+        for tag in fact["tags"]:
+            if (rid, tag) not in held_tags:
+                held_tags.add((rid, tag))
+                tags.append(dict(resident_id=rid, tag=tag, recorded_on=today, recorded_by=recorded_by))
         if fact["pregnancy"] and rid not in pregnant:
+            pregnant.add(rid)
             pregnancies.append(dict(resident_id=rid, last_menstrual_period=fact["pregnancy"],
                                     expected_delivery=fact["pregnancy"] + GESTATION, registered_on=today,
                                     recorded_by=recorded_by))
@@ -624,12 +688,12 @@ def run(job_id: int, source: Source, *, progress: Callable[[int], None] | None =
     gc.collect()
     gc.freeze()
     try:
-        for row in itertools.islice(source.rows(), job.rows_done, None):
+        for row in source.rows(done=job.rows_done):
             batch.append(row)
             if len(batch) == BATCH:
                 _commit_batch(kind, job, batch, prepared, source, tally, progress, runner)
                 batch = []
-        if batch:
+        if batch or source.skipped:  # the last rows, or blank ones after them: done too
             _commit_batch(kind, job, batch, prepared, source, tally, progress, runner)
         _end(job, runner, ImportStatus.DONE)
     except LostLease:
@@ -663,12 +727,23 @@ def _hold(job: Import, runner: str) -> None:
         raise LostLease
 
 
+# pg_advisory_xact_lock's key for "an import batch is writing" (any fixed number, unique in this database).
+BATCH_LOCK = 0x1A7B0011
+
+
 def _commit_batch(kind, job, batch, prepared, source, tally, progress, runner) -> None:
     with db.transaction():
         _hold(job, runner)
-        kind.write_batch(job, batch, prepared, source, tally)
+        # One batch writes at a time (PostgreSQL; SQLite's write transactions are one at a time already): a batch
+        # then sees who another import registered, so the same file twice at once changes nothing either.
+        if db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_LOCK})
+        if batch:
+            kind.write_batch(job, batch, prepared, source, tally)
+        skipped = source.take_skipped()
+        job.rows_done += skipped
     if progress:
-        progress(len(batch))
+        progress(len(batch) + skipped)
 
 
 def _end(job: Import, runner: str, status: ImportStatus, failure: str | None = None) -> None:
@@ -711,7 +786,7 @@ def begin(actor: Actor | None, *, centre_id: int, filename: str, source: Source,
         administered_centre(actor, centre_id)
     centre = db.session.get(Centre, centre_id)
     if centre is None:
-        raise Invalid("No such centre.", field="centre_id")
+        raise Invalid("No such centre.", field="centre_id", location="form")
     kind_named(kind).check_centre(centre)
     # Its own runner claims it at once (claimed_by is empty); the lease keeps the scheduler off it until then.
     job = Import(centre_id=centre_id, kind=kind, filename=filename[:200], total_rows=source.total, started_by=started_by,

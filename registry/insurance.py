@@ -27,12 +27,12 @@ from datetime import date, timedelta
 
 from sqlalchemy import ColumnElement, Subquery, and_, case, func, or_, select
 
-from core import clock, crypto, db
+from core import audit, clock, crypto, db
 from core.auth import Actor
 from core.crypto import mask_id_number
-from registry import events
+from core.schemas import nfkc
+from registry import events, imports
 from registry.idcard import InvalidIdNumber, parse_id_number
-from registry.imports import eighteen_digits
 from registry.models import InsuranceFact, InsuranceScheme, Region, Resident
 from registry.service import region_and_descendants
 
@@ -43,8 +43,10 @@ CATCH_UP = timedelta(days=7)  # the daily job looks this far back, so a missed r
 class EnrolmentReport:
     applied: int = 0
     unchanged: int = 0
+    verified: int = 0  # self-registered (or imported) records whose ID number and name the bureau's data confirmed
     unmatched: list[dict] = field(default_factory=list)
     refused: list[dict] = field(default_factory=list)
+    not_verified: list[dict] = field(default_factory=list)  # a name that differs from the record's
 
 
 def fact_on(facts: list[InsuranceFact], day: date) -> InsuranceFact | None:
@@ -138,44 +140,73 @@ def _refresh(residents: list[Resident], today: date) -> None:
             continue  # only facts of later dates: what was recorded before holds until then
         current = fact_on(known, today)
         scheme, region = (current.scheme, current.region_code) if current else (InsuranceScheme.UNINSURED, None)
+        resident.in_insurance_master = current is not None  # the bureau's facts are the master file, changed or not
         if (resident.insurance_scheme, resident.insurance_region_code) != (scheme, region):
             resident.insurance_scheme, resident.insurance_region_code = scheme, region
-            resident.in_insurance_master = current is not None
             events.insurance_changed.send(None, resident=resident)
 
 
-def _checked(index: int, item: dict, regions: set[str], today: date, report: EnrolmentReport) -> tuple[int, str, dict] | None:
+def _checked(index: int, item: dict, regions: set[str], today: date, report: EnrolmentReport,
+             seen: set[tuple[str, date]]) -> tuple[int, str, dict] | None:
     def refuse(name: str, why: str) -> None:
         report.refused.append({"index": index, "field": name, "why": why})
 
     try:
-        number = parse_id_number(eighteen_digits(item["id_number"].strip().upper()), today=today).value
+        number = parse_id_number(imports.eighteen_digits(item["id_number"].strip().upper()), today=today).value
     except InvalidIdNumber as error:
         return refuse("id_number", str(error))
     if item["region_code"] not in regions:
         return refuse("region_code", "Not a region of your pooling region.")
     if item["valid_to"] is not None and item["valid_to"] < item["valid_from"]:
         return refuse("valid_to", "valid_to is on or after valid_from.")
+    if (number, item["valid_from"]) in seen:  # two answers for one day: the same batch again would flip between them
+        return refuse("valid_from", "This person's fact from this date is in the batch already.")
+    seen.add((number, item["valid_from"]))
     return index, number, item
+
+
+def _verify(resident: Resident, index: int, name: str | None, actor: Actor, report: EnrolmentReport) -> bool:
+    """Verify an unverified record whose name is the one the bureau's enrolment data gives for its ID number (the
+    issue's identity tie-in: the insurance master file holds the person; a name alone, or an ID number alone, proves
+    nothing, and a name that differs verifies nobody). Whether it did."""
+    if name is None or resident.verified:
+        return False
+    if nfkc(name) != resident.name:
+        report.not_verified.append({"index": index, "field": "name",
+                                    "why": "The name differs from the record's: the record stays unverified."})
+        return False
+    resident.verified_at, resident.verified_by = clock.now(), f"insurance:{actor.subject}"
+    report.verified += 1
+    return True
 
 
 def report_enrolments(actor: Actor, *, items: list[dict]) -> EnrolmentReport:
     """Record a batch of the bureau's insured-person facts for people of its region (idempotent)."""
-    today, report = clock.today(), EnrolmentReport()
+    report = EnrolmentReport()
+    _apply(actor, list(enumerate(items)), report, set())
+    return report
+
+
+def _apply(actor: Actor, items: list[tuple[int, dict]], report: EnrolmentReport, seen: set[tuple[str, date]]) -> None:
+    """Record (index, item) pairs in one transaction; `seen` holds the (ID number, valid_from) pairs of the batch so far."""
+    today = clock.today()
     regions = set(region_and_descendants(actor.region_code or "")) & set(
-        db.session.scalars(select(Region.code).where(Region.code.in_({item["region_code"] for item in items}))))
-    checked = [found for index, item in enumerate(items) if (found := _checked(index, item, regions, today, report))]
+        db.session.scalars(select(Region.code).where(Region.code.in_({item["region_code"] for _, item in items}))))
+    checked = [found for index, item in items if (found := _checked(index, item, regions, today, report, seen))]
     hashes = {crypto.lookup_hash(number): number for _, number, _ in checked}
     people = {r.id_number_hash: r for r in db.session.scalars(select(Resident).where(Resident.id_number_hash.in_(hashes)))}
     with db.transaction():
         held = {(fact.resident_id, fact.valid_from): fact for fact in db.session.scalars(
             select(InsuranceFact).where(InsuranceFact.resident_id.in_([p.id for p in people.values()])))}
         touched: dict[int, Resident] = {}
+        verified: list[Resident] = []
         for index, number, item in checked:
             resident = people.get(crypto.lookup_hash(number))
             if resident is None:
                 report.unmatched.append({"index": index, "id_number": mask_id_number(number)})
                 continue
+            if _verify(resident, index, item.get("name"), actor, report):
+                verified.append(resident)
             values = dict(scheme=item["scheme"], region_code=item["region_code"], valid_to=item["valid_to"])
             fact = held.get((resident.id, item["valid_from"]))
             if fact is not None and all(getattr(fact, name) == value for name, value in values.items()):
@@ -193,7 +224,10 @@ def report_enrolments(actor: Actor, *, items: list[dict]) -> EnrolmentReport:
             touched[resident.id] = resident
         db.session.flush()
         _refresh(list(touched.values()), today)
-    return report
+        for resident in verified:
+            events.identity_verified.send(None, resident=resident)
+    for resident in verified:
+        audit.record("identity.verify", "resident", resident.id, proof="insurance_enrolment")
 
 
 def apply_due(today: date) -> int:
@@ -204,3 +238,67 @@ def apply_due(today: date) -> int:
     with db.transaction():
         _refresh(list(db.session.scalars(select(Resident).where(Resident.id.in_(ids)))), today)
     return len(ids)
+
+
+# The bureau's file of insured-person facts (CSV in UTF-8 or GBK/GB18030, or XLSX, read as the registry's imports
+# read a county export): the same facts as a pushed batch, one a row.
+FILE_HEADERS: dict[str, tuple[str, ...]] = {
+    "name": ("name", "姓名"),
+    "id_number": ("id_number", "身份证号", "身份证号码", "公民身份号码", "证件号码"),
+    "scheme": ("scheme", "险种类型", "参保类型", "险种"),
+    "region_code": ("region_code", "参保地", "参保地编码", "统筹区编码", "参保区划"),
+    "valid_from": ("valid_from", "开始日期", "参保开始日期", "生效日期", "有效期起"),
+    "valid_to": ("valid_to", "终止日期", "参保终止日期", "失效日期", "有效期止"),
+}
+# Read through imports.open_source only: not a kind of centre import (never registered in imports.KINDS).
+FILE_KIND = imports.Kind("enrolments", FILE_HEADERS, ("id_number", "scheme", "region_code", "valid_from"),
+                         prepare=lambda centre: None, write_batch=lambda *args: None)
+FILE_CHUNK = 1000  # rows of the bureau's file recorded a transaction (as many as a pushed batch may hold)
+INSURED = {name: scheme for name, scheme in imports.SCHEMES.items() if scheme is not InsuranceScheme.UNINSURED}
+
+
+def _file_item(values: dict, today: date, problems: list) -> dict | None:
+    """A row of the bureau's file as a pushed item (the API's shape), or the problems (column, why) that refuse it."""
+    parsed = imports.id_number_of(values, today, problems)
+    scheme = INSURED.get(imports.cell_text(values.get("scheme")).lower())
+    if scheme is None:
+        problems.append(("scheme", "Not a scheme: 城乡居民 or 职工."))
+    region_code = imports.cell_text(values.get("region_code"))
+    if not (region_code.isascii() and region_code.isdigit() and len(region_code) == 6):
+        problems.append(("region_code", "An insurance region is a 6-digit GB/T 2260 code."))
+    dates = {}
+    for column in ("valid_from", "valid_to"):
+        try:
+            dates[column] = imports.cell_date(values[column]) if imports.cell_text(values.get(column)) else None
+        except ValueError:
+            problems.append((column, "A date is written YYYY-MM-DD."))
+    if "valid_from" in dates and dates["valid_from"] is None:
+        problems.append(("valid_from", "The day insurance begins is needed."))
+    elif dates.get("valid_from") and dates.get("valid_to") and dates["valid_to"] < dates["valid_from"]:
+        problems.append(("valid_to", "valid_to is on or after valid_from."))  # with the row's other problems
+    if problems:
+        return None
+    return dict(id_number=parsed.value, scheme=scheme, region_code=region_code, name=imports.cell_text(values.get("name"))
+                or None, **dates)
+
+
+def report_enrolment_file(actor: Actor, *, content: bytes, filename: str) -> EnrolmentReport:
+    """Record the bureau's file of insured-person facts as one batch; the report's `index` is the row in the file,
+    its `field` the file's column header (a file without a required column is a 422 naming it)."""
+    source = imports.open_source(content, filename, FILE_KIND)
+    today, problems, items, rows = clock.today(), [], [], []
+    for number, values in source.rows():
+        found: list[tuple[str, str]] = []
+        item = _file_item(values, today, found)
+        problems += [{"index": number, "field": column, "why": why} for column, why in found]
+        if item is not None:
+            items.append(item)
+            rows.append(number)
+    report, seen = EnrolmentReport(), set()
+    for start in range(0, len(items), FILE_CHUNK):  # a statement takes at most 65,535 parameters (PostgreSQL)
+        _apply(actor, list(zip(rows[start:start + FILE_CHUNK], items[start:start + FILE_CHUNK], strict=True)),
+               report, seen)
+    report.refused = sorted([*problems, *report.refused], key=lambda entry: entry["index"])
+    for entry in (*report.refused, *report.not_verified):
+        entry["field"] = source.headers.get(entry["field"], entry["field"])
+    return report

@@ -183,7 +183,7 @@ def test_agreements_for_a_centre_that_does_not_take_part_are_422_and_nothing_is_
 def test_an_unknown_kind_of_import_is_422_and_nothing_is_written(client, centres):
     person = f.resident(born=date(1980, 1, 1))
     response = _upload(client, centres["home"], _csv([_row(person, centres["home"])]), kind="vaccinations")
-    assert response.status_code == 422 and "kind" in response.get_json()["errors"]["json"]
+    assert response.status_code == 422 and "kind" in response.get_json()["errors"]["form"]
     assert count(Import) == 0
 
 
@@ -223,3 +223,12 @@ def test_a_large_agreement_file_runs_in_the_background_and_reports_progress(app,
     status = finished(client, response.get_json()["id"])
     assert (status["status"], status["rows_done"], status["created"]) == ("done", 25, 25)
     assert count(ImportProblem) == 0
+
+
+def test_a_signing_time_with_its_time_of_day_is_read_as_its_date(client, centres):
+    home = centres["home"]
+    person = f.resident(name="老赵", born=date(1952, 3, 1))
+    header = [*HEADER[:2], "签约时间", *HEADER[3:]]  # exports that head it 签约时间 write the time of day too
+    body = _upload(client, home, _csv([_row(person, home, start="2026-01-08 09:30:15")], header=header)).get_json()
+    assert (body["created"], body["refused"]) == (1, 0), _report(client, body["id"])
+    assert core_db.session.scalar(select(Agreement.start_date).where(Agreement.resident_id == person.id)) == date(2026, 1, 8)

@@ -11,6 +11,7 @@ from datetime import date
 import openpyxl
 import pytest
 
+from core import clock
 from core import db as core_db
 from core.auth import Role
 from registry import imports
@@ -146,7 +147,7 @@ def test_id_number_stored_as_an_excel_number_is_refused_with_a_hint(client, cent
 
 def test_a_file_without_an_id_number_column_is_422_and_nothing_is_written(client, centres):
     response = _upload(client, centres["home"], _csv([["王五", "x"]], header=["姓名", "住址"]))
-    assert response.status_code == 422 and "file" in response.get_json()["errors"]["json"]
+    assert response.status_code == 422 and "file" in response.get_json()["errors"]["files"]
     assert count(Import) == 0
 
 
@@ -262,3 +263,192 @@ def test_a_different_ongoing_pregnancy_refuses_the_row_and_its_other_facts(clien
     content = _csv([[woman.name, woman.id_number, "2025-12-01", "残疾人"]], header=["姓名", "身份证号", "末次月经", "重点人群"])
     body = _upload(client, centres["home"], content).get_json()
     assert (body["refused"], count(Pregnancy), count(PopulationTag)) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("content,why", [
+    (bytes(range(256)) * 4, "encoding"),  # neither UTF-8 nor GB18030
+    ("姓名,身份证号\n".encode("gbk"), "no rows"),  # the header alone
+    (b"", "empty"),
+    ("姓名,身份证号\n\"".encode() + b"x" * 200_000 + b"\",1\n", "cell too long"),  # over the csv module's field limit
+])
+def test_a_file_that_cannot_be_imported_is_422_naming_the_file_and_nothing_is_written(client, centres, content, why):
+    response = _upload(client, centres["home"], content)
+    assert response.status_code == 422, (why, response.status_code)
+    assert "file" in response.get_json()["errors"]["files"]
+    assert count(Import) == 0
+
+
+def test_an_xlsx_with_its_header_alone_is_422_and_nothing_is_written(client, centres):
+    book = openpyxl.Workbook()
+    book.active.append(["姓名", "身份证号"])
+    content = io.BytesIO()
+    book.save(content)
+    response = _upload(client, centres["home"], content.getvalue(), filename="export.xlsx")
+    assert response.status_code == 422 and "file" in response.get_json()["errors"]["files"]
+    assert count(Import) == 0
+
+
+def test_a_finished_import_has_done_all_its_rows_blank_lines_too(client, centres):
+    _, rows = _family(centres["home"])
+    content = _csv([rows[0], [], rows[1], [""] * 11, rows[2], []])
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["status"], body["created"], body["rows_done"], body["total_rows"]) == ("done", 3, 6, 6)
+
+
+def test_an_export_larger_than_a_json_body_may_be_is_imported(client, centres, settings):
+    _, rows = _family(centres["home"])
+    remark = "备" * 60_000  # a county export's free-text columns make a few rows weigh megabytes
+    content = _csv([[*row[:-1], remark] for row in rows] + [[""] * 10 + [remark]] * 8)
+    assert len(content) > settings.MAX_CONTENT_LENGTH
+    response = _upload(client, centres["home"], content)
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["created"] == 3
+
+
+def test_a_file_over_the_upload_limit_is_413_naming_the_file_and_nothing_is_written(client, centres, limited):
+    limited(UPLOAD_MAX_BYTES=2000)
+    _, rows = _family(centres["home"])
+    response = _upload(client, centres["home"], _csv([[*row[:-1], "x" * 1000] for row in rows]))
+    assert response.status_code == 413
+    assert "file" in response.get_json()["errors"]["files"]
+    assert count(Import) == 0
+
+
+def test_an_old_15_digit_id_number_excel_stored_as_a_number_is_read_whole(client, centres):
+    book = openpyxl.Workbook()  # Excel keeps 15 significant digits: a 15-digit number loses none (an 18-digit one does)
+    book.active.append(["姓名", "身份证号"])
+    book.active.append(["老人", 430523560701003])
+    book.active.append(["老伴", 430523570802004.0])
+    content = io.BytesIO()
+    book.save(content)
+    response = _upload(client, centres["home"], content.getvalue(), filename="export.xlsx")
+    assert (response.get_json()["created"], response.get_json()["refused"]) == (2, 0)
+    first17 = "43052319560701003"
+    assert core_db.session.query(Resident).filter(Resident.name == "老人").one().id_number == first17 + check_character(first17)
+
+
+def test_a_person_on_two_rows_one_a_condition_is_registered_once_with_both(client, centres):
+    number = _id(date(1951, 1, 1), "M")  # exports of chronic-disease registers list a patient once per disease
+    content = _csv([["钱七", number, "高血压", "2020-05-01", ""], ["钱七", number, "糖尿病", "2021-06-01", "残疾人"]],
+                   header=["姓名", "身份证号", "慢病", "确诊日期", "重点人群"])
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["created"], body["unchanged"], body["refused"]) == (1, 1, 0)
+    person = core_db.session.query(Resident).filter(Resident.name == "钱七").one()
+    conditions = {(c.kind.value, c.diagnosed_on) for c in core_db.session.query(Condition).filter(Condition.resident_id == person.id)}
+    assert conditions == {("hypertension", date(2020, 5, 1)), ("diabetes", date(2021, 6, 1))}
+    assert count(PopulationTag, PopulationTag.resident_id == person.id) == 1
+    assert _upload(client, centres["home"], content).get_json()["unchanged"] == 2
+    assert count(Condition, Condition.resident_id == person.id) == 2
+
+
+def test_a_second_row_with_another_pregnancy_of_the_same_woman_is_refused_and_writes_nothing(client, centres):
+    mother = _id(date(1995, 5, 5))
+    content = _csv([["孕妇丙", mother, "2025-12-01", ""], ["孕妇丙", mother, "2026-01-05", "残疾人"]],
+                   header=["姓名", "身份证号", "末次月经", "重点人群"])
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["created"], body["refused"], count(Pregnancy), count(PopulationTag)) == (1, 1, 1, 0)
+
+
+def test_a_title_row_above_the_header_is_passed_over_and_rows_keep_their_numbers_in_the_file(client, centres):
+    _, rows = _family(centres["home"])
+    rows[1][5] = "12345"  # a bad phone, reported with its row number in the file
+    title = ["塘渡口镇居民健康档案花名册", *[""] * 10]  # what county systems put above the header
+    body = _upload(client, centres["home"], _csv([HEADER_ZH, *rows], header=title)).get_json()
+    assert (body["created"], body["refused"], body["total_rows"], body["rows_done"]) == (2, 1, 3, 3)
+    report = client.get(f"/api/v1/imports/{body['id']}/report.csv", headers=as_admin()).get_data(as_text=True)
+    assert [line[:2] for line in csv.reader(io.StringIO(report.lstrip("\ufeff")))][1:] == [["4", "联系电话"]]
+
+
+def test_an_xlsx_with_a_title_row_above_the_header_is_read(client, centres):
+    book = openpyxl.Workbook()
+    book.active.append(["居民花名册（2026年）"])
+    book.active.append(["姓名", "身份证号"])
+    book.active.append(["孙八", _id(date(1966, 6, 6))])
+    content = io.BytesIO()
+    book.save(content)
+    body = _upload(client, centres["home"], content.getvalue(), filename="export.xlsx").get_json()
+    assert (body["created"], body["total_rows"]) == (1, 1)
+
+
+def test_cli_writes_the_report_of_refused_rows_to_a_file(app, centres, tmp_path):
+    _, rows = _family(centres["home"])
+    rows[0][5] = "12345"
+    path, report = tmp_path / "export.csv", tmp_path / "report.csv"
+    path.write_bytes(_csv(rows))
+    result = app.test_cli_runner().invoke(args=["registry", "import", str(path), "--centre", str(centres["home"].id),
+                                                "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "2 registered, 0 already registered, 1 refused" in result.output
+    lines = list(csv.reader(io.StringIO(report.read_bytes().decode("utf-8-sig"))))
+    assert lines == [list(imports.REPORT_HEADER), ["2", "联系电话", "A mainland mobile number has 11 digits and starts with 1."]]
+
+
+def test_the_same_file_imported_twice_at_once_registers_each_person_once_and_neither_import_fails(app, committed_db,
+                                                                                                   monkeypatch):
+    import threading
+
+    f.regions()
+    centre = f.centre()
+    content = _csv([[f"同时{i}", _id(date(1940 + i, 2, 2))] for i in range(6)], header=["姓名", "身份证号"])
+    jobs = []
+    for _ in range(2):
+        source = imports.open_source(content, "export.csv")
+        jobs.append((imports.begin(None, centre_id=centre.id, filename="export.csv", source=source,
+                                   started_by="test").id, source))
+    both_checked = threading.Barrier(2)
+    check_row = imports.check_row
+
+    def checked_together(values, place):  # both batches past their checks before either looks up who is registered
+        try:
+            both_checked.wait(timeout=2)
+        except threading.BrokenBarrierError:
+            pass
+        return check_row(values, place)
+
+    monkeypatch.setattr(imports, "check_row", checked_together)
+    ended = {}
+
+    def run(job_id, source):
+        with app.app_context():
+            try:
+                ended[job_id] = imports.run(job_id, source).status.value
+            finally:
+                core_db.session.remove()
+
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    core_db.session.remove()
+    assert sorted(ended.values()) == ["done", "done"]
+    assert count(Resident) == 6
+
+
+@pytest.mark.parametrize("written", ['="{}"', "'{}", "\t{}"])
+def test_an_id_number_written_so_that_excel_keeps_it_as_text_is_read(client, centres, written):
+    number = _id(date(1977, 7, 7))
+    content = f"姓名,身份证号\n文本,{written.format(number)}\n".encode("gbk")  # exports guard the digits so
+    body = _upload(client, centres["home"], content).get_json()
+    assert (body["created"], body["refused"]) == (1, 0)
+    assert core_db.session.query(Resident).filter(Resident.name == "文本").one().id_number == number
+
+
+def test_an_import_with_blank_lines_resumed_after_its_runner_died_registers_everyone_once(centres, frozen_clock,
+                                                                                         monkeypatch):
+    from datetime import timedelta
+
+    from tests.test_county_import_resume import Killed, _dies_after_first_batch
+
+    monkeypatch.setattr(imports, "BATCH", 3)
+    people = [[f"续空{n}", _id(date(1940 + n, 2, 2))] for n in range(8)]
+    content = _csv([people[0], [], people[1], [], [], *people[2:5], [], *people[5:], []], header=["姓名", "身份证号"])
+    source = imports.open_source(content, "county.csv")
+    job = imports.begin(None, centre_id=centres["home"].id, filename="county.csv", source=source, started_by="test")
+    with pytest.raises(Killed):
+        imports.run(job.id, source, progress=_dies_after_first_batch)
+    clock.advance(imports.LEASE + timedelta(seconds=1))
+    assert imports.resume_abandoned() == [job.id]
+    done = core_db.session.get(Import, job.id, populate_existing=True)
+    assert (done.status, done.created, done.rows_done, done.total_rows) == (ImportStatus.DONE, 8, 13, 13)
+    assert count(Resident, Resident.name.like("续空%")) == 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 from core import db as core_db
@@ -9,7 +10,7 @@ from registry import insurance
 from registry.models import InsuranceFact, InsuranceScheme, Resident
 from signing.models import Agreement
 from tests import factories as f
-from tests.county_helpers import count
+from tests.county_helpers import as_admin, count
 from tests.settlement_helpers import agreement, as_bureau
 
 
@@ -87,3 +88,115 @@ def test_an_old_15_digit_id_number_matches_the_person(client, centres):
     person = f.resident(insured_in=None, born=date(1956, 7, 1))
     old = person.id_number[:6] + person.id_number[8:17]
     assert _push(client, _item(person, id_number=old)).get_json()["applied"] == 1
+
+
+def test_a_batch_reporting_two_facts_of_one_person_for_one_date_refuses_the_second_and_twice_changes_nothing(client, centres):
+    person = f.resident(insured_in=None)
+    batch = (_item(person), _item(person, scheme="employee"))
+    first = _push(client, *batch).get_json()
+    assert (first["applied"], first["refused"]) == (1, [{"index": 1, "field": "valid_from",
+                                                        "why": "This person's fact from this date is in the batch already."}])
+    again = _push(client, *batch).get_json()
+    assert (again["applied"], again["unchanged"]) == (0, 1)
+    assert core_db.session.get(Resident, person.id).insurance_scheme is InsuranceScheme.RESIDENT
+
+
+def test_a_self_registered_resident_whose_id_number_and_name_match_the_enrolment_becomes_verified_and_counts(client, centres):
+    person = f.resident(insured_in=None, verified=False, name="赵敏")
+    signed = agreement(person, centres["home"], counted=False)
+    body = _push(client, _item(person, name="赵敏")).get_json()
+    assert (body["applied"], body["verified"]) == (1, 1)
+    held = core_db.session.get(Resident, person.id)
+    assert held.verified and held.verified_by.startswith("insurance:")
+    assert core_db.session.get(Agreement, signed.id).counts_for_capitation is True
+    again = _push(client, _item(person, name="赵敏")).get_json()
+    assert (again["applied"], again["unchanged"], again["verified"]) == (0, 1, 0)
+
+
+def test_a_name_that_does_not_match_verifies_nobody_and_is_reported(client, centres):
+    person = f.resident(insured_in=None, verified=False, name="赵敏")
+    signed = agreement(person, centres["home"], counted=False)
+    body = _push(client, _item(person, name="赵明")).get_json()
+    assert (body["applied"], body["verified"]) == (1, 0)
+    assert body["not_verified"] == [{"index": 0, "field": "name",
+                                     "why": "The name differs from the record's: the record stays unverified."}]
+    assert not core_db.session.get(Resident, person.id).verified
+    assert core_db.session.get(Agreement, signed.id).counts_for_capitation is False
+
+
+def test_an_enrolment_without_a_name_verifies_nobody(client, centres):
+    person = f.resident(insured_in=None, verified=False)
+    assert _push(client, _item(person)).get_json()["verified"] == 0
+    assert not core_db.session.get(Resident, person.id).verified
+
+
+def _file(rows, header=("姓名", "身份证号", "险种类型", "参保地", "开始日期", "终止日期"), encoding="gbk") -> bytes:
+    lines = [",".join(header), *(",".join(row) for row in rows)]
+    return "\n".join(lines).encode(encoding)
+
+
+def _push_file(client, content: bytes, filename="enrolments.csv", region="430523"):
+    return client.post("/api/v1/insurance/enrolment-files", headers=as_bureau(region), content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(content), filename)})
+
+
+def test_a_file_of_enrolments_is_applied_as_a_batch_with_row_numbers_in_the_report(client, centres):
+    person = f.resident(insured_in=None, verified=False, name="钱多")
+    stranger = f.id_number(date(1970, 1, 1))
+    content = _file([("钱多", person.id_number, "城乡居民", "430523", "2026-01-01", ""),
+                     ("孙少", stranger, "职工医保", "430523", "2026/01/01", "2026-12-31"),
+                     ("李白", person.id_number, "城乡居民", "430523", "2026-13-01", "")])
+    response = _push_file(client, content)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["applied"], body["verified"]) == (1, 1)
+    assert body["unmatched"] == [{"index": 3, "id_number": stranger[:3] + "*" * 11 + stranger[-4:]}]
+    assert body["refused"] == [{"index": 4, "field": "开始日期", "why": "A date is written YYYY-MM-DD."}]
+    assert core_db.session.get(Resident, person.id).insurance_scheme is InsuranceScheme.RESIDENT
+    again = _push_file(client, content).get_json()
+    assert (again["applied"], again["unchanged"]) == (0, 1)
+    assert count(InsuranceFact) == 1
+
+
+def test_an_enrolment_file_without_its_id_number_column_is_422_and_nothing_is_written(client, centres):
+    response = _push_file(client, _file([("钱多", "城乡居民")], header=("姓名", "险种类型")))
+    assert response.status_code == 422 and "file" in response.get_json()["errors"]["files"]
+    assert count(InsuranceFact) == 0
+
+
+def test_only_the_bureau_pushes_an_enrolment_file(client, centres):
+    response = client.post("/api/v1/insurance/enrolment-files", headers=as_admin(), content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(_file([])), "enrolments.csv")})
+    assert response.status_code == 403
+
+
+def test_a_fact_the_bureau_reports_puts_the_person_in_the_insurance_master_file_even_when_nothing_else_changes(client, centres):
+    person = f.resident()  # recorded by staff: resident scheme in 邵阳县, as the bureau then reports it
+    assert core_db.session.get(Resident, person.id).in_insurance_master is False
+    assert _push(client, _item(person)).get_json()["applied"] == 1
+    assert core_db.session.get(Resident, person.id).in_insurance_master is True
+
+
+def test_insurance_that_ends_takes_the_person_out_of_the_insurance_master_file(client, centres):
+    person = f.resident(insured_in=None)
+    assert _push(client, _item(person, valid_to="2026-03-20")).get_json()["applied"] == 1
+    assert core_db.session.get(Resident, person.id).in_insurance_master is True
+    insurance.apply_due(date(2026, 3, 21))
+    assert core_db.session.get(Resident, person.id).in_insurance_master is False
+
+
+def test_a_large_enrolment_file_is_recorded_in_chunks_and_a_fact_twice_across_chunks_is_still_refused(client, centres, monkeypatch):
+    monkeypatch.setattr(insurance, "FILE_CHUNK", 2)
+    people = [f.resident(insured_in=None) for _ in range(3)]
+    rows = [(p.name, p.id_number, "城乡居民", "430523", "2026-01-01", "") for p in people]
+    body = _push_file(client, _file([*rows, rows[0]])).get_json()
+    assert (body["applied"], body["refused"]) == (3, [{"index": 5, "field": "开始日期",
+                                                      "why": "This person's fact from this date is in the batch already."}])
+    assert count(InsuranceFact) == 3
+
+
+def test_a_file_row_bad_in_three_columns_is_reported_with_all_three_and_nothing_is_written(client, centres):
+    person = f.resident(insured_in=None)
+    body = _push_file(client, _file([("某", person.id_number, "未参保", "邵阳县", "2026-01-01", "2025-01-01")])).get_json()
+    assert [(entry["index"], entry["field"]) for entry in body["refused"]] == [(2, "险种类型"), (2, "参保地"), (2, "终止日期")]
+    assert count(InsuranceFact) == 0

@@ -58,6 +58,7 @@ AUDITED = {
     ("GET", "/api/v1/imports/<int:import_id>"): "import.read",
     ("GET", "/api/v1/imports/<int:import_id>/report.csv"): "import.report",
     ("POST", "/api/v1/insurance/enrolments"): "insurance.enrolments",
+    ("POST", "/api/v1/insurance/enrolment-files"): "insurance.enrolments",
     ("POST", "/api/v1/policy-profiles"): "profile.load",
     ("PUT", "/api/v1/packages/<code>/prices/<int:centre_id>"): "package_price.set",
     ("GET", "/api/v1/agreements"): "agreement.list",
