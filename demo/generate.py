@@ -1,8 +1,9 @@
 """Write the demo county's export files once (deterministic): `python -m demo.generate`.
 
 They look like what a county's current system exports: Chinese headers, residents with households, chronic
-conditions, pregnancies and key-population tags (UTF-8 with a BOM), and the agreements already signed this cycle
-(GBK, as Excel writes them in China). About 320 residents of two centres, dated for DEMO_DATE (registry.demo):
+conditions, pregnancies, key-population tags and health record numbers (UTF-8 with a BOM), and the agreements
+already signed this cycle (GBK, as Excel writes them in China); beside them the county bureau's file of the people it
+insures (`insurance.csv`). About 320 residents of two centres, dated for DEMO_DATE (registry.demo):
 children 0–6, pregnant women, people of 65+ and 80+, hypertension and diabetes patients, most of them signed.
 """
 
@@ -23,8 +24,11 @@ PEOPLE = {"430523-TDK": 240, "430523-BC": 80}
 SURNAMES = "王李张刘陈杨黄赵周吴徐孙胡朱高林何郭马罗梁宋郑谢唐许邓冯曾彭"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英华建国红梅玉珍德荣志凤春海燕"
 RESIDENT_HEADER = ["序号", "姓名", "身份证号", "性别", "出生日期", "联系电话", "户号", "参保类型", "参保地", "村卫生室", "慢病",
-                   "确诊日期", "末次月经", "重点人群"]
+                   "确诊日期", "末次月经", "重点人群", "健康档案编号"]
 AGREEMENT_HEADER = ["姓名", "身份证号", "签约日期", "签约年度", "签约方式", "签约年限", "村卫生室", "签约团队", "服务包"]
+# The county bureau's insured-person file (registry.insurance's file path): its own insured, from the year's start.
+INSURANCE_HEADER = ["身份证号", "险种类型", "参保地", "开始日期"]
+NO_HEALTH_RECORD_EVERY = 10  # every so many people have no health record yet (not an effective signing)
 
 
 def _birth(rng: random.Random) -> date:
@@ -52,7 +56,7 @@ def _write(path: Path, header: list[str], rows: list[list], encoding: str) -> No
 
 def generate(out: Path = OUT) -> None:
     rng = random.Random(SEED)
-    serial = 0
+    serial, insured = 0, []
     for code, name, _, _, windows, teams in CENTRES:
         if code not in PEOPLE:
             continue
@@ -80,7 +84,9 @@ def generate(out: Path = OUT) -> None:
                 number = _id_number(birth, serial, male)
                 residents.append([serial, person, number, "男" if male else "女", birth.isoformat(), phone,
                                   f"{code}-{household:04d}", scheme, region, village, "、".join(conditions), diagnosed, lmp,
-                                  tags])
+                                  tags, f"430523{serial:011d}" if serial % NO_HEALTH_RECORD_EVERY else ""])
+                if region == "430523":
+                    insured.append([number, scheme, region, "2026-01-01"])
                 priority = conditions or pregnant or age < 7 or age >= 65
                 if rng.random() < (0.92 if priority else 0.6):
                     start = max(date(2026, 1, 4) + timedelta(days=rng.randrange(300)), birth + timedelta(days=7))
@@ -90,6 +96,8 @@ def generate(out: Path = OUT) -> None:
         _write(out / code / "residents.csv", RESIDENT_HEADER, residents, "utf-8-sig")
         _write(out / code / "agreements.csv", AGREEMENT_HEADER, agreements, "gbk")
         print(f"{code} {name}: {len(residents)} residents, {len(agreements)} agreements")
+    _write(out / "insurance.csv", INSURANCE_HEADER, insured, "gbk")
+    print(f"邵阳县医保局: {len(insured)} insured people")
 
 
 if __name__ == "__main__":

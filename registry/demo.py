@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from core import db
 from core.auth import Actor, Role, hash_secret
-from registry import imports, proofs
+from registry import imports, insurance, proofs
 from registry.models import (
     ApiClient,
     Centre,
@@ -35,6 +35,7 @@ from registry.models import (
 DEMO_DATE = date(2026, 11, 26)
 FILES = Path(__file__).resolve().parent.parent / "demo" / "county"
 IMPORTED_BY = "demo:import"
+BUREAU_REGION = "430523"  # 邵阳县: the county whose bureau and administrator the demo logs in
 # Every so many imported residents one was never checked on site: signed, but not counted for capitation.
 UNCHECKED_EVERY = 12
 
@@ -91,7 +92,18 @@ def load() -> bool:
             _check_identities(centre)
         if (FILES / code / "agreements.csv").exists():
             import_file(centre, FILES / code / "agreements.csv", "agreements")
+    _enrol(FILES / "insurance.csv")
     return True
+
+
+def _enrol(path: Path) -> None:
+    """The county bureau's file of the people it insures, through the bureau's file path (registry.insurance): they
+    are in the insurance master file, which effective signing needs. A refused or unmatched row stops the demo."""
+    client_id, _ = LOGINS["bureau_client"]
+    bureau = Actor(role=Role.BUREAU, subject=f"client:{client_id}", region_code=BUREAU_REGION)
+    report = insurance.report_enrolment_file(bureau, content=path.read_bytes(), filename=path.name)
+    if report.refused or report.unmatched:
+        raise RuntimeError(f"demo enrolment of {path}: refused {report.refused[:3]}, unmatched {report.unmatched[:3]}")
 
 
 def import_file(centre: Centre, path: Path, kind: str) -> Import:
@@ -140,8 +152,8 @@ def _registry() -> None:
         staff = {
             "doctor": dict(name="李医生", role=Role.DOCTOR, centre_id=first.id, team_id=first.teams[0].id),
             "centre_admin": dict(name="塘渡口管理员", role=Role.CENTRE_ADMIN, centre_id=first.id),
-            "bureau_user": dict(name="邵阳县医保局", role=Role.BUREAU, region_code="430523"),
-            "county_admin": dict(name="邵阳县卫健局管理员", role=Role.ADMIN, region_code="430523"),
+            "bureau_user": dict(name="邵阳县医保局", role=Role.BUREAU, region_code=BUREAU_REGION),
+            "county_admin": dict(name="邵阳县卫健局管理员", role=Role.ADMIN, region_code=BUREAU_REGION),
         }
         logins = {}
         for login, fields in staff.items():
@@ -156,4 +168,4 @@ def _registry() -> None:
                                       staff_id=logins["doctor"].id if team.id == first.teams[0].id else None))
         client_id, secret = LOGINS["bureau_client"]
         db.session.add(ApiClient(client_id=client_id, secret_hash=hash_secret(secret), name="邵阳县医保信息系统",
-                                 region_code="430523"))
+                                 region_code=BUREAU_REGION))

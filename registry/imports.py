@@ -1,7 +1,7 @@
 """Bulk import of residents and households from a county system's export (CSV or XLSX).
 
 What such exports look like: UTF-8 with or without a BOM, or GBK/GB18030; Chinese column headers
-(姓名, 身份证号, 性别, 出生日期, 联系电话, 户号, 参保类型, 参保地, 村卫生室) or English ones; old 15-digit
+(姓名, 身份证号, 性别, 出生日期, 联系电话, 户号, 参保类型, 参保地, 村卫生室, 健康档案编号) or English ones; old 15-digit
 ID numbers beside 18-digit ones; many more columns than we need (ignored). Chronic conditions
 (慢病, with 确诊日期) are recorded too, so follow-up programmes start as they do for one recorded by hand.
 
@@ -95,6 +95,8 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "last_menstrual_period": ("last_menstrual_period", "末次月经", "末次月经日期"),
     "expected_delivery": ("expected_delivery", "预产期"),
     "tags": ("tags", "key_populations", "重点人群", "人群分类", "特殊人群"),
+    # A resident with an electronic health record (居民健康档案) has its number in the export: effective signing needs one.
+    "health_record": ("health_record", "健康档案编号", "健康档案号", "居民健康档案编号", "档案编号"),
 }
 # What county systems call the conditions that start follow-up programmes (POLICY.md signing rule 8).
 CONDITIONS = {"高血压": ConditionKind.HYPERTENSION, "糖尿病": ConditionKind.DIABETES, "2型糖尿病": ConditionKind.DIABETES,
@@ -418,6 +420,7 @@ def check_row(values: dict[str, object], place: Place) -> tuple[dict | None, lis
         insurance_region_code=region_code, home_window_id=place.windows.get(window),
         registered_by_centre_id=place.centre.id,
         household_ref=f"{place.centre.region_code}:{household}" if household else None,
+        has_health_record=bool(cell_text(values.get("health_record"))),
         conditions=conditions, diagnosed_on=diagnosed_on, pregnancy=pregnancy, tags=tags,
     )
     return fields, []
@@ -583,7 +586,7 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
         Pregnancy.resident_id.in_([known[fields["id_number_hash"]][0] for _, fields in fresh
                                    if fields["pregnancy"] and fields["id_number_hash"] in known]),
         Pregnancy.delivered_on.is_(None))).all()) if known else {}
-    rows, facts, pending = [], {}, {}
+    rows, facts, pending, with_record = [], {}, {}, set()
     for number, fields in fresh:
         key = fields["id_number_hash"]
         held = known.get(key)
@@ -607,8 +610,11 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
             rows.append(fields)
         else:
             tally.unchanged += 1
+            if fields["has_health_record"]:
+                with_record.add(key)
     registered = _register(rows)
     tally.created += len(rows)
+    _record_health_records([known[key][0] or registered[key] for key in with_record])
     _record_facts({known[key][0] or registered[key]: given for key, given in facts.items()
                    if any(fact["conditions"] or fact["pregnancy"] or fact["tags"] for fact in given)},
                   set(registered.values()), job.started_by, place.today)
@@ -627,6 +633,15 @@ def _register(rows: list[dict]) -> dict[str, int]:
     ids = insert_with_ids(Resident.__table__, [dict(row, household_id=household_id, created_at=now, updated_at=now)
                                                for row, household_id in zip(rows, household_ids, strict=True)])
     return {row["id_number_hash"]: resident_id for row, resident_id in zip(rows, ids, strict=True)}
+
+
+def _record_health_records(resident_ids: list[int]) -> None:
+    """Residents already registered whose row gives a health record number now have one on file (a new resident's
+    row says so as it is inserted)."""
+    if resident_ids:
+        db.session.execute(update(Resident).where(among(Resident.id, resident_ids), Resident.has_health_record.is_(False))
+                           .values(has_health_record=True, updated_at=clock.now())
+                           .execution_options(synchronize_session=False))
 
 
 def _record_facts(facts: dict[int, list[dict]], new: set[int], recorded_by: str, today: date) -> None:

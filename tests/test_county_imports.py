@@ -10,10 +10,12 @@ from datetime import date
 
 import openpyxl
 import pytest
+from sqlalchemy import select
 
 from core import clock
 from core import db as core_db
 from core.auth import Role
+from core.crypto import lookup_hash
 from registry import imports
 from registry.idcard import check_character
 from registry.models import Condition, Household, Import, ImportStatus, PopulationTag, Pregnancy, Resident
@@ -452,3 +454,32 @@ def test_an_import_with_blank_lines_resumed_after_its_runner_died_registers_ever
     done = core_db.session.get(Import, job.id, populate_existing=True)
     assert (done.status, done.created, done.rows_done, done.total_rows) == (ImportStatus.DONE, 8, 13, 13)
     assert count(Resident, Resident.name.like("续空%")) == 8
+
+
+def _with_health_records(rows: list[list], numbers: list[str]) -> bytes:
+    return _csv([[*row, number] for row, number in zip(rows, numbers, strict=True)], header=[*HEADER_ZH, "健康档案编号"])
+
+
+def _records_on_file(rows) -> list[bool]:
+    return [core_db.session.scalar(select(Resident.has_health_record).where(Resident.id_number_hash == lookup_hash(row[2]))
+                                   .execution_options(populate_existing=True)) for row in rows]
+
+
+def test_a_health_record_number_in_the_export_puts_the_residents_health_record_on_file(client, centres):
+    """Effective signing (POLICY.md glossary) needs a health record: a county's export names it by its number."""
+    _, rows = _family(centres["home"])
+    assert _upload(client, centres["home"], _with_health_records(rows, ["43052300001", "", "43052300003"])
+                   ).get_json()["created"] == 3
+    assert _records_on_file(rows) == [True, False, True]
+
+
+def test_a_registered_residents_health_record_number_puts_it_on_file_and_the_same_file_again_changes_nothing(
+        client, centres):
+    _, rows = _family(centres["home"])
+    _upload(client, centres["home"], _csv(rows))
+    assert _records_on_file(rows) == [False, False, False]
+    content = _with_health_records(rows, ["", "43052300002", ""])
+    for _ in range(2):
+        report = _upload(client, centres["home"], content).get_json()
+        assert (report["created"], report["unchanged"], report["refused"]) == (0, 3, 0)
+        assert _records_on_file(rows) == [False, True, False]

@@ -37,7 +37,7 @@ def _login(client, login: str) -> dict[str, str]:
 
 def test_the_demo_files_are_what_the_committed_generator_writes(tmp_path):
     generate.generate(tmp_path)
-    for written in sorted(tmp_path.glob("*/*.csv")):
+    for written in sorted(tmp_path.glob("**/*.csv")):
         committed = generate.OUT / written.relative_to(tmp_path)
         assert committed.read_bytes() == written.read_bytes(), f"{committed}: run python -m demo.generate"
 
@@ -81,6 +81,18 @@ def test_counts_and_capitation_answer_with_real_figures(client, demo_county):
     assert 0 < counted < signed  # a few were never checked on site or are insured elsewhere
     capitation = client.get(f"/api/v1/settlement/capitation?region=430523&period={demo.DEMO_DATE:%Y-%m}", headers=bureau)
     assert capitation.status_code == 200 and capitation.get_json()["totals"]["fund_fen"] > 0
+
+
+def test_effective_signings_are_those_with_a_health_record_in_the_bureaus_master_file(client, demo_county):
+    """The residents' files give most a health record number and the bureau's file enrols its insured: the effective
+    signings (POLICY.md glossary) are real figures, fewer than those counted for capitation."""
+    bureau = _login(client, "bureau_user")
+    counts = client.get("/api/v1/settlement/signed-counts?region=430523&group_by=centre", headers=bureau).get_json()
+    effective = sum(row["figures"]["effective"] for row in counts["rows"])
+    counted = sum(row["figures"]["counted"] for row in counts["rows"])
+    assert 0 < effective < counted
+    assert count(Resident, Resident.in_insurance_master.is_(True)) == sum(
+        1 for _ in (generate.OUT / "insurance.csv").read_bytes().splitlines()[1:])
 
 
 def test_the_demo_logins_work(client, demo_county):
