@@ -158,13 +158,14 @@ def _connect_events() -> None:
     from core import observability
     from notifications import attendance
     from notifications.metrics import outbox_gauges
-    from registry import populations
+    from registry import insurance, populations
     from registry.metrics import import_gauges
     from settlement import rosters
     from signing import access, service
     from signing import imports as signing_imports
 
     signing_imports.register()  # a kind of file registry.imports takes: the county's existing agreements
+    insurance.subscribe()  # the bureau's facts held for an ID number go to the record that gets it
     populations.forget_facts_on_writes()
     observability.add_gauges(outbox_gauges)
     observability.add_gauges(import_gauges)

@@ -49,6 +49,12 @@ def record(action: str, target_type: str, target_id=None, outcome: str = "ok", *
     return event_id
 
 
+def record_with_the_write(action: str, target_type: str, target_id=None, **detail) -> None:
+    """Write an `ok` event in the caller's open transaction: it commits, or rolls back, with the write it records
+    (a receiver of a registry event runs inside the transaction of the change, which `record` would commit early)."""
+    _insert(_caller(), action, target_type, target_id, "ok", detail)
+
+
 def _caller() -> str:
     # g lives in the app context: a CLI command that names its operator (g.actor) is recorded as them.
     actor = getattr(g, "actor", None) if has_app_context() else None

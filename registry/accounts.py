@@ -10,7 +10,7 @@ from core import audit, auth, clock, crypto, db, lockout, sessions
 from core.auth import DUMMY_HASH, Actor, Role, issue_token, verify_secret
 from core.errors import Conflict, DomainError, Forbidden, Invalid, TooManyRequests, Unauthorized
 from core.wechat import WechatClient
-from registry import access, proofs
+from registry import access, events, proofs
 from registry.idcard import IdNumber, InvalidIdNumber, parse_id_number
 from registry.models import (
     ApiClient,
@@ -183,7 +183,7 @@ def bind_identity(actor: Actor, *, name: str, id_number: str, phone_code: str | 
     """
     parsed = parse_or_reject(id_number)
     name = name.strip()
-    mine = bound_to(actor.openid)
+    mine, registered = bound_to(actor.openid), False
     if mine is not None and mine.id_number != parsed.value:
         raise Conflict("This WeChat account is bound to another person.", field="id_number")
     phone = WechatClient.from_app().phone_number(phone_code) if phone_code else None
@@ -199,6 +199,7 @@ def bind_identity(actor: Actor, *, name: str, id_number: str, phone_code: str | 
             if resident is None:
                 resident, proof = new_resident(name=name, parsed=parsed, phone=None, household=Household(),
                                                openid=actor.openid), None
+                registered = True
             elif phone and _phone_proves(resident, name, phone):
                 proof = BindingProof.WECHAT_PHONE
             else:
@@ -209,6 +210,8 @@ def bind_identity(actor: Actor, *, name: str, id_number: str, phone_code: str | 
         if phone:  # WeChat verified it for this account: the account's holder's number
             resident.phone, resident.phone_hash = phone, crypto.lookup_hash(phone)
         flush_or_conflict("This ID number is bound to another WeChat account.")
+        if registered:
+            events.id_number_registered.send(None, resident_ids=[resident.id])
     if replaced:
         audit.record("identity.unbind", "resident", resident.id, reason="rebound_with_proof")
     audit.record("identity.bind", "resident", resident.id,
@@ -265,6 +268,7 @@ def register_on_site(
                                     insurance_scheme=insurance_scheme, insurance_region_code=insurance_region_code,
                                     home_window_id=home_window_id, registered_by_centre_id=actor.centre_id)
             flush_or_conflict("This person was registered at the same moment; try again.")
+            events.id_number_registered.send(None, resident_ids=[resident.id])
         elif identity_document is None:
             shown = proofs.presence_holder(presence_code) if presence_code else None
             if presence_code and (shown is None or shown.id != resident.id):

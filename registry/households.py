@@ -16,7 +16,7 @@ from __future__ import annotations
 from core import audit, clock, db
 from core.auth import Actor
 from core.errors import Forbidden, Invalid
-from registry import proofs
+from registry import events, proofs
 from registry.access import household_of, resident_of
 from registry.accounts import find_by_id_number, flush_or_conflict, new_resident, parse_or_reject
 from registry.idcard import ADULT_AGE, age_on
@@ -63,6 +63,7 @@ def add_member(actor: Actor, *, name: str | None = None, id_number: str | None =
         member = new_resident(name=name.strip(), parsed=parsed, phone=None, household=_household(me),
                                household_claimed=True)
         flush_or_conflict("This person was registered at the same moment; try again.")
+        events.id_number_registered.send(None, resident_ids=[member.id])
     audit.record("household.join", "resident", member.id, via="new_child", household_id=me.household_id)
     return member
 

@@ -614,6 +614,8 @@ def write_batch(job: Import, batch: list[tuple[int, dict]], place: Place, source
                 with_record.add(key)
     registered = _register(rows)
     tally.created += len(rows)
+    if registered:
+        events.id_number_registered.send(None, resident_ids=list(registered.values()))
     _record_health_records([known[key][0] or registered[key] for key in with_record])
     _record_facts({known[key][0] or registered[key]: given for key, given in facts.items()
                    if any(fact["conditions"] or fact["pregnancy"] or fact["tags"] for fact in given)},

@@ -33,7 +33,7 @@ from core.crypto import mask_id_number
 from core.schemas import nfkc
 from registry import events, imports
 from registry.idcard import InvalidIdNumber, parse_id_number
-from registry.models import InsuranceFact, InsuranceScheme, Region, Resident
+from registry.models import HeldEnrolment, InsuranceFact, InsuranceScheme, Region, Resident
 from registry.service import region_and_descendants
 
 CATCH_UP = timedelta(days=7)  # the daily job looks this far back, so a missed run is made good
@@ -44,7 +44,7 @@ class EnrolmentReport:
     applied: int = 0
     unchanged: int = 0
     verified: int = 0  # self-registered (or imported) records whose ID number and name the bureau's data confirmed
-    unmatched: list[dict] = field(default_factory=list)
+    unmatched: list[dict] = field(default_factory=list)  # nobody registered holds the ID number: held until one does
     refused: list[dict] = field(default_factory=list)
     not_verified: list[dict] = field(default_factory=list)  # a name that differs from the record's
 
@@ -200,10 +200,12 @@ def _apply(actor: Actor, items: list[tuple[int, dict]], report: EnrolmentReport,
             select(InsuranceFact).where(InsuranceFact.resident_id.in_([p.id for p in people.values()])))}
         touched: dict[int, Resident] = {}
         verified: list[Resident] = []
+        unmatched = []
         for index, number, item in checked:
             resident = people.get(crypto.lookup_hash(number))
             if resident is None:
                 report.unmatched.append({"index": index, "id_number": mask_id_number(number)})
+                unmatched.append(item | {"id_number": number})
                 continue
             if _verify(resident, index, item.get("name"), actor, report):
                 verified.append(resident)
@@ -222,12 +224,62 @@ def _apply(actor: Actor, items: list[tuple[int, dict]], report: EnrolmentReport,
                 fact.reported_by, fact.reported_at = actor.subject, clock.now()
             report.applied += 1
             touched[resident.id] = resident
+        _hold(actor, unmatched)
         db.session.flush()
         _refresh(list(touched.values()), today)
         for resident in verified:
             events.identity_verified.send(None, resident=resident)
     for resident in verified:
         audit.record("identity.verify", "resident", resident.id, proof="insurance_enrolment")
+
+
+def _hold(actor: Actor, items: list[dict]) -> None:
+    """Hold the facts of people nobody has registered yet (by keyed hashes: neither ID number nor name is kept) until a
+    record with that ID number appears (`claim_held`); the same fact again changes nothing, a new answer for the same
+    person and day replaces the held one."""
+    hashes = {crypto.lookup_hash(item["id_number"]) for item in items}
+    held = {(fact.id_number_hash, fact.valid_from): fact for fact in db.session.scalars(
+        select(HeldEnrolment).where(HeldEnrolment.id_number_hash.in_(hashes)))} if hashes else {}
+    for item in items:
+        key = (crypto.lookup_hash(item["id_number"]), item["valid_from"])
+        values = dict(scheme=item["scheme"], region_code=item["region_code"], valid_to=item["valid_to"])
+        if item.get("name"):
+            values["name_hash"] = crypto.lookup_hash(nfkc(item["name"]))
+        fact = held.get(key)
+        if fact is None:
+            held[key] = HeldEnrolment(id_number_hash=key[0], valid_from=key[1], reported_by=actor.subject, **values)
+            db.session.add(held[key])
+        elif any(getattr(fact, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(fact, name, value)
+            fact.reported_by, fact.reported_at = actor.subject, clock.now()
+
+
+def claim_held(_sender=None, *, resident_ids: list[int]) -> None:
+    """The bureau's facts held for these residents' ID numbers become theirs, in the transaction that gave them the
+    number (receiver of events.id_number_registered): their insurance follows from each fact's date as a pushed fact's
+    would, and a name the bureau gave that matches the record's verifies an unverified record, as a push does."""
+    matches = db.session.execute(select(HeldEnrolment, Resident).join(
+        Resident, Resident.id_number_hash == HeldEnrolment.id_number_hash).where(
+        imports.among(Resident.id, resident_ids))).all()
+    if not matches:
+        return
+    for held, resident in matches:
+        db.session.add(InsuranceFact(resident_id=resident.id, scheme=held.scheme, region_code=held.region_code,
+                                     valid_from=held.valid_from, valid_to=held.valid_to, reported_by=held.reported_by,
+                                     reported_at=held.reported_at))
+        if (held.name_hash is not None and not resident.verified
+                and held.name_hash == crypto.lookup_hash(nfkc(resident.name))):
+            resident.verified_at, resident.verified_by = clock.now(), f"insurance:{held.reported_by}"
+            events.identity_verified.send(None, resident=resident)
+            audit.record_with_the_write("identity.verify", "resident", resident.id, proof="insurance_enrolment")
+        db.session.delete(held)
+    db.session.flush()
+    _refresh(list({resident.id: resident for _, resident in matches}.values()), clock.today())
+
+
+def subscribe() -> None:
+    events.id_number_registered.connect(claim_held)
 
 
 def apply_due(today: date) -> int:

@@ -455,6 +455,25 @@ class InsuranceFact(Base):
     reported_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+class HeldEnrolment(Base):
+    """A fact the bureau reported of an insured person nobody has registered yet, held by the keyed hashes of their ID
+    number and name (neither is kept) until a record with that ID number appears: it then becomes the resident's
+    InsuranceFact, and a name that matches verifies a self-registered record (registry.insurance)."""
+
+    __tablename__ = "held_enrolments"
+    __table_args__ = (UniqueConstraint("id_number_hash", "valid_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_number_hash: Mapped[str] = mapped_column(String(64))
+    name_hash: Mapped[str | None] = mapped_column(String(64))
+    scheme: Mapped[InsuranceScheme] = mapped_column(enum_column(InsuranceScheme))
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    valid_from: Mapped[date]
+    valid_to: Mapped[date | None]
+    reported_by: Mapped[str] = mapped_column(String(120))
+    reported_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 class HospitalGrade(str, enum.Enum):
     """The hospital grades "1+1+1" combines with the centre (POLICY.md signing rule 5; 002 §(三)3: 二级, 三级)."""
 

@@ -73,6 +73,7 @@ def add_id_number(actor: Actor, *, resident_id: int, id_number: str) -> Resident
         with db.transaction():
             resident.id_number, resident.id_number_hash = parsed.value, crypto.lookup_hash(parsed.value)
             db.session.flush()
+            events.id_number_registered.send(None, resident_ids=[resident.id])
     except IntegrityError:
         raise Conflict("Another resident holds this ID number (records are not merged).", field="id_number") from None
     audit.record("resident.add_id_number", "resident", resident.id)

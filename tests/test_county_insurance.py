@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 from datetime import date
 
+from sqlalchemy import select
+
 from core import db as core_db
+from core.crypto import lookup_hash
 from registry import insurance
-from registry.models import InsuranceFact, InsuranceScheme, Resident
+from registry.models import HeldEnrolment, InsuranceFact, InsuranceScheme, Resident
 from signing.models import Agreement
 from tests import factories as f
 from tests.county_helpers import as_admin, count
+from tests.identity_support import bind, login
 from tests.settlement_helpers import agreement, as_bureau
 
 
@@ -200,3 +204,68 @@ def test_a_file_row_bad_in_three_columns_is_reported_with_all_three_and_nothing_
     body = _push_file(client, _file([("某", person.id_number, "未参保", "邵阳县", "2026-01-01", "2025-01-01")])).get_json()
     assert [(entry["index"], entry["field"]) for entry in body["refused"]] == [(2, "险种类型"), (2, "参保地"), (2, "终止日期")]
     assert count(InsuranceFact) == 0
+
+
+def _stranger(birth=date(1988, 5, 6)) -> str:
+    return f.id_number(birth)
+
+
+def _enrol_stranger(client, number: str, **overrides) -> dict:
+    body = _push(client, {"id_number": number, "scheme": "resident", "region_code": "430523",
+                          "valid_from": "2026-01-01", **overrides}).get_json()
+    assert len(body["unmatched"]) == 1
+    return body
+
+
+def _self_register(client, number: str, name: str) -> Resident:
+    response = bind(client, login(client, f"held-{number[-6:]}"), number, name)
+    assert response.status_code in (200, 201), response.get_json()
+    return core_db.session.get(Resident, response.get_json()["id"], populate_existing=True)
+
+
+def test_an_enrolment_of_someone_not_yet_registered_is_held_and_becomes_theirs_when_they_self_register(client, centres):
+    """The bureau pushes the county's insured at go-live; residents register online afterwards (issue 11: nobody stays
+    uninsured until a staff member PATCHes them). The held fact keeps neither the ID number nor the name in clear."""
+    number = _stranger()
+    _enrol_stranger(client, number, name="孙立")
+    held = core_db.session.scalars(select(HeldEnrolment)).one()
+    assert number not in (held.id_number_hash, held.name_hash) and held.id_number_hash == lookup_hash(number)
+    assert count(InsuranceFact) == 0
+
+    person = _self_register(client, number, "孙立")
+    assert (person.insurance_scheme, person.insurance_region_code, person.in_insurance_master) == (
+        InsuranceScheme.RESIDENT, "430523", True)
+    assert person.verified and person.verified_by.startswith("insurance:")
+    assert [fact.valid_from for fact in core_db.session.scalars(select(InsuranceFact).where(
+        InsuranceFact.resident_id == person.id))] == [date(2026, 1, 1)]
+    assert count(HeldEnrolment) == 0
+
+
+def test_a_held_enrolment_whose_name_differs_gives_the_insurance_but_verifies_nobody(client, centres):
+    number = _stranger()
+    _enrol_stranger(client, number, name="孙立")
+    person = _self_register(client, number, "孙丽")
+    assert person.insurance_scheme is InsuranceScheme.RESIDENT and not person.verified
+
+
+def test_the_same_held_enrolment_pushed_again_is_held_once_and_a_new_answer_replaces_it(client, centres):
+    number = _stranger()
+    for _ in range(2):
+        _enrol_stranger(client, number)
+    _enrol_stranger(client, number, scheme="employee")
+    held = core_db.session.scalars(select(HeldEnrolment)).one()
+    assert held.scheme is InsuranceScheme.EMPLOYEE
+
+
+def test_an_imported_resident_takes_the_enrolment_held_for_them(client, centres):
+    number = _stranger(date(1961, 2, 3))
+    _enrol_stranger(client, number, valid_from="2026-02-01")
+    content = f"姓名,身份证号\n孙立,{number}\n".encode()
+    response = client.post("/api/v1/imports", headers=as_admin(), content_type="multipart/form-data",
+                           data={"centre_id": str(centres["home"].id), "file": (io.BytesIO(content), "export.csv")})
+    assert response.get_json()["created"] == 1
+    person = core_db.session.scalar(select(Resident).where(Resident.id_number_hash == lookup_hash(number))
+                                    .execution_options(populate_existing=True))
+    assert (person.insurance_scheme, person.in_insurance_master) == (InsuranceScheme.RESIDENT, True)
+    assert count(HeldEnrolment) == 0
+

@@ -8,9 +8,10 @@ from datetime import date
 from core import db as core_db
 from core.auth import Role
 from registry.idcard import check_character
-from registry.models import Resident, Sex
+from registry.models import InsuranceScheme, Resident, Sex
 from tests import factories as f
 from tests.county_helpers import count
+from tests.settlement_helpers import as_bureau
 
 
 def _newborn(client, mother, **body):
@@ -185,3 +186,20 @@ def test_a_newborn_lives_where_the_guardian_does_so_the_centre_signs_it_with_the
         "guardian_id": mother.id})
     assert signed.status_code == 201, signed.get_json()
     assert signed.get_json()["items"][0]["team_id"] == centre.teams[1].id
+
+
+def test_a_newborn_given_the_id_number_the_bureau_enrolled_takes_the_enrolment_held_for_it(client, alice, centres, settings):
+    """The bureau enrols a child by the ID number issued before the centre adds it to the child's record."""
+    child = _newborn(client, alice).get_json()
+    client.post("/api/v1/agreements", headers=f.as_resident(alice), json={
+        "centre_id": centres["home"].id, "term_years": 1, "consent_version": settings.CONSENT_TEXT_VERSION,
+        "resident_ids": [child["id"]]})
+    number = _number(date(2026, 3, 12), Sex.MALE)
+    enrolled = client.post("/api/v1/insurance/enrolments", headers=as_bureau("430523"), json={"items": [
+        {"id_number": number, "scheme": "resident", "region_code": "430523", "valid_from": "2026-03-12"}]})
+    assert len(enrolled.get_json()["unmatched"]) == 1
+    response = client.put(f"/api/v1/residents/{child['id']}/id-number", headers=_staff(centres), json={"id_number": number})
+    assert response.status_code == 200, response.get_json()
+    person = core_db.session.get(Resident, child["id"], populate_existing=True)
+    assert (person.insurance_scheme, person.insurance_region_code, person.in_insurance_master) == (
+        InsuranceScheme.RESIDENT, "430523", True)
