@@ -250,12 +250,15 @@ def team_members(actor: Actor, team_id: int, *, cursor: str | None, limit: int) 
                     cursor=cursor, limit=limit)
 
 
+MEMBER_TWICE = "This staff member is on the team already."
+
+
 def add_member(actor: Actor, *, team_id: int, **fields) -> TeamMember:
     """Add a doctor, nurse, public-health worker or village doctor to a team."""
     team = db.get_or_404(Team, team_id, "team")
     administered_centre(actor, team.centre_id)
     _check_member_staff(team, fields.get("staff_id"))
-    return _created("admin.team_member.create", "team_member", TeamMember(team_id=team.id, **fields), "")
+    return _created("admin.team_member.create", "team_member", TeamMember(team_id=team.id, **fields), MEMBER_TWICE)
 
 
 def update_member(actor: Actor, member_id: int, **changes) -> TeamMember:
@@ -264,7 +267,7 @@ def update_member(actor: Actor, member_id: int, **changes) -> TeamMember:
     administered_centre(actor, team.centre_id)
     if "staff_id" in changes:
         _check_member_staff(team, changes["staff_id"])
-    _changed("admin.team_member.update", "team_member", member, changes)
+    _changed("admin.team_member.update", "team_member", member, changes, MEMBER_TWICE)
     return member
 
 

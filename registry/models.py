@@ -143,6 +143,7 @@ class TeamMember(Base):
     """A member of a family-doctor team, as the resident sees them; `staff_id` is their login, if any."""
 
     __tablename__ = "team_members"
+    __table_args__ = (UniqueConstraint("team_id", "staff_id"),)  # a login is on a team once; cards without one, many
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)

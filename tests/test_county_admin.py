@@ -271,3 +271,20 @@ def test_each_region_shows_the_pooling_region_it_settles_in(client, centres):
     regions = client.get("/api/v1/admin/regions", headers=as_admin("430500")).get_json()["items"]
     pooling = {r["code"]: r["pooling_region_code"] for r in regions}
     assert (pooling["430500"], pooling["430523"]) == (None, "430523")
+
+
+def test_a_staff_member_is_on_a_team_once_and_a_second_membership_is_409_writing_nothing(client, centres):
+    team = centres["home"].teams[0]
+    doctor = f.staff(centre=centres["home"])
+    first = client.post(f"/api/v1/admin/teams/{team.id}/members", headers=as_admin(),
+                        json={"role": "doctor", "name": "周医生", "staff_id": doctor.id})
+    assert first.status_code == 201, first.get_json()
+    before = count(TeamMember)
+    again = client.post(f"/api/v1/admin/teams/{team.id}/members", headers=as_admin(),
+                        json={"role": "nurse", "name": "周医生", "staff_id": doctor.id})
+    assert again.status_code == 409 and again.get_json()["message"] == "This staff member is on the team already."
+    assert count(TeamMember) == before
+    card = client.post(f"/api/v1/admin/teams/{team.id}/members", headers=as_admin(), json={"role": "nurse", "name": "吴护士"})
+    moved = client.patch(f"/api/v1/admin/team-members/{card.get_json()['id']}", headers=as_admin(),
+                         json={"staff_id": doctor.id})
+    assert moved.status_code == 409
