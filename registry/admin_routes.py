@@ -39,6 +39,25 @@ class Profiles(MethodView):
         return version, 201 if created else 200
 
 
+@profiles_blp.route("/files")
+@takes_files
+class ProfileFiles(MethodView):
+    @audited("profile.load")
+    @requires(Role.ADMIN)
+    @profiles_blp.arguments(s.ProfileFileSchema, location="files")
+    @profiles_blp.arguments(s.ProfileFileFormSchema, location="form")
+    @profiles_blp.response(201, s.ProfileVersionSchema)
+    @profiles_blp.alt_response(200, schema=s.ProfileVersionSchema, description="The same profile and date: already loaded")
+    def post(self, files, form):
+        """Load a policy profile file (JSON or YAML) as a new version from a date, as `flask registry load-profile`
+        does (a typo is a 422 naming the field)"""
+        upload = files["file"]
+        version, created = admin.load_profile(
+            current_actor(), profile=profiles.parse_file(upload.read(), upload.filename or "profile.json"),
+            effective_from=form["effective_from"], source=form["source"] or upload.filename)
+        return version, 201 if created else 200
+
+
 @profiles_blp.route("/<code>/versions")
 class ProfileVersions(MethodView):
     @public

@@ -21,6 +21,16 @@ class ProfileLoadSchema(ma.Schema):
                            metadata={"description": "where the profile comes from, e.g. the notice it follows"})
 
 
+class ProfileFileSchema(ma.Schema):
+    file = Upload(required=True, metadata={"description": "a profile file: JSON, or YAML (.yaml/.yml), UTF-8"})
+
+
+class ProfileFileFormSchema(ma.Schema):
+    effective_from = Date(required=True)
+    source = fields.String(load_default=None, validate=validate.Length(max=200),
+                           metadata={"description": "where the profile comes from, e.g. the notice it follows"})
+
+
 class ProfileSchema(ma.Schema):
     code = fields.String(required=True)
     name = fields.String(required=True)

@@ -438,14 +438,22 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def read_file(path: Path) -> dict:
+    """A profile file on disk, as `parse_file` reads it."""
+    return parse_file(path.read_bytes(), path.name)
+
+
+def parse_file(content: bytes, filename: str) -> dict:
     """A profile file's JSON, or YAML for a .yaml/.yml file (UTF-8, with or without BOM), or InvalidProfile saying
     why it is not. YAML is read safely (no tags, no objects), and then validated exactly as JSON is."""
-    yaml_file = path.suffix.lower() in YAML_SUFFIXES
+    yaml_file = Path(filename).suffix.lower() in YAML_SUFFIXES
     try:
-        text = path.read_text(encoding="utf-8-sig")
-        return yaml.safe_load(text) if yaml_file else json.loads(text)
+        text = content.decode("utf-8-sig")
+        read = yaml.safe_load(text) if yaml_file else json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as error:
         raise InvalidProfile({"file": [f"Not a {'YAML' if yaml_file else 'JSON'} file: {error}"]}) from None
+    if not isinstance(read, dict):
+        raise InvalidProfile({"file": [f"A profile file holds one {'mapping' if yaml_file else 'object'}."]})
+    return read
 
 
 # Versions ------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -194,6 +195,44 @@ def test_a_profile_file_may_be_yaml_and_is_loaded_by_the_cli(app, db, tmp_path):
     assert result.exit_code == 0, result.output
     assert db.get(PolicyProfile, "changsha-2026").settlement == {"rule": "prepay", "fee_fen_per_year": 8500,
                                                                  "pay_share": "0.90"}
+
+
+CHANGSHA_YAML = ("code: changsha-2026\nname: 长沙市 2026\ncycle_start_month: 1\ncycle_start_day: 1\n"
+                 "change_period_start: '10-01'\nchange_period_end: '12-31'\nauto_renew: true\n"
+                 "default_assignment: false\nmax_term_years: 3\n"
+                 "settlement:\n  rule: prepay\n  fee_fen_per_year: 8500\n  pay_share: '0.90'\n")
+
+
+def _upload_profile(client, content: bytes, filename: str, region: str = "430523", effective_from: str = "2026-01-01"):
+    return client.post("/api/v1/policy-profiles/files", headers=as_admin(region), content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(content), filename), "effective_from": effective_from})
+
+
+def test_a_yaml_profile_file_is_loaded_through_the_api_and_the_same_file_again_is_already_loaded(client, db):
+    first = _upload_profile(client, CHANGSHA_YAML.encode(), "changsha-2026.yaml")
+    assert first.status_code == 201, first.get_json()
+    assert db.get(PolicyProfile, "changsha-2026").settlement["fee_fen_per_year"] == 8500
+    again = _upload_profile(client, CHANGSHA_YAML.encode(), "changsha-2026.yaml")
+    assert again.status_code == 200 and again.get_json()["version"] == first.get_json()["version"]
+
+
+def test_a_profile_file_with_a_typo_or_not_a_mapping_uploaded_is_422_naming_it_and_writes_nothing(client, db):
+    before = count(PolicyProfileVersion)
+    typo = _upload_profile(client, "code: changsha-2026\nnmae: 长沙市\n".encode(), "typo.yml")
+    assert typo.status_code == 422 and "nmae" in str(typo.get_json()["errors"])
+    listed = _upload_profile(client, b"- code\n- name\n", "list.yaml")
+    assert listed.status_code == 422 and "file" in str(listed.get_json()["errors"])
+    broken = _upload_profile(client, b"{not json", "profile.json")
+    assert broken.status_code == 422 and "file" in str(broken.get_json()["errors"])
+    assert count(PolicyProfileVersion) == before
+
+
+def test_only_an_administrator_uploads_a_profile_file(client, db, centres):
+    response = client.post("/api/v1/policy-profiles/files", headers=f.as_staff(f.staff(centre=centres["home"])),
+                           content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(CHANGSHA_YAML.encode()), "p.yaml"), "effective_from": "2026-01-01"})
+    assert response.status_code == 403
+    assert db.get(PolicyProfile, "changsha-2026") is None
 
 
 def test_a_yaml_profile_with_a_typo_is_refused_naming_the_field_and_writes_nothing(app, db, tmp_path):

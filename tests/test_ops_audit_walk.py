@@ -60,6 +60,7 @@ AUDITED = {
     ("POST", "/api/v1/insurance/enrolments"): "insurance.enrolments",
     ("POST", "/api/v1/insurance/enrolment-files"): "insurance.enrolments",
     ("POST", "/api/v1/policy-profiles"): "profile.load",
+    ("POST", "/api/v1/policy-profiles/files"): "profile.load",
     ("PUT", "/api/v1/packages/<code>/prices/<int:centre_id>"): "package_price.set",
     ("GET", "/api/v1/agreements"): "agreement.list",
     ("POST", "/api/v1/agreements"): "agreement.sign",
