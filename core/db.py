@@ -62,7 +62,8 @@ NAMING_CONVENTION = {
 
 
 class Instant(TypeDecorator):
-    """A point in time, stored as UTC and read back timezone-aware on both databases."""
+    """A point in time, stored as UTC and read back timezone-aware on both databases, in Asia/Shanghai as the clock
+    gives it (core.clock.now): an instant reads the same in every response, just written or read back."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -82,7 +83,7 @@ class Instant(TypeDecorator):
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        return (value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value).astimezone(clock.SHANGHAI)
 
 
 def enum_column(cls: type[enum.Enum]) -> Enum:

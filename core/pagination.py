@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
 import marshmallow as ma
-from sqlalchemy import BigInteger, Select, tuple_
+from sqlalchemy import BigInteger, Select, bindparam, tuple_
 
 from core import db
 from core.db import DB_INT_MAX
@@ -91,7 +91,9 @@ def paginate(query: Select, *, key_columns: Sequence, cursor: str | None, limit:
     session = session or db.session
     key_of = key_of or (lambda row: [getattr(row, column.key) for column in key_columns])
     if cursor:
-        after = decode_cursor(cursor, key_columns)
+        # Each value bound with its column's type: a tuple's plain values would skip an Instant's conversion to UTC.
+        after = [bindparam(None, value, type_=column.type) for column, value in
+                 zip(key_columns, decode_cursor(cursor, key_columns), strict=True)]
         query = query.where(tuple_(*key_columns) > tuple_(*after)) if len(key_columns) > 1 else query.where(key_columns[0] > after[0])
     ordered = query.order_by(*key_columns).limit(limit + 1)
     found = (session.execute(ordered) if rows else session.scalars(ordered)).all()

@@ -483,3 +483,13 @@ def test_a_registered_residents_health_record_number_puts_it_on_file_and_the_sam
         report = _upload(client, centres["home"], content).get_json()
         assert (report["created"], report["unchanged"], report["refused"]) == (0, 3, 0)
         assert _records_on_file(rows) == [False, True, False]
+
+
+def test_an_imports_times_read_in_shanghai_time_when_written_and_when_read_back(client, centres):
+    """An instant is the same in every response: not +08:00 just written and +00:00 once read back."""
+    _, rows = _family(centres["home"])
+    written = _upload(client, centres["home"], _csv(rows)).get_json()
+    core_db.session.expire_all()
+    read = client.get(f"/api/v1/imports/{written['id']}", headers=as_admin()).get_json()
+    assert written["started_at"] == read["started_at"] and read["started_at"].endswith("+08:00")
+    assert read["finished_at"].endswith("+08:00")
