@@ -283,14 +283,18 @@ def _csv_cell_sql(cell: ColumnElement) -> ColumnElement:
     return case((func.left(cell, 1).in_(list(FORMULA_STARTS)), literal("'", String) + cell), else_=cell)
 
 
+SHANGHAI_OFFSET = "+08:00"  # China Standard Time, without daylight saving since 1991: every instant stored is later
+
+
 def _as_text(cell: ColumnElement) -> ColumnElement:
-    """A cell as `CsvWriter` spells its Python value: True/False, ISO dates and UTC instants, '' never quoted, text
-    neutralised (`_csv_cell_sql`)."""
+    """A cell as `CsvWriter` spells its Python value: True/False, ISO dates and instants in Shanghai time (as
+    db.Instant reads them), '' never quoted, text neutralised (`_csv_cell_sql`)."""
     kind = cell.type
-    if isinstance(kind, db.Instant):  # datetime.isoformat() of the UTC instant: microseconds only when there are any
-        utc = func.timezone("UTC", cell)
-        spelt = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US')
-        return _csv_cell_sql(case((func.date_trunc("second", utc) != utc, spelt), else_=func.left(spelt, 19)) + "+00:00")
+    if isinstance(kind, db.Instant):  # datetime.isoformat() of the Shanghai instant: microseconds only when there are any
+        local = func.timezone(clock.SHANGHAI.key, cell)
+        spelt = func.to_char(local, 'YYYY-MM-DD"T"HH24:MI:SS.US')
+        return _csv_cell_sql(case((func.date_trunc("second", local) != local, spelt), else_=func.left(spelt, 19))
+                             + SHANGHAI_OFFSET)
     if isinstance(kind, Date):  # date.isoformat(): DateStyle ISO, which `_copied_csv` sets
         return cast(cell, String)
     if isinstance(kind, Boolean):
