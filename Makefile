@@ -47,8 +47,10 @@ serve: install
 lint: install
 	$(BIN)/ruff check .
 
+# Two workers (pytest-xdist), a test file each at a time: the machine's 2 cores, and a file's SQLite and
+# PostgreSQL runs of a test never at once.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 openapi: install
 	$(FLASK) openapi write openapi/openapi.json

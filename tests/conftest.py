@@ -23,6 +23,11 @@ from tests.logscan import run_log_has_no_personal_numbers  # noqa: F401  (checks
 
 # Development mode (core/config.py): Settings() from a bare environment, here and in the processes tests start.
 os.environ["JIAYI_ENV"] = "development"
+# `make test` runs two pytest workers (pytest-xdist, a file each at a time): each counts its rate limits in a Redis
+# database of its own, so one worker's counts never reach the other's tests.
+if os.environ.get("TEST_REDIS_URL") and os.environ.get("PYTEST_XDIST_WORKER"):
+    worker = int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
+    os.environ["TEST_REDIS_URL"] = f"{os.environ['TEST_REDIS_URL'].rsplit('/', 1)[0]}/{1 + worker}"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 DATABASES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 TODAY = date(2026, 3, 16)
