@@ -175,9 +175,13 @@ def _verify(resident: Resident, index: int, name: str | None, actor: Actor, repo
         report.not_verified.append({"index": index, "field": "name",
                                     "why": "The name differs from the record's: the record stays unverified."})
         return False
-    resident.verified_at, resident.verified_by = clock.now(), f"insurance:{actor.subject}"
+    _verified_by_the_bureau(resident, actor.subject)
     report.verified += 1
     return True
+
+
+def _verified_by_the_bureau(resident: Resident, reported_by: str) -> None:
+    resident.verified_at, resident.verified_by = clock.now(), f"insurance:{reported_by}"
 
 
 def report_enrolments(actor: Actor, *, items: list[dict]) -> EnrolmentReport:
@@ -209,19 +213,11 @@ def _apply(actor: Actor, items: list[tuple[int, dict]], report: EnrolmentReport,
                 continue
             if _verify(resident, index, item.get("name"), actor, report):
                 verified.append(resident)
-            values = dict(scheme=item["scheme"], region_code=item["region_code"], valid_to=item["valid_to"])
-            fact = held.get((resident.id, item["valid_from"]))
-            if fact is not None and all(getattr(fact, name) == value for name, value in values.items()):
+            key = (resident.id, item["valid_from"])
+            if not _reported(held, key, _fact_values(item), actor,
+                             InsuranceFact, resident_id=resident.id, valid_from=item["valid_from"]):
                 report.unchanged += 1
                 continue
-            if fact is None:
-                fact = held[(resident.id, item["valid_from"])] = InsuranceFact(
-                    resident_id=resident.id, valid_from=item["valid_from"], reported_by=actor.subject, **values)
-                db.session.add(fact)
-            else:
-                for name, value in values.items():
-                    setattr(fact, name, value)
-                fact.reported_by, fact.reported_at = actor.subject, clock.now()
             report.applied += 1
             touched[resident.id] = resident
         _hold(actor, unmatched)
@@ -242,17 +238,30 @@ def _hold(actor: Actor, items: list[dict]) -> None:
         select(HeldEnrolment).where(HeldEnrolment.id_number_hash.in_(hashes)))} if hashes else {}
     for item in items:
         key = (crypto.lookup_hash(item["id_number"]), item["valid_from"])
-        values = dict(scheme=item["scheme"], region_code=item["region_code"], valid_to=item["valid_to"])
+        values = _fact_values(item)
         if item.get("name"):
             values["name_hash"] = crypto.lookup_hash(nfkc(item["name"]))
-        fact = held.get(key)
-        if fact is None:
-            held[key] = HeldEnrolment(id_number_hash=key[0], valid_from=key[1], reported_by=actor.subject, **values)
-            db.session.add(held[key])
-        elif any(getattr(fact, name) != value for name, value in values.items()):
-            for name, value in values.items():
-                setattr(fact, name, value)
-            fact.reported_by, fact.reported_at = actor.subject, clock.now()
+        _reported(held, key, values, actor, HeldEnrolment, id_number_hash=key[0], valid_from=key[1])
+
+
+def _fact_values(item: dict) -> dict:
+    return dict(scheme=item["scheme"], region_code=item["region_code"], valid_to=item["valid_to"])
+
+
+def _reported(held: dict, key: tuple, values: dict, actor: Actor, model: type[InsuranceFact | HeldEnrolment],
+              **identity) -> bool:
+    """Write what the bureau reported onto the fact held under `key` (a new `model(**identity)` when there is none),
+    as reported by `actor` now; False when the fact already says so (the same batch again changes nothing)."""
+    fact = held.get(key)
+    if fact is not None and all(getattr(fact, name) == value for name, value in values.items()):
+        return False
+    if fact is None:
+        fact = held[key] = model(**identity)
+        db.session.add(fact)
+    for name, value in values.items():
+        setattr(fact, name, value)
+    fact.reported_by, fact.reported_at = actor.subject, clock.now()
+    return True
 
 
 def claim_held(_sender=None, *, resident_ids: list[int]) -> None:
@@ -270,7 +279,7 @@ def claim_held(_sender=None, *, resident_ids: list[int]) -> None:
                                      reported_at=held.reported_at))
         if (held.name_hash is not None and not resident.verified
                 and held.name_hash == crypto.lookup_hash(nfkc(resident.name))):
-            resident.verified_at, resident.verified_by = clock.now(), f"insurance:{held.reported_by}"
+            _verified_by_the_bureau(resident, held.reported_by)
             events.identity_verified.send(None, resident=resident)
             audit.record_with_the_write("identity.verify", "resident", resident.id, proof="insurance_enrolment")
         db.session.delete(held)
